@@ -1,0 +1,380 @@
+//! Analysis resources: templates of metric checks and their runs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Metrics and arguments of an analysis, namespaced.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "rollgate.dev",
+    version = "v1alpha1",
+    kind = "AnalysisTemplate",
+    namespaced,
+    shortname = "at",
+    category = "rollgate",
+    derive = "PartialEq",
+    derive = "Default"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplateSpec {
+    /// The metrics to measure.
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
+    /// Arguments the metrics may reference as `{{args.NAME}}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<AnalysisArg>,
+    /// Metrics that are measured but never decide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRun>,
+    /// How many measurements to keep per metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_retention: Vec<MeasurementRetention>,
+}
+
+/// The same as [`AnalysisTemplate`], cluster-scoped.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "rollgate.dev",
+    version = "v1alpha1",
+    kind = "ClusterAnalysisTemplate",
+    shortname = "cat",
+    category = "rollgate",
+    derive = "PartialEq",
+    derive = "Default"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterAnalysisTemplateSpec {
+    /// The template body.
+    #[serde(flatten)]
+    pub template: AnalysisTemplateSpec,
+}
+
+/// One execution of an analysis for one rollout point.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "rollgate.dev",
+    version = "v1alpha1",
+    kind = "AnalysisRun",
+    namespaced,
+    status = "AnalysisRunStatus",
+    shortname = "ar",
+    category = "rollgate",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.message",
+        priority = "1"
+    ),
+    derive = "PartialEq",
+    derive = "Default"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRunSpec {
+    /// The metrics to measure (merged from the templates).
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
+    /// Resolved arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<AnalysisArg>,
+    /// Metrics that are measured but never decide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRun>,
+    /// How many measurements to keep per metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_retention: Vec<MeasurementRetention>,
+    /// Set to stop measuring; the run ends with its current outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminate: Option<bool>,
+}
+
+/// An analysis argument.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisArg {
+    /// Name referenced as `{{args.NAME}}`.
+    pub name: String,
+    /// Literal value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Value taken from elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<ArgValueFrom>,
+}
+
+/// Where an argument value comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArgValueFrom {
+    /// `Stable` or `Latest`: the pod-template hash of that ReplicaSet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_template_hash_value: Option<String>,
+    /// A field of the Rollout, e.g. `metadata.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldRef>,
+    /// A key of a Secret in the rollout's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyRef>,
+}
+
+/// A field path.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    /// Path such as `metadata.labels['app']`.
+    pub field_path: String,
+}
+
+/// A Secret key.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in the Secret's data.
+    pub key: String,
+}
+
+/// A metric marked dry-run.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRun {
+    /// Metric name (or a regular expression matching names).
+    pub metric_name: String,
+}
+
+/// Retention of measurements for a metric.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasurementRetention {
+    /// Metric name (or a regular expression matching names).
+    pub metric_name: String,
+    /// Measurements kept.
+    pub limit: i32,
+}
+
+/// One metric check.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Metric {
+    /// Metric name, unique in the run.
+    pub name: String,
+    /// Time between measurements, e.g. `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Wait before the first measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay: Option<String>,
+    /// Number of measurements (default: 1 without interval, unbounded with one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<IntOrString>,
+    /// CEL condition over `result` that makes a measurement Successful.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_condition: Option<String>,
+    /// CEL condition over `result` that makes a measurement Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_condition: Option<String>,
+    /// Failed measurements tolerated (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_limit: Option<IntOrString>,
+    /// Inconclusive measurements tolerated (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive_limit: Option<IntOrString>,
+    /// Consecutive errors tolerated (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_error_limit: Option<IntOrString>,
+    /// What an empty query result means: `Inconclusive` (default), `Fail` or `Pass`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data_policy: Option<String>,
+    /// Where the value comes from.
+    #[serde(default)]
+    pub provider: MetricProvider,
+}
+
+/// Metric providers.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct MetricProvider {
+    /// A Prometheus query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusMetric>,
+}
+
+/// A Prometheus query.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusMetric {
+    /// Base URL of the Prometheus server.
+    #[serde(default)]
+    pub address: String,
+    /// PromQL query; may contain `{{args.NAME}}`.
+    #[serde(default)]
+    pub query: String,
+    /// Query timeout in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    /// Extra HTTP headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<WebHeader>,
+    /// Skip TLS verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
+    /// Range query instead of an instant query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range_query: Option<RangeQuery>,
+    /// Credentials from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<PrometheusAuth>,
+}
+
+/// An HTTP header.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct WebHeader {
+    /// Header name.
+    pub key: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// Range query bounds, as PromQL-style expressions (`now() - 5m`) or durations.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct RangeQuery {
+    /// Start.
+    #[serde(default)]
+    pub start: String,
+    /// End.
+    #[serde(default)]
+    pub end: String,
+    /// Resolution step, e.g. `30s`.
+    #[serde(default)]
+    pub step: String,
+}
+
+/// Prometheus credentials read from a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusAuth {
+    /// Secret holding `token`, or `username` and `password`, and optionally `ca.crt`.
+    pub secret_name: String,
+}
+
+/// Observed state of an [`AnalysisRun`].
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRunStatus {
+    /// Pending, Running, Successful, Failed, Error or Inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<AnalysisPhase>,
+    /// Why the run is in its phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Per-metric results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_results: Vec<MetricResult>,
+    /// When measuring started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+}
+
+/// Phase of a measurement, metric or run.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum AnalysisPhase {
+    /// Not started.
+    Pending,
+    /// Measuring.
+    Running,
+    /// Passed.
+    Successful,
+    /// Failed: the rollout is rolled back.
+    Failed,
+    /// Could not measure.
+    Error,
+    /// Neither passed nor failed: a human decides.
+    Inconclusive,
+}
+
+impl AnalysisPhase {
+    /// True when the phase will not change any more.
+    pub fn is_completed(self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+impl std::fmt::Display for AnalysisPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Successful => "Successful",
+            Self::Failed => "Failed",
+            Self::Error => "Error",
+            Self::Inconclusive => "Inconclusive",
+        })
+    }
+}
+
+/// Results of one metric.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResult {
+    /// Metric name.
+    pub name: String,
+    /// Metric phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<AnalysisPhase>,
+    /// Latest measurements (bounded by retention).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<Measurement>,
+    /// Measurements taken.
+    #[serde(default)]
+    pub count: i32,
+    /// Successful measurements.
+    #[serde(default)]
+    pub successful: i32,
+    /// Failed measurements.
+    #[serde(default)]
+    pub failed: i32,
+    /// Inconclusive measurements.
+    #[serde(default)]
+    pub inconclusive: i32,
+    /// Errored measurements.
+    #[serde(default)]
+    pub error: i32,
+    /// Errors in a row.
+    #[serde(default)]
+    pub consecutive_error: i32,
+    /// Why the metric is in its phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// True for a dry-run metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+/// One measurement.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Measurement {
+    /// Its phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<AnalysisPhase>,
+    /// The value as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Why (errors, no data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Start of the measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// End of the measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Extra details.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}

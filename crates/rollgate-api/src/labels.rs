@@ -1,0 +1,16 @@
+//! Label and annotation keys rollgate writes on the objects it manages.
+
+/// Label on every ReplicaSet and pod naming the hash of the pod template it was created from.
+pub const POD_TEMPLATE_HASH: &str = "rollgate.dev/pod-template-hash";
+/// Label on ReplicaSets and AnalysisRuns naming the Rollout that owns them.
+pub const ROLLOUT_NAME: &str = "rollgate.dev/rollout";
+/// Annotation on a ReplicaSet holding the rollout revision number it was created for.
+pub const REVISION: &str = "rollgate.dev/revision";
+/// Annotation on a ReplicaSet holding the time (RFC 3339) after which it is scaled to zero.
+pub const SCALE_DOWN_DEADLINE: &str = "rollgate.dev/scale-down-deadline";
+/// Annotation on a Service naming the Rollout that manages its selector.
+pub const MANAGED_BY: &str = "rollgate.dev/managed-by";
+/// Label on AnalysisRuns naming the analysis point (`pre-promotion`, `post-promotion`, ...).
+pub const ANALYSIS_KIND: &str = "rollgate.dev/analysis";
+/// Field manager used by the controller for server-side apply and patches.
+pub const FIELD_MANAGER: &str = "rollgate-controller";

@@ -1,0 +1,22 @@
+//! Rollgate's API: the `rollgate.dev/v1alpha1` custom resources.
+//!
+//! * [`Rollout`]: a workload released progressively with a blue/green or canary strategy.
+//! * [`AnalysisTemplate`] / [`ClusterAnalysisTemplate`]: reusable metric checks.
+//! * [`AnalysisRun`]: one execution of those checks for one analysis point of a rollout.
+//!
+//! Field names follow Argo Rollouts where the concept is the same. Fields that a user must set
+//! are still `Option`s in Rust: an object missing them must deserialize so that the controller
+//! can report *which* field is wrong instead of failing to read the object at all.
+
+pub mod analysis;
+pub mod crds;
+pub mod labels;
+pub mod rollout;
+
+pub use analysis::*;
+pub use rollout::*;
+
+/// API group of every rollgate resource.
+pub const GROUP: &str = "rollgate.dev";
+/// API version of every rollgate resource.
+pub const VERSION: &str = "v1alpha1";

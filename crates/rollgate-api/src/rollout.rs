@@ -1,0 +1,539 @@
+//! The `Rollout` resource: spec (strategies, steps) and status.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Desired state of a [`Rollout`]: the workload, and how a new revision of it is released.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "rollgate.dev",
+    version = "v1alpha1",
+    kind = "Rollout",
+    namespaced,
+    status = "RolloutStatus",
+    shortname = "ro",
+    category = "rollgate",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Strategy", type_ = "string", json_path = ".status.strategy"),
+    printcolumn(name = "Desired", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.message",
+        priority = "1"
+    ),
+    derive = "PartialEq",
+    derive = "Default"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// Number of desired pods (default 1).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Label selector for the pods; must match the template's labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// The pod template of the current revision. A change to it starts a new release.
+    /// Its schema is kept open in the CRD (the full pod schema would make the CRD too large for
+    /// client-side `kubectl apply`); the pods' own validation happens when ReplicaSets are created.
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplateSpec>,
+    /// Seconds a pod must be ready before it counts as available (default 0).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ready_seconds: Option<i32>,
+    /// Number of old ReplicaSets kept for rollback (default 10).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_history_limit: Option<i32>,
+    /// Pauses the rollout: no step advances while true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    /// Seconds a release may go without progress before it is reported failed (default 600).
+    #[schemars(range(min = 1))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline_seconds: Option<i32>,
+    /// Abort the release when the progress deadline passes (default false: only report it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline_abort: Option<bool>,
+    /// Pods created before this time are restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_at: Option<Time>,
+    /// Revisions within this window are rolled back to without steps or analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_window: Option<RollbackWindow>,
+    /// How a new revision is released: exactly one of `blueGreen` or `canary`.
+    #[serde(default)]
+    pub strategy: RolloutStrategy,
+}
+
+/// Rollback window: how many previous revisions roll back instantly.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackWindow {
+    /// Number of previous revisions in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revisions: Option<i32>,
+}
+
+/// Release strategy. Exactly one member must be set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.blueGreen) != has(self.canary)").message("exactly one of strategy.blueGreen or strategy.canary must be set"))]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStrategy {
+    /// Blue/green: a full preview beside the active version, then an instant switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenStrategy>,
+    /// Canary: traffic moved to the new version in steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStrategy>,
+}
+
+/// Blue/green strategy parameters.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.activeService) && self.activeService != ''").message("blueGreen.activeService is required"))]
+#[x_kube(validation = Rule::new("!has(self.previewService) || !has(self.activeService) || self.activeService != self.previewService").message("blueGreen.previewService must differ from blueGreen.activeService"))]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStrategy {
+    /// Service that receives production traffic; its selector is switched on promotion. Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_service: Option<String>,
+    /// Service that selects the new version before promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_service: Option<String>,
+    /// Replicas of the new version before promotion (default: all of `spec.replicas`).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_replica_count: Option<i32>,
+    /// Promote as soon as the new version is ready and analysis passed (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_enabled: Option<bool>,
+    /// Promote automatically this many seconds after the pause starts.
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_seconds: Option<i32>,
+    /// Seconds the previous active ReplicaSet stays up after a switch (default 30).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_seconds: Option<i32>,
+    /// How many old ReplicaSets may be waiting for their scale-down delay at once.
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_revision_limit: Option<i32>,
+    /// Seconds the preview ReplicaSet stays up after an abort (default 30).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_scale_down_delay_seconds: Option<i32>,
+    /// Analysis that must pass before the active Service is switched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<RolloutAnalysis>,
+    /// Analysis run after the switch; a failure switches back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<RolloutAnalysis>,
+    /// Anti-affinity between the new pods and the previous version's nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_affinity: Option<AntiAffinity>,
+    /// Labels and annotations added to active pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_metadata: Option<PodMetadata>,
+    /// Labels and annotations added to preview pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_metadata: Option<PodMetadata>,
+}
+
+/// Anti-affinity against the previous version's pods.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AntiAffinity {
+    /// Preferred anti-affinity with a weight (1-100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_during_scheduling_ignored_during_execution: Option<PreferredAntiAffinity>,
+    /// Required anti-affinity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_during_scheduling_ignored_during_execution: Option<BTreeMap<String, String>>,
+}
+
+/// Weight of a preferred anti-affinity.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct PreferredAntiAffinity {
+    /// Weight between 1 and 100.
+    #[schemars(range(min = 1, max = 100))]
+    pub weight: i32,
+}
+
+/// Extra pod labels and annotations.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct PodMetadata {
+    /// Labels to add.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations to add.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Canary strategy parameters.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("!has(self.canaryService) || !has(self.stableService) || self.canaryService != self.stableService").message("canary.canaryService must differ from canary.stableService"))]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStrategy {
+    /// Service that selects only the canary pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_service: Option<String>,
+    /// Service that selects only the stable pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_service: Option<String>,
+    /// The steps of the release, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<CanaryStep>,
+    /// Pods above `replicas` allowed during the release (absolute or percent, default 25%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_surge: Option<IntOrString>,
+    /// Pods below `replicas` allowed during the release (absolute or percent, default 25%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
+    /// Analysis running in the background from `startingStep` until the release completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<RolloutAnalysisBackground>,
+    /// Exact traffic weights through a router instead of replica ratios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_routing: Option<TrafficRouting>,
+    /// Scale the stable ReplicaSet down as the canary weight rises.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_stable_scale: Option<bool>,
+    /// Seconds the previous stable ReplicaSet stays up after completion (default 30).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_seconds: Option<i32>,
+    /// Seconds the canary ReplicaSet stays up after an abort (default 30).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_scale_down_delay_seconds: Option<i32>,
+    /// Labels and annotations added to canary pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_metadata: Option<PodMetadata>,
+    /// Labels and annotations added to stable pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_metadata: Option<PodMetadata>,
+}
+
+/// One canary step. Exactly one member must be set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStep {
+    /// Percentage of traffic sent to the canary (0-100).
+    #[schemars(range(min = 0, max = 100))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_weight: Option<i32>,
+    /// Wait for a duration, or until promoted when no duration is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<RolloutPause>,
+    /// Run an analysis and wait for its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<RolloutAnalysis>,
+    /// Scale the canary independently of its traffic weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_canary_scale: Option<SetCanaryScale>,
+    /// Experiments (accepted for Argo compatibility; not supported yet).
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<serde_json::Value>,
+    /// Header-based routing (accepted for Argo compatibility; not supported yet).
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_header_route: Option<serde_json::Value>,
+    /// Traffic mirroring (accepted for Argo compatibility; not supported yet).
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_mirror_route: Option<serde_json::Value>,
+}
+
+/// A pause step.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct RolloutPause {
+    /// Seconds (integer) or a duration string such as `30s`, `5m`, `1h`. Absent: until promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<IntOrString>,
+}
+
+/// Canary scale independent of traffic.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetCanaryScale {
+    /// Absolute number of canary replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Canary replicas as a percentage of `spec.replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i32>,
+    /// Scale the canary to match the traffic weight again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_traffic_weight: Option<bool>,
+}
+
+/// Traffic routers.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficRouting {
+    /// Gateway API HTTPRoute whose backendRef weights are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_api: Option<GatewayApiRouting>,
+}
+
+/// Gateway API routing.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayApiRouting {
+    /// Name of the HTTPRoute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<String>,
+    /// Namespace of the HTTPRoute (default: the Rollout's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Analysis attached to a rollout point.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAnalysis {
+    /// Templates whose metrics are merged into one AnalysisRun.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<AnalysisTemplateRef>,
+    /// Arguments for the templates; override the templates' own values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<crate::analysis::AnalysisArg>,
+    /// Metrics that are measured but never decide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<crate::analysis::DryRun>,
+    /// How many measurements to keep per metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_retention: Vec<crate::analysis::MeasurementRetention>,
+}
+
+/// Background analysis of a canary.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAnalysisBackground {
+    /// The analysis.
+    #[serde(flatten)]
+    pub analysis: RolloutAnalysis,
+    /// Index of the step at which the background analysis starts (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_step: Option<i32>,
+}
+
+/// Reference to an AnalysisTemplate or ClusterAnalysisTemplate.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplateRef {
+    /// Name of the template.
+    #[serde(default)]
+    pub template_name: String,
+    /// True for a ClusterAnalysisTemplate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_scope: Option<bool>,
+}
+
+/// Observed state of a [`Rollout`], written only by the controller, except the manual-control
+/// fields (`abort`, `promoteFull`, `pauseConditions` removal) that the CLI patches.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// Healthy, Progressing, Paused or Degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RolloutPhase>,
+    /// Why the rollout is in its phase, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `BlueGreen` or `Canary` (for `kubectl get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// Detailed conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<RolloutCondition>,
+    /// The generation this status describes. Trust `phase` only when it equals `metadata.generation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Pod-template hash of the current (desired) template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_pod_hash: Option<String>,
+    /// Pod-template hash of the stable ReplicaSet.
+    #[serde(rename = "stableRS", default, skip_serializing_if = "Option::is_none")]
+    pub stable_rs: Option<String>,
+    /// Revision number of the current template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_revision: Option<i64>,
+    /// Index of the current canary step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_index: Option<i32>,
+    /// Why the rollout is paused, and since when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pause_conditions: Vec<PauseCondition>,
+    /// True when the controller itself paused the rollout (for a human to promote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_pause: Option<bool>,
+    /// Set to abort the current release; cleared by retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<bool>,
+    /// When the release was aborted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_at: Option<Time>,
+    /// Set to skip all remaining steps and analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_full: Option<bool>,
+    /// Pods in all of the rollout's ReplicaSets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Pods of the current revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
+    /// Ready pods in all of the rollout's ReplicaSets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// Available pods in all of the rollout's ReplicaSets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i32>,
+    /// Label selector in string form (scale subresource).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Blue/green state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenStatus>,
+    /// Canary state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+    /// The `restartAt` value that was last acted upon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<Time>,
+}
+
+/// Rollout phases.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum RolloutPhase {
+    /// The stable version runs at full scale and nothing is in flight.
+    Healthy,
+    /// A release is moving.
+    Progressing,
+    /// A release waits for a human or a timer.
+    Paused,
+    /// The release was aborted or cannot proceed; `message` says why.
+    Degraded,
+}
+
+impl std::fmt::Display for RolloutPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Healthy => "Healthy",
+            Self::Progressing => "Progressing",
+            Self::Paused => "Paused",
+            Self::Degraded => "Degraded",
+        })
+    }
+}
+
+/// A condition of a rollout (Kubernetes condition conventions).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutCondition {
+    /// Progressing, Available, Paused, Completed, Healthy, ReplicaFailure or InvalidSpec.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    /// Machine-readable reason, CamelCase.
+    #[serde(default)]
+    pub reason: String,
+    /// Human-readable detail.
+    #[serde(default)]
+    pub message: String,
+    /// When `status` last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// When the condition was last updated (progress is measured from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<Time>,
+}
+
+/// Why a rollout is paused.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseCondition {
+    /// `BlueGreenPause`, `CanaryPauseStep`, `InconclusiveAnalysis`, ...
+    pub reason: String,
+    /// When the pause started.
+    pub start_time: Time,
+}
+
+/// Blue/green specific status.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStatus {
+    /// Hash the active Service selects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_selector: Option<String>,
+    /// Hash the preview Service selects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_selector: Option<String>,
+    /// True once the new version was scaled to full size for promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_up_preview_check_point: Option<bool>,
+    /// Pre-promotion AnalysisRun of the current revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// Post-promotion AnalysisRun of the current revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+}
+
+/// Canary specific status.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    /// Traffic weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<TrafficWeights>,
+    /// AnalysisRun of the current analysis step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// Background AnalysisRun.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+}
+
+/// Requested and actual canary weights.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficWeights {
+    /// Weight the current step asks for.
+    pub set_weight: i32,
+    /// Weight the canary really gets (route weight, or its share of ready pods).
+    pub actual_weight: i32,
+}
+
+/// Summary of one AnalysisRun in a rollout's status.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAnalysisRunStatus {
+    /// AnalysisRun name.
+    pub name: String,
+    /// Its phase.
+    pub status: String,
+    /// Its message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

@@ -1,0 +1,102 @@
+//! What the engine asks the controller to do.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::jiff::Timestamp;
+use rollgate_api::{AnalysisRun, RolloutStatus};
+
+/// The engine's answer for one reconcile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Changes to apply, in order. Empty when the world already matches.
+    pub actions: Vec<Action>,
+    /// Events to publish on the Rollout.
+    pub events: Vec<Event>,
+    /// The new status (write it only when it differs from the current one).
+    pub status: RolloutStatus,
+    /// When to reconcile again even if nothing changes (a timer is due).
+    pub requeue_after: Option<Duration>,
+}
+
+/// One change to the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Create a ReplicaSet (complete object, owner reference included).
+    CreateReplicaSet(Box<ReplicaSet>),
+    /// Patch a ReplicaSet's replicas and/or rollgate annotations.
+    UpdateReplicaSet {
+        /// ReplicaSet name.
+        name: String,
+        /// New `spec.replicas`, if it changes.
+        replicas: Option<i32>,
+        /// Scale-down deadline annotation change.
+        deadline: DeadlineChange,
+        /// New revision annotation, if it changes.
+        revision: Option<i64>,
+    },
+    /// Delete a ReplicaSet beyond the revision history limit.
+    DeleteReplicaSet {
+        /// ReplicaSet name.
+        name: String,
+    },
+    /// Point a Service's selector at a pod-template hash.
+    SwitchService {
+        /// Service name.
+        service: String,
+        /// Its role for the rollout.
+        role: ServiceRole,
+        /// Hash it selected before, if any.
+        from: Option<String>,
+        /// Hash it selects after.
+        to: String,
+    },
+    /// Create an AnalysisRun (complete object, owner reference included).
+    CreateAnalysisRun(Box<AnalysisRun>),
+    /// Ask a running AnalysisRun to stop (`spec.terminate = true`).
+    TerminateAnalysisRun {
+        /// AnalysisRun name.
+        name: String,
+    },
+}
+
+/// Change to a ReplicaSet's scale-down deadline annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineChange {
+    /// Leave it as it is.
+    Keep,
+    /// Set it.
+    Set(Timestamp),
+    /// Remove it.
+    Clear,
+}
+
+/// What a Service is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceRole {
+    /// Blue/green active Service (production traffic).
+    Active,
+    /// Blue/green preview Service.
+    Preview,
+}
+
+impl ServiceRole {
+    /// Lower-case name for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Preview => "preview",
+        }
+    }
+}
+
+/// A Kubernetes Event to publish on the Rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Warning (true) or Normal.
+    pub warning: bool,
+    /// Stable CamelCase reason.
+    pub reason: &'static str,
+    /// Human-readable note.
+    pub note: String,
+}

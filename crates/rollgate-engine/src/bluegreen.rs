@@ -1,0 +1,583 @@
+//! The blue/green strategy.
+//!
+//! Sequence of a release (revision hash `H`, stable hash `S`): ReplicaSet `H` at
+//! `previewReplicaCount` behind the preview Service -> pre-promotion analysis -> pause (manual or
+//! `autoPromotionSeconds`) -> scale `H` to full -> active Service to `H` once every pod is ready ->
+//! post-promotion analysis -> `H` becomes stable and `S` is scaled down after
+//! `scaleDownDelaySeconds`. An abort puts the active Service back on `S` at once.
+//!
+//! Invariant: the active Service is only ever pointed at a ReplicaSet with `replicas` ready and
+//! available pods, except on the very first deploy (nothing else exists to serve).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use rollgate_api::{AnalysisPhase, PauseCondition, RolloutAnalysisRunStatus, RolloutPhase};
+
+use crate::action::{Action, ServiceRole};
+use crate::analysis;
+use crate::context::{cond, Ctx, Outcome, REASON_ABORTED, REASON_DEADLINE};
+use crate::hash::pod_template_hash;
+use crate::observed::AnalysisKind;
+use crate::replicasets::{self, replica_set_name};
+use crate::time::add_secs;
+use crate::validate::BlueGreenSpec;
+
+/// Pause reason while waiting for promotion.
+const PAUSE_BLUE_GREEN: &str = "BlueGreenPause";
+/// Pause reason after an inconclusive analysis.
+const PAUSE_INCONCLUSIVE: &str = "InconclusiveAnalysis";
+
+/// How a step of the state machine ended.
+enum Flow {
+    /// The outcome is set; wait for the world to change.
+    Wait,
+    /// Abort the release for this reason.
+    Abort(String),
+}
+
+pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
+    let hash = pod_template_hash(&bg.common.template);
+    cx.status.strategy = Some("BlueGreen".into());
+    start_release_if_new(cx, &hash);
+    let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
+    bgs.active_selector = service_hash(cx.observed, &bg.active_service);
+    let preview = bg.preview_service.as_ref().and_then(|p| service_hash(cx.observed, p));
+    if let Some(bgs) = cx.status.blue_green.as_mut() {
+        bgs.preview_selector = preview;
+    }
+
+    match cx.status.stable_rs.clone() {
+        None => first_deploy(cx, bg, &hash),
+        Some(stable) if stable == hash => steady(cx, bg, &hash),
+        Some(stable) => in_flight(cx, bg, &hash, &stable),
+    }
+
+    let aborted = cx.status.abort == Some(true);
+    let active = active_selector(cx);
+    let stable = cx.status.stable_rs.clone();
+    let mut protected: Vec<&str> = Vec::new();
+    if !aborted {
+        protected.push(&hash);
+    }
+    protected.extend(stable.as_deref());
+    protected.extend(active.as_deref());
+    replicasets::clean_up(
+        cx,
+        &protected,
+        bg.scale_down_delay_revision_limit,
+        bg.common.revision_history_limit,
+    );
+
+    let mut keep: Vec<String> = Vec::new();
+    if !aborted && stable.as_deref() != Some(hash.as_str()) {
+        if let Some(bgs) = &cx.status.blue_green {
+            for slot in [
+                &bgs.pre_promotion_analysis_run_status,
+                &bgs.post_promotion_analysis_run_status,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                keep.push(slot.name.clone());
+            }
+        }
+    }
+    let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+    analysis::terminate_others(cx, &keep);
+
+    replicasets::count(cx, &bg.common, &hash);
+    let replicas = bg.common.replicas;
+    if let Some(o) = cx.outcome.as_mut() {
+        o.available = active
+            .and_then(|h| cx.observed.replica_set(&h))
+            .is_some_and(|rs| rs.has_ready(replicas));
+        o.completed = stable.as_deref() == Some(hash.as_str()) && o.phase == RolloutPhase::Healthy;
+    }
+}
+
+fn service_hash(observed: &crate::Observed, name: &str) -> Option<String> {
+    observed.services.get(name).and_then(|s| s.selected_hash.clone())
+}
+
+fn active_selector(cx: &Ctx<'_>) -> Option<String> {
+    cx.status.blue_green.as_ref().and_then(|b| b.active_selector.clone())
+}
+
+/// A template hash different from the last one starts a new release: per-release state resets.
+fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str) {
+    let previous = cx.old.current_pod_hash.clone();
+    if previous.as_deref() == Some(hash) {
+        return;
+    }
+    let max = cx.observed.replica_sets.iter().map(|rs| rs.revision).max();
+    let revision = match cx.observed.replica_set(hash) {
+        Some(rs) if Some(rs.revision) == max => rs.revision,
+        _ => replicasets::next_revision(cx),
+    };
+    reset_release(cx);
+    cx.status.current_pod_hash = Some(hash.to_string());
+    cx.status.current_revision = Some(revision);
+    let stable = cx.status.stable_rs.clone();
+    match (previous, stable) {
+        (None, _) | (_, None) => {}
+        (Some(_), Some(s)) if s == hash => cx.event(
+            false,
+            "RollbackToStable",
+            format!(
+                "Template matches the stable revision ({hash}): back to stable at once, \
+                 without preview or analysis"
+            ),
+        ),
+        (Some(prev), Some(s)) => {
+            if prev != s {
+                cx.event(
+                    false,
+                    "RolloutSuperseded",
+                    format!("Release of {prev} superseded by a newer revision"),
+                );
+            }
+            cx.event(
+                false,
+                "RolloutUpdated",
+                format!("New revision {revision} (pod-template-hash {hash}): starting blue/green release"),
+            );
+        }
+    }
+}
+
+/// Clears the state of the current release (new revision or retry).
+fn reset_release(cx: &mut Ctx<'_>) {
+    let s = &mut cx.status;
+    s.pause_conditions.clear();
+    s.controller_pause = None;
+    s.abort = None;
+    s.aborted_at = None;
+    s.promote_full = None;
+    if let Some(bgs) = s.blue_green.as_mut() {
+        bgs.scale_up_preview_check_point = None;
+        bgs.pre_promotion_analysis_run_status = None;
+        bgs.post_promotion_analysis_run_status = None;
+    }
+    s.conditions.retain(|c| {
+        !(c.type_ == cond::PROGRESSING && (c.reason == REASON_ABORTED || c.reason == REASON_DEADLINE))
+    });
+}
+
+/// Points a Service at `to` (no-op when it already is). For the active Service, the ReplicaSet
+/// it leaves is scheduled for scale-down unless it is the stable one.
+fn switch(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, role: ServiceRole, service: &str, to: &str) {
+    let from = service_hash(cx.observed, service);
+    if from.as_deref() == Some(to) {
+        return;
+    }
+    if role == ServiceRole::Active {
+        if let Some(from) = &from {
+            if cx.status.stable_rs.as_deref() != Some(from) {
+                replicasets::schedule_scale_down(cx, from, bg.scale_down_delay_seconds);
+            }
+        }
+    }
+    let (reason, field) = match role {
+        ServiceRole::Active => ("ActiveServiceSwitched", "active"),
+        ServiceRole::Preview => ("PreviewServiceSwitched", "preview"),
+    };
+    cx.event(
+        false,
+        reason,
+        format!(
+            "Switched {field} Service {service} from {} to {to}",
+            from.as_deref().unwrap_or("<none>")
+        ),
+    );
+    cx.actions.push(Action::SwitchService {
+        service: service.to_string(),
+        role,
+        from,
+        to: to.to_string(),
+    });
+    if let Some(bgs) = cx.status.blue_green.as_mut() {
+        match role {
+            ServiceRole::Active => bgs.active_selector = Some(to.to_string()),
+            ServiceRole::Preview => bgs.preview_selector = Some(to.to_string()),
+        }
+    }
+}
+
+fn switch_preview(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, to: &str) {
+    if let Some(preview) = &bg.preview_service {
+        switch(cx, bg, ServiceRole::Preview, preview, to);
+    }
+}
+
+/// Switches the active Service to `to` only if its ReplicaSet has every pod ready.
+fn switch_active_when_ready(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, to: &str) -> bool {
+    if active_selector(cx).as_deref() == Some(to) {
+        return true;
+    }
+    let ready = cx
+        .observed
+        .replica_set(to)
+        .is_some_and(|rs| rs.has_ready(bg.common.replicas));
+    if ready {
+        switch(cx, bg, ServiceRole::Active, &bg.active_service, to);
+    }
+    ready
+}
+
+fn ready_counts(cx: &Ctx<'_>, hash: &str) -> (i32, i32) {
+    cx.observed
+        .replica_set(hash)
+        .map_or((0, 0), |rs| (rs.ready.min(rs.available), rs.replicas))
+}
+
+fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
+    let replicas = bg.common.replicas;
+    cx.status.abort = None;
+    replicasets::ensure(cx, &bg.common, hash, replicas, cx.status.current_revision);
+    // The one exception to the readiness invariant: nothing else could serve.
+    switch(cx, bg, ServiceRole::Active, &bg.active_service, hash);
+    switch_preview(cx, bg, hash);
+    if cx
+        .observed
+        .replica_set(hash)
+        .is_some_and(|rs| rs.has_ready(replicas))
+    {
+        cx.status.stable_rs = Some(hash.to_string());
+        cx.event(
+            false,
+            "RolloutCompleted",
+            format!("First revision ({hash}) is available with {replicas} pods"),
+        );
+        let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
+        cx.set_outcome(RolloutPhase::Healthy, msg, ("True", "NewReplicaSetAvailable"));
+    } else {
+        let (ready, _) = ready_counts(cx, hash);
+        let name = replica_set_name(cx.name(), hash);
+        let msg = format!("First deploy: waiting for ReplicaSet {name}: {ready}/{replicas} pods available");
+        // First deploy: nothing to fall back to, so the deadline only reports.
+        let _ = waiting_for_pods(cx, bg, msg, false);
+    }
+}
+
+fn steady(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
+    let replicas = bg.common.replicas;
+    cx.status.abort = None;
+    cx.status.aborted_at = None;
+    replicasets::ensure(cx, &bg.common, hash, replicas, cx.status.current_revision);
+    let switched = switch_active_when_ready(cx, bg, hash);
+    switch_preview(cx, bg, hash);
+    let (ready, _) = ready_counts(cx, hash);
+    if switched && ready >= replicas {
+        let msg = format!("Healthy: revision {hash} serves with {ready}/{replicas} pods");
+        cx.set_outcome(RolloutPhase::Healthy, msg, ("True", "NewReplicaSetAvailable"));
+    } else {
+        let name = replica_set_name(cx.name(), hash);
+        let msg = format!("Waiting for stable ReplicaSet {name}: {ready}/{replicas} pods available");
+        cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "ReplicaSetUpdated"));
+    }
+}
+
+fn in_flight(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) {
+    let aborted_before = cx
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == cond::PROGRESSING && c.reason == REASON_ABORTED)
+        .map(|c| c.message.clone());
+    // The stable ReplicaSet stays at full size while a release is in flight: an abort must be
+    // able to return production traffic to it at once.
+    if cx.observed.replica_set(stable).is_some() {
+        replicasets::ensure(cx, &bg.common, stable, bg.common.replicas, None);
+    }
+
+    if cx.status.abort == Some(true) {
+        let message = aborted_before.unwrap_or_else(|| {
+            let m = format!(
+                "Aborted by user (status.abort): production traffic stays on stable revision {stable}"
+            );
+            cx.event(true, "RolloutAborted", m.clone());
+            m
+        });
+        if cx.status.aborted_at.is_none() {
+            cx.status.aborted_at = Some(Time(cx.now));
+        }
+        aborted(cx, bg, hash, stable, message);
+        return;
+    }
+    if aborted_before.is_some() {
+        cx.event(false, "RolloutRetried", format!("Retrying the release of {hash}"));
+        reset_release(cx);
+    }
+    if let Flow::Abort(reason) = progress(cx, bg, hash, stable) {
+        let message = format!("Aborted: {reason}; production traffic returned to stable revision {stable}");
+        cx.event(true, "RolloutAborted", message.clone());
+        cx.status.abort = Some(true);
+        cx.status.aborted_at = Some(Time(cx.now));
+        aborted(cx, bg, hash, stable, message);
+    }
+}
+
+/// The aborted state: active and preview back on stable, the new ReplicaSet scaled down after
+/// `abortScaleDownDelaySeconds`, Degraded until retried or superseded.
+fn aborted(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str, message: String) {
+    replicasets::schedule_scale_down(cx, hash, bg.abort_scale_down_delay_seconds);
+    let back = switch_active_when_ready(cx, bg, stable);
+    switch_preview(cx, bg, stable);
+    let message = if back {
+        message
+    } else {
+        format!("{message} (waiting for stable pods to be ready before switching back)")
+    };
+    cx.set_outcome(RolloutPhase::Degraded, message, ("False", REASON_ABORTED));
+}
+
+/// Moves a non-aborted release forward as far as the observed world allows.
+fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> Flow {
+    let replicas = bg.common.replicas;
+    let revision = cx.status.current_revision;
+    switch_preview(cx, bg, hash);
+    let checkpoint = cx
+        .status
+        .blue_green
+        .as_ref()
+        .and_then(|b| b.scale_up_preview_check_point)
+        == Some(true);
+    if !checkpoint {
+        let target = bg.preview_replica_count;
+        let (ready, _) = ready_counts(cx, hash);
+        let stop = if ready < target {
+            let name = replica_set_name(cx.name(), hash);
+            let msg = format!("Waiting for preview ReplicaSet {name}: {ready}/{target} pods available");
+            Some(waiting_for_pods(cx, bg, msg, true))
+        } else {
+            promotion_gates(cx, bg, hash)
+        };
+        if let Some(flow) = stop {
+            replicasets::ensure(cx, &bg.common, hash, target, revision);
+            return flow;
+        }
+        if let Some(bgs) = cx.status.blue_green.as_mut() {
+            bgs.scale_up_preview_check_point = Some(true);
+        }
+        cx.status.pause_conditions.clear();
+        cx.status.controller_pause = None;
+        cx.event(
+            false,
+            "RolloutPromoted",
+            format!("Promoting {hash}: scaling to {replicas} pods, then switching the active Service"),
+        );
+    }
+    replicasets::ensure(cx, &bg.common, hash, replicas, revision);
+    if !switch_active_when_ready(cx, bg, hash) {
+        let (ready, _) = ready_counts(cx, hash);
+        let name = replica_set_name(cx.name(), hash);
+        let msg = format!("Promoting: waiting for ReplicaSet {name}: {ready}/{replicas} pods available before switching the active Service");
+        return waiting_for_pods(cx, bg, msg, true);
+    }
+    if cx.status.promote_full != Some(true) {
+        if let Some(post) = bg.post_promotion_analysis.clone() {
+            let mut slot = take_slot(cx, AnalysisKind::PostPromotion);
+            let (phase, run) = analysis::follow(cx, AnalysisKind::PostPromotion, &post, hash, &mut slot);
+            put_slot(cx, AnalysisKind::PostPromotion, slot.clone());
+            if let Some(flow) = analysis_gate(cx, "post-promotion", phase, &run, slot) {
+                return flow;
+            }
+        }
+    }
+    complete(cx, bg, hash, stable);
+    Flow::Wait
+}
+
+/// Pre-promotion analysis and pauses. `None` means: promote now.
+fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<Flow> {
+    let full = cx.status.promote_full == Some(true);
+    if !full {
+        if let Some(pre) = bg.pre_promotion_analysis.clone() {
+            let mut slot = take_slot(cx, AnalysisKind::PrePromotion);
+            let (phase, run) = analysis::follow(cx, AnalysisKind::PrePromotion, &pre, hash, &mut slot);
+            put_slot(cx, AnalysisKind::PrePromotion, slot.clone());
+            if let Some(flow) = analysis_gate(cx, "pre-promotion", phase, &run, slot) {
+                return Some(flow);
+            }
+        }
+    }
+    if bg.common.paused {
+        cx.set_outcome(
+            RolloutPhase::Paused,
+            "Paused (spec.paused is true): set it to false to continue",
+            ("True", "RolloutPaused"),
+        );
+        return Some(Flow::Wait);
+    }
+    let needs_pause = !bg.auto_promotion_enabled || bg.auto_promotion_seconds.is_some();
+    if full || !needs_pause || promoted_by_user(cx) {
+        return None;
+    }
+    let start = pause_started(cx, PAUSE_BLUE_GREEN);
+    let name = cx.name().to_string();
+    match bg.auto_promotion_seconds {
+        Some(secs) => {
+            let at = add_secs(start, secs);
+            if cx.now >= at {
+                cx.event(
+                    false,
+                    "AutoPromotion",
+                    format!("autoPromotionSeconds ({secs}s) elapsed: promoting"),
+                );
+                return None;
+            }
+            cx.wake_at(at);
+            let msg = format!(
+                "Paused: preview {hash} is ready; promoting automatically at {at} \
+                 (autoPromotionSeconds: {secs}), or now with `rollgate promote {name}`"
+            );
+            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+        }
+        None => {
+            let msg = format!(
+                "Paused: preview {hash} is ready and waiting for promotion (`rollgate promote {name}`)"
+            );
+            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+        }
+    }
+    Some(Flow::Wait)
+}
+
+/// A user promotes by clearing `status.pauseConditions` while `controllerPause` is still set.
+fn promoted_by_user(cx: &Ctx<'_>) -> bool {
+    cx.status.controller_pause == Some(true) && cx.status.pause_conditions.is_empty()
+}
+
+/// Start time of the pause with `reason`, adding the pause if it is new.
+fn pause_started(cx: &mut Ctx<'_>, reason: &str) -> k8s_openapi::jiff::Timestamp {
+    if let Some(p) = cx.status.pause_conditions.iter().find(|p| p.reason == reason) {
+        return p.start_time.0;
+    }
+    cx.status.pause_conditions.push(PauseCondition {
+        reason: reason.to_string(),
+        start_time: Time(cx.now),
+    });
+    cx.status.controller_pause = Some(true);
+    cx.event(false, "RolloutPaused", format!("Rollout paused ({reason})"));
+    cx.now
+}
+
+/// Turns an analysis phase into the next step: `None` to go on.
+fn analysis_gate(
+    cx: &mut Ctx<'_>,
+    point: &str,
+    phase: AnalysisPhase,
+    run: &str,
+    slot: Option<RolloutAnalysisRunStatus>,
+) -> Option<Flow> {
+    let detail = slot
+        .and_then(|s| s.message)
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    match phase {
+        AnalysisPhase::Successful => None,
+        AnalysisPhase::Failed | AnalysisPhase::Error => Some(Flow::Abort(format!(
+            "{point} analysis {run} {phase}{detail}"
+        ))),
+        AnalysisPhase::Inconclusive => {
+            if promoted_by_user(cx) {
+                return None;
+            }
+            pause_started(cx, PAUSE_INCONCLUSIVE);
+            let name = cx.name().to_string();
+            let msg = format!(
+                "Paused: {point} analysis {run} is inconclusive{detail}; \
+                 `rollgate promote {name}` to continue or `rollgate abort {name}`"
+            );
+            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+            Some(Flow::Wait)
+        }
+        AnalysisPhase::Pending | AnalysisPhase::Running => {
+            let msg = format!("Waiting for {point} analysis {run} ({phase})");
+            cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "AnalysisRunning"));
+            Some(Flow::Wait)
+        }
+    }
+}
+
+fn take_slot(cx: &mut Ctx<'_>, kind: AnalysisKind) -> Option<RolloutAnalysisRunStatus> {
+    let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
+    match kind {
+        AnalysisKind::PrePromotion => bgs.pre_promotion_analysis_run_status.take(),
+        AnalysisKind::PostPromotion => bgs.post_promotion_analysis_run_status.take(),
+    }
+}
+
+fn put_slot(cx: &mut Ctx<'_>, kind: AnalysisKind, slot: Option<RolloutAnalysisRunStatus>) {
+    let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
+    match kind {
+        AnalysisKind::PrePromotion => bgs.pre_promotion_analysis_run_status = slot,
+        AnalysisKind::PostPromotion => bgs.post_promotion_analysis_run_status = slot,
+    }
+}
+
+/// The new revision becomes stable; the previous stable one is scaled down after the delay.
+fn complete(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, previous: &str) {
+    replicasets::schedule_scale_down(cx, previous, bg.scale_down_delay_seconds);
+    cx.status.stable_rs = Some(hash.to_string());
+    cx.status.promote_full = None;
+    cx.status.pause_conditions.clear();
+    cx.status.controller_pause = None;
+    if let Some(bgs) = cx.status.blue_green.as_mut() {
+        bgs.scale_up_preview_check_point = None;
+    }
+    let replicas = bg.common.replicas;
+    cx.event(
+        false,
+        "RolloutCompleted",
+        format!(
+            "Revision {hash} is stable; previous revision {previous} scales down in {}s",
+            bg.scale_down_delay_seconds
+        ),
+    );
+    let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
+    cx.set_outcome(RolloutPhase::Healthy, msg, ("True", "NewReplicaSetAvailable"));
+}
+
+/// Waiting for pods to become ready: progress while the message changes; past
+/// `progressDeadlineSeconds` without change the release is aborted (or only reported).
+fn waiting_for_pods(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, msg: String, may_abort: bool) -> Flow {
+    let deadline_secs = bg.common.progress_deadline_seconds;
+    let old = cx.old_condition(cond::PROGRESSING).cloned();
+    let progressed = old.as_ref().is_none_or(|c| c.message != msg);
+    if progressed {
+        cx.wake_at(add_secs(cx.now, deadline_secs));
+        cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "ReplicaSetUpdated"));
+        return Flow::Wait;
+    }
+    let since = old
+        .as_ref()
+        .and_then(|c| c.last_update_time.as_ref())
+        .map_or(cx.now, |t| t.0);
+    let deadline = add_secs(since, deadline_secs);
+    let exceeded = old.as_ref().is_some_and(|c| c.reason == REASON_DEADLINE) || cx.now >= deadline;
+    if !exceeded {
+        cx.wake_at(deadline);
+        cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "ReplicaSetUpdated"));
+        return Flow::Wait;
+    }
+    if may_abort && bg.common.progress_deadline_abort {
+        return Flow::Abort(format!(
+            "ProgressDeadlineExceeded: no progress for {deadline_secs}s ({msg})"
+        ));
+    }
+    if old.as_ref().is_none_or(|c| c.reason != REASON_DEADLINE) {
+        cx.event(
+            true,
+            "ProgressDeadlineExceeded",
+            format!("No progress for {deadline_secs}s: {msg}"),
+        );
+    }
+    cx.outcome = Some(Outcome {
+        phase: RolloutPhase::Degraded,
+        message: msg,
+        progressing: ("False", REASON_DEADLINE),
+        available: false,
+        completed: false,
+    });
+    Flow::Wait
+}

@@ -1,0 +1,161 @@
+//! What the controller observed in the cluster, reduced to what the engine decides from.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::jiff::Timestamp;
+use rollgate_api::labels::{ANALYSIS_KIND, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE};
+use rollgate_api::{AnalysisPhase, AnalysisRun, AnalysisTemplateSpec};
+
+/// The observed world of one rollout.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// ReplicaSets owned by the rollout.
+    pub replica_sets: Vec<ObservedReplicaSet>,
+    /// Services the rollout references that exist, by name.
+    pub services: BTreeMap<String, ObservedService>,
+    /// AnalysisRuns owned by the rollout.
+    pub analysis_runs: Vec<ObservedAnalysisRun>,
+    /// Analysis templates the rollout references that exist, keyed by `(cluster_scope, name)`.
+    pub templates: BTreeMap<(bool, String), AnalysisTemplateSpec>,
+}
+
+impl Observed {
+    /// The ReplicaSet of a pod-template hash.
+    pub fn replica_set(&self, hash: &str) -> Option<&ObservedReplicaSet> {
+        self.replica_sets.iter().find(|rs| rs.hash == hash)
+    }
+}
+
+/// A ReplicaSet owned by the rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedReplicaSet {
+    /// Object name.
+    pub name: String,
+    /// Its pod-template hash.
+    pub hash: String,
+    /// Rollout revision it belongs to (0 if unknown).
+    pub revision: i64,
+    /// Desired pods (`spec.replicas`).
+    pub replicas: i32,
+    /// Ready pods.
+    pub ready: i32,
+    /// Available pods (ready for `minReadySeconds`).
+    pub available: i32,
+    /// When it is to be scaled to zero, if scheduled.
+    pub scale_down_deadline: Option<Timestamp>,
+}
+
+impl ObservedReplicaSet {
+    /// Reads a ReplicaSet; `None` when it carries no rollgate pod-template hash label.
+    pub fn from_replica_set(rs: &ReplicaSet) -> Option<Self> {
+        let meta = &rs.metadata;
+        let hash = meta.labels.as_ref()?.get(POD_TEMPLATE_HASH)?.clone();
+        let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key));
+        let status = rs.status.as_ref();
+        Some(Self {
+            name: meta.name.clone().unwrap_or_default(),
+            hash,
+            revision: annotation(REVISION)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            replicas: rs.spec.replicas.unwrap_or(1),
+            ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+            available: status.and_then(|s| s.available_replicas).unwrap_or(0),
+            scale_down_deadline: annotation(SCALE_DOWN_DEADLINE).and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// True when `n` pods are both ready and available.
+    pub fn has_ready(&self, n: i32) -> bool {
+        self.ready >= n && self.available >= n
+    }
+}
+
+/// A Service referenced by the rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedService {
+    /// Object name.
+    pub name: String,
+    /// The pod-template hash its selector pins, if any.
+    pub selected_hash: Option<String>,
+}
+
+impl ObservedService {
+    /// Reads a Service.
+    pub fn from_service(svc: &Service) -> Self {
+        Self {
+            name: svc.metadata.name.clone().unwrap_or_default(),
+            selected_hash: svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .and_then(|s| s.get(POD_TEMPLATE_HASH))
+                .cloned(),
+        }
+    }
+}
+
+/// The rollout point an AnalysisRun belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AnalysisKind {
+    /// Blue/green, before the active switch.
+    PrePromotion,
+    /// Blue/green, after the active switch.
+    PostPromotion,
+}
+
+impl AnalysisKind {
+    /// Label value and name part.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PrePromotion => "pre-promotion",
+            Self::PostPromotion => "post-promotion",
+        }
+    }
+
+    /// Parses a label value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pre-promotion" => Some(Self::PrePromotion),
+            "post-promotion" => Some(Self::PostPromotion),
+            _ => None,
+        }
+    }
+}
+
+/// An AnalysisRun owned by the rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedAnalysisRun {
+    /// Object name.
+    pub name: String,
+    /// Pod-template hash of the revision it analyses.
+    pub hash: String,
+    /// Analysis point.
+    pub kind: AnalysisKind,
+    /// Run phase.
+    pub phase: AnalysisPhase,
+    /// Run message.
+    pub message: Option<String>,
+    /// True once `spec.terminate` was set.
+    pub terminating: bool,
+}
+
+impl ObservedAnalysisRun {
+    /// Reads an AnalysisRun; `None` when it lacks rollgate's labels.
+    pub fn from_analysis_run(run: &AnalysisRun) -> Option<Self> {
+        let labels = run.metadata.labels.as_ref()?;
+        let status = run.status.as_ref();
+        Some(Self {
+            name: run.metadata.name.clone().unwrap_or_default(),
+            hash: labels.get(POD_TEMPLATE_HASH)?.clone(),
+            kind: AnalysisKind::parse(labels.get(ANALYSIS_KIND)?)?,
+            phase: status
+                .and_then(|s| s.phase)
+                .unwrap_or(AnalysisPhase::Pending),
+            message: status.and_then(|s| s.message.clone()),
+            terminating: run.spec.terminate.unwrap_or(false),
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! ReplicaSet decisions shared by the strategies: creating the revision's ReplicaSet, scaling,
+//! delayed scale-down of old revisions and history pruning.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
+use rollgate_api::Rollout;
+
+use crate::action::{Action, DeadlineChange};
+use crate::context::Ctx;
+use crate::observed::ObservedReplicaSet;
+use crate::validate::CommonSpec;
+
+/// Owner reference pointing at the rollout (controller = true).
+pub fn owner_reference(rollout: &Rollout) -> OwnerReference {
+    OwnerReference {
+        api_version: Rollout::api_version(&()).into_owned(),
+        kind: Rollout::kind(&()).into_owned(),
+        name: rollout.metadata.name.clone().unwrap_or_default(),
+        uid: rollout.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Name of the ReplicaSet of a revision.
+pub fn replica_set_name(rollout: &str, hash: &str) -> String {
+    format!("{rollout}-{hash}")
+}
+
+/// The next revision number: one more than any ReplicaSet's.
+pub fn next_revision(cx: &Ctx<'_>) -> i64 {
+    cx.observed
+        .replica_sets
+        .iter()
+        .map(|rs| rs.revision)
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+fn build(cx: &Ctx<'_>, common: &CommonSpec, hash: &str, replicas: i32, revision: i64) -> ReplicaSet {
+    let name = replica_set_name(cx.name(), hash);
+    let mut template = common.template.clone();
+    let meta = template.metadata.get_or_insert_with(Default::default);
+    meta.labels
+        .get_or_insert_with(Default::default)
+        .insert(POD_TEMPLATE_HASH.into(), hash.into());
+    let mut selector = common.selector.clone();
+    selector
+        .match_labels
+        .get_or_insert_with(Default::default)
+        .insert(POD_TEMPLATE_HASH.into(), hash.into());
+    let labels: BTreeMap<String, String> = [
+        (POD_TEMPLATE_HASH.to_string(), hash.to_string()),
+        (ROLLOUT_NAME.to_string(), cx.name().to_string()),
+    ]
+    .into();
+    ReplicaSet {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: cx.rollout.metadata.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some([(REVISION.to_string(), revision.to_string())].into()),
+            owner_references: Some(vec![owner_reference(cx.rollout)]),
+            ..Default::default()
+        },
+        spec: ReplicaSetSpec {
+            replicas: Some(replicas),
+            min_ready_seconds: Some(common.min_ready_seconds),
+            selector,
+            template: Some(template),
+        },
+        status: None,
+    }
+}
+
+/// Makes sure the ReplicaSet of `hash` exists with `replicas` pods (creating it, or scaling it
+/// and clearing any scale-down deadline). `revision` is set when given and different.
+pub fn ensure(
+    cx: &mut Ctx<'_>,
+    common: &CommonSpec,
+    hash: &str,
+    replicas: i32,
+    revision: Option<i64>,
+) {
+    match cx.observed.replica_set(hash).cloned() {
+        None => {
+            let revision = revision.unwrap_or_else(|| next_revision(cx));
+            let rs = build(cx, common, hash, replicas, revision);
+            cx.event(
+                false,
+                "ScalingReplicaSet",
+                format!(
+                    "Created ReplicaSet {} (revision {revision}) with {replicas} replicas",
+                    replica_set_name(cx.name(), hash)
+                ),
+            );
+            cx.actions.push(Action::CreateReplicaSet(Box::new(rs)));
+        }
+        Some(rs) => {
+            let scale = rs.replicas != replicas;
+            let clear = replicas > 0 && rs.scale_down_deadline.is_some();
+            let revision = revision.filter(|r| *r != rs.revision);
+            if scale || clear || revision.is_some() {
+                if scale {
+                    cx.event(
+                        false,
+                        "ScalingReplicaSet",
+                        format!(
+                            "Scaled {} ReplicaSet {} from {} to {replicas}",
+                            if replicas > rs.replicas { "up" } else { "down" },
+                            rs.name,
+                            rs.replicas
+                        ),
+                    );
+                }
+                cx.actions.push(Action::UpdateReplicaSet {
+                    name: rs.name.clone(),
+                    replicas: scale.then_some(replicas),
+                    deadline: if clear {
+                        DeadlineChange::Clear
+                    } else {
+                        DeadlineChange::Keep
+                    },
+                    revision,
+                });
+            }
+        }
+    }
+}
+
+/// Schedules the scale-down of a ReplicaSet `delay_secs` from now, unless one is scheduled.
+pub fn schedule_scale_down(cx: &mut Ctx<'_>, hash: &str, delay_secs: i64) {
+    let Some(rs) = cx.observed.replica_set(hash).cloned() else {
+        return;
+    };
+    if rs.replicas == 0 || rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name)
+    {
+        return;
+    }
+    let at = crate::time::add_secs(cx.now, delay_secs);
+    cx.deadlines.insert(rs.name.clone(), at);
+    cx.actions.push(Action::UpdateReplicaSet {
+        name: rs.name,
+        replicas: None,
+        deadline: DeadlineChange::Set(at),
+        revision: None,
+    });
+}
+
+fn scale_to_zero(cx: &mut Ctx<'_>, rs: &ObservedReplicaSet, why: &str) {
+    cx.event(
+        false,
+        "ScalingReplicaSet",
+        format!("Scaled down ReplicaSet {} from {} to 0 ({why})", rs.name, rs.replicas),
+    );
+    cx.actions.push(Action::UpdateReplicaSet {
+        name: rs.name.clone(),
+        replicas: Some(0),
+        deadline: if rs.scale_down_deadline.is_some() {
+            DeadlineChange::Clear
+        } else {
+            DeadlineChange::Keep
+        },
+        revision: None,
+    });
+}
+
+/// Scales down and prunes ReplicaSets that no longer serve: everything not in `protected`.
+/// A ReplicaSet with a deadline is scaled down once it passes; one without is scaled down now
+/// (it never served production traffic); at most `delay_limit` may wait at once.
+pub fn clean_up(
+    cx: &mut Ctx<'_>,
+    protected: &[&str],
+    delay_limit: Option<usize>,
+    history_limit: i32,
+) {
+    let mut waiting: Vec<ObservedReplicaSet> = Vec::new();
+    let mut idle: Vec<ObservedReplicaSet> = Vec::new();
+    let observed: Vec<ObservedReplicaSet> = cx.observed.replica_sets.clone();
+    for rs in observed {
+        if protected.contains(&rs.hash.as_str()) {
+            continue;
+        }
+        if rs.replicas == 0 {
+            idle.push(rs);
+            continue;
+        }
+        let deadline = cx
+            .deadlines
+            .get(&rs.name)
+            .copied()
+            .or(rs.scale_down_deadline);
+        match deadline {
+            Some(at) if cx.now >= at => scale_to_zero(cx, &rs, "scale-down delay passed"),
+            Some(at) => {
+                cx.wake_at(at);
+                waiting.push(rs);
+            }
+            None => scale_to_zero(cx, &rs, "superseded, never served production traffic"),
+        }
+    }
+    if let Some(limit) = delay_limit {
+        waiting.sort_by(|a, b| b.revision.cmp(&a.revision));
+        for rs in waiting.iter().skip(limit) {
+            scale_to_zero(cx, rs, "beyond scaleDownDelayRevisionLimit");
+        }
+    }
+    idle.sort_by(|a, b| b.revision.cmp(&a.revision));
+    let keep = usize::try_from(history_limit).unwrap_or(0);
+    for rs in idle.iter().skip(keep) {
+        cx.event(
+            false,
+            "ReplicaSetPruned",
+            format!(
+                "Deleted ReplicaSet {} (revision {}) beyond revisionHistoryLimit {history_limit}",
+                rs.name, rs.revision
+            ),
+        );
+        cx.actions.push(Action::DeleteReplicaSet {
+            name: rs.name.clone(),
+        });
+    }
+}
+
+/// Fills the replica counts of the status from the observed ReplicaSets.
+pub fn count(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) {
+    let sets = &cx.observed.replica_sets;
+    cx.status.replicas = Some(sets.iter().map(|rs| rs.replicas).sum());
+    cx.status.ready_replicas = Some(sets.iter().map(|rs| rs.ready).sum());
+    cx.status.available_replicas = Some(sets.iter().map(|rs| rs.available).sum());
+    cx.status.updated_replicas = Some(cx.observed.replica_set(hash).map_or(0, |rs| rs.replicas));
+    cx.status.selector = common.selector.match_labels.as_ref().map(|labels| {
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+}
