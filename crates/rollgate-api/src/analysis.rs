@@ -65,7 +65,11 @@ pub struct ClusterAnalysisTemplateSpec {
     shortname = "ar",
     category = "rollgate",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
     printcolumn(
         name = "Message",
         type_ = "string",

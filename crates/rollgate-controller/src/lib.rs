@@ -1,1 +1,15 @@
-//! placeholder
+//! Rollgate's controller: the imperative shell around the pure engine.
+//!
+//! Each reconcile [observes](observe) the cluster, asks [`rollgate_engine::reconcile`] what to
+//! do, [applies](apply) the actions with precise patches, publishes the events and writes the
+//! status (guarded by `resourceVersion`). It makes no rollout decision of its own.
+
+pub mod apply;
+pub mod clock;
+pub mod error;
+pub mod observe;
+pub mod run;
+
+pub use clock::Clock;
+pub use error::Error;
+pub use run::{Config, run};

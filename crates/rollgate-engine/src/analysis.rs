@@ -79,8 +79,9 @@ pub fn follow(
         .as_ref()
         .and_then(|s| runs.iter().find(|r| r.name == s.name))
         .or_else(|| {
-            runs.iter()
-                .find(|r| r.kind == kind && r.hash == hash && !r.phase.is_completed() && !r.terminating)
+            runs.iter().find(|r| {
+                r.kind == kind && r.hash == hash && !r.phase.is_completed() && !r.terminating
+            })
         })
         .cloned();
     if let Some(run) = known {
@@ -91,7 +92,11 @@ pub fn follow(
         });
         return (run.phase, run.name);
     }
-    let n = runs.iter().filter(|r| r.kind == kind && r.hash == hash).count() + 1;
+    let n = runs
+        .iter()
+        .filter(|r| r.kind == kind && r.hash == hash)
+        .count()
+        + 1;
     let name = format!("{}-{hash}-{}-{n}", cx.name(), kind.as_str());
     let spec = build_run_spec(analysis, cx.observed, cx.status.stable_rs.as_deref(), hash);
     let labels = [

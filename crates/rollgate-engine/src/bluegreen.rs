@@ -14,7 +14,7 @@ use rollgate_api::{AnalysisPhase, PauseCondition, RolloutAnalysisRunStatus, Roll
 
 use crate::action::{Action, ServiceRole};
 use crate::analysis;
-use crate::context::{cond, Ctx, Outcome, REASON_ABORTED, REASON_DEADLINE};
+use crate::context::{Ctx, Outcome, REASON_ABORTED, REASON_DEADLINE, cond};
 use crate::hash::pod_template_hash;
 use crate::observed::AnalysisKind;
 use crate::replicasets::{self, replica_set_name};
@@ -40,7 +40,10 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
     start_release_if_new(cx, &hash);
     let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
     bgs.active_selector = service_hash(cx.observed, &bg.active_service);
-    let preview = bg.preview_service.as_ref().and_then(|p| service_hash(cx.observed, p));
+    let preview = bg
+        .preview_service
+        .as_ref()
+        .and_then(|p| service_hash(cx.observed, p));
     if let Some(bgs) = cx.status.blue_green.as_mut() {
         bgs.preview_selector = preview;
     }
@@ -95,11 +98,17 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
 }
 
 fn service_hash(observed: &crate::Observed, name: &str) -> Option<String> {
-    observed.services.get(name).and_then(|s| s.selected_hash.clone())
+    observed
+        .services
+        .get(name)
+        .and_then(|s| s.selected_hash.clone())
 }
 
 fn active_selector(cx: &Ctx<'_>) -> Option<String> {
-    cx.status.blue_green.as_ref().and_then(|b| b.active_selector.clone())
+    cx.status
+        .blue_green
+        .as_ref()
+        .and_then(|b| b.active_selector.clone())
 }
 
 /// A template hash different from the last one starts a new release: per-release state resets.
@@ -158,7 +167,8 @@ fn reset_release(cx: &mut Ctx<'_>) {
         bgs.post_promotion_analysis_run_status = None;
     }
     s.conditions.retain(|c| {
-        !(c.type_ == cond::PROGRESSING && (c.reason == REASON_ABORTED || c.reason == REASON_DEADLINE))
+        !(c.type_ == cond::PROGRESSING
+            && (c.reason == REASON_ABORTED || c.reason == REASON_DEADLINE))
     });
 }
 
@@ -248,11 +258,17 @@ fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
             format!("First revision ({hash}) is available with {replicas} pods"),
         );
         let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
-        cx.set_outcome(RolloutPhase::Healthy, msg, ("True", "NewReplicaSetAvailable"));
+        cx.set_outcome(
+            RolloutPhase::Healthy,
+            msg,
+            ("True", "NewReplicaSetAvailable"),
+        );
     } else {
         let (ready, _) = ready_counts(cx, hash);
         let name = replica_set_name(cx.name(), hash);
-        let msg = format!("First deploy: waiting for ReplicaSet {name}: {ready}/{replicas} pods available");
+        let msg = format!(
+            "First deploy: waiting for ReplicaSet {name}: {ready}/{replicas} pods available"
+        );
         // First deploy: nothing to fall back to, so the deadline only reports.
         let _ = waiting_for_pods(cx, bg, msg, false);
     }
@@ -268,11 +284,20 @@ fn steady(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
     let (ready, _) = ready_counts(cx, hash);
     if switched && ready >= replicas {
         let msg = format!("Healthy: revision {hash} serves with {ready}/{replicas} pods");
-        cx.set_outcome(RolloutPhase::Healthy, msg, ("True", "NewReplicaSetAvailable"));
+        cx.set_outcome(
+            RolloutPhase::Healthy,
+            msg,
+            ("True", "NewReplicaSetAvailable"),
+        );
     } else {
         let name = replica_set_name(cx.name(), hash);
-        let msg = format!("Waiting for stable ReplicaSet {name}: {ready}/{replicas} pods available");
-        cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "ReplicaSetUpdated"));
+        let msg =
+            format!("Waiting for stable ReplicaSet {name}: {ready}/{replicas} pods available");
+        cx.set_outcome(
+            RolloutPhase::Progressing,
+            msg,
+            ("True", "ReplicaSetUpdated"),
+        );
     }
 }
 
@@ -304,11 +329,16 @@ fn in_flight(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) {
         return;
     }
     if aborted_before.is_some() {
-        cx.event(false, "RolloutRetried", format!("Retrying the release of {hash}"));
+        cx.event(
+            false,
+            "RolloutRetried",
+            format!("Retrying the release of {hash}"),
+        );
         reset_release(cx);
     }
     if let Flow::Abort(reason) = progress(cx, bg, hash, stable) {
-        let message = format!("Aborted: {reason}; production traffic returned to stable revision {stable}");
+        let message =
+            format!("Aborted: {reason}; production traffic returned to stable revision {stable}");
         cx.event(true, "RolloutAborted", message.clone());
         cx.status.abort = Some(true);
         cx.status.aborted_at = Some(Time(cx.now));
@@ -346,7 +376,8 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
         let (ready, _) = ready_counts(cx, hash);
         let stop = if ready < target {
             let name = replica_set_name(cx.name(), hash);
-            let msg = format!("Waiting for preview ReplicaSet {name}: {ready}/{target} pods available");
+            let msg =
+                format!("Waiting for preview ReplicaSet {name}: {ready}/{target} pods available");
             Some(waiting_for_pods(cx, bg, msg, true))
         } else {
             promotion_gates(cx, bg, hash)
@@ -363,20 +394,25 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
         cx.event(
             false,
             "RolloutPromoted",
-            format!("Promoting {hash}: scaling to {replicas} pods, then switching the active Service"),
+            format!(
+                "Promoting {hash}: scaling to {replicas} pods, then switching the active Service"
+            ),
         );
     }
     replicasets::ensure(cx, &bg.common, hash, replicas, revision);
     if !switch_active_when_ready(cx, bg, hash) {
         let (ready, _) = ready_counts(cx, hash);
         let name = replica_set_name(cx.name(), hash);
-        let msg = format!("Promoting: waiting for ReplicaSet {name}: {ready}/{replicas} pods available before switching the active Service");
+        let msg = format!(
+            "Promoting: waiting for ReplicaSet {name}: {ready}/{replicas} pods available before switching the active Service"
+        );
         return waiting_for_pods(cx, bg, msg, true);
     }
     if cx.status.promote_full != Some(true) {
         if let Some(post) = bg.post_promotion_analysis.clone() {
             let mut slot = take_slot(cx, AnalysisKind::PostPromotion);
-            let (phase, run) = analysis::follow(cx, AnalysisKind::PostPromotion, &post, hash, &mut slot);
+            let (phase, run) =
+                analysis::follow(cx, AnalysisKind::PostPromotion, &post, hash, &mut slot);
             put_slot(cx, AnalysisKind::PostPromotion, slot.clone());
             if let Some(flow) = analysis_gate(cx, "post-promotion", phase, &run, slot) {
                 return flow;
@@ -393,7 +429,8 @@ fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<F
     if !full {
         if let Some(pre) = bg.pre_promotion_analysis.clone() {
             let mut slot = take_slot(cx, AnalysisKind::PrePromotion);
-            let (phase, run) = analysis::follow(cx, AnalysisKind::PrePromotion, &pre, hash, &mut slot);
+            let (phase, run) =
+                analysis::follow(cx, AnalysisKind::PrePromotion, &pre, hash, &mut slot);
             put_slot(cx, AnalysisKind::PrePromotion, slot.clone());
             if let Some(flow) = analysis_gate(cx, "pre-promotion", phase, &run, slot) {
                 return Some(flow);
@@ -449,7 +486,12 @@ fn promoted_by_user(cx: &Ctx<'_>) -> bool {
 
 /// Start time of the pause with `reason`, adding the pause if it is new.
 fn pause_started(cx: &mut Ctx<'_>, reason: &str) -> k8s_openapi::jiff::Timestamp {
-    if let Some(p) = cx.status.pause_conditions.iter().find(|p| p.reason == reason) {
+    if let Some(p) = cx
+        .status
+        .pause_conditions
+        .iter()
+        .find(|p| p.reason == reason)
+    {
         return p.start_time.0;
     }
     cx.status.pause_conditions.push(PauseCondition {
@@ -535,7 +577,11 @@ fn complete(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, previous: &str) {
         ),
     );
     let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
-    cx.set_outcome(RolloutPhase::Healthy, msg, ("True", "NewReplicaSetAvailable"));
+    cx.set_outcome(
+        RolloutPhase::Healthy,
+        msg,
+        ("True", "NewReplicaSetAvailable"),
+    );
 }
 
 /// Waiting for pods to become ready: progress while the message changes; past
@@ -546,7 +592,11 @@ fn waiting_for_pods(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, msg: String, may_abort
     let progressed = old.as_ref().is_none_or(|c| c.message != msg);
     if progressed {
         cx.wake_at(add_secs(cx.now, deadline_secs));
-        cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "ReplicaSetUpdated"));
+        cx.set_outcome(
+            RolloutPhase::Progressing,
+            msg,
+            ("True", "ReplicaSetUpdated"),
+        );
         return Flow::Wait;
     }
     let since = old
@@ -557,7 +607,11 @@ fn waiting_for_pods(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, msg: String, may_abort
     let exceeded = old.as_ref().is_some_and(|c| c.reason == REASON_DEADLINE) || cx.now >= deadline;
     if !exceeded {
         cx.wake_at(deadline);
-        cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "ReplicaSetUpdated"));
+        cx.set_outcome(
+            RolloutPhase::Progressing,
+            msg,
+            ("True", "ReplicaSetUpdated"),
+        );
         return Flow::Wait;
     }
     if may_abort && bg.common.progress_deadline_abort {

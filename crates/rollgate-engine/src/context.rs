@@ -7,10 +7,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::{Rollout, RolloutCondition, RolloutPhase, RolloutStatus};
 
+use crate::Input;
 use crate::action::{Action, Decision, Event};
 use crate::observed::Observed;
 use crate::validate::Problem;
-use crate::Input;
 
 /// Condition types.
 pub mod cond {
@@ -146,16 +146,31 @@ impl<'a> Ctx<'a> {
             let now = self.now;
             let conds = &mut self.status.conditions;
             conds.retain(|c| c.type_ != cond::INVALID_SPEC);
-            set_condition(conds, cond::PROGRESSING, o.progressing.0, o.progressing.1, &o.message, now);
+            set_condition(
+                conds,
+                cond::PROGRESSING,
+                o.progressing.0,
+                o.progressing.1,
+                &o.message,
+                now,
+            );
             let avail = if o.available { "True" } else { "False" };
-            let avail_reason = if o.available { "AvailableReason" } else { "NotAvailable" };
+            let avail_reason = if o.available {
+                "AvailableReason"
+            } else {
+                "NotAvailable"
+            };
             set_condition(conds, cond::AVAILABLE, avail, avail_reason, "", now);
             let paused = o.phase == RolloutPhase::Paused;
             set_condition(
                 conds,
                 cond::PAUSED,
                 if paused { "True" } else { "False" },
-                if paused { "RolloutPaused" } else { "RolloutResumed" },
+                if paused {
+                    "RolloutPaused"
+                } else {
+                    "RolloutResumed"
+                },
                 "",
                 now,
             );
@@ -163,7 +178,11 @@ impl<'a> Ctx<'a> {
                 conds,
                 cond::COMPLETED,
                 if o.completed { "True" } else { "False" },
-                if o.completed { "RolloutCompleted" } else { "RolloutNotCompleted" },
+                if o.completed {
+                    "RolloutCompleted"
+                } else {
+                    "RolloutNotCompleted"
+                },
                 "",
                 now,
             );
@@ -172,7 +191,11 @@ impl<'a> Ctx<'a> {
                 conds,
                 cond::HEALTHY,
                 if healthy { "True" } else { "False" },
-                if healthy { "RolloutHealthy" } else { "RolloutNotHealthy" },
+                if healthy {
+                    "RolloutHealthy"
+                } else {
+                    "RolloutNotHealthy"
+                },
                 "",
                 now,
             );

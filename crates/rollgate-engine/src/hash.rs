@@ -61,7 +61,10 @@ mod tests {
         let mut t = template("web:1");
         let plain = pod_template_hash(&t);
         if let Some(labels) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-            labels.insert(rollgate_api::labels::POD_TEMPLATE_HASH.into(), plain.clone());
+            labels.insert(
+                rollgate_api::labels::POD_TEMPLATE_HASH.into(),
+                plain.clone(),
+            );
         }
         assert_eq!(plain, pod_template_hash(&t));
     }

@@ -15,8 +15,10 @@ mod replicasets;
 pub mod time;
 pub mod validate;
 
-pub use action::{Action, Decision, DeadlineChange, Event, ServiceRole};
-pub use observed::{AnalysisKind, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService};
+pub use action::{Action, DeadlineChange, Decision, Event, ServiceRole};
+pub use observed::{
+    AnalysisKind, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService,
+};
 
 use context::Ctx;
 use k8s_openapi::jiff::Timestamp;
@@ -41,4 +43,52 @@ pub fn reconcile(input: Input<'_>) -> Decision {
         Ok(validate::Valid::BlueGreen(spec)) => bluegreen::reconcile(&mut cx, &spec),
     }
     cx.finish()
+}
+
+/// Names of the objects a rollout refers to, which the controller must read for [`Observed`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// Service names.
+    pub services: Vec<String>,
+    /// Analysis templates as `(cluster_scope, name)`.
+    pub templates: Vec<(bool, String)>,
+}
+
+/// The Services and templates a rollout's spec names.
+pub fn references(rollout: &Rollout) -> References {
+    let mut refs = References::default();
+    let strategy = &rollout.spec.strategy;
+    let mut analyses = Vec::new();
+    if let Some(bg) = &strategy.blue_green {
+        refs.services.extend(
+            [&bg.active_service, &bg.preview_service]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        analyses.extend(bg.pre_promotion_analysis.iter());
+        analyses.extend(bg.post_promotion_analysis.iter());
+    }
+    if let Some(c) = &strategy.canary {
+        refs.services.extend(
+            [&c.canary_service, &c.stable_service]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        analyses.extend(c.analysis.iter().map(|a| &a.analysis));
+        analyses.extend(c.steps.iter().filter_map(|s| s.analysis.as_ref()));
+    }
+    for a in analyses {
+        for t in &a.templates {
+            refs.templates
+                .push((t.cluster_scope.unwrap_or(false), t.template_name.clone()));
+        }
+    }
+    refs.services.retain(|s| !s.trim().is_empty());
+    refs.services.sort();
+    refs.services.dedup();
+    refs.templates.sort();
+    refs.templates.dedup();
+    refs
 }

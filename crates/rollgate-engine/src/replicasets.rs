@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
-use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
 use rollgate_api::Rollout;
+use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
 
 use crate::action::{Action, DeadlineChange};
 use crate::context::Ctx;
@@ -42,7 +42,13 @@ pub fn next_revision(cx: &Ctx<'_>) -> i64 {
         + 1
 }
 
-fn build(cx: &Ctx<'_>, common: &CommonSpec, hash: &str, replicas: i32, revision: i64) -> ReplicaSet {
+fn build(
+    cx: &Ctx<'_>,
+    common: &CommonSpec,
+    hash: &str,
+    replicas: i32,
+    revision: i64,
+) -> ReplicaSet {
     let name = replica_set_name(cx.name(), hash);
     let mut template = common.template.clone();
     let meta = template.metadata.get_or_insert_with(Default::default);
@@ -138,8 +144,7 @@ pub fn schedule_scale_down(cx: &mut Ctx<'_>, hash: &str, delay_secs: i64) {
     let Some(rs) = cx.observed.replica_set(hash).cloned() else {
         return;
     };
-    if rs.replicas == 0 || rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name)
-    {
+    if rs.replicas == 0 || rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name) {
         return;
     }
     let at = crate::time::add_secs(cx.now, delay_secs);
@@ -156,7 +161,10 @@ fn scale_to_zero(cx: &mut Ctx<'_>, rs: &ObservedReplicaSet, why: &str) {
     cx.event(
         false,
         "ScalingReplicaSet",
-        format!("Scaled down ReplicaSet {} from {} to 0 ({why})", rs.name, rs.replicas),
+        format!(
+            "Scaled down ReplicaSet {} from {} to 0 ({why})",
+            rs.name, rs.replicas
+        ),
     );
     cx.actions.push(Action::UpdateReplicaSet {
         name: rs.name.clone(),

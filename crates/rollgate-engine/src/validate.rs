@@ -96,7 +96,10 @@ pub enum Valid {
 }
 
 /// Checks a Rollout spec against itself and the observed cluster (Services, templates).
-pub fn validate(rollout: &rollgate_api::Rollout, observed: &Observed) -> Result<Valid, Vec<Problem>> {
+pub fn validate(
+    rollout: &rollgate_api::Rollout,
+    observed: &Observed,
+) -> Result<Valid, Vec<Problem>> {
     let spec = &rollout.spec;
     let mut problems = Vec::new();
     let common = common(spec, &mut problems);
@@ -164,7 +167,10 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
     };
     let template = match &spec.template {
         None => {
-            problems.push(problem("spec.template", "required, expected a pod template"));
+            problems.push(problem(
+                "spec.template",
+                "required, expected a pod template",
+            ));
             None
         }
         Some(t) => {

@@ -1,1 +1,15 @@
-fn main() {}
+//! The `rollgate` binary: controller, CRD generation, demo. Installed as `kubectl-rollgate` too.
+
+mod cli;
+mod cmd;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Crds(args) => cmd::crds::run(&args),
+        cli::Command::Controller(args) => cmd::controller::run(&args),
+        cli::Command::Demo(args) => cmd::demo::run(&args),
+    }
+}

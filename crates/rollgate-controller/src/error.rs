@@ -1,0 +1,57 @@
+//! Controller errors.
+
+/// Errors of one reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("{action}: {source}")]
+    Kube {
+        /// What was being done.
+        action: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The Rollout has no namespace or name.
+    #[error("rollout object without namespace or name")]
+    MissingIdentity,
+    /// Serializing an object failed.
+    #[error("serializing {what}: {source}")]
+    Serialize {
+        /// What was serialized.
+        what: String,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Error {
+    /// Wraps a kube error with what was being done.
+    pub fn kube(action: impl Into<String>, source: kube::Error) -> Self {
+        Self::Kube {
+            action: action.into(),
+            source,
+        }
+    }
+
+    /// True for a `409 Conflict` (stale resourceVersion): retry soon with fresh reads.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
+    }
+
+    /// Short label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Kube { .. } if self.is_conflict() => "conflict",
+            Self::Kube { .. } => "kube",
+            Self::MissingIdentity => "identity",
+            Self::Serialize { .. } => "serialize",
+        }
+    }
+}
+
+/// True when the error is an API error with this HTTP code.
+pub fn has_code(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == code)
+}

@@ -1,0 +1,97 @@
+//! Reading the world of one rollout, fresh from the API server.
+//!
+//! Reads go to the API (not a cache) so that the engine never decides from a view older than
+//! its own last writes; the Rollout's `resourceVersion` then guards the status write.
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use rollgate_api::labels::ROLLOUT_NAME;
+use rollgate_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
+use rollgate_engine::{Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService};
+
+use crate::error::{Error, has_code};
+
+/// Reads the ReplicaSets and AnalysisRuns owned by `rollout` and the Services and templates it
+/// names.
+pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Error> {
+    let ns = rollout
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(Error::MissingIdentity)?;
+    let name = rollout
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(Error::MissingIdentity)?;
+    let uid = rollout.metadata.uid.as_deref();
+    let owned =
+        |refs: &Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>| {
+            refs.iter()
+                .flatten()
+                .any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
+        };
+    let lp = ListParams::default().labels(&format!("{ROLLOUT_NAME}={name}"));
+    let mut observed = Observed::default();
+
+    let sets = Api::<ReplicaSet>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+        .map_err(|e| Error::kube(format!("listing ReplicaSets of {ns}/{name}"), e))?;
+    observed.replica_sets = sets
+        .items
+        .iter()
+        .filter(|rs| {
+            owned(&rs.metadata.owner_references) && rs.metadata.deletion_timestamp.is_none()
+        })
+        .filter_map(ObservedReplicaSet::from_replica_set)
+        .collect();
+
+    let runs = Api::<AnalysisRun>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+        .map_err(|e| Error::kube(format!("listing AnalysisRuns of {ns}/{name}"), e))?;
+    observed.analysis_runs = runs
+        .items
+        .iter()
+        .filter(|r| owned(&r.metadata.owner_references))
+        .filter_map(ObservedAnalysisRun::from_analysis_run)
+        .collect();
+
+    let refs = rollgate_engine::references(rollout);
+    let services = Api::<Service>::namespaced(client.clone(), ns);
+    for svc in refs.services {
+        match services.get_opt(&svc).await {
+            Ok(Some(s)) => {
+                observed
+                    .services
+                    .insert(svc, ObservedService::from_service(&s));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(Error::kube(format!("reading Service {ns}/{svc}"), e)),
+        }
+    }
+    let templates = Api::<AnalysisTemplate>::namespaced(client.clone(), ns);
+    let cluster_templates = Api::<ClusterAnalysisTemplate>::all(client.clone());
+    for (cluster, t) in refs.templates {
+        let found = if cluster {
+            cluster_templates
+                .get_opt(&t)
+                .await
+                .map(|o| o.map(|c| c.spec.template))
+        } else {
+            templates.get_opt(&t).await.map(|o| o.map(|t| t.spec))
+        };
+        match found {
+            Ok(Some(spec)) => {
+                observed.templates.insert((cluster, t), spec);
+            }
+            Ok(None) => {}
+            Err(e) if has_code(&e, 404) => {}
+            Err(e) => return Err(Error::kube(format!("reading analysis template {t}"), e)),
+        }
+    }
+    Ok(observed)
+}

@@ -1,0 +1,240 @@
+//! The kube-rs controller loop: watches, reconcile, error policy.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::PostParams;
+use kube::runtime::controller::{Action as Requeue, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use rollgate_api::labels::{FIELD_MANAGER, ROLLOUT_NAME};
+use rollgate_api::{AnalysisRun, Rollout};
+use rollgate_engine::{Decision, Input};
+use tracing::{debug, info, warn};
+
+use crate::clock::Clock;
+use crate::error::{Error, has_code};
+use crate::{apply, observe};
+
+/// Longest time between two reconciles of an unchanged rollout.
+const RESYNC: Duration = Duration::from_secs(15 * 60);
+
+/// Controller settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Only manage rollouts in this namespace (all namespaces when `None`).
+    pub namespace: Option<String>,
+    /// Source of "now".
+    pub clock: Clock,
+    /// Name of this controller instance, for events.
+    pub instance: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            clock: Clock::system(),
+            instance: "rollgate-controller".into(),
+        }
+    }
+}
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Settings.
+    pub config: Config,
+}
+
+impl Context {
+    /// A context for `client` and `config`.
+    pub fn new(client: Client, config: Config) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "rollgate".into(),
+                instance: Some(config.instance.clone()),
+            },
+        );
+        Self {
+            client,
+            recorder,
+            config,
+        }
+    }
+}
+
+/// What one reconcile did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The engine's decision.
+    pub decision: Decision,
+    /// Whether the status was written.
+    pub status_written: bool,
+}
+
+/// Reconciles one rollout: fresh reads, engine, actions, events, status.
+pub async fn reconcile_rollout(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Report>, Error> {
+    let api = Api::<Rollout>::namespaced(ctx.client.clone(), ns);
+    let Some(rollout) = api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::kube(format!("reading Rollout {ns}/{name}"), e))?
+    else {
+        return Ok(None);
+    };
+    if rollout.metadata.deletion_timestamp.is_some() {
+        return Ok(None);
+    }
+    let observed = observe::observe(&ctx.client, &rollout).await?;
+    let decision = rollgate_engine::reconcile(Input {
+        rollout: &rollout,
+        observed: &observed,
+        now: ctx.config.clock.now(),
+    });
+    for action in &decision.actions {
+        debug!(rollout = %format!("{ns}/{name}"), ?action, "applying");
+        apply::apply(&ctx.client, ns, name, action).await?;
+    }
+    let reference = rollout.object_ref(&());
+    for event in &decision.events {
+        info!(rollout = %format!("{ns}/{name}"), reason = event.reason, "{}", event.note);
+        let note: String = event.note.chars().take(1000).collect();
+        let published = ctx
+            .recorder
+            .publish(
+                &KubeEvent {
+                    type_: if event.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason: event.reason.to_string(),
+                    note: Some(note),
+                    action: event.reason.to_string(),
+                    secondary: None,
+                },
+                &reference,
+            )
+            .await;
+        if let Err(e) = published {
+            // Events are best effort: the status carries the same facts.
+            warn!(rollout = %format!("{ns}/{name}"), error = %e, "publishing event failed");
+        }
+    }
+    let current = rollout.status.clone().unwrap_or_default();
+    let status_written = decision.status != current;
+    if status_written {
+        let mut updated = rollout.clone();
+        updated.status = Some(decision.status.clone());
+        // The object carries its resourceVersion: a concurrent change (a user's abort or
+        // promote) makes this fail with 409 and the reconcile runs again on fresh data.
+        api.replace_status(
+            name,
+            &PostParams {
+                dry_run: false,
+                field_manager: Some(FIELD_MANAGER.into()),
+            },
+            &updated,
+        )
+        .await
+        .map_err(|e| Error::kube(format!("writing status of Rollout {ns}/{name}"), e))?;
+    }
+    Ok(Some(Report {
+        decision,
+        status_written,
+    }))
+}
+
+async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let ns = rollout.namespace().ok_or(Error::MissingIdentity)?;
+    let name = rollout.name_any();
+    match reconcile_rollout(&ctx, &ns, &name).await? {
+        Some(report) => Ok(Requeue::requeue(
+            report.decision.requeue_after.unwrap_or(RESYNC).min(RESYNC),
+        )),
+        None => Ok(Requeue::await_change()),
+    }
+}
+
+fn error_policy(rollout: Arc<Rollout>, error: &Error, _ctx: Arc<Context>) -> Requeue {
+    let who = format!(
+        "{}/{}",
+        rollout.namespace().unwrap_or_default(),
+        rollout.name_any()
+    );
+    if error.is_conflict() || matches!(error, Error::Kube { source, .. } if has_code(source, 404)) {
+        debug!(rollout = %who, error = %error, "retrying after conflict");
+        Requeue::requeue(Duration::from_millis(200))
+    } else {
+        warn!(rollout = %who, error = %error, kind = error.label(), "reconcile failed");
+        Requeue::requeue(Duration::from_secs(5))
+    }
+}
+
+fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let ns = config.namespace.clone();
+    let owned = watcher::Config::default().labels(ROLLOUT_NAME);
+    let controller = Controller::new(
+        api::<Rollout>(&client, ns.as_deref()),
+        watcher::Config::default(),
+    );
+    let rollouts = controller.store();
+    let ctx = Arc::new(Context::new(client.clone(), config));
+    controller
+        .owns(api::<ReplicaSet>(&client, ns.as_deref()), owned.clone())
+        .owns(api::<AnalysisRun>(&client, ns.as_deref()), owned)
+        .watches(
+            api::<Service>(&client, ns.as_deref()),
+            watcher::Config::default(),
+            move |svc: Service| {
+                let svc_ns = svc.namespace();
+                let svc_name = svc.name_any();
+                rollouts
+                    .state()
+                    .into_iter()
+                    .filter(|r| r.namespace() == svc_ns)
+                    .filter(|r| rollgate_engine::references(r).services.contains(&svc_name))
+                    .map(|r| ObjectRef::from_obj(&*r))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! A compact view of one rollout and what it manages, for timelines.
+
+use std::fmt;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use rollgate_api::Rollout;
+use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
+
+use crate::LocalError;
+
+/// One ReplicaSet in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsView {
+    /// Pod-template hash.
+    pub hash: String,
+    /// Ready pods.
+    pub ready: i32,
+    /// Desired pods.
+    pub desired: i32,
+}
+
+/// The state of a rollout at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Phase (`-` before the first status).
+    pub phase: String,
+    /// Status message.
+    pub message: String,
+    /// Hash the active Service selects.
+    pub active: Option<String>,
+    /// Hash the preview Service selects.
+    pub preview: Option<String>,
+    /// Stable hash.
+    pub stable: Option<String>,
+    /// ReplicaSets that still have pods or want some, oldest first.
+    pub replica_sets: Vec<RsView>,
+}
+
+impl Snapshot {
+    /// Reads the rollout, its ReplicaSets and its blue/green Services.
+    pub async fn take(client: &Client, ns: &str, name: &str) -> Result<Self, LocalError> {
+        let rollout = Api::<Rollout>::namespaced(client.clone(), ns)
+            .get(name)
+            .await
+            .map_err(crate::kube_err(format!("reading Rollout {ns}/{name}")))?;
+        let status = rollout.status.clone().unwrap_or_default();
+        let services = Api::<Service>::namespaced(client.clone(), ns);
+        let selected = |svc: Option<Service>| {
+            svc.and_then(|s| s.spec)
+                .and_then(|s| s.selector)
+                .and_then(|s| s.get(POD_TEMPLATE_HASH).cloned())
+        };
+        let bg = rollout.spec.strategy.blue_green.as_ref();
+        let mut active = None;
+        let mut preview = None;
+        if let Some(svc) = bg.and_then(|b| b.active_service.as_deref()) {
+            active = selected(services.get_opt(svc).await.ok().flatten());
+        }
+        if let Some(svc) = bg.and_then(|b| b.preview_service.as_deref()) {
+            preview = selected(services.get_opt(svc).await.ok().flatten());
+        }
+        let mut sets = Api::<ReplicaSet>::namespaced(client.clone(), ns)
+            .list(&ListParams::default().labels(&format!("{ROLLOUT_NAME}={name}")))
+            .await
+            .map_err(crate::kube_err(format!(
+                "listing ReplicaSets of {ns}/{name}"
+            )))?
+            .items;
+        sets.sort_by_key(|rs| rs.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        let replica_sets = sets
+            .iter()
+            .filter_map(|rs| {
+                let hash = rs.metadata.labels.as_ref()?.get(POD_TEMPLATE_HASH)?.clone();
+                let ready = rs
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                let desired = rs.spec.replicas.unwrap_or(0);
+                (ready > 0 || desired > 0).then_some(RsView {
+                    hash,
+                    ready,
+                    desired,
+                })
+            })
+            .collect();
+        Ok(Self {
+            phase: status
+                .phase
+                .map_or_else(|| "-".to_string(), |p| p.to_string()),
+            message: status.message.unwrap_or_default(),
+            active,
+            preview,
+            stable: status.stable_rs,
+            replica_sets,
+        })
+    }
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short = |h: &Option<String>| h.clone().unwrap_or_else(|| "-".into());
+        let sets = self
+            .replica_sets
+            .iter()
+            .map(|rs| format!("{} {}/{}", rs.hash, rs.ready, rs.desired))
+            .collect::<Vec<_>>()
+            .join(", ");
+        write!(
+            f,
+            "{:<11} active={:<10} preview={:<10} pods[{}]",
+            self.phase,
+            short(&self.active),
+            short(&self.preview),
+            sets
+        )
+    }
+}
+
+/// Events about one object, in the order they happened; remembers which were already seen.
+#[derive(Debug, Default)]
+pub struct EventFeed {
+    seen: std::collections::BTreeSet<String>,
+}
+
+/// One event line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLine {
+    /// Normal or Warning.
+    pub type_: String,
+    /// Reason.
+    pub reason: String,
+    /// Note.
+    pub note: String,
+}
+
+impl EventFeed {
+    /// Events about `name` in `ns` not returned before.
+    pub async fn next(
+        &mut self,
+        client: &Client,
+        ns: &str,
+        name: &str,
+    ) -> Result<Vec<EventLine>, LocalError> {
+        let mut events = Api::<Event>::namespaced(client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .map_err(crate::kube_err(format!("listing events in {ns}")))?
+            .items;
+        events.retain(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name));
+        events.sort_by_key(|e| {
+            (
+                e.event_time.as_ref().map(|t| t.0),
+                e.metadata
+                    .resource_version
+                    .as_ref()
+                    .and_then(|v| v.parse::<u64>().ok()),
+            )
+        });
+        let mut out = Vec::new();
+        for e in events {
+            let key = e.metadata.name.clone().unwrap_or_default();
+            if self.seen.insert(key) {
+                out.push(EventLine {
+                    type_: e.type_.unwrap_or_default(),
+                    reason: e.reason.unwrap_or_default(),
+                    note: e.note.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}

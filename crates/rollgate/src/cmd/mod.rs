@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod controller;
+pub mod crds;
+pub mod demo;

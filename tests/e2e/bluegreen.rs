@@ -1,0 +1,619 @@
+//! Blue/green end to end: the real controller on the simulated cluster, in virtual time.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use rollgate_api::{AnalysisRun, RolloutPhase};
+use rollgate_controller::run::{Context, reconcile_rollout};
+use rollgate_e2e::*;
+use rollgate_sim::ImageBehavior;
+use serde_json::json;
+
+type R = anyhow::Result<()>;
+
+async fn deploy(stack: &Stack, name: &str, bg: serde_json::Value) -> anyhow::Result<String> {
+    stack.apply_yaml(&services(name), NS).await?;
+    stack
+        .apply_yaml(&rollout(name, "app:1", json!({}), bg), NS)
+        .await?;
+    let r = wait_phase(stack, name, RolloutPhase::Healthy, 120).await?;
+    Ok(r.status.and_then(|s| s.stable_rs).unwrap_or_default())
+}
+
+async fn new_image(stack: &Stack, name: &str, image: &str) -> R {
+    stack.set_image(NS, name, "app", image).await?;
+    Ok(())
+}
+
+async fn promote(stack: &Stack, name: &str) -> R {
+    Ok(stack
+        .patch_rollout_status(NS, name, json!({"pauseConditions": null}))
+        .await?)
+}
+
+async fn events(stack: &Stack, name: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let list = Api::<Event>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default())
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect())
+}
+
+async fn current_hash(stack: &Stack, name: &str) -> anyhow::Result<String> {
+    let r = stack
+        .wait_for(NS, name, Duration::from_secs(30), "current hash", |r| {
+            r.status.as_ref().and_then(|s| s.observed_generation) == r.metadata.generation
+        })
+        .await?;
+    Ok(r.status
+        .and_then(|s| s.current_pod_hash)
+        .unwrap_or_default())
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_deploy_goes_straight_to_stable() -> R {
+    let stack = stack().await?;
+    let stable = deploy(&stack, "web", json!({"autoPromotionEnabled": false})).await?;
+    assert_eq!(
+        selected(&stack, "web-active").await?.as_deref(),
+        Some(stable.as_str())
+    );
+    assert_eq!(
+        selected(&stack, "web-preview").await?.as_deref(),
+        Some(stable.as_str())
+    );
+    assert_eq!(
+        replica_sets(&stack, "web").await?,
+        vec![(stable.clone(), 3, 3)]
+    );
+    let reasons: Vec<String> = events(&stack, "web")
+        .await?
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert!(
+        reasons.contains(&"ActiveServiceSwitched".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"RolloutCompleted".to_string()),
+        "{reasons:?}"
+    );
+    let runs = Api::<AnalysisRun>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default())
+        .await?;
+    assert!(runs.items.is_empty(), "first deploy runs no analysis");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn manual_promotion_switches_active_only_when_preview_is_ready() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(&stack, "web", json!({"autoPromotionEnabled": false})).await?;
+    let monitor = Monitor::start(&stack, "web", 3);
+    new_image(&stack, "web", "app:2").await?;
+    let paused = wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    let v2 = paused
+        .status
+        .as_ref()
+        .and_then(|s| s.current_pod_hash.clone())
+        .unwrap_or_default();
+    assert_ne!(v1, v2);
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
+    assert_eq!(selected(&stack, "web-preview").await?, Some(v2.clone()));
+    // Paused stays paused.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(
+        phase(&stack.rollout(NS, "web").await?),
+        Some(RolloutPhase::Paused)
+    );
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
+
+    promote(&stack, "web").await?;
+    let done = stack
+        .wait_for(NS, "web", Duration::from_secs(120), "v2 stable", |r| {
+            r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v2.as_str())
+        })
+        .await?;
+    assert_eq!(phase(&done), Some(RolloutPhase::Healthy));
+    assert_eq!(selected(&stack, "web-active").await?, Some(v2.clone()));
+    assert!(
+        monitor.violations().is_empty(),
+        "{:?}",
+        monitor.violations()
+    );
+    assert_eq!(monitor.switches(), vec![Some(v1.clone()), Some(v2.clone())]);
+    let notes: Vec<String> = events(&stack, "web")
+        .await?
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(&v1) && n.contains(&v2) && n.contains("web-active")),
+        "switch event names both hashes: {notes:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn auto_promotion_seconds_promotes_after_the_pause() -> R {
+    let stack = stack().await?;
+    deploy(&stack, "web", json!({"autoPromotionSeconds": 120})).await?;
+    new_image(&stack, "web", "app:2").await?;
+    let paused = wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    let v2 = paused
+        .status
+        .as_ref()
+        .and_then(|s| s.current_pod_hash.clone())
+        .unwrap_or_default();
+    let paused_at = tokio::time::Instant::now();
+    let done = stack
+        .wait_for(NS, "web", Duration::from_secs(600), "auto promotion", |r| {
+            r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v2.as_str())
+        })
+        .await?;
+    let waited = paused_at.elapsed().as_secs();
+    assert!(
+        (115..=140).contains(&waited),
+        "promoted after {waited}s, expected ~120s"
+    );
+    assert_eq!(phase(&done), Some(RolloutPhase::Healthy));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn abort_returns_traffic_and_retry_continues() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(
+        &stack,
+        "web",
+        json!({"autoPromotionEnabled": false, "abortScaleDownDelaySeconds": 60}),
+    )
+    .await?;
+    new_image(&stack, "web", "app:2").await?;
+    wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    let v2 = current_hash(&stack, "web").await?;
+    stack
+        .patch_rollout_status(NS, "web", json!({"abort": true}))
+        .await?;
+    let aborted = wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
+    assert!(
+        message(&aborted).contains("Aborted by user"),
+        "{}",
+        message(&aborted)
+    );
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
+    assert_eq!(selected(&stack, "web-preview").await?, Some(v1.clone()));
+    // The preview stays up for abortScaleDownDelaySeconds, then goes.
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(sets.contains(&(v2.clone(), 3, 3)), "{sets:?}");
+    tokio::time::sleep(Duration::from_secs(70)).await;
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(sets.iter().any(|(h, r, _)| h == &v2 && *r == 0), "{sets:?}");
+
+    stack
+        .patch_rollout_status(NS, "web", json!({"abort": false}))
+        .await?;
+    wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    promote(&stack, "web").await?;
+    stack
+        .wait_for(
+            NS,
+            "web",
+            Duration::from_secs(120),
+            "v2 stable after retry",
+            |r| r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v2.as_str()),
+        )
+        .await?;
+    assert_eq!(selected(&stack, "web-active").await?, Some(v2));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn newer_revision_supersedes_the_one_in_flight() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(&stack, "web", json!({"autoPromotionEnabled": false})).await?;
+    new_image(&stack, "web", "app:2").await?;
+    wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    let v2 = current_hash(&stack, "web").await?;
+    new_image(&stack, "web", "app:3").await?;
+    let paused = wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    let v3 = paused
+        .status
+        .and_then(|s| s.current_pod_hash)
+        .unwrap_or_default();
+    assert_ne!(v3, v2);
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
+    assert_eq!(selected(&stack, "web-preview").await?, Some(v3.clone()));
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(
+        sets.iter().any(|(h, r, _)| h == &v2 && *r == 0),
+        "superseded preview scaled down: {sets:?}"
+    );
+    assert!(sets.contains(&(v1.clone(), 3, 3)), "{sets:?}");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_looping_version_is_aborted_at_the_deadline_without_traffic() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(&stack, "web", json!({})).await?;
+    let monitor = Monitor::start(&stack, "web", 3);
+    stack
+        .sim
+        .set_image_behavior("app:broken", ImageBehavior::CrashLoop);
+    let started = tokio::time::Instant::now();
+    new_image(&stack, "web", "app:broken").await?;
+    let aborted = wait_phase(&stack, "web", RolloutPhase::Degraded, 900).await?;
+    let after = started.elapsed().as_secs();
+    assert!(
+        (590..=640).contains(&after),
+        "aborted after {after}s, deadline is 600s"
+    );
+    assert!(
+        message(&aborted).contains("ProgressDeadlineExceeded"),
+        "{}",
+        message(&aborted)
+    );
+    assert_eq!(aborted.status.as_ref().and_then(|s| s.abort), Some(true));
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
+    assert_eq!(monitor.switches(), vec![Some(v1)]);
+    assert!(
+        monitor.violations().is_empty(),
+        "{:?}",
+        monitor.violations()
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn going_back_to_the_stable_template_is_instant() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(&stack, "web", json!({"autoPromotionEnabled": false})).await?;
+    new_image(&stack, "web", "app:2").await?;
+    wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    let before = tokio::time::Instant::now();
+    new_image(&stack, "web", "app:1").await?;
+    let healthy = wait_phase(&stack, "web", RolloutPhase::Healthy, 30).await?;
+    assert!(
+        before.elapsed().as_secs() <= 3,
+        "took {:?}",
+        before.elapsed()
+    );
+    assert_eq!(healthy.status.and_then(|s| s.stable_rs), Some(v1.clone()));
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
+    assert_eq!(selected(&stack, "web-preview").await?, Some(v1));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn old_revisions_scale_down_after_the_delay_and_history_is_pruned() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(&stack, "web", json!({"scaleDownDelaySeconds": 60})).await?;
+    stack
+        .apply_yaml(
+            &rollout(
+                "web",
+                "app:1",
+                json!({"revisionHistoryLimit": 1}),
+                json!({"scaleDownDelaySeconds": 60}),
+            ),
+            NS,
+        )
+        .await?;
+    new_image(&stack, "web", "app:2").await?;
+    let v2 = current_hash(&stack, "web").await?;
+    stack
+        .wait_for(NS, "web", Duration::from_secs(120), "v2 stable", |r| {
+            r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v2.as_str())
+        })
+        .await?;
+    let switched = tokio::time::Instant::now();
+    // The old revision keeps its pods for scaleDownDelaySeconds.
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    assert!(
+        replica_sets(&stack, "web")
+            .await?
+            .contains(&(v1.clone(), 3, 3))
+    );
+    stack
+        .wait_for(
+            NS,
+            "web",
+            Duration::from_secs(60),
+            "old scaled down",
+            |_| true,
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(
+        sets.iter().any(|(h, r, _)| h == &v1 && *r == 0),
+        "{sets:?} after {:?}",
+        switched.elapsed()
+    );
+    // Two more revisions: with revisionHistoryLimit 1 only one idle ReplicaSet remains.
+    for image in ["app:3", "app:4"] {
+        new_image(&stack, "web", image).await?;
+        let h = current_hash(&stack, "web").await?;
+        stack
+            .wait_for(NS, "web", Duration::from_secs(200), "stable", |r| {
+                r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(h.as_str())
+            })
+            .await?;
+        tokio::time::sleep(Duration::from_secs(70)).await;
+    }
+    let sets = replica_sets(&stack, "web").await?;
+    let idle = sets.iter().filter(|(_, r, _)| *r == 0).count();
+    assert_eq!(idle, 1, "{sets:?}");
+    assert!(
+        !sets.iter().any(|(h, _, _)| h == &v1),
+        "oldest pruned: {sets:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_controller_continues_from_status_without_moving_traffic() -> R {
+    let mut stack = stack().await?;
+    let v1 = deploy(&stack, "web", json!({"autoPromotionEnabled": false})).await?;
+    new_image(&stack, "web", "app:2").await?;
+    wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    let v2 = current_hash(&stack, "web").await?;
+    stack.stop_controllers().await;
+    stack.sim.clear_audit_log();
+    stack.start_controller("controller-2");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let services_written = stack
+        .sim
+        .audit_log()
+        .iter()
+        .filter(|e| e.path.contains("/services/"))
+        .count();
+    assert_eq!(services_written, 0, "a restart moves no traffic");
+    assert_eq!(
+        phase(&stack.rollout(NS, "web").await?),
+        Some(RolloutPhase::Paused)
+    );
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1));
+    promote(&stack, "web").await?;
+    stack
+        .wait_for(NS, "web", Duration::from_secs(120), "v2 stable", |r| {
+            r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v2.as_str())
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconcile_twice_changes_nothing_the_second_time() -> R {
+    let mut stack = stack().await?;
+    deploy(&stack, "web", json!({"autoPromotionEnabled": false})).await?;
+    new_image(&stack, "web", "app:2").await?;
+    wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    stack.stop_controllers().await;
+    let ctx = Context::new(
+        stack.client.clone(),
+        rollgate_controller::Config {
+            clock: rollgate_controller::Clock::starting_at(stack.sim.now()),
+            ..Default::default()
+        },
+    );
+    reconcile_rollout(&ctx, NS, "web").await?;
+    stack.sim.clear_audit_log();
+    let report = reconcile_rollout(&ctx, NS, "web")
+        .await?
+        .expect("rollout exists");
+    assert!(
+        report.decision.actions.is_empty(),
+        "{:?}",
+        report.decision.actions
+    );
+    assert!(!report.status_written);
+    assert!(
+        stack.sim.audit_log().is_empty(),
+        "{:?}",
+        stack.sim.audit_log()
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_pre_promotion_analysis_never_switches_active() -> R {
+    let stack = stack().await?;
+    stack
+        .apply_yaml(
+            &json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+                    "metadata": {"name": "ok"}, "spec": {"metrics": [{"name": "m",
+                    "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "1"}}}]}})
+            .to_string(),
+            NS,
+        )
+        .await?;
+    let v1 = deploy(
+        &stack,
+        "web",
+        json!({"prePromotionAnalysis": {"templates": [{"templateName": "ok"}]}}),
+    )
+    .await?;
+    let monitor = Monitor::start(&stack, "web", 3);
+    new_image(&stack, "web", "app:2").await?;
+    let runs = Api::<AnalysisRun>::namespaced(stack.client.clone(), NS);
+    let mut run_name = String::new();
+    for _ in 0..60 {
+        if let Some(r) = runs.list(&ListParams::default()).await?.items.first() {
+            run_name = r.metadata.name.clone().unwrap_or_default();
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(run_name.contains("pre-promotion"), "run {run_name:?}");
+    // The analysis machinery reports a failure (it is driven by hand until analysis lands).
+    runs.patch_status(
+        &run_name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Failed", "message": "error rate 0.31 > 0.05"}})),
+    )
+    .await?;
+    let aborted = wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
+    assert!(
+        message(&aborted).contains(&run_name),
+        "{}",
+        message(&aborted)
+    );
+    assert!(
+        message(&aborted).contains("error rate 0.31"),
+        "{}",
+        message(&aborted)
+    );
+    assert_eq!(monitor.switches(), vec![Some(v1)]);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_post_promotion_analysis_switches_back() -> R {
+    let stack = stack().await?;
+    stack
+        .apply_yaml(
+            &json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+                    "metadata": {"name": "ok"}, "spec": {"metrics": [{"name": "m",
+                    "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "1"}}}]}})
+            .to_string(),
+            NS,
+        )
+        .await?;
+    let v1 = deploy(
+        &stack,
+        "web",
+        json!({"postPromotionAnalysis": {"templates": [{"templateName": "ok"}]}}),
+    )
+    .await?;
+    let monitor = Monitor::start(&stack, "web", 3);
+    new_image(&stack, "web", "app:2").await?;
+    let v2 = current_hash(&stack, "web").await?;
+    stack
+        .wait_for(
+            NS,
+            "web",
+            Duration::from_secs(120),
+            "post-promotion analysis running",
+            |r| {
+                r.status
+                    .as_ref()
+                    .and_then(|s| s.blue_green.as_ref())
+                    .and_then(|b| b.post_promotion_analysis_run_status.as_ref())
+                    .is_some()
+            },
+        )
+        .await?;
+    assert_eq!(selected(&stack, "web-active").await?, Some(v2.clone()));
+    let runs = Api::<AnalysisRun>::namespaced(stack.client.clone(), NS);
+    let run = runs.list(&ListParams::default()).await?.items.remove(0);
+    runs.patch_status(
+        run.metadata.name.as_deref().unwrap_or_default(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Failed", "message": "latency p99 2.3s"}})),
+    )
+    .await?;
+    wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
+    assert_eq!(
+        monitor.switches(),
+        vec![Some(v1.clone()), Some(v2), Some(v1)]
+    );
+    assert!(
+        monitor.violations().is_empty(),
+        "{:?}",
+        monitor.violations()
+    );
+    Ok(())
+}
+
+async fn assert_invalid_touches_nothing(
+    spec: serde_json::Value,
+    bg: serde_json::Value,
+    field: &str,
+) -> R {
+    let stack = stack().await?;
+    stack.apply_yaml(&services("bad"), NS).await?;
+    stack.sim.clear_audit_log();
+    stack
+        .apply_yaml(&rollout("bad", "app:1", spec, bg), NS)
+        .await?;
+    let r = wait_phase(&stack, "bad", RolloutPhase::Degraded, 30).await?;
+    let status = r.status.clone().unwrap_or_default();
+    let invalid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidSpec")
+        .expect("InvalidSpec condition");
+    assert!(
+        invalid.message.contains(field),
+        "{} should name {field}",
+        invalid.message
+    );
+    assert!(message(&r).contains(field));
+    let reasons: Vec<String> = events(&stack, "bad")
+        .await?
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert!(reasons.contains(&"InvalidSpec".to_string()), "{reasons:?}");
+    let touched: Vec<String> = stack
+        .sim
+        .audit_log()
+        .iter()
+        .filter(|e| e.path.contains("/replicasets") || e.path.contains("/services/"))
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    // Only the test's own Service apply is allowed (it happened before the log was cleared).
+    assert!(touched.is_empty(), "{touched:?}");
+    let services = Api::<Service>::namespaced(stack.client.clone(), NS);
+    let active = services.get("bad-active").await?;
+    assert!(active.metadata.annotations.unwrap_or_default().is_empty());
+    let sets = Api::<ReplicaSet>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default())
+        .await?;
+    assert!(sets.items.is_empty());
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_both_strategies() -> R {
+    assert_invalid_touches_nothing(
+        json!({"strategy": {"canary": {"steps": []}}}),
+        json!({}),
+        "spec.strategy",
+    )
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_missing_active_service() -> R {
+    assert_invalid_touches_nothing(
+        json!({}),
+        json!({"activeService": null}),
+        "spec.strategy.blueGreen.activeService",
+    )
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_service_that_does_not_exist() -> R {
+    assert_invalid_touches_nothing(
+        json!({}),
+        json!({"previewService": "nope"}),
+        "spec.strategy.blueGreen.previewService",
+    )
+    .await
+}

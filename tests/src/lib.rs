@@ -1,0 +1,232 @@
+//! Harness for the end-to-end tests: a [`Stack`] with a running controller, fixtures, and an
+//! invariant monitor that checks production traffic every virtual second.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+use kube::api::ListParams;
+use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
+use rollgate_api::{Rollout, RolloutPhase};
+pub use rollgate_local::Stack;
+use rollgate_sim::SimConfig;
+use serde_json::{Value, json};
+
+/// Namespace of every fixture.
+pub const NS: &str = "default";
+
+/// Starts a stack (pods ready after 5 s) with one controller running.
+pub async fn stack() -> anyhow::Result<Stack> {
+    let mut stack = Stack::new(SimConfig {
+        default_ready_delay: Duration::from_secs(5),
+        ..Default::default()
+    })
+    .await?;
+    stack.start_controller("controller-1");
+    Ok(stack)
+}
+
+/// Two Services `<name>-active` and `<name>-preview` selecting `app=<name>`.
+pub fn services(name: &str) -> String {
+    let svc = |role: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": format!("{name}-{role}")},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}
+        })
+        .to_string()
+    };
+    format!("{}\n---\n{}\n", svc("active"), svc("preview"))
+}
+
+/// A blue/green Rollout named `name`; `blue_green` is merged over the default strategy
+/// (`activeService`, `previewService`), `spec` over the default spec.
+pub fn rollout(name: &str, image: &str, spec: Value, blue_green: Value) -> String {
+    let mut strategy = json!({
+        "activeService": format!("{name}-active"),
+        "previewService": format!("{name}-preview"),
+    });
+    merge(&mut strategy, blue_green);
+    let mut s = json!({
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "app", "image": image}]}
+        },
+        "strategy": {"blueGreen": strategy}
+    });
+    merge(&mut s, spec);
+    json!({
+        "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name}, "spec": s
+    })
+    .to_string()
+}
+
+/// JSON merge (RFC 7386) of `patch` into `base`.
+pub fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(&k);
+                } else {
+                    merge(b.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// The pod-template hash a Service selects.
+pub async fn selected(stack: &Stack, service: &str) -> anyhow::Result<Option<String>> {
+    let svc = Api::<Service>::namespaced(stack.client.clone(), NS)
+        .get(service)
+        .await?;
+    Ok(svc
+        .spec
+        .and_then(|s| s.selector)
+        .and_then(|s| s.get(POD_TEMPLATE_HASH).cloned()))
+}
+
+/// The ReplicaSets of a rollout as `(hash, spec.replicas, ready)`.
+pub async fn replica_sets(stack: &Stack, name: &str) -> anyhow::Result<Vec<(String, i32, i32)>> {
+    let list = Api::<ReplicaSet>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default().labels(&format!("{ROLLOUT_NAME}={name}")))
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|rs| {
+            let hash = rs
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(POD_TEMPLATE_HASH).cloned())
+                .unwrap_or_default();
+            let ready = rs.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+            (hash, rs.spec.replicas.unwrap_or(0), ready)
+        })
+        .collect())
+}
+
+/// Phase of a rollout, once the status describes the current generation.
+pub fn phase(r: &Rollout) -> Option<RolloutPhase> {
+    let s = r.status.as_ref()?;
+    (s.observed_generation == r.metadata.generation)
+        .then_some(s.phase)
+        .flatten()
+}
+
+/// Status message of a rollout.
+pub fn message(r: &Rollout) -> String {
+    r.status
+        .as_ref()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default()
+}
+
+/// Waits (virtual time) until the rollout reaches `want`.
+pub async fn wait_phase(
+    stack: &Stack,
+    name: &str,
+    want: RolloutPhase,
+    secs: u64,
+) -> anyhow::Result<Rollout> {
+    Ok(stack
+        .wait_for(
+            NS,
+            name,
+            Duration::from_secs(secs),
+            &format!("{name} {want}"),
+            |r| phase(r) == Some(want),
+        )
+        .await?)
+}
+
+/// Watches the active Service of a rollout every virtual second and records every moment it
+/// selects a ReplicaSet with fewer ready pods than `replicas` after the first deploy.
+pub struct Monitor {
+    violations: Arc<Mutex<Vec<String>>>,
+    switches: Arc<Mutex<Vec<Option<String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Monitor {
+    /// Starts monitoring `<name>-active` for a rollout of `replicas` pods.
+    pub fn start(stack: &Stack, name: &str, replicas: i32) -> Self {
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let switches = Arc::new(Mutex::new(Vec::new()));
+        let (v, sw) = (violations.clone(), switches.clone());
+        let client = stack.client.clone();
+        let name = name.to_string();
+        let task = tokio::spawn(async move {
+            let services = Api::<Service>::namespaced(client.clone(), NS);
+            let sets = Api::<ReplicaSet>::namespaced(client.clone(), NS);
+            let mut stable_seen = false;
+            loop {
+                let active = services
+                    .get_opt(&format!("{name}-active"))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|s| s.spec)
+                    .and_then(|s| s.selector)
+                    .and_then(|s| s.get(POD_TEMPLATE_HASH).cloned());
+                if let Ok(mut sw) = sw.lock() {
+                    if sw.last() != Some(&active) {
+                        sw.push(active.clone());
+                    }
+                }
+                if let Some(hash) = &active {
+                    let ready = sets
+                        .get_opt(&format!("{name}-{hash}"))
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|rs| rs.status)
+                        .and_then(|s| s.ready_replicas)
+                        .unwrap_or(0);
+                    if ready >= replicas {
+                        stable_seen = true;
+                    } else if stable_seen {
+                        if let Ok(mut v) = v.lock() {
+                            v.push(format!(
+                                "active selects {hash} with {ready}/{replicas} ready"
+                            ));
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Self {
+            violations,
+            switches,
+            task,
+        }
+    }
+
+    /// Stops and returns the invariant violations seen.
+    pub fn violations(&self) -> Vec<String> {
+        self.violations
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The successive hashes the active Service selected.
+    pub fn switches(&self) -> Vec<Option<String>> {
+        self.switches.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
