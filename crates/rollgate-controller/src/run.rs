@@ -50,8 +50,8 @@ impl Default for Config {
 pub struct Context {
     /// API client.
     pub client: Client,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Who publishes events.
+    pub reporter: Reporter,
     /// Settings.
     pub config: Config,
 }
@@ -59,16 +59,13 @@ pub struct Context {
 impl Context {
     /// A context for `client` and `config`.
     pub fn new(client: Client, config: Config) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "rollgate".into(),
-                instance: Some(config.instance.clone()),
-            },
-        );
+        let reporter = Reporter {
+            controller: "rollgate".into(),
+            instance: Some(config.instance.clone()),
+        };
         Self {
             client,
-            recorder,
+            reporter,
             config,
         }
     }
@@ -110,32 +107,7 @@ pub async fn reconcile_rollout(
         debug!(rollout = %format!("{ns}/{name}"), ?action, "applying");
         apply::apply(&ctx.client, ns, name, action).await?;
     }
-    let reference = rollout.object_ref(&());
-    for event in &decision.events {
-        info!(rollout = %format!("{ns}/{name}"), reason = event.reason, "{}", event.note);
-        let note: String = event.note.chars().take(1000).collect();
-        let published = ctx
-            .recorder
-            .publish(
-                &KubeEvent {
-                    type_: if event.warning {
-                        EventType::Warning
-                    } else {
-                        EventType::Normal
-                    },
-                    reason: event.reason.to_string(),
-                    note: Some(note),
-                    action: event.reason.to_string(),
-                    secondary: None,
-                },
-                &reference,
-            )
-            .await;
-        if let Err(e) = published {
-            // Events are best effort: the status carries the same facts.
-            warn!(rollout = %format!("{ns}/{name}"), error = %e, "publishing event failed");
-        }
-    }
+    publish_events(ctx, &rollout, &decision.events, &format!("{ns}/{name}")).await;
     let current = rollout.status.clone().unwrap_or_default();
     let status_written = decision.status != current;
     if status_written {
@@ -158,6 +130,54 @@ pub async fn reconcile_rollout(
         decision,
         status_written,
     }))
+}
+
+/// Publishes the engine's events on the Rollout. Best effort: the status carries the same facts.
+///
+/// kube's `Recorder` folds events with the same reason and action into one series (keeping the
+/// first note), so each reconcile uses a fresh recorder and repeated reasons get distinct
+/// actions: every transition stays a separate, readable event.
+async fn publish_events(
+    ctx: &Context,
+    rollout: &Rollout,
+    events: &[rollgate_engine::Event],
+    who: &str,
+) {
+    if events.is_empty() {
+        return;
+    }
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    let reference = rollout.object_ref(&());
+    let mut seen: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for event in events {
+        info!(rollout = %who, reason = event.reason, "{}", event.note);
+        let n = seen.entry(event.reason).or_default();
+        *n += 1;
+        let action = if *n == 1 {
+            event.reason.to_string()
+        } else {
+            format!("{}-{n}", event.reason)
+        };
+        let published = recorder
+            .publish(
+                &KubeEvent {
+                    type_: if event.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason: event.reason.to_string(),
+                    note: Some(event.note.chars().take(1000).collect()),
+                    action,
+                    secondary: None,
+                },
+                &reference,
+            )
+            .await;
+        if let Err(e) = published {
+            warn!(rollout = %who, error = %e, "publishing event failed");
+        }
+    }
 }
 
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Requeue, Error> {

@@ -465,13 +465,14 @@ fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<F
             cx.wake_at(at);
             let msg = format!(
                 "Paused: preview {hash} is ready; promoting automatically at {at} \
-                 (autoPromotionSeconds: {secs}), or now with `rollgate promote {name}`"
+                 (autoPromotionSeconds: {secs}), or now by clearing status.pauseConditions of {name}"
             );
             cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
         }
         None => {
             let msg = format!(
-                "Paused: preview {hash} is ready and waiting for promotion (`rollgate promote {name}`)"
+                "Paused: preview {hash} is ready and waiting for promotion \
+                 (clear status.pauseConditions of {name})"
             );
             cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
         }
@@ -527,8 +528,8 @@ fn analysis_gate(
             pause_started(cx, PAUSE_INCONCLUSIVE);
             let name = cx.name().to_string();
             let msg = format!(
-                "Paused: {point} analysis {run} is inconclusive{detail}; \
-                 `rollgate promote {name}` to continue or `rollgate abort {name}`"
+                "Paused: {point} analysis {run} is inconclusive{detail}; promote {name} \
+                 (clear status.pauseConditions) to continue or abort it (status.abort: true)"
             );
             cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
             Some(Flow::Wait)

@@ -66,9 +66,11 @@ impl Timeline {
                     e.note
                 );
             }
-            if self.last.as_ref() != Some(&snap) {
+            if self.last.as_ref() != Some(&snap) && snap.phase != "-" {
                 println!("  {}    {snap}", self.clock());
-                if self.last.as_ref().map(|l| &l.message) != Some(&snap.message) {
+                if self.last.as_ref().map(|l| &l.message) != Some(&snap.message)
+                    && !snap.message.is_empty()
+                {
                     println!("  {}      message: {}", self.clock(), snap.message);
                 }
                 self.last = Some(snap.clone());
