@@ -125,6 +125,7 @@ async fn manual_promotion_switches_active_only_when_preview_is_ready() -> R {
         .await?;
     assert_eq!(phase(&done), Some(RolloutPhase::Healthy));
     assert_eq!(selected(&stack, "web-active").await?, Some(v2.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await; // let the monitor take its next look
     assert!(
         monitor.violations().is_empty(),
         "{:?}",
@@ -527,6 +528,8 @@ async fn failing_post_promotion_analysis_switches_back() -> R {
     .await?;
     wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
     assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await; // let the monitor take its next look
+    tokio::time::sleep(Duration::from_secs(2)).await; // let the monitor take its next look
     assert_eq!(
         monitor.switches(),
         vec![Some(v1.clone()), Some(v2), Some(v1)]
