@@ -177,10 +177,10 @@ impl Monitor {
                     .and_then(|s| s.spec)
                     .and_then(|s| s.selector)
                     .and_then(|s| s.get(POD_TEMPLATE_HASH).cloned());
-                if let Ok(mut sw) = sw.lock() {
-                    if sw.last() != Some(&active) {
-                        sw.push(active.clone());
-                    }
+                if let Ok(mut sw) = sw.lock()
+                    && sw.last() != Some(&active)
+                {
+                    sw.push(active.clone());
                 }
                 if let Some(hash) = &active {
                     let ready = sets
@@ -193,12 +193,10 @@ impl Monitor {
                         .unwrap_or(0);
                     if ready >= replicas {
                         stable_seen = true;
-                    } else if stable_seen {
-                        if let Ok(mut v) = v.lock() {
-                            v.push(format!(
-                                "active selects {hash} with {ready}/{replicas} ready"
-                            ));
-                        }
+                    } else if stable_seen && let Ok(mut v) = v.lock() {
+                        v.push(format!(
+                            "active selects {hash} with {ready}/{replicas} ready"
+                        ));
                     }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;

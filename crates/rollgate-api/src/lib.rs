@@ -8,6 +8,9 @@
 //! are still `Option`s in Rust: an object missing them must deserialize so that the controller
 //! can report *which* field is wrong instead of failing to read the object at all.
 
+// kube's `printcolumn(...)` attributes repeat keys such as `type_` by design.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod analysis;
 pub mod crds;
 pub mod labels;

@@ -71,17 +71,18 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
     );
 
     let mut keep: Vec<String> = Vec::new();
-    if !aborted && stable.as_deref() != Some(hash.as_str()) {
-        if let Some(bgs) = &cx.status.blue_green {
-            for slot in [
-                &bgs.pre_promotion_analysis_run_status,
-                &bgs.post_promotion_analysis_run_status,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                keep.push(slot.name.clone());
-            }
+    if !aborted
+        && stable.as_deref() != Some(hash.as_str())
+        && let Some(bgs) = &cx.status.blue_green
+    {
+        for slot in [
+            &bgs.pre_promotion_analysis_run_status,
+            &bgs.post_promotion_analysis_run_status,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            keep.push(slot.name.clone());
         }
     }
     let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
@@ -179,12 +180,11 @@ fn switch(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, role: ServiceRole, service: &str
     if from.as_deref() == Some(to) {
         return;
     }
-    if role == ServiceRole::Active {
-        if let Some(from) = &from {
-            if cx.status.stable_rs.as_deref() != Some(from) {
-                replicasets::schedule_scale_down(cx, from, bg.scale_down_delay_seconds);
-            }
-        }
+    if role == ServiceRole::Active
+        && let Some(from) = &from
+        && cx.status.stable_rs.as_deref() != Some(from)
+    {
+        replicasets::schedule_scale_down(cx, from, bg.scale_down_delay_seconds);
     }
     let (reason, field) = match role {
         ServiceRole::Active => ("ActiveServiceSwitched", "active"),
@@ -408,15 +408,15 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
         );
         return waiting_for_pods(cx, bg, msg, true);
     }
-    if cx.status.promote_full != Some(true) {
-        if let Some(post) = bg.post_promotion_analysis.clone() {
-            let mut slot = take_slot(cx, AnalysisKind::PostPromotion);
-            let (phase, run) =
-                analysis::follow(cx, AnalysisKind::PostPromotion, &post, hash, &mut slot);
-            put_slot(cx, AnalysisKind::PostPromotion, slot.clone());
-            if let Some(flow) = analysis_gate(cx, "post-promotion", phase, &run, slot) {
-                return flow;
-            }
+    if cx.status.promote_full != Some(true)
+        && let Some(post) = bg.post_promotion_analysis.clone()
+    {
+        let mut slot = take_slot(cx, AnalysisKind::PostPromotion);
+        let (phase, run) =
+            analysis::follow(cx, AnalysisKind::PostPromotion, &post, hash, &mut slot);
+        put_slot(cx, AnalysisKind::PostPromotion, slot.clone());
+        if let Some(flow) = analysis_gate(cx, "post-promotion", phase, &run, slot) {
+            return flow;
         }
     }
     complete(cx, bg, hash, stable);
@@ -426,15 +426,12 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
 /// Pre-promotion analysis and pauses. `None` means: promote now.
 fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<Flow> {
     let full = cx.status.promote_full == Some(true);
-    if !full {
-        if let Some(pre) = bg.pre_promotion_analysis.clone() {
-            let mut slot = take_slot(cx, AnalysisKind::PrePromotion);
-            let (phase, run) =
-                analysis::follow(cx, AnalysisKind::PrePromotion, &pre, hash, &mut slot);
-            put_slot(cx, AnalysisKind::PrePromotion, slot.clone());
-            if let Some(flow) = analysis_gate(cx, "pre-promotion", phase, &run, slot) {
-                return Some(flow);
-            }
+    if !full && let Some(pre) = bg.pre_promotion_analysis.clone() {
+        let mut slot = take_slot(cx, AnalysisKind::PrePromotion);
+        let (phase, run) = analysis::follow(cx, AnalysisKind::PrePromotion, &pre, hash, &mut slot);
+        put_slot(cx, AnalysisKind::PrePromotion, slot.clone());
+        if let Some(flow) = analysis_gate(cx, "pre-promotion", phase, &run, slot) {
+            return Some(flow);
         }
     }
     if bg.common.paused {

@@ -213,12 +213,12 @@ pub fn clean_up(
         }
     }
     if let Some(limit) = delay_limit {
-        waiting.sort_by(|a, b| b.revision.cmp(&a.revision));
+        waiting.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
         for rs in waiting.iter().skip(limit) {
             scale_to_zero(cx, rs, "beyond scaleDownDelayRevisionLimit");
         }
     }
-    idle.sort_by(|a, b| b.revision.cmp(&a.revision));
+    idle.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
     let keep = usize::try_from(history_limit).unwrap_or(0);
     for rs in idle.iter().skip(keep) {
         cx.event(

@@ -52,12 +52,13 @@ pub fn create(
             )));
         }
     };
-    if let Some(body_ns) = meta.get("namespace").and_then(Value::as_str) {
-        if rt.namespaced && body_ns != ns {
-            return Err(ApiError::bad_request(format!(
-                "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
-            )));
-        }
+    if let Some(body_ns) = meta.get("namespace").and_then(Value::as_str)
+        && rt.namespaced
+        && body_ns != ns
+    {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
+        )));
     }
     let ty = type_key(rt);
     if st.get(&ty, ns, &name).is_some() {
@@ -110,26 +111,27 @@ pub fn update(
             "the request body must be a JSON object",
         ));
     }
-    if let Some(rv) = new["metadata"]["resourceVersion"].as_str() {
-        if !rv.is_empty() && Some(rv) != old["metadata"]["resourceVersion"].as_str() {
-            return Err(ApiError::conflict(&rt.kind, name));
-        }
+    if let Some(rv) = new["metadata"]["resourceVersion"].as_str()
+        && !rv.is_empty()
+        && Some(rv) != old["metadata"]["resourceVersion"].as_str()
+    {
+        return Err(ApiError::conflict(&rt.kind, name));
     }
-    if let Some(body_name) = new["metadata"]["name"].as_str() {
-        if body_name != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
+    if let Some(body_name) = new["metadata"]["name"].as_str()
+        && body_name != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
     }
     let mut merged = match target {
         Target::Status => {
             let mut m = old.clone();
             m["status"] = new.get("status").cloned().unwrap_or(Value::Null);
-            if m["status"].is_null() {
-                if let Some(o) = m.as_object_mut() {
-                    o.remove("status");
-                }
+            if m["status"].is_null()
+                && let Some(o) = m.as_object_mut()
+            {
+                o.remove("status");
             }
             m
         }

@@ -13,12 +13,18 @@ fn committed_crds_match_the_rust_types() {
         expected.insert(name.clone());
         let committed = std::fs::read_to_string(dir.join(name))
             .unwrap_or_else(|e| panic!("manifests/crds/{name} unreadable ({e}): {hint}"));
-        assert!(committed == *yaml, "manifests/crds/{name} differs from the Rust types: {hint}");
+        assert!(
+            committed == *yaml,
+            "manifests/crds/{name} differs from the Rust types: {hint}"
+        );
     }
     let present: BTreeSet<String> = std::fs::read_dir(&dir)
         .expect("manifests/crds exists")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     let stale: Vec<_> = present.difference(&expected).collect();
-    assert!(stale.is_empty(), "stale files in manifests/crds: {stale:?}: {hint}");
+    assert!(
+        stale.is_empty(),
+        "stale files in manifests/crds: {stale:?}: {hint}"
+    );
 }
