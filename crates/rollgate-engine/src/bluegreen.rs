@@ -37,6 +37,10 @@ enum Flow {
 pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
     let hash = pod_template_hash(&bg.common.template);
     cx.status.strategy = Some("BlueGreen".into());
+    if cx.status.abort == Some(false) {
+        // `retry` writes false; only `true` means anything.
+        cx.status.abort = None;
+    }
     start_release_if_new(cx, &hash);
     let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
     bgs.active_selector = service_hash(cx.observed, &bg.active_service);
@@ -90,10 +94,9 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
 
     replicasets::count(cx, &bg.common, &hash);
     let replicas = bg.common.replicas;
+    let available = active.is_some_and(|h| has_ready(cx, &h, replicas));
     if let Some(o) = cx.outcome.as_mut() {
-        o.available = active
-            .and_then(|h| cx.observed.replica_set(&h))
-            .is_some_and(|rs| rs.has_ready(replicas));
+        o.available = available;
         o.completed = stable.as_deref() == Some(hash.as_str()) && o.phase == RolloutPhase::Healthy;
     }
 }
@@ -223,14 +226,20 @@ fn switch_active_when_ready(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, to: &str) -> b
     if active_selector(cx).as_deref() == Some(to) {
         return true;
     }
-    let ready = cx
-        .observed
-        .replica_set(to)
-        .is_some_and(|rs| rs.has_ready(bg.common.replicas));
+    let ready = has_ready(cx, to, bg.common.replicas);
     if ready {
         switch(cx, bg, ServiceRole::Active, &bg.active_service, to);
     }
     ready
+}
+
+/// True when the ReplicaSet of `hash` has `n` ready and available pods (always for `n == 0`).
+fn has_ready(cx: &Ctx<'_>, hash: &str, n: i32) -> bool {
+    n == 0
+        || cx
+            .observed
+            .replica_set(hash)
+            .is_some_and(|rs| rs.has_ready(n))
 }
 
 fn ready_counts(cx: &Ctx<'_>, hash: &str) -> (i32, i32) {
@@ -246,11 +255,7 @@ fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
     // The one exception to the readiness invariant: nothing else could serve.
     switch(cx, bg, ServiceRole::Active, &bg.active_service, hash);
     switch_preview(cx, bg, hash);
-    if cx
-        .observed
-        .replica_set(hash)
-        .is_some_and(|rs| rs.has_ready(replicas))
-    {
+    if has_ready(cx, hash, replicas) {
         cx.status.stable_rs = Some(hash.to_string());
         cx.event(
             false,
@@ -349,6 +354,8 @@ fn in_flight(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) {
 /// The aborted state: active and preview back on stable, the new ReplicaSet scaled down after
 /// `abortScaleDownDelaySeconds`, Degraded until retried or superseded.
 fn aborted(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str, message: String) {
+    cx.status.pause_conditions.clear();
+    cx.status.controller_pause = None;
     replicasets::schedule_scale_down(cx, hash, bg.abort_scale_down_delay_seconds);
     let back = switch_active_when_ready(cx, bg, stable);
     switch_preview(cx, bg, stable);

@@ -204,18 +204,25 @@ pub fn clean_up(
             .copied()
             .or(rs.scale_down_deadline);
         match deadline {
-            Some(at) if cx.now >= at => scale_to_zero(cx, &rs, "scale-down delay passed"),
+            Some(at) if cx.now >= at => {
+                scale_to_zero(cx, &rs, "scale-down delay passed");
+                idle.push(rs);
+            }
             Some(at) => {
                 cx.wake_at(at);
                 waiting.push(rs);
             }
-            None => scale_to_zero(cx, &rs, "superseded, never served production traffic"),
+            None => {
+                scale_to_zero(cx, &rs, "superseded, never served production traffic");
+                idle.push(rs);
+            }
         }
     }
     if let Some(limit) = delay_limit {
         waiting.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
-        for rs in waiting.iter().skip(limit) {
-            scale_to_zero(cx, rs, "beyond scaleDownDelayRevisionLimit");
+        for rs in waiting.into_iter().skip(limit) {
+            scale_to_zero(cx, &rs, "beyond scaleDownDelayRevisionLimit");
+            idle.push(rs);
         }
     }
     idle.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
@@ -235,13 +242,53 @@ pub fn clean_up(
     }
 }
 
-/// Fills the replica counts of the status from the observed ReplicaSets.
+/// Fills the replica counts of the status from the observed ReplicaSets and this run's
+/// creates and scales (desired counts are reported as they will be once applied).
 pub fn count(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) {
+    let mut desired: BTreeMap<String, (String, i32)> = cx
+        .observed
+        .replica_sets
+        .iter()
+        .map(|rs| (rs.name.clone(), (rs.hash.clone(), rs.replicas)))
+        .collect();
+    for action in &cx.actions {
+        match action {
+            Action::CreateReplicaSet(rs) => {
+                let name = rs.metadata.name.clone().unwrap_or_default();
+                let h = rs
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(POD_TEMPLATE_HASH).cloned())
+                    .unwrap_or_default();
+                desired.insert(name, (h, rs.spec.replicas.unwrap_or(0)));
+            }
+            Action::UpdateReplicaSet {
+                name,
+                replicas: Some(r),
+                ..
+            } => {
+                if let Some(d) = desired.get_mut(name) {
+                    d.1 = *r;
+                }
+            }
+            Action::DeleteReplicaSet { name } => {
+                desired.remove(name);
+            }
+            _ => {}
+        }
+    }
     let sets = &cx.observed.replica_sets;
-    cx.status.replicas = Some(sets.iter().map(|rs| rs.replicas).sum());
+    cx.status.replicas = Some(desired.values().map(|(_, r)| r).sum());
+    cx.status.updated_replicas = Some(
+        desired
+            .values()
+            .filter(|(h, _)| h == hash)
+            .map(|(_, r)| r)
+            .sum(),
+    );
     cx.status.ready_replicas = Some(sets.iter().map(|rs| rs.ready).sum());
     cx.status.available_replicas = Some(sets.iter().map(|rs| rs.available).sum());
-    cx.status.updated_replicas = Some(cx.observed.replica_set(hash).map_or(0, |rs| rs.replicas));
     cx.status.selector = common.selector.match_labels.as_ref().map(|labels| {
         labels
             .iter()
