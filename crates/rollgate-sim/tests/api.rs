@@ -118,7 +118,7 @@ async fn status_subresource_is_isolated_both_ways() -> R {
         .patch("r", &PatchParams::default(), &Patch::Merge(&p))
         .await?;
     assert_eq!(
-        after.status.as_ref().and_then(|s| Some(s.replicas)),
+        after.status.as_ref().map(|s| s.replicas),
         Some(0)
     );
     assert_eq!(after.spec.min_ready_seconds, Some(3));
