@@ -65,7 +65,7 @@ async fn wait_all(
         if n == ROLLOUTS {
             return Ok(stables);
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let rss_start = rollgate_benches::resident_bytes();
-        let mut stack = Stack::new(SimConfig { default_ready_delay: Duration::from_millis(200), ..Default::default() }).await?;
+        let mut stack = Stack::new(SimConfig { default_ready_delay: Duration::from_millis(200), watch_history: 5_000, ..Default::default() }).await?;
         for i in 0..ROLLOUTS {
             stack.apply_yaml(&manifest(i), "default").await?;
         }
