@@ -117,10 +117,7 @@ async fn status_subresource_is_isolated_both_ways() -> R {
     let after = api
         .patch("r", &PatchParams::default(), &Patch::Merge(&p))
         .await?;
-    assert_eq!(
-        after.status.as_ref().map(|s| s.replicas),
-        Some(0)
-    );
+    assert_eq!(after.status.as_ref().map(|s| s.replicas), Some(0));
     assert_eq!(after.spec.min_ready_seconds, Some(3));
     assert_eq!(
         after.metadata.generation,
