@@ -92,12 +92,16 @@ pub fn follow(
         });
         return (run.phase, run.name);
     }
+    // One more than the highest number in use: counting the runs would reuse the name of a
+    // run that still exists once an older one was deleted.
+    let prefix = format!("{}-{hash}-{}-", cx.name(), kind.as_str());
     let n = runs
         .iter()
-        .filter(|r| r.kind == kind && r.hash == hash)
-        .count()
+        .filter_map(|r| r.name.strip_prefix(&prefix)?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
         + 1;
-    let name = format!("{}-{hash}-{}-{n}", cx.name(), kind.as_str());
+    let name = format!("{prefix}{n}");
     let spec = build_run_spec(analysis, cx.observed, cx.status.stable_rs.as_deref(), hash);
     let labels = [
         (ROLLOUT_NAME.to_string(), cx.name().to_string()),

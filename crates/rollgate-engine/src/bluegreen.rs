@@ -121,10 +121,10 @@ fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str) {
     if previous.as_deref() == Some(hash) {
         return;
     }
-    let max = cx.observed.replica_sets.iter().map(|rs| rs.revision).max();
+    let latest = replicasets::latest_revision(cx);
     let revision = match cx.observed.replica_set(hash) {
-        Some(rs) if Some(rs.revision) == max => rs.revision,
-        _ => replicasets::next_revision(cx),
+        Some(rs) if rs.revision == latest => rs.revision,
+        _ => latest + 1,
     };
     reset_release(cx);
     cx.status.current_pod_hash = Some(hash.to_string());
@@ -234,18 +234,21 @@ fn switch_active_when_ready(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, to: &str) -> b
 }
 
 /// True when the ReplicaSet of `hash` has `n` ready and available pods (always for `n == 0`).
+/// Pods beyond the ReplicaSet's own `replicas` are going away (its status lags a scale-down)
+/// and do not count.
 fn has_ready(cx: &Ctx<'_>, hash: &str, n: i32) -> bool {
     n == 0
         || cx
             .observed
             .replica_set(hash)
-            .is_some_and(|rs| rs.has_ready(n))
+            .is_some_and(|rs| rs.replicas >= n && rs.has_ready(n))
 }
 
+/// Ready and available pods of `hash` that its ReplicaSet keeps, and its `replicas`.
 fn ready_counts(cx: &Ctx<'_>, hash: &str) -> (i32, i32) {
-    cx.observed
-        .replica_set(hash)
-        .map_or((0, 0), |rs| (rs.ready.min(rs.available), rs.replicas))
+    cx.observed.replica_set(hash).map_or((0, 0), |rs| {
+        (rs.ready.min(rs.available).min(rs.replicas), rs.replicas)
+    })
 }
 
 fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
@@ -288,7 +291,7 @@ fn steady(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
     switch_preview(cx, bg, hash);
     let (ready, _) = ready_counts(cx, hash);
     if switched && ready >= replicas {
-        let msg = format!("Healthy: revision {hash} serves with {ready}/{replicas} pods");
+        let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
         cx.set_outcome(
             RolloutPhase::Healthy,
             msg,
@@ -319,12 +322,16 @@ fn in_flight(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) {
         replicasets::ensure(cx, &bg.common, stable, bg.common.replicas, None);
     }
 
-    if cx.status.abort == Some(true) {
+    // `promoteFull` set after an abort overrides it (an abort clears an earlier `promoteFull`,
+    // so whichever came last wins).
+    let full_after_abort = aborted_before.is_some() && cx.status.promote_full == Some(true);
+    if cx.status.abort == Some(true) && !full_after_abort {
         let message = aborted_before.unwrap_or_else(|| {
             let m = format!(
                 "Aborted by user (status.abort): production traffic stays on stable revision {stable}"
             );
             cx.event(true, "RolloutAborted", m.clone());
+            cx.status.promote_full = None;
             m
         });
         if cx.status.aborted_at.is_none() {
@@ -334,22 +341,33 @@ fn in_flight(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) {
         return;
     }
     if aborted_before.is_some() {
+        let full = cx.status.promote_full;
+        let how = if full == Some(true) {
+            " with full promotion (no analysis, no pause)"
+        } else {
+            ""
+        };
         cx.event(
             false,
             "RolloutRetried",
-            format!("Retrying the release of {hash}"),
+            format!("Retrying the release of {hash}{how}"),
         );
         reset_release(cx);
+        cx.status.promote_full = full;
     }
     if let Flow::Abort(reason) = progress(cx, bg, hash, stable) {
         let message =
             format!("Aborted: {reason}; production traffic returned to stable revision {stable}");
         cx.event(true, "RolloutAborted", message.clone());
         cx.status.abort = Some(true);
+        cx.status.promote_full = None;
         cx.status.aborted_at = Some(Time(cx.now));
         aborted(cx, bg, hash, stable, message);
     }
 }
+
+/// Appended to the abort message while the active Service cannot return to stable yet.
+const WAITING_FOR_STABLE: &str = " (waiting for stable pods to be ready before switching back)";
 
 /// The aborted state: active and preview back on stable, the new ReplicaSet scaled down after
 /// `abortScaleDownDelaySeconds`, Degraded until retried or superseded.
@@ -359,10 +377,12 @@ fn aborted(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str, messa
     replicasets::schedule_scale_down(cx, hash, bg.abort_scale_down_delay_seconds);
     let back = switch_active_when_ready(cx, bg, stable);
     switch_preview(cx, bg, stable);
+    // `message` may come from the previous reconcile's condition, suffix included.
+    let base = message.strip_suffix(WAITING_FOR_STABLE).unwrap_or(&message);
     let message = if back {
-        message
+        base.to_string()
     } else {
-        format!("{message} (waiting for stable pods to be ready before switching back)")
+        format!("{base}{WAITING_FOR_STABLE}")
     };
     cx.set_outcome(RolloutPhase::Degraded, message, ("False", REASON_ABORTED));
 }
@@ -378,7 +398,11 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
         .as_ref()
         .and_then(|b| b.scale_up_preview_check_point)
         == Some(true);
-    if !checkpoint {
+    // A revision the active Service already selects (back to it after a newer one, or retried
+    // before traffic could return to stable) serves production: it is past the preview stage
+    // and must not be scaled down to `previewReplicaCount`.
+    let serving = active_selector(cx).as_deref() == Some(hash);
+    if !checkpoint && !serving {
         let target = bg.preview_replica_count;
         let (ready, _) = ready_counts(cx, hash);
         let stop = if ready < target {
@@ -407,12 +431,21 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
         );
     }
     replicasets::ensure(cx, &bg.common, hash, replicas, revision);
-    if !switch_active_when_ready(cx, bg, hash) {
+    let switched = switch_active_when_ready(cx, bg, hash);
+    // The active Service may select the revision without its pods being ready (switched by
+    // hand): it becomes stable, and the previous stable one goes, only once they are.
+    if !switched || !has_ready(cx, hash, replicas) {
         let (ready, _) = ready_counts(cx, hash);
         let name = replica_set_name(cx.name(), hash);
-        let msg = format!(
-            "Promoting: waiting for ReplicaSet {name}: {ready}/{replicas} pods available before switching the active Service"
-        );
+        let msg = if switched {
+            format!(
+                "Waiting for ReplicaSet {name}, which the active Service selects: {ready}/{replicas} pods available"
+            )
+        } else {
+            format!(
+                "Promoting: waiting for ReplicaSet {name}: {ready}/{replicas} pods available before switching the active Service"
+            )
+        };
         return waiting_for_pods(cx, bg, msg, true);
     }
     if cx.status.promote_full != Some(true)

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use rollgate_api::Rollout;
 use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
@@ -31,15 +32,21 @@ pub fn replica_set_name(rollout: &str, hash: &str) -> String {
     format!("{rollout}-{hash}")
 }
 
-/// The next revision number: one more than any ReplicaSet's.
-pub fn next_revision(cx: &Ctx<'_>) -> i64 {
+/// The newest revision number in use: any ReplicaSet's, or the current revision's (its
+/// ReplicaSet may have been pruned, and numbers must never be handed out twice).
+pub fn latest_revision(cx: &Ctx<'_>) -> i64 {
     cx.observed
         .replica_sets
         .iter()
         .map(|rs| rs.revision)
+        .chain(cx.status.current_revision)
         .max()
         .unwrap_or(0)
-        + 1
+}
+
+/// The next revision number: one more than [`latest_revision`].
+pub fn next_revision(cx: &Ctx<'_>) -> i64 {
+    latest_revision(cx) + 1
 }
 
 fn build(
@@ -158,6 +165,8 @@ pub fn schedule_scale_down(cx: &mut Ctx<'_>, hash: &str, delay_secs: i64) {
 }
 
 fn scale_to_zero(cx: &mut Ctx<'_>, rs: &ObservedReplicaSet, why: &str) {
+    // A deadline set earlier in this run is already on its way: clear it too.
+    let has_deadline = rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name);
     cx.event(
         false,
         "ScalingReplicaSet",
@@ -169,7 +178,7 @@ fn scale_to_zero(cx: &mut Ctx<'_>, rs: &ObservedReplicaSet, why: &str) {
     cx.actions.push(Action::UpdateReplicaSet {
         name: rs.name.clone(),
         replicas: Some(0),
-        deadline: if rs.scale_down_deadline.is_some() {
+        deadline: if has_deadline {
             DeadlineChange::Clear
         } else {
             DeadlineChange::Keep
@@ -187,7 +196,7 @@ pub fn clean_up(
     delay_limit: Option<usize>,
     history_limit: i32,
 ) {
-    let mut waiting: Vec<ObservedReplicaSet> = Vec::new();
+    let mut waiting: Vec<(ObservedReplicaSet, Timestamp)> = Vec::new();
     let mut idle: Vec<ObservedReplicaSet> = Vec::new();
     let observed: Vec<ObservedReplicaSet> = cx.observed.replica_sets.clone();
     for rs in observed {
@@ -208,19 +217,19 @@ pub fn clean_up(
                 scale_to_zero(cx, &rs, "scale-down delay passed");
                 idle.push(rs);
             }
-            Some(at) => {
-                cx.wake_at(at);
-                waiting.push(rs);
-            }
+            Some(at) => waiting.push((rs, at)),
             None => {
                 scale_to_zero(cx, &rs, "superseded, never served production traffic");
                 idle.push(rs);
             }
         }
     }
-    if let Some(limit) = delay_limit {
-        waiting.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
-        for rs in waiting.into_iter().skip(limit) {
+    waiting.sort_by_key(|(rs, _)| std::cmp::Reverse(rs.revision));
+    let limit = delay_limit.unwrap_or(usize::MAX);
+    for (i, (rs, at)) in waiting.into_iter().enumerate() {
+        if i < limit {
+            cx.wake_at(at);
+        } else {
             scale_to_zero(cx, &rs, "beyond scaleDownDelayRevisionLimit");
             idle.push(rs);
         }
@@ -278,7 +287,16 @@ pub fn count(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) {
             _ => {}
         }
     }
+    // Ready pods are counted only up to what the ReplicaSet keeps, both as observed (its
+    // status lags a scale-down) and once this run's scales and deletes are applied: the status
+    // then stays the same when the next reconcile observes the result.
+    let kept = |rs: &ObservedReplicaSet, n: i32| {
+        n.min(rs.replicas)
+            .min(desired.get(&rs.name).map_or(0, |(_, r)| *r))
+    };
     let sets = &cx.observed.replica_sets;
+    cx.status.ready_replicas = Some(sets.iter().map(|rs| kept(rs, rs.ready)).sum());
+    cx.status.available_replicas = Some(sets.iter().map(|rs| kept(rs, rs.available)).sum());
     cx.status.replicas = Some(desired.values().map(|(_, r)| r).sum());
     cx.status.updated_replicas = Some(
         desired
@@ -287,8 +305,6 @@ pub fn count(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) {
             .map(|(_, r)| r)
             .sum(),
     );
-    cx.status.ready_replicas = Some(sets.iter().map(|rs| rs.ready).sum());
-    cx.status.available_replicas = Some(sets.iter().map(|rs| rs.available).sum());
     cx.status.selector = common.selector.match_labels.as_ref().map(|labels| {
         labels
             .iter()

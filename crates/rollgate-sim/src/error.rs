@@ -2,8 +2,10 @@
 
 use serde_json::{Value, json};
 
-/// An error answer of the API server.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+use crate::registry::ResourceType;
+
+/// An error answer of the API server, sent as a `Status` body.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code} {reason}: {message}")]
 pub struct ApiError {
     /// HTTP status code.
@@ -12,73 +14,169 @@ pub struct ApiError {
     pub reason: &'static str,
     /// Human-readable message.
     pub message: String,
+    /// `details` of the Status (`Null` when there are none).
+    pub details: Value,
+}
+
+/// `replicasets.apps`, or `pods` for the core group: how the API server names a resource in
+/// messages.
+pub fn qualified(rt: &ResourceType) -> String {
+    if rt.group.is_empty() {
+        rt.plural.clone()
+    } else {
+        format!("{}.{}", rt.plural, rt.group)
+    }
+}
+
+fn details(rt: &ResourceType, name: &str) -> Value {
+    let mut d = json!({"name": name, "kind": rt.plural});
+    if !rt.group.is_empty() {
+        d["group"] = json!(rt.group);
+    }
+    d
 }
 
 impl ApiError {
-    /// 404.
-    pub fn not_found(kind: &str, name: &str) -> Self {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
-            code: 404,
-            reason: "NotFound",
-            message: format!("{kind} \"{name}\" not found"),
+            code,
+            reason,
+            message: message.into(),
+            details: Value::Null,
         }
     }
+
+    /// 404 for an object of a served type.
+    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+        Self {
+            details: details(rt, name),
+            ..Self::new(
+                404,
+                "NotFound",
+                format!("{} \"{name}\" not found", qualified(rt)),
+            )
+        }
+    }
+
+    /// 404 for a path that names nothing the server serves.
+    pub fn no_route(path: &str) -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource (path {path})"),
+        )
+    }
+
+    /// 404 for a missing namespace.
+    pub fn namespace_not_found(ns: &str) -> Self {
+        Self {
+            details: json!({"name": ns, "kind": "namespaces"}),
+            ..Self::new(404, "NotFound", format!("namespaces \"{ns}\" not found"))
+        }
+    }
+
     /// 409 AlreadyExists.
-    pub fn already_exists(kind: &str, name: &str) -> Self {
+    pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
         Self {
-            code: 409,
-            reason: "AlreadyExists",
-            message: format!("{kind} \"{name}\" already exists"),
+            details: details(rt, name),
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", qualified(rt)),
+            )
         }
     }
-    /// 409 Conflict.
-    pub fn conflict(kind: &str, name: &str) -> Self {
+
+    /// 409 Conflict: the object changed since the client read it.
+    pub fn conflict(rt: &ResourceType, name: &str) -> Self {
+        Self::conflict_because(
+            rt,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// 409 Conflict with a reason of its own (precondition failures, apply conflicts).
+    pub fn conflict_because(rt: &ResourceType, name: &str, why: &str) -> Self {
         Self {
-            code: 409,
-            reason: "Conflict",
-            message: format!(
-                "Operation cannot be fulfilled on {kind} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-            ),
+            details: details(rt, name),
+            ..Self::new(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                    qualified(rt)
+                ),
+            )
         }
     }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    /// 422 for an object that fails validation; `field` and `why` become a cause.
+    pub fn invalid(rt: &ResourceType, name: &str, field: &str, why: &str) -> Self {
+        let kind = if rt.group.is_empty() {
+            rt.kind.clone()
+        } else {
+            format!("{}.{}", rt.kind, rt.group)
+        };
+        let mut d = json!({"name": name, "kind": rt.kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": why, "field": field}]});
+        if !rt.group.is_empty() {
+            d["group"] = json!(rt.group);
+        }
         Self {
-            code: 400,
-            reason: "BadRequest",
-            message: message.into(),
+            details: d,
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind} \"{name}\" is invalid: {field}: {why}"),
+            )
         }
     }
-    /// 422.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            code: 422,
-            reason: "Invalid",
-            message: message.into(),
-        }
+
+    /// 422 without a particular object.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(422, "Invalid", message)
     }
+
     /// 405.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: message.into(),
-        }
+        Self::new(405, "MethodNotAllowed", message)
     }
-    /// 410.
+
+    /// 410 Expired.
     pub fn gone(message: impl Into<String>) -> Self {
-        Self {
-            code: 410,
-            reason: "Expired",
-            message: message.into(),
-        }
+        Self::new(410, "Expired", message)
+    }
+
+    /// 415.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
+    /// 500.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
     }
 
     /// The `Status` body.
     pub fn to_status(&self) -> Value {
-        json!({
+        let mut s = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {},
             "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code,
-        })
+        });
+        if !self.details.is_null() {
+            s["details"] = self.details.clone();
+        }
+        s
     }
 }

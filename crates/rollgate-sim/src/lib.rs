@@ -1,36 +1,54 @@
 //! An in-memory Kubernetes API server for rollgate's demo, end-to-end tests and benchmarks.
 //!
 //! [`SimCluster`] serves the Kubernetes HTTP API as a `tower::Service` that kube's `Client`
-//! uses directly (no socket), with what a client depends on: resourceVersions and 409
-//! conflicts, generations, status subresources, list/watch with resumption and 410 Gone,
-//! label and field selectors, merge/JSON/strategic/apply patches, discovery, finalizers and
-//! owner-reference garbage collection. It also does what a cluster does on its own: a
-//! ReplicaSet controller whose pods become ready after a delay chosen per image (or never,
-//! for crash-looping images). All timers are tokio timers, so under a paused tokio clock a
-//! 30-minute rollout runs in milliseconds.
+//! uses directly (no socket), or over plain HTTP/1.1 for kubectl ([`SimCluster::serve`]),
+//! with what a client depends on: resourceVersions and 409 conflicts, generations, status
+//! and scale subresources, list/watch with resumption, bookmarks and 410 Gone, label and
+//! field selectors, merge/JSON/strategic patches and server-side apply with field
+//! ownership, discovery, finalizers and owner-reference garbage collection.
+//!
+//! It also does what a cluster does on its own: a ReplicaSet controller whose pods become
+//! ready after a delay chosen per image (or never, for crash-looping images). All timers
+//! are tokio timers and object timestamps follow tokio's clock, so under a paused tokio
+//! clock a 30-minute rollout runs in milliseconds.
 
-mod api;
+pub mod apply;
 pub mod clock;
+pub mod convert;
+mod defaults;
+pub mod discovery;
 pub mod error;
-mod ops;
+pub mod gc;
+mod http;
+mod kubelet;
 pub mod patch;
+mod proto;
 pub mod registry;
 mod replicaset;
+pub mod schema;
 pub mod selector;
 pub mod store;
+pub mod table;
+mod watch;
+pub mod write;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::jiff::Timestamp;
 use tokio::sync::broadcast;
 
+pub use error::ApiError;
 pub use store::AuditEntry;
 
 use crate::clock::Clock;
+use crate::convert::from_storage;
 use crate::store::{Store, type_key};
+use crate::write::WriteCtx;
 
 /// Settings of a simulated cluster.
 #[derive(Debug, Clone)]
@@ -39,8 +57,12 @@ pub struct SimConfig {
     pub default_ready_delay: Duration,
     /// Wall-clock time at start (default: now).
     pub base_time: Option<Timestamp>,
-    /// Changes kept for watch resumption; older resourceVersions get 410 Gone (default 20,000).
+    /// Changes kept for watch resumption; older resourceVersions get 410 Gone
+    /// (default 20,000).
     pub watch_history: usize,
+    /// Namespaces that exist from the start (default `default`, `kube-system`,
+    /// `kube-public`).
+    pub namespaces: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -49,6 +71,9 @@ impl Default for SimConfig {
             default_ready_delay: Duration::from_secs(5),
             base_time: None,
             watch_history: 20_000,
+            namespaces: ["default", "kube-system", "kube-public"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -61,7 +86,7 @@ pub enum ImageBehavior {
         /// Delay before readiness.
         after: Duration,
     },
-    /// Never ready: the container keeps crashing.
+    /// Never ready: the container keeps crashing (restarts with back-off).
     CrashLoop,
 }
 
@@ -70,6 +95,11 @@ pub(crate) struct Inner {
     clock: Clock,
     config: SimConfig,
     images: Mutex<HashMap<String, ImageBehavior>>,
+    /// Pending ReplicaSet re-checks (namespace, name) -> due time.
+    rechecks: Mutex<HashMap<(String, String), tokio::time::Instant>>,
+    /// Last capped burst of pod creations per ReplicaSet (namespace, name).
+    bursts: Mutex<HashMap<(String, String), tokio::time::Instant>>,
+    pod_ips: AtomicU64,
 }
 
 impl Inner {
@@ -84,7 +114,10 @@ impl Inner {
         if let Some(b) = images.get(image) {
             return *b;
         }
-        let tag = image.rsplit_once(':').map_or("", |(_, t)| t);
+        let tag = image
+            .rsplit_once(':')
+            .filter(|(_, t)| !t.contains('/'))
+            .map_or("", |(_, t)| t);
         if tag.contains("crashloop") || tag.contains("fail") {
             ImageBehavior::CrashLoop
         } else {
@@ -92,6 +125,12 @@ impl Inner {
                 after: self.config.default_ready_delay,
             }
         }
+    }
+
+    /// A fresh pod IP.
+    pub(crate) fn next_pod_ip(&self) -> String {
+        let n = self.pod_ips.fetch_add(1, Ordering::Relaxed);
+        format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2)
     }
 }
 
@@ -102,7 +141,7 @@ pub struct SimCluster {
 }
 
 impl SimCluster {
-    /// Starts an empty cluster with namespace `default`. Must run inside a tokio runtime.
+    /// Starts a cluster with the configured namespaces. Must run inside a tokio runtime.
     pub fn new(config: SimConfig) -> Self {
         let (tx, _) = broadcast::channel(65_536);
         let clock = Clock::new(config.base_time.unwrap_or_else(Timestamp::now));
@@ -112,13 +151,25 @@ impl SimCluster {
             clock,
             config,
             images: Mutex::new(HashMap::new()),
+            rechecks: Mutex::new(HashMap::new()),
+            bursts: Mutex::new(HashMap::new()),
+            pod_ips: AtomicU64::new(0),
         });
         {
             let mut st = inner.lock();
             let now = inner.clock.stamp();
+            let ctx = WriteCtx {
+                now: &now,
+                dry_run: false,
+                manager: None,
+            };
             if let Some(rt) = st.registry.get("", "v1", "namespaces").cloned() {
-                let ns = serde_json::json!({"metadata": {"name": "default"}});
-                let _ = ops::create(&mut st, &rt, "", ns, &now);
+                for ns in &inner.config.namespaces {
+                    let obj = serde_json::json!({"metadata": {"name": ns}});
+                    if let Err(e) = write::create(&mut st, &rt, "", obj, &ctx) {
+                        tracing::warn!(namespace = %ns, error = %e, "cannot create namespace");
+                    }
+                }
             }
         }
         Self { inner }
@@ -126,7 +177,16 @@ impl SimCluster {
 
     /// A kube client talking to this cluster in-process (default namespace `default`).
     pub fn client(&self) -> kube::Client {
-        kube::Client::new(api::service(self.inner.clone()), "default")
+        kube::Client::new(http::service(self.inner.clone()), "default")
+    }
+
+    /// Serves the API over plain HTTP/1.1 on `addr` (port 0 picks a free port). Returns the
+    /// bound address and the server task (abort it to stop serving).
+    pub async fn serve(
+        &self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        http::serve(self.inner.clone(), addr).await
     }
 
     /// The cluster's current time (virtual under a paused tokio clock).
@@ -134,7 +194,8 @@ impl SimCluster {
         self.inner.clock.now()
     }
 
-    /// Serves a CustomResourceDefinition's resources (as creating it through the API does).
+    /// Serves a CustomResourceDefinition's resources without storing the definition (creating
+    /// it through the API does both).
     pub fn register_crd(&self, crd: &CustomResourceDefinition) {
         if let Ok(v) = serde_json::to_value(crd) {
             self.inner.lock().registry.register_crd(&v);
@@ -150,7 +211,8 @@ impl SimCluster {
             .insert(image.to_string(), behavior);
     }
 
-    /// Reads an object as JSON.
+    /// Reads an object as JSON (`api_version` like `v1` or `apps/v1`; `namespace` `None` for
+    /// cluster-scoped types).
     pub fn get_object(
         &self,
         api_version: &str,
@@ -161,11 +223,15 @@ impl SimCluster {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let st = self.inner.lock();
         let rt = st.registry.get(group, version, plural)?;
-        st.get(&type_key(rt), namespace.unwrap_or_default(), name)
-            .cloned()
+        let ns = if rt.namespaced {
+            namespace.unwrap_or_default()
+        } else {
+            ""
+        };
+        st.get(&type_key(rt), ns, name).map(|o| from_storage(rt, o))
     }
 
-    /// Lists objects as JSON.
+    /// Lists objects as JSON, in (namespace, name) order (`namespace` `None`: all).
     pub fn list_objects(
         &self,
         api_version: &str,
@@ -177,9 +243,10 @@ impl SimCluster {
         let Some(rt) = st.registry.get(group, version, plural) else {
             return Vec::new();
         };
-        st.list(&type_key(rt), namespace)
+        let ns = if rt.namespaced { namespace } else { None };
+        st.list(&type_key(rt), ns)
             .into_iter()
-            .cloned()
+            .map(|o| from_storage(rt, o))
             .collect()
     }
 

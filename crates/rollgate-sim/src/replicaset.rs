@@ -1,4 +1,6 @@
-//! The cluster's own ReplicaSet controller: pods, their readiness, and ReplicaSet status.
+//! The cluster's own ReplicaSet controller: keeps each ReplicaSet's pods at `spec.replicas`
+//! and its status current. Event-driven: it runs when a ReplicaSet or one of its pods
+//! changes, and at the moment a ready pod becomes available (`minReadySeconds`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,8 +8,16 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::store::{Store, TypeKey};
-use crate::{ImageBehavior, Inner};
+use crate::gc::{self, Propagation};
+use crate::kubelet::{self, is_ready};
+use crate::store::{Store, TypeKey, uid_seq};
+use crate::{Inner, kubelet::NODE};
+
+/// Most pods created for one ReplicaSet in one pass.
+const BURST: usize = 500;
+
+/// Time between bursts of pod creations.
+const BURST_INTERVAL: Duration = Duration::from_secs(1);
 
 fn rs_key() -> TypeKey {
     ("apps".into(), "replicasets".into())
@@ -15,14 +25,6 @@ fn rs_key() -> TypeKey {
 
 fn pod_key() -> TypeKey {
     (String::new(), "pods".into())
-}
-
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
 fn ready_since(pod: &Value) -> Option<Timestamp> {
@@ -35,23 +37,30 @@ fn ready_since(pod: &Value) -> Option<Timestamp> {
         .and_then(|t| t.parse().ok())
 }
 
-fn behavior(inner: &Inner, template_spec: &Value) -> ImageBehavior {
-    let mut worst = ImageBehavior::Ready {
-        after: Duration::ZERO,
-    };
-    for c in template_spec["containers"].as_array().into_iter().flatten() {
-        match inner.image_behavior(c["image"].as_str().unwrap_or_default()) {
-            ImageBehavior::CrashLoop => return ImageBehavior::CrashLoop,
-            ImageBehavior::Ready { after } => {
-                if let ImageBehavior::Ready { after: w } = worst {
-                    worst = ImageBehavior::Ready {
-                        after: w.max(after),
-                    };
-                }
-            }
-        }
-    }
-    worst
+fn controlled_by(pod: &Value, uid: &str) -> bool {
+    pod["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|o| o["uid"].as_str() == Some(uid) && o["controller"].as_bool() == Some(true))
+}
+
+/// What scale-down needs to know of a pod.
+struct PodInfo {
+    name: String,
+    ready: bool,
+    seq: u64,
+}
+
+/// The active (not deleting) pods a ReplicaSet controls.
+fn active_pods<'a>(st: &'a Store, uid: &str) -> Vec<&'a Value> {
+    st.dependents(uid)
+        .into_iter()
+        .filter(|(ty, _, _)| *ty == pod_key())
+        .filter_map(|(ty, pns, pname)| st.get(&ty, &pns, &pname))
+        .filter(|p| controlled_by(p, uid))
+        .filter(|p| p["metadata"].get("deletionTimestamp").is_none())
+        .collect()
 }
 
 /// Brings the pods of ReplicaSet `ns/name` to its desired count and refreshes its status.
@@ -59,146 +68,179 @@ pub(crate) fn reconcile(inner: &Arc<Inner>, st: &mut Store, ns: &str, name: &str
     let Some(rs) = st.get(&rs_key(), ns, name).cloned() else {
         return;
     };
-    if rs["metadata"].get("deletionTimestamp").is_some() {
-        return;
-    }
     let uid = rs["metadata"]["uid"]
         .as_str()
         .unwrap_or_default()
         .to_string();
+    let deleting = rs["metadata"].get("deletionTimestamp").is_some();
     let desired = usize::try_from(rs["spec"]["replicas"].as_i64().unwrap_or(1)).unwrap_or(0);
-    let mut pods: Vec<Value> = st
-        .dependents(&uid)
+    let mut pods: Vec<PodInfo> = active_pods(st, &uid)
         .into_iter()
-        .filter(|(ty, _, _)| *ty == pod_key())
-        .filter_map(|(ty, pns, pname)| st.get(&ty, &pns, &pname).cloned())
-        .collect();
-    let now = inner.clock.stamp();
-    if pods.len() < desired {
-        let template = &rs["spec"]["template"];
-        let how = behavior(inner, &template["spec"]);
-        for _ in pods.len()..desired {
-            let pod_uid = st.next_uid();
-            let pod_name = format!("{name}-{}", &pod_uid[pod_uid.len() - 5..]);
-            let containers: Vec<Value> = template["spec"]["containers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    let waiting = matches!(how, ImageBehavior::CrashLoop);
-                    json!({
-                        "name": c["name"], "image": c["image"], "ready": false, "restartCount": 0,
-                        "state": if waiting { json!({"waiting": {"reason": "CrashLoopBackOff"}}) }
-                                 else { json!({"waiting": {"reason": "ContainerCreating"}}) }
-                    })
-                })
-                .collect();
-            let pod = json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {
-                    "name": pod_name, "namespace": ns, "uid": pod_uid, "creationTimestamp": now,
-                    "generation": 1,
-                    "labels": template["metadata"]["labels"].clone(),
-                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name,
-                                         "uid": uid, "controller": true, "blockOwnerDeletion": true}],
-                },
-                "spec": template["spec"].clone(),
-                "status": {
-                    "phase": if matches!(how, ImageBehavior::CrashLoop) { "Running" } else { "Pending" },
-                    "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": now}],
-                    "containerStatuses": containers,
-                    "startTime": now,
-                },
-            });
-            if let Some(p) = st.commit(&pod_key(), ns, &pod_name, Some(pod)) {
-                pods.push(p);
-            }
-            if let ImageBehavior::Ready { after } = how {
-                let inner2 = inner.clone();
-                let (ns, pod_name, rs_name) = (ns.to_string(), pod_name.clone(), name.to_string());
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    mark_ready(&inner2, &ns, &pod_name, &rs_name);
-                });
-            }
-        }
-    } else if pods.len() > desired {
-        // Not-ready pods go first, then the newest.
-        pods.sort_by(|a, b| {
-            is_ready(a).cmp(&is_ready(b)).then_with(|| {
-                b["metadata"]["uid"]
-                    .as_str()
-                    .cmp(&a["metadata"]["uid"].as_str())
-            })
-        });
-        let excess = pods.len() - desired;
-        for pod in pods.drain(..excess) {
-            let pname = pod["metadata"]["name"]
+        .map(|p| PodInfo {
+            name: p["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
-                .to_string();
-            st.commit(&pod_key(), ns, &pname, None);
+                .to_string(),
+            ready: is_ready(p),
+            seq: uid_seq(p["metadata"]["uid"].as_str().unwrap_or_default()),
+        })
+        .collect();
+    if !deleting && pods.len() < desired && may_create(inner, ns, name, desired - pods.len()) {
+        let template = &rs["spec"]["template"];
+        for _ in 0..(desired - pods.len()).min(BURST) {
+            let prefix = format!("{name}-");
+            let pod_name = format!("{prefix}{}", st.name_suffix(&pod_key(), ns, &prefix));
+            let pod_uid = st.next_uid();
+            let mut metadata = json!({
+                "name": pod_name, "generateName": prefix, "namespace": ns, "uid": pod_uid,
+                "creationTimestamp": inner.clock.stamp(), "generation": 1,
+                "ownerReferences": [{"apiVersion": rs["apiVersion"].as_str().unwrap_or("apps/v1"),
+                                     "kind": "ReplicaSet", "name": name, "uid": uid,
+                                     "controller": true, "blockOwnerDeletion": true}],
+            });
+            for f in ["labels", "annotations"] {
+                if template["metadata"][f].is_object() {
+                    metadata[f] = template["metadata"][f].clone();
+                }
+            }
+            let mut spec = template["spec"].clone();
+            if !spec.is_object() {
+                spec = json!({});
+            }
+            spec["nodeName"] = json!(NODE);
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+                             "spec": spec, "status": {"phase": "Pending"}});
+            st.commit(&pod_key(), ns, &pod_name, Some(pod));
+            kubelet::start_pod(inner, st, ns, &pod_name);
+        }
+    } else if !deleting && pods.len() > desired {
+        // Not-ready pods go first, then the newest.
+        pods.sort_by(|a, b| a.ready.cmp(&b.ready).then_with(|| b.seq.cmp(&a.seq)));
+        let excess = pods.len() - desired;
+        let now = inner.clock.stamp();
+        for pod in pods.drain(..excess) {
+            gc::delete(
+                st,
+                &(pod_key(), ns.to_string(), pod.name),
+                Propagation::Background,
+                &now,
+            );
         }
     }
-    update_status(inner, st, ns, name, &pods);
+    update_status(inner, st, &rs, &uid);
 }
 
-fn mark_ready(inner: &Arc<Inner>, ns: &str, pod_name: &str, rs_name: &str) {
-    let mut st = inner.lock();
-    let Some(mut pod) = st.get(&pod_key(), ns, pod_name).cloned() else {
-        return;
-    };
-    let now = inner.clock.stamp();
-    pod["status"]["phase"] = json!("Running");
-    pod["status"]["conditions"] =
-        json!([{"type": "Ready", "status": "True", "lastTransitionTime": now}]);
-    if let Some(cs) = pod["status"]["containerStatuses"].as_array_mut() {
-        for c in cs {
-            c["ready"] = json!(true);
-            c["state"] = json!({"running": {"startedAt": now}});
-        }
+/// Whether pods may be created now. Like the real controller, a ReplicaSet missing more than a
+/// burst of pods gets one burst per second (the rest follow at the next re-check); smaller
+/// gaps are filled at once.
+fn may_create(inner: &Arc<Inner>, ns: &str, name: &str, missing: usize) -> bool {
+    let key = (ns.to_string(), name.to_string());
+    let now = tokio::time::Instant::now();
+    let mut bursts = inner.bursts.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(last) = bursts.get(&key)
+        && now.duration_since(*last) < BURST_INTERVAL
+    {
+        drop(bursts);
+        schedule_recheck(inner, ns, name, BURST_INTERVAL);
+        return false;
     }
-    st.commit(&pod_key(), ns, pod_name, Some(pod));
-    reconcile(inner, &mut st, ns, rs_name);
+    if missing > BURST {
+        bursts.insert(key, now);
+        drop(bursts);
+        schedule_recheck(inner, ns, name, BURST_INTERVAL);
+    } else {
+        bursts.remove(&key);
+    }
+    true
 }
 
-fn update_status(inner: &Arc<Inner>, st: &mut Store, ns: &str, name: &str, pods: &[Value]) {
-    let Some(mut rs) = st.get(&rs_key(), ns, name).cloned() else {
-        return;
-    };
+fn update_status(inner: &Arc<Inner>, st: &mut Store, rs: &Value, uid: &str) {
+    let ns = rs["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = rs["metadata"]["name"].as_str().unwrap_or_default();
     let min_ready = rs["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
     let now = inner.clock.now();
+    let labels = &rs["spec"]["template"]["metadata"]["labels"];
+    let pods = active_pods(st, uid);
+    let fully_labeled = pods
+        .iter()
+        .filter(|p| {
+            labels.as_object().is_none_or(|want| {
+                want.iter()
+                    .all(|(k, v)| p["metadata"]["labels"].get(k) == Some(v))
+            })
+        })
+        .count();
     let mut ready = 0;
     let mut available = 0;
-    let mut next_check: Option<i64> = None;
+    let mut next_check: Option<Duration> = None;
     for p in pods.iter().filter(|p| is_ready(p)) {
         ready += 1;
-        let since = ready_since(p).map_or(min_ready, |t| now.duration_since(t).as_secs());
-        if since >= min_ready {
+        let Some(since) = ready_since(p) else {
+            available += 1;
+            continue;
+        };
+        let elapsed_ms = now.duration_since(since).as_millis();
+        let need_ms = i128::from(min_ready) * 1000;
+        if elapsed_ms >= need_ms {
             available += 1;
         } else {
-            let wait = min_ready - since;
-            next_check = Some(next_check.map_or(wait, |n: i64| n.min(wait)));
+            let wait =
+                Duration::from_millis(u64::try_from(need_ms - elapsed_ms).unwrap_or(u64::MAX));
+            next_check = Some(next_check.map_or(wait, |n| n.min(wait)));
         }
     }
-    let status = json!({
-        "replicas": pods.len(),
-        "fullyLabeledReplicas": pods.len(),
-        "readyReplicas": ready,
-        "availableReplicas": available,
-        "observedGeneration": rs["metadata"]["generation"],
-    });
+    let total = pods.len();
+    let Some(mut current) = st.get(&rs_key(), ns, name).cloned() else {
+        return;
+    };
+    let mut status = json!({"replicas": total});
+    let counts = [
+        ("fullyLabeledReplicas", fully_labeled),
+        ("readyReplicas", ready),
+        ("availableReplicas", available),
+    ];
+    for (field, n) in counts {
+        if n > 0 {
+            status[field] = json!(n);
+        }
+    }
+    status["observedGeneration"] = rs["metadata"]["generation"].clone();
+    // Keep conditions others may have written.
+    if let Some(c) = current["status"].get("conditions") {
+        status["conditions"] = c.clone();
+    }
     if let Some(wait) = next_check {
-        let inner2 = inner.clone();
-        let (ns2, name2) = (ns.to_string(), name.to_string());
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(u64::try_from(wait).unwrap_or(0) + 1)).await;
-            let mut st = inner2.lock();
-            reconcile(&inner2, &mut st, &ns2, &name2);
-        });
+        schedule_recheck(inner, ns, name, wait);
     }
-    if rs["status"] != status {
-        rs["status"] = status;
-        st.commit(&rs_key(), ns, name, Some(rs));
+    if current["status"] != status {
+        current["status"] = status;
+        st.commit(&rs_key(), ns, name, Some(current));
     }
+}
+
+/// Reconciles `ns/name` again after `wait` (one timer per ReplicaSet and due time).
+fn schedule_recheck(inner: &Arc<Inner>, ns: &str, name: &str, wait: Duration) {
+    let Some(due) = tokio::time::Instant::now().checked_add(wait) else {
+        return;
+    };
+    let key = (ns.to_string(), name.to_string());
+    {
+        let mut pending = inner.rechecks.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.get(&key).is_some_and(|d| *d <= due) {
+            return;
+        }
+        pending.insert(key.clone(), due);
+    }
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(due).await;
+        {
+            let mut pending = inner.rechecks.lock().unwrap_or_else(|p| p.into_inner());
+            if pending.get(&key) == Some(&due) {
+                pending.remove(&key);
+            }
+        }
+        let mut st = inner.lock();
+        reconcile(&inner, &mut st, &key.0, &key.1);
+    });
 }

@@ -1,5 +1,5 @@
-//! The object store: resourceVersions, generations, watch history, owner index, garbage
-//! collection. Every write of the simulated cluster goes through [`Store::commit`].
+//! The object store: resourceVersions, watch history, owner and uid indexes. Every write of
+//! the simulated cluster goes through [`Store::commit`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,8 +25,11 @@ pub struct Change {
     pub namespace: String,
     /// ADDED, MODIFIED or DELETED.
     pub kind: &'static str,
-    /// The object after the change (before, for DELETED).
+    /// The object after the change (its last state, for DELETED).
     pub object: Arc<Value>,
+    /// The object before a MODIFIED change, stamped with this change's resourceVersion (so a
+    /// watcher whose selector it leaves can be sent a DELETED event).
+    pub previous: Option<Arc<Value>>,
 }
 
 /// One mutating request, for tests.
@@ -42,13 +45,15 @@ pub struct AuditEntry {
     pub field_manager: Option<String>,
     /// Response status code.
     pub code: u16,
+    /// resourceVersion of the object after the request (when it answered with one).
+    pub resource_version: Option<String>,
 }
 
 /// All objects and the bookkeeping around them.
 pub struct Store {
     /// Last resourceVersion handed out.
     pub rv: u64,
-    uid_seq: u64,
+    seq: u64,
     /// Served types.
     pub registry: Registry,
     objects: HashMap<TypeKey, BTreeMap<(String, String), Value>>,
@@ -67,10 +72,11 @@ pub struct Store {
 
 /// The type key of a resource type.
 pub fn type_key(t: &ResourceType) -> TypeKey {
-    (t.group.clone(), t.plural.clone())
+    t.storage.clone()
 }
 
-fn owner_uids(obj: &Value) -> Vec<String> {
+/// The uids an object's ownerReferences point to.
+pub fn owner_uids(obj: &Value) -> Vec<String> {
     obj["metadata"]["ownerReferences"]
         .as_array()
         .into_iter()
@@ -79,12 +85,24 @@ fn owner_uids(obj: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The creation counter of a uid made by [`Store::next_uid`] (0 for foreign uids): larger
+/// is newer.
+pub fn uid_seq(uid: &str) -> u64 {
+    uid.rsplit('-')
+        .next()
+        .and_then(|s| u64::from_str_radix(s, 16).ok())
+        .unwrap_or(0)
+}
+
+/// Characters of generated name suffixes (as the API server uses: no vowels, no look-alikes).
+const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
 impl Store {
     /// An empty store with the built-in types.
     pub fn new(history_limit: usize, tx: broadcast::Sender<Arc<Change>>) -> Self {
         Self {
             rv: 1,
-            uid_seq: 0,
+            seq: 0,
             registry: Registry::default(),
             objects: HashMap::new(),
             owners: HashMap::new(),
@@ -97,10 +115,36 @@ impl Store {
         }
     }
 
-    /// A new uid; uids sort in creation order.
+    /// A new uid. Its last group is a creation counter: see [`uid_seq`].
     pub fn next_uid(&mut self) -> String {
-        self.uid_seq += 1;
-        format!("00000000-0000-4000-8000-{:012}", self.uid_seq)
+        self.seq += 1;
+        let s = self.seq;
+        let h = mix(s);
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            h >> 32,
+            (h >> 16) & 0xffff,
+            h & 0xfff,
+            0x8000 | ((h >> 12) & 0x3fff),
+            s
+        )
+    }
+
+    /// A 5-character name suffix that is free for `prefix` in `ty`/`ns`.
+    pub fn name_suffix(&mut self, ty: &TypeKey, ns: &str, prefix: &str) -> String {
+        loop {
+            self.seq += 1;
+            let mut x = mix(self.seq);
+            let mut suffix = String::with_capacity(5);
+            for _ in 0..5 {
+                let i = usize::try_from(x % SUFFIX_ALPHABET.len() as u64).unwrap_or(0);
+                suffix.push(char::from(SUFFIX_ALPHABET[i]));
+                x /= SUFFIX_ALPHABET.len() as u64;
+            }
+            if self.get(ty, ns, &format!("{prefix}{suffix}")).is_none() {
+                return suffix;
+            }
+        }
     }
 
     /// Reads an object.
@@ -125,6 +169,32 @@ impl Store {
         }
     }
 
+    /// Every object in a namespace, of any type.
+    pub fn keys_in_namespace(&self, ns: &str) -> Vec<ObjKey> {
+        let mut keys = Vec::new();
+        for (ty, objects) in &self.objects {
+            keys.extend(
+                objects
+                    .range((ns.to_string(), String::new())..)
+                    .take_while(|((n, _), _)| n == ns)
+                    .map(|((n, name), _)| (ty.clone(), n.clone(), name.clone())),
+            );
+        }
+        keys
+    }
+
+    /// Names of every object of a type.
+    pub fn keys_of_type(&self, ty: &TypeKey) -> Vec<ObjKey> {
+        self.objects
+            .get(ty)
+            .map(|o| {
+                o.keys()
+                    .map(|(ns, name)| (ty.clone(), ns.clone(), name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether an object with this uid exists.
     pub fn uid_exists(&self, uid: &str) -> bool {
         self.uids.contains_key(uid)
@@ -143,13 +213,14 @@ impl Store {
         self.tx.subscribe()
     }
 
-    /// Changes after `rv` still in history.
-    pub fn history_after(&self, rv: u64) -> Vec<Arc<Change>> {
-        self.history.iter().filter(|c| c.rv > rv).cloned().collect()
+    /// Changes after `rv` still in history, oldest first.
+    pub fn history_after(&self, rv: u64) -> impl Iterator<Item = &Arc<Change>> {
+        let start = self.history.partition_point(|c| c.rv <= rv);
+        self.history.range(start..)
     }
 
     /// Stores `new` (or deletes when `None`), stamping a new resourceVersion, and notifies
-    /// watchers. Returns the stored object.
+    /// watchers. Returns the stored object (`None` after a delete).
     pub fn commit(
         &mut self,
         ty: &TypeKey,
@@ -160,44 +231,45 @@ impl Store {
         self.rv += 1;
         let rv = self.rv;
         let key = (ns.to_string(), name.to_string());
+        let okey: ObjKey = (ty.clone(), ns.to_string(), name.to_string());
         let objects = self.objects.entry(ty.clone()).or_default();
         let old = objects.remove(&key);
         if let Some(old) = &old {
-            let uid = old["metadata"]["uid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
             for owner in owner_uids(old) {
                 if let Some(set) = self.owners.get_mut(&owner) {
-                    set.remove(&(ty.clone(), ns.to_string(), name.to_string()));
+                    set.remove(&okey);
+                    if set.is_empty() {
+                        self.owners.remove(&owner);
+                    }
                 }
             }
-            if new.is_none() {
-                self.uids.remove(&uid);
+            if let Some(uid) = old["metadata"]["uid"].as_str() {
+                self.uids.remove(uid);
             }
         }
+        let previous = match (&old, &new) {
+            (Some(o), Some(n)) if selection_may_change(o, n) => {
+                let mut p = o.clone();
+                p["metadata"]["resourceVersion"] = json!(rv.to_string());
+                Some(Arc::new(p))
+            }
+            _ => None,
+        };
         let (kind, object) = match new {
             Some(mut obj) => {
                 obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-                let uid = obj["metadata"]["uid"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
                 for owner in owner_uids(&obj) {
-                    self.owners.entry(owner).or_default().insert((
-                        ty.clone(),
-                        ns.to_string(),
-                        name.to_string(),
-                    ));
+                    self.owners.entry(owner).or_default().insert(okey.clone());
                 }
-                self.uids
-                    .insert(uid, (ty.clone(), ns.to_string(), name.to_string()));
+                if let Some(uid) = obj["metadata"]["uid"].as_str() {
+                    self.uids.insert(uid.to_string(), okey.clone());
+                }
                 let objects = self.objects.entry(ty.clone()).or_default();
                 objects.insert(key, obj.clone());
                 (if old.is_some() { "MODIFIED" } else { "ADDED" }, obj)
             }
             None => {
-                let mut obj = old.clone().unwrap_or(Value::Null);
+                let mut obj = old.unwrap_or(Value::Null);
                 if obj.is_object() {
                     obj["metadata"]["resourceVersion"] = json!(rv.to_string());
                 }
@@ -209,8 +281,10 @@ impl Store {
             ty: ty.clone(),
             namespace: ns.to_string(),
             kind,
-            object: Arc::new(object.clone()),
+            object: Arc::new(object),
+            previous,
         });
+        let result = (kind != "DELETED").then(|| (*change.object).clone());
         self.history.push_back(change.clone());
         while self.history.len() > self.history_limit {
             if let Some(c) = self.history.pop_front() {
@@ -218,38 +292,30 @@ impl Store {
             }
         }
         let _ = self.tx.send(change);
-        (kind != "DELETED").then_some(object)
+        result
     }
+}
 
-    /// Deletes an object and garbage-collects its dependents (background propagation), or
-    /// removes the owner reference from them (`orphan`).
-    pub fn delete_cascading(
-        &mut self,
-        ty: &TypeKey,
-        ns: &str,
-        name: &str,
-        orphan: bool,
-    ) -> Option<Value> {
-        let old = self.get(ty, ns, name)?.clone();
-        let uid = old["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        self.commit(ty, ns, name, None);
-        for (dty, dns, dname) in self.dependents(&uid) {
-            let Some(dep) = self.get(&dty, &dns, &dname).cloned() else {
-                continue;
-            };
-            if orphan {
-                let mut dep = dep;
-                if let Some(refs) = dep["metadata"]["ownerReferences"].as_array_mut() {
-                    refs.retain(|o| o["uid"].as_str() != Some(uid.as_str()));
-                }
-                self.commit(&dty, &dns, &dname, Some(dep));
-            } else if owner_uids(&dep).iter().all(|o| !self.uid_exists(o)) {
-                self.delete_cascading(&dty, &dns, &dname, false);
-            }
-        }
-        Some(old)
+/// Whether a change may move an object into or out of a label or field selector: labels or a
+/// commonly selected field changed.
+fn selection_may_change(old: &Value, new: &Value) -> bool {
+    let paths: [&[&str]; 5] = [
+        &["metadata", "labels"],
+        &["status", "phase"],
+        &["spec", "nodeName"],
+        &["status", "replicas"],
+        &["type"],
+    ];
+    fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+        path.iter().fold(v, |acc, k| &acc[*k])
     }
+    paths.iter().any(|p| at(old, p) != at(new, p))
+}
+
+/// A cheap 64-bit mixer (splitmix64 finaliser) for uids and name suffixes.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }

@@ -3,10 +3,8 @@
 mod cli;
 mod cmd;
 
-use clap::Parser;
-
 fn main() -> anyhow::Result<()> {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     match cli.command {
         cli::Command::Crds(args) => cmd::crds::run(&args),
         cli::Command::Controller(args) => cmd::controller::run(&args),

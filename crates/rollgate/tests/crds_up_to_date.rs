@@ -25,6 +25,6 @@ fn committed_crds_match_the_rust_types() {
     let stale: Vec<_> = present.difference(&expected).collect();
     assert!(
         stale.is_empty(),
-        "stale files in manifests/crds: {stale:?}: {hint}"
+        "stale files in manifests/crds: {stale:?}: delete them, then {hint}"
     );
 }

@@ -1,30 +1,66 @@
-//! A pure test world for the engine: applies decisions as the controller would and checks,
-//! after every step, the traffic invariant and that a reconcile of the result is a no-op.
+//! A pure test world for the engine.
+//!
+//! [`World`] holds a Rollout, what a controller would observe (ReplicaSets, Services,
+//! AnalysisRuns, templates) and a virtual clock. [`World::step`] runs the engine once, applies
+//! its actions the way the controller does, writes the status back and then checks:
+//!
+//! - the traffic invariant: once a stable ReplicaSet exists, the active Service only selects a
+//!   ReplicaSet with at least `spec.replicas` ready and available pods;
+//! - consistency: `status.blueGreen` selectors match the Services, no Service selects a deleted
+//!   ReplicaSet, every action's target exists;
+//! - idempotence: a second reconcile of the unchanged world has no action, no event, the same
+//!   status and the same requeue.
+//!
+//! Pods never change by themselves: as in a cluster, ready counts follow a scale-down only when
+//! the ReplicaSet controller reports it, here when a test calls [`World::make_ready`] (or the
+//! other readiness helpers); pods added by a scale-up start unready. The invariant also requires the active ReplicaSet's `spec.replicas` to
+//! be at least `spec.replicas` of the rollout, so scaling down what the active Service selects
+//! is caught at once.
 
 #![allow(dead_code, missing_docs)]
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use rollgate_api::{AnalysisPhase, AnalysisTemplateSpec, Rollout};
+use rollgate_api::{
+    AnalysisPhase, AnalysisTemplateSpec, Rollout, RolloutCondition, RolloutPhase, RolloutStatus,
+};
 use rollgate_engine::{
     Action, AnalysisKind, DeadlineChange, Decision, Event, Input, Observed, ObservedAnalysisRun,
     ObservedReplicaSet, ObservedService, reconcile,
 };
 use serde_json::{Value, json};
 
+/// Name of the rollout every world holds.
+pub const NAME: &str = "web";
+/// Its active Service.
+pub const ACTIVE: &str = "web-active";
+/// Its preview Service.
+pub const PREVIEW: &str = "web-preview";
+/// The analysis template every world knows.
+pub const TEMPLATE: &str = "error-rate";
+/// Start of the virtual clock.
+pub const T0: &str = "2026-11-22T10:00:00Z";
+
+#[derive(Debug, Clone)]
 pub struct World {
     pub rollout: Rollout,
     pub observed: Observed,
     pub now: Timestamp,
     /// Hashes whose pods never become ready.
     pub crashing: BTreeSet<String>,
-    /// Every event so far.
+    /// Every event so far, in order.
     pub events: Vec<Event>,
-    /// Every action so far.
+    /// Every action so far, in order.
     pub actions: Vec<Action>,
+    /// Reconciles run by [`World::step`].
+    pub steps: usize,
+    /// Check the traffic invariant after each step (on by default).
+    pub check_invariant: bool,
 }
 
+/// JSON merge patch (RFC 7386): `null` removes a key.
 pub fn merge(base: &mut Value, patch: Value) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
@@ -40,11 +76,31 @@ pub fn merge(base: &mut Value, patch: Value) {
     }
 }
 
+/// `{"templates": [{"templateName": TEMPLATE}]}`: an analysis on the known template.
+pub fn analysis() -> Value {
+    json!({"templates": [{"templateName": TEMPLATE}]})
+}
+
+pub fn ts(s: &str) -> Timestamp {
+    s.parse().expect("timestamp")
+}
+
+/// The name of the ReplicaSet of `hash`.
+pub fn rs_name(hash: &str) -> String {
+    format!("{NAME}-{hash}")
+}
+
+/// The name the engine gives the `n`th AnalysisRun of `kind` for `hash`.
+pub fn run_name(hash: &str, kind: AnalysisKind, n: usize) -> String {
+    format!("{NAME}-{hash}-{}-{n}", kind.as_str())
+}
+
 impl World {
-    /// A blue/green rollout `web` (3 replicas, image `app:1`) with Services `web-active` and
-    /// `web-preview`; `spec` is merged over the spec, `bg` over `strategy.blueGreen`.
+    /// A blue/green rollout `web` in namespace `shop` (3 replicas, image `app:1`) with Services
+    /// `web-active` and `web-preview` (selecting nothing yet) and the analysis template
+    /// `error-rate`. `spec` is merge-patched over the spec, `bg` over `strategy.blueGreen`.
     pub fn new(spec: Value, bg: Value) -> Self {
-        let mut strategy = json!({"activeService": "web-active", "previewService": "web-preview"});
+        let mut strategy = json!({"activeService": ACTIVE, "previewService": PREVIEW});
         merge(&mut strategy, bg);
         let mut s = json!({
             "replicas": 3,
@@ -56,12 +112,12 @@ impl World {
         merge(&mut s, spec);
         let rollout: Rollout = serde_json::from_value(json!({
             "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": "web", "namespace": "default", "uid": "uid-web", "generation": 1},
+            "metadata": {"name": NAME, "namespace": "shop", "uid": "6f1c0d2e-uid", "generation": 1},
             "spec": s,
         }))
         .expect("valid rollout json");
         let mut observed = Observed::default();
-        for name in ["web-active", "web-preview"] {
+        for name in [ACTIVE, PREVIEW] {
             observed.services.insert(
                 name.into(),
                 ObservedService {
@@ -70,32 +126,99 @@ impl World {
                 },
             );
         }
-        let mut w = Self {
+        let template: AnalysisTemplateSpec = serde_json::from_value(json!({
+            "args": [{"name": "hash"}, {"name": "window", "value": "5m"}],
+            "metrics": [{"name": "errors", "successCondition": "result[0] < 0.05",
+                         "provider": {"prometheus": {"address": "http://prometheus:9090",
+                                      "query": "rate(errors{hash=\"{{args.hash}}\"}[{{args.window}}])"}}}]
+        }))
+        .expect("template json");
+        observed
+            .templates
+            .insert((false, TEMPLATE.into()), template);
+        Self {
             rollout,
             observed,
-            now: "2026-11-22T10:00:00Z".parse().expect("time"),
+            now: ts(T0),
             crashing: BTreeSet::new(),
             events: Vec::new(),
             actions: Vec::new(),
-        };
-        w.add_template("rate");
-        w
+            steps: 0,
+            check_invariant: true,
+        }
     }
 
-    pub fn replicas(&self) -> i32 {
-        self.rollout.spec.replicas.unwrap_or(1)
+    /// A world whose first revision (`app:1`) is deployed, ready and stable; returns its hash.
+    pub fn deployed(spec: Value, bg: Value) -> (Self, String) {
+        let mut w = Self::new(spec, bg);
+        w.run_until_settled();
+        let h = w.status().stable_rs.expect("stable after the first deploy");
+        assert_eq!(h, w.hash_of("app:1"));
+        (w, h)
     }
 
-    pub fn status(&self) -> rollgate_api::RolloutStatus {
-        self.rollout.status.clone().unwrap_or_default()
-    }
+    // ----- running the engine -----
 
+    /// The engine's decision for the current world, without applying it.
     pub fn decide(&self) -> Decision {
         reconcile(Input {
             rollout: &self.rollout,
             observed: &self.observed,
             now: self.now,
         })
+    }
+
+    /// One reconcile: apply actions and status as the controller does, then check the invariant,
+    /// consistency and idempotence.
+    pub fn step(&mut self) -> Decision {
+        let d = self.decide();
+        for a in &d.actions {
+            self.apply(a);
+        }
+        self.steps += 1;
+        self.actions.extend(d.actions.iter().cloned());
+        self.events.extend(d.events.iter().cloned());
+        self.rollout.status = Some(d.status.clone());
+        self.check_consistency(&d);
+        if self.check_invariant && d.status.stable_rs.is_some() {
+            self.assert_invariant();
+        }
+        let again = self.decide();
+        assert!(
+            again.actions.is_empty(),
+            "not idempotent: second reconcile acts: {:?}",
+            again.actions
+        );
+        assert!(
+            again.events.is_empty(),
+            "not idempotent: second reconcile emits: {:?}",
+            again.events
+        );
+        assert_eq!(again.status, d.status, "not idempotent: status changed");
+        assert_eq!(
+            again.requeue_after, d.requeue_after,
+            "not idempotent: requeue changed"
+        );
+        d
+    }
+
+    /// Steps and makes every (non-crashing) pod ready until a step changes nothing.
+    pub fn run_until_settled(&mut self) -> Decision {
+        let mut last = self.step();
+        for _ in 0..30 {
+            self.make_all_ready();
+            let d = self.step();
+            if d.actions.is_empty() && d.status == last.status {
+                return d;
+            }
+            last = d;
+        }
+        panic!("world did not settle: {}", self.message());
+    }
+
+    /// [`World::run_until_settled`] under the name the test plan uses.
+    pub fn run_until_stable(&mut self) -> Decision {
+        self.run_until_settled()
     }
 
     fn apply(&mut self, action: &Action) {
@@ -106,7 +229,7 @@ impl World {
                 o.available = 0;
                 assert!(
                     self.observed.replica_set(&o.hash).is_none(),
-                    "created twice: {}",
+                    "ReplicaSet created twice: {}",
                     o.name
                 );
                 self.observed.replica_sets.push(o);
@@ -122,9 +245,15 @@ impl World {
                     .replica_sets
                     .iter_mut()
                     .find(|r| &r.name == name)
-                    .expect("updated RS exists");
-                // Ready counts follow later, as the cluster's ReplicaSet controller reports them.
+                    .unwrap_or_else(|| panic!("update of a missing ReplicaSet {name}"));
                 if let Some(r) = replicas {
+                    // A scale-down shows in the ReplicaSet status only later (make_ready);
+                    // a scale-up adds unready pods, and pods beyond the previous size were
+                    // already going away.
+                    if *r > rs.replicas {
+                        rs.ready = rs.ready.min(rs.replicas);
+                        rs.available = rs.available.min(rs.replicas);
+                    }
                     rs.replicas = *r;
                 }
                 match deadline {
@@ -137,103 +266,149 @@ impl World {
                 }
             }
             Action::DeleteReplicaSet { name } => {
+                let before = self.observed.replica_sets.len();
                 self.observed.replica_sets.retain(|r| &r.name != name);
+                assert_eq!(
+                    before,
+                    self.observed.replica_sets.len() + 1,
+                    "delete of a missing ReplicaSet {name}"
+                );
             }
-            Action::SwitchService { service, to, .. } => {
-                self.observed
+            Action::SwitchService {
+                service, from, to, ..
+            } => {
+                let svc = self
+                    .observed
                     .services
                     .get_mut(service)
-                    .expect("service exists")
-                    .selected_hash = Some(to.clone());
+                    .unwrap_or_else(|| panic!("switch of a missing Service {service}"));
+                assert_eq!(
+                    &svc.selected_hash, from,
+                    "switch `from` is what it selected"
+                );
+                assert_ne!(svc.selected_hash.as_ref(), Some(to), "no-op switch");
+                svc.selected_hash = Some(to.clone());
             }
             Action::CreateAnalysisRun(run) => {
-                let o = ObservedAnalysisRun::from_analysis_run(run).expect("labels");
+                let o = ObservedAnalysisRun::from_analysis_run(run).expect("run labels");
+                assert!(
+                    !self.observed.analysis_runs.iter().any(|r| r.name == o.name),
+                    "AnalysisRun created twice: {}",
+                    o.name
+                );
                 self.observed.analysis_runs.push(o);
             }
             Action::TerminateAnalysisRun { name } => {
-                if let Some(r) = self
+                let run = self
                     .observed
                     .analysis_runs
                     .iter_mut()
                     .find(|r| &r.name == name)
-                {
-                    r.terminating = true;
-                }
+                    .unwrap_or_else(|| panic!("terminate of a missing run {name}"));
+                assert!(!run.terminating, "terminated twice: {name}");
+                run.terminating = true;
             }
         }
     }
 
-    /// One reconcile: apply its actions and status, then check the invariant and that a second
-    /// reconcile of the result changes nothing.
-    pub fn step(&mut self) -> Decision {
-        let stable_before = self.status().stable_rs.is_some();
-        let d = self.decide();
-        for a in &d.actions {
-            self.apply(a);
+    fn check_consistency(&self, d: &Decision) {
+        for svc in self.observed.services.values() {
+            if let Some(h) = &svc.selected_hash {
+                assert!(
+                    self.observed.replica_set(h).is_some(),
+                    "Service {} selects {h}, which has no ReplicaSet",
+                    svc.name
+                );
+            }
         }
-        self.actions.extend(d.actions.iter().cloned());
-        self.events.extend(d.events.iter().cloned());
-        self.rollout.status = Some(d.status.clone());
-        if stable_before {
-            self.check_invariant();
+        if self.rollout.spec.strategy.blue_green.is_some()
+            && let Some(bgs) = &d.status.blue_green
+        {
+            assert_eq!(bgs.active_selector, self.active(), "status.activeSelector");
+            if self.observed.services.contains_key(PREVIEW) {
+                assert_eq!(
+                    bgs.preview_selector,
+                    self.preview(),
+                    "status.previewSelector"
+                );
+            }
         }
-        let again = self.decide();
-        assert!(
-            again.actions.is_empty(),
-            "not idempotent, actions: {:?}",
-            again.actions
-        );
-        assert!(
-            again.events.is_empty(),
-            "not idempotent, events: {:?}",
-            again.events
-        );
-        assert_eq!(again.status, d.status, "not idempotent: status changed");
-        d
     }
 
-    pub fn check_invariant(&self) {
+    /// The traffic invariant.
+    pub fn assert_invariant(&self) {
         let replicas = self.replicas();
-        if let Some(h) = &self.observed.services["web-active"].selected_hash {
+        if let Some(h) = self.active() {
             let rs = self
                 .observed
-                .replica_set(h)
-                .expect("active selects an existing RS");
+                .replica_set(&h)
+                .expect("active selects an existing ReplicaSet");
             assert!(
                 rs.has_ready(replicas),
-                "active Service selects {h} with {}/{replicas} ready",
-                rs.ready
+                "active Service selects {h} with {}/{replicas} ready ({} available)",
+                rs.ready,
+                rs.available
+            );
+            assert!(
+                rs.replicas >= replicas,
+                "active Service selects {h}, scaled to {}/{replicas}",
+                rs.replicas
             );
         }
     }
 
-    /// Pods of every non-crashing ReplicaSet become ready; scaled-down pods are gone.
-    pub fn pods_ready(&mut self) {
-        for rs in &mut self.observed.replica_sets {
-            if self.crashing.contains(&rs.hash) {
-                rs.ready = rs.ready.min(rs.replicas);
-                rs.available = rs.available.min(rs.replicas);
-            } else {
-                rs.ready = rs.replicas;
-                rs.available = rs.replicas;
-            }
+    // ----- the cluster -----
+
+    /// The ReplicaSet controller catches up with `hash`: every pod is ready and available, and
+    /// pods beyond `replicas` are gone. The pods of a crashing hash never become ready.
+    pub fn make_ready(&mut self, hash: &str) {
+        let crashing = self.crashing.contains(hash);
+        let rs = self
+            .observed
+            .replica_sets
+            .iter_mut()
+            .find(|r| r.hash == hash)
+            .unwrap_or_else(|| panic!("no ReplicaSet for {hash}"));
+        if crashing {
+            rs.ready = rs.ready.min(rs.replicas);
+            rs.available = rs.available.min(rs.replicas);
+        } else {
+            rs.ready = rs.replicas;
+            rs.available = rs.replicas;
         }
     }
 
-    /// Steps and lets pods become ready until nothing changes (bounded).
-    pub fn settle(&mut self) -> Decision {
-        let mut last = self.step();
-        for _ in 0..30 {
-            self.pods_ready();
-            let d = self.step();
-            if d.actions.is_empty() && d.status == last.status {
-                return d;
-            }
-            last = d;
-        }
-        panic!("world did not settle");
+    /// `n` pods of `hash` are ready and available.
+    pub fn set_ready(&mut self, hash: &str, n: i32) {
+        let rs = self
+            .observed
+            .replica_sets
+            .iter_mut()
+            .find(|r| r.hash == hash)
+            .unwrap_or_else(|| panic!("no ReplicaSet for {hash}"));
+        assert!(n <= rs.replicas, "more ready pods than replicas");
+        assert!(
+            !self.crashing.contains(hash),
+            "a crashing hash is never ready"
+        );
+        rs.ready = n;
+        rs.available = n;
     }
 
+    /// Every pod of every non-crashing ReplicaSet becomes ready.
+    pub fn make_all_ready(&mut self) {
+        let hashes: Vec<String> = self
+            .observed
+            .replica_sets
+            .iter()
+            .map(|r| r.hash.clone())
+            .collect();
+        for h in hashes {
+            self.make_ready(&h);
+        }
+    }
+
+    /// Moves the virtual clock forward.
     pub fn advance(&mut self, secs: i64) {
         self.now = self
             .now
@@ -241,7 +416,50 @@ impl World {
             .expect("time");
     }
 
-    pub fn template_hash(&self, image: &str) -> String {
+    /// `now + secs`.
+    pub fn at(&self, secs: i64) -> Timestamp {
+        self.now
+            .checked_add(SignedDuration::from_secs(secs))
+            .expect("time")
+    }
+
+    /// Sets the phase (and message) of the newest run of `kind`; returns its name.
+    pub fn set_run_phase(&mut self, kind: AnalysisKind, phase: AnalysisPhase) -> String {
+        self.set_run(kind, phase, None)
+    }
+
+    pub fn set_run(
+        &mut self,
+        kind: AnalysisKind,
+        phase: AnalysisPhase,
+        message: Option<&str>,
+    ) -> String {
+        let run = self
+            .observed
+            .analysis_runs
+            .iter_mut()
+            .rev()
+            .find(|r| r.kind == kind)
+            .unwrap_or_else(|| panic!("no {} run", kind.as_str()));
+        run.phase = phase;
+        run.message = message.map(str::to_string);
+        run.name.clone()
+    }
+
+    pub fn add_service(&mut self, name: &str) {
+        self.observed.services.insert(
+            name.into(),
+            ObservedService {
+                name: name.into(),
+                selected_hash: None,
+            },
+        );
+    }
+
+    // ----- the user -----
+
+    /// The hash of the current template with `image`.
+    pub fn hash_of(&self, image: &str) -> String {
         let mut t = self.rollout.spec.template.clone().expect("template");
         if let Some(c) = t.spec.as_mut().and_then(|s| s.containers.first_mut()) {
             c.image = Some(image.into());
@@ -249,91 +467,79 @@ impl World {
         rollgate_engine::hash::pod_template_hash(&t)
     }
 
-    /// A new revision with `image`; returns its hash.
+    /// Changes the image (a new revision); returns its hash. Bumps the generation.
     pub fn set_image(&mut self, image: &str) -> String {
-        let hash = self.template_hash(image);
-        if let Some(c) = self
-            .rollout
-            .spec
-            .template
-            .as_mut()
-            .and_then(|t| t.spec.as_mut())
-            .and_then(|s| s.containers.first_mut())
-        {
-            c.image = Some(image.into());
-        }
-        self.bump_generation();
+        let hash = self.hash_of(image);
+        self.edit_spec(|s| {
+            if let Some(c) = s
+                .template
+                .as_mut()
+                .and_then(|t| t.spec.as_mut())
+                .and_then(|s| s.containers.first_mut())
+            {
+                c.image = Some(image.into());
+            }
+        });
         hash
     }
 
-    pub fn bump_generation(&mut self) {
-        self.rollout.metadata.generation = Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
+    /// [`World::set_image`] under the name the test plan uses.
+    pub fn set_template_image(&mut self, image: &str) -> String {
+        self.set_image(image)
     }
 
+    /// Edits the spec as `kubectl apply` would: the generation is bumped.
+    pub fn edit_spec(&mut self, f: impl FnOnce(&mut rollgate_api::RolloutSpec)) {
+        let before = self.rollout.spec.clone();
+        f(&mut self.rollout.spec);
+        if self.rollout.spec != before {
+            self.rollout.metadata.generation =
+                Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
+        }
+    }
+
+    /// Pods of `image` never become ready; returns its hash.
     pub fn crash(&mut self, image: &str) -> String {
-        let h = self.template_hash(image);
+        let h = self.hash_of(image);
         self.crashing.insert(h.clone());
         h
     }
 
-    /// What `rollgate promote` does.
+    fn status_mut(&mut self) -> &mut RolloutStatus {
+        self.rollout.status.get_or_insert_with(Default::default)
+    }
+
+    /// `rollgate promote`: clears `status.pauseConditions`.
     pub fn promote(&mut self) {
-        if let Some(s) = self.rollout.status.as_mut() {
-            s.pause_conditions.clear();
-        }
+        self.status_mut().pause_conditions.clear();
     }
 
+    /// `rollgate promote --full`: `status.promoteFull = true`.
+    pub fn promote_full(&mut self) {
+        self.status_mut().promote_full = Some(true);
+    }
+
+    /// `rollgate abort`: `status.abort = true`.
     pub fn abort(&mut self) {
-        self.rollout
-            .status
-            .get_or_insert_with(Default::default)
-            .abort = Some(true);
+        self.status_mut().abort = Some(true);
     }
 
+    /// `rollgate retry`: `status.abort = false`.
     pub fn retry(&mut self) {
-        self.rollout
-            .status
-            .get_or_insert_with(Default::default)
-            .abort = Some(false);
+        self.status_mut().abort = Some(false);
     }
 
-    pub fn set_run(&mut self, kind: AnalysisKind, phase: AnalysisPhase, message: &str) -> String {
-        let run = self
-            .observed
-            .analysis_runs
-            .iter_mut()
-            .rev()
-            .find(|r| r.kind == kind)
-            .expect("run exists");
-        run.phase = phase;
-        run.message = Some(message.into());
-        run.name.clone()
+    // ----- reading -----
+
+    pub fn replicas(&self) -> i32 {
+        self.rollout.spec.replicas.unwrap_or(1)
     }
 
-    pub fn add_template(&mut self, name: &str) {
-        let spec: AnalysisTemplateSpec = serde_json::from_value(json!({
-            "args": [{"name": "hash"}],
-            "metrics": [{"name": "errors", "successCondition": "result[0] < 0.05",
-                         "provider": {"prometheus": {"address": "http://127.0.0.1:9090",
-                                                     "query": "rate(errors{hash=\"{{args.hash}}\"}[1m])"}}}]
-        }))
-        .expect("template");
-        self.observed.templates.insert((false, name.into()), spec);
+    pub fn status(&self) -> RolloutStatus {
+        self.rollout.status.clone().unwrap_or_default()
     }
 
-    pub fn active(&self) -> Option<String> {
-        self.observed.services["web-active"].selected_hash.clone()
-    }
-
-    pub fn preview(&self) -> Option<String> {
-        self.observed.services["web-preview"].selected_hash.clone()
-    }
-
-    pub fn rs(&self, hash: &str) -> ObservedReplicaSet {
-        self.observed.replica_set(hash).cloned().expect("RS exists")
-    }
-
-    pub fn phase(&self) -> Option<rollgate_api::RolloutPhase> {
+    pub fn phase(&self) -> Option<RolloutPhase> {
         self.status().phase
     }
 
@@ -341,22 +547,135 @@ impl World {
         self.status().message.unwrap_or_default()
     }
 
-    pub fn reasons(&self) -> Vec<&'static str> {
-        self.events.iter().map(|e| e.reason).collect()
-    }
-
-    pub fn condition(&self, type_: &str) -> Option<rollgate_api::RolloutCondition> {
+    pub fn condition(&self, type_: &str) -> RolloutCondition {
         self.status()
             .conditions
             .into_iter()
             .find(|c| c.type_ == type_)
+            .unwrap_or_else(|| panic!("no {type_} condition"))
     }
 
-    /// A deployed, healthy world with `app:1` stable; returns its hash.
-    pub fn deployed(spec: Value, bg: Value) -> (Self, String) {
-        let mut w = Self::new(spec, bg);
-        w.settle();
-        let h = w.status().stable_rs.expect("stable after first deploy");
-        (w, h)
+    pub fn has_condition(&self, type_: &str) -> bool {
+        self.status().conditions.iter().any(|c| c.type_ == type_)
     }
+
+    /// `(status, reason)` of a condition.
+    pub fn cond(&self, type_: &str) -> (String, String) {
+        let c = self.condition(type_);
+        (c.status, c.reason)
+    }
+
+    pub fn active(&self) -> Option<String> {
+        self.observed.services.get(ACTIVE)?.selected_hash.clone()
+    }
+
+    pub fn preview(&self) -> Option<String> {
+        self.observed.services.get(PREVIEW)?.selected_hash.clone()
+    }
+
+    pub fn rs(&self, hash: &str) -> ObservedReplicaSet {
+        self.observed
+            .replica_set(hash)
+            .cloned()
+            .unwrap_or_else(|| panic!("no ReplicaSet for {hash}"))
+    }
+
+    pub fn has_rs(&self, hash: &str) -> bool {
+        self.observed.replica_set(hash).is_some()
+    }
+
+    pub fn run(&self, name: &str) -> ObservedAnalysisRun {
+        self.observed
+            .analysis_runs
+            .iter()
+            .find(|r| r.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no run {name}"))
+    }
+
+    pub fn run_names(&self) -> Vec<String> {
+        self.observed
+            .analysis_runs
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    pub fn reasons(&self) -> Vec<&'static str> {
+        self.events.iter().map(|e| e.reason).collect()
+    }
+
+    /// The notes of every event with `reason`, in order.
+    pub fn notes(&self, reason: &str) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e.reason == reason)
+            .map(|e| e.note.clone())
+            .collect()
+    }
+}
+
+/// Reasons of a decision's events.
+pub fn reasons(d: &Decision) -> Vec<&'static str> {
+    d.events.iter().map(|e| e.reason).collect()
+}
+
+/// A requeue of `secs` seconds as the engine reports it (it wakes 100 ms after a deadline).
+pub fn requeue(secs: u64) -> Option<Duration> {
+    Some(Duration::from_secs(secs) + Duration::from_millis(100))
+}
+
+/// A scale action as the engine emits it.
+pub fn scale(hash: &str, replicas: i32) -> Action {
+    Action::UpdateReplicaSet {
+        name: rs_name(hash),
+        replicas: Some(replicas),
+        deadline: DeadlineChange::Keep,
+        revision: None,
+    }
+}
+
+/// A scale-down deadline action.
+pub fn deadline(hash: &str, at: Timestamp) -> Action {
+    Action::UpdateReplicaSet {
+        name: rs_name(hash),
+        replicas: None,
+        deadline: DeadlineChange::Set(at),
+        revision: None,
+    }
+}
+
+/// A Service switch action.
+pub fn switch(service: &str, from: Option<&str>, to: &str) -> Action {
+    Action::SwitchService {
+        service: service.into(),
+        role: if service == ACTIVE {
+            rollgate_engine::ServiceRole::Active
+        } else {
+            rollgate_engine::ServiceRole::Preview
+        },
+        from: from.map(str::to_string),
+        to: to.into(),
+    }
+}
+
+/// The actions of a decision with ReplicaSet and AnalysisRun creations reduced to their names.
+pub fn summary(d: &Decision) -> Vec<String> {
+    d.actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateReplicaSet(rs) => format!(
+                "create rs {} x{}",
+                rs.metadata.name.as_deref().unwrap_or_default(),
+                rs.spec.replicas.unwrap_or(-1)
+            ),
+            Action::CreateAnalysisRun(r) => {
+                format!(
+                    "create run {}",
+                    r.metadata.name.as_deref().unwrap_or_default()
+                )
+            }
+            other => format!("{other:?}"),
+        })
+        .collect()
 }

@@ -1,0 +1,356 @@
+//! Invalid specs: Degraded, an InvalidSpec condition naming the field, one warning Event, and
+//! not a single action, neither on a new rollout nor in the middle of a release.
+
+mod support;
+
+use rollgate_api::{AnalysisPhase, RolloutPhase};
+use rollgate_engine::{AnalysisKind, Event};
+use serde_json::{Value, json};
+use support::{ACTIVE, PREVIEW, World, analysis, reasons};
+
+/// Runs a new rollout built from `spec`/`bg` (minus `missing` Services) and checks that it is
+/// reported invalid with exactly `text`, touching nothing, and reported only once.
+fn assert_invalid(spec: Value, bg: Value, missing: &[&str], text: &str) {
+    let mut w = World::new(spec, bg);
+    for s in missing {
+        w.observed.services.remove(*s);
+    }
+    let d = w.step();
+    assert!(
+        d.actions.is_empty(),
+        "{text}: touches nothing: {:?}",
+        d.actions
+    );
+    assert_eq!(
+        d.events,
+        [Event {
+            warning: true,
+            reason: "InvalidSpec",
+            note: text.to_string()
+        }]
+    );
+    let s = w.status();
+    assert_eq!(s.phase, Some(RolloutPhase::Degraded), "{text}");
+    assert_eq!(s.message, Some(format!("InvalidSpec: {text}")));
+    assert_eq!(s.observed_generation, Some(1));
+    assert_eq!(s.stable_rs, None);
+    assert_eq!(s.current_pod_hash, None, "no release started");
+    let c = w.condition("InvalidSpec");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "InvalidSpec")
+    );
+    assert_eq!(c.message, text);
+    assert_eq!(d.requeue_after, None);
+    assert!(w.observed.replica_sets.is_empty());
+    // Later reconciles stay silent.
+    w.advance(3600);
+    let d = w.step();
+    assert!(d.actions.is_empty() && d.events.is_empty(), "{text}");
+    assert_eq!(w.status().message, Some(format!("InvalidSpec: {text}")));
+}
+
+#[test]
+fn both_strategies_are_invalid() {
+    assert_invalid(
+        json!({"strategy": {"canary": {}}}),
+        json!({}),
+        &[],
+        "spec.strategy: exactly one of blueGreen or canary expected, found both",
+    );
+}
+
+#[test]
+fn no_strategy_is_invalid() {
+    assert_invalid(
+        json!({"strategy": {"blueGreen": null}}),
+        json!({}),
+        &[],
+        "spec.strategy: exactly one of blueGreen or canary expected, found neither",
+    );
+}
+
+#[test]
+fn canary_alone_is_reported_as_unsupported() {
+    assert_invalid(
+        json!({"strategy": {"blueGreen": null, "canary": {"steps": [{"setWeight": 20}]}}}),
+        json!({}),
+        &[],
+        "spec.strategy.canary: the canary strategy is not supported by this rollgate version; \
+         use blueGreen",
+    );
+}
+
+#[test]
+fn missing_active_service_is_invalid() {
+    for active in [Value::Null, json!(""), json!("  ")] {
+        assert_invalid(
+            json!({}),
+            json!({"activeService": active}),
+            &[],
+            "spec.strategy.blueGreen.activeService: required, expected the name of a Service",
+        );
+    }
+}
+
+#[test]
+fn preview_service_equal_to_active_service_is_invalid() {
+    assert_invalid(
+        json!({}),
+        json!({"previewService": ACTIVE}),
+        &[],
+        "spec.strategy.blueGreen.previewService: must differ from activeService",
+    );
+}
+
+#[test]
+fn active_service_not_found_is_invalid() {
+    assert_invalid(
+        json!({}),
+        json!({}),
+        &[ACTIVE],
+        "spec.strategy.blueGreen.activeService: Service \"web-active\" not found in the \
+         rollout's namespace",
+    );
+}
+
+#[test]
+fn preview_service_not_found_is_invalid() {
+    assert_invalid(
+        json!({}),
+        json!({}),
+        &[PREVIEW],
+        "spec.strategy.blueGreen.previewService: Service \"web-preview\" not found in the \
+         rollout's namespace",
+    );
+}
+
+#[test]
+fn missing_template_is_invalid() {
+    assert_invalid(
+        json!({"template": null}),
+        json!({}),
+        &[],
+        "spec.template: required, expected a pod template",
+    );
+}
+
+#[test]
+fn template_without_containers_is_invalid() {
+    assert_invalid(
+        json!({"template": {"spec": {"containers": []}}}),
+        json!({}),
+        &[],
+        "spec.template.spec.containers: at least one container expected",
+    );
+}
+
+#[test]
+fn missing_selector_is_invalid() {
+    assert_invalid(
+        json!({"selector": null}),
+        json!({}),
+        &[],
+        "spec.selector: required, expected a label selector matching spec.template.metadata.labels",
+    );
+}
+
+#[test]
+fn selector_not_matching_the_template_labels_is_invalid() {
+    assert_invalid(
+        json!({"selector": {"matchLabels": {"app": "api"}}}),
+        json!({}),
+        &[],
+        "spec.selector.matchLabels: app=api must also be a label of spec.template.metadata.labels",
+    );
+}
+
+#[test]
+fn empty_selector_is_invalid() {
+    assert_invalid(
+        json!({"selector": {"matchLabels": null}}),
+        json!({}),
+        &[],
+        "spec.selector: a non-empty selector expected (it would select every pod)",
+    );
+}
+
+#[test]
+fn negative_replicas_are_invalid() {
+    assert_invalid(
+        json!({"replicas": -1}),
+        json!({}),
+        &[],
+        "spec.replicas: must be >= 0, got -1",
+    );
+}
+
+#[test]
+fn non_positive_progress_deadline_is_invalid() {
+    assert_invalid(
+        json!({"progressDeadlineSeconds": 0}),
+        json!({}),
+        &[],
+        "spec.progressDeadlineSeconds: must be > 0, got 0",
+    );
+}
+
+#[test]
+fn negative_blue_green_durations_and_counts_are_invalid() {
+    for (field, text) in [
+        (
+            "previewReplicaCount",
+            "previewReplicaCount: must be >= 0, got -2",
+        ),
+        (
+            "autoPromotionSeconds",
+            "autoPromotionSeconds: must be >= 0, got -2",
+        ),
+        (
+            "scaleDownDelaySeconds",
+            "scaleDownDelaySeconds: must be >= 0, got -2",
+        ),
+        (
+            "scaleDownDelayRevisionLimit",
+            "scaleDownDelayRevisionLimit: must be >= 0, got -2",
+        ),
+        (
+            "abortScaleDownDelaySeconds",
+            "abortScaleDownDelaySeconds: must be >= 0, got -2",
+        ),
+    ] {
+        assert_invalid(
+            json!({}),
+            json!({field: -2}),
+            &[],
+            &format!("spec.strategy.blueGreen.{text}"),
+        );
+    }
+}
+
+#[test]
+fn missing_analysis_template_is_invalid() {
+    assert_invalid(
+        json!({}),
+        json!({"prePromotionAnalysis": {"templates": [{"templateName": "missing"}]}}),
+        &[],
+        "spec.strategy.blueGreen.prePromotionAnalysis.templates[0].templateName: \
+         AnalysisTemplate \"missing\" not found",
+    );
+}
+
+#[test]
+fn missing_cluster_analysis_template_is_invalid() {
+    // A namespaced template of the same name does not count.
+    assert_invalid(
+        json!({}),
+        json!({"postPromotionAnalysis": {"templates": [
+            {"templateName": "error-rate"}, {"templateName": "error-rate", "clusterScope": true}]}}),
+        &[],
+        "spec.strategy.blueGreen.postPromotionAnalysis.templates[1].templateName: \
+         ClusterAnalysisTemplate \"error-rate\" not found",
+    );
+}
+
+#[test]
+fn analysis_without_templates_is_invalid() {
+    assert_invalid(
+        json!({}),
+        json!({"prePromotionAnalysis": {"templates": []}}),
+        &[],
+        "spec.strategy.blueGreen.prePromotionAnalysis.templates: at least one template \
+         reference expected",
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    assert_invalid(
+        json!({"replicas": -3, "template": null}),
+        json!({"previewService": "nope"}),
+        &[],
+        "spec.replicas: must be >= 0, got -3; spec.template: required, expected a pod template; \
+         spec.strategy.blueGreen.previewService: Service \"nope\" not found in the rollout's \
+         namespace",
+    );
+}
+
+#[test]
+fn a_different_problem_is_reported_again_and_a_fix_clears_the_condition() {
+    let mut w = World::new(json!({}), json!({}));
+    w.observed.services.remove(ACTIVE);
+    w.step();
+    w.edit_spec(|s| s.replicas = Some(-1));
+    let d = w.step();
+    assert_eq!(reasons(&d), ["InvalidSpec"]);
+    assert_eq!(
+        d.events[0].note,
+        "spec.replicas: must be >= 0, got -1; spec.strategy.blueGreen.activeService: Service \
+         \"web-active\" not found in the rollout's namespace"
+    );
+    assert_eq!(w.status().observed_generation, Some(2));
+
+    w.edit_spec(|s| s.replicas = Some(2));
+    w.add_service(ACTIVE);
+    let d = w.step();
+    assert_eq!(d.actions.len(), 3, "create, switch active, switch preview");
+    assert!(!w.has_condition("InvalidSpec"));
+    assert_eq!(w.phase(), Some(RolloutPhase::Progressing));
+    assert_eq!(w.status().observed_generation, Some(3));
+    w.run_until_settled();
+    assert_eq!(w.phase(), Some(RolloutPhase::Healthy));
+}
+
+#[test]
+fn an_invalid_spec_mid_release_freezes_traffic_replica_sets_and_timers() {
+    let (mut w, v1) = World::deployed(
+        json!({}),
+        json!({"autoPromotionEnabled": false, "prePromotionAnalysis": analysis()}),
+    );
+    let v2 = w.set_image("app:2");
+    w.step();
+    w.make_ready(&v2);
+    w.step();
+    w.set_run_phase(AnalysisKind::PrePromotion, AnalysisPhase::Failed);
+    w.step();
+    assert_eq!(w.rs(&v2).scale_down_deadline, Some(w.at(30)));
+    let before = w.status();
+
+    // A typo in the template reference while the aborted preview waits for its scale-down.
+    w.edit_spec(|s| {
+        if let Some(bg) = s.strategy.blue_green.as_mut() {
+            bg.pre_promotion_analysis = Some(
+                serde_json::from_value(json!({"templates": [{"templateName": "eror-rate"}]}))
+                    .expect("analysis"),
+            );
+        }
+    });
+    w.advance(120);
+    let d = w.step();
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    assert_eq!(reasons(&d), ["InvalidSpec"]);
+    assert_eq!(
+        w.rs(&v2).replicas,
+        3,
+        "the deadline passed, but nothing is touched"
+    );
+    assert_eq!(w.active(), Some(v1.clone()));
+    let s = w.status();
+    assert_eq!(s.phase, Some(RolloutPhase::Degraded));
+    assert_eq!(s.stable_rs, before.stable_rs);
+    assert_eq!(s.current_pod_hash, before.current_pod_hash);
+    assert_eq!(s.abort, Some(true));
+    assert_eq!(s.observed_generation, Some(3));
+
+    w.edit_spec(|s| {
+        if let Some(bg) = s.strategy.blue_green.as_mut() {
+            bg.pre_promotion_analysis = Some(serde_json::from_value(analysis()).expect("analysis"));
+        }
+    });
+    let d = w.step();
+    assert!(!w.has_condition("InvalidSpec"));
+    assert_eq!(d.actions.len(), 1, "{:?}", d.actions);
+    assert_eq!(w.rs(&v2).replicas, 0, "the overdue scale-down happens");
+    assert_eq!(w.phase(), Some(RolloutPhase::Degraded), "still aborted");
+    assert_eq!(w.active(), Some(v1));
+}

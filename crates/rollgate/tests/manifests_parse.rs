@@ -1,0 +1,197 @@
+//! Every YAML file under `manifests/` parses, and each document in it is a Kubernetes object.
+//! The blue/green example reads as a `rollgate_api::Rollout` with the strategy the README uses.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn manifests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../manifests")
+}
+
+/// Every `.yaml`/`.yml` file below `dir`, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The non-empty documents of one file, each checked to carry `apiVersion` and `kind`.
+fn documents(path: &Path) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    assert!(!docs.is_empty(), "{} holds no document", path.display());
+    for (index, doc) in docs.iter().enumerate() {
+        for field in ["apiVersion", "kind"] {
+            assert!(
+                doc[field].as_str().is_some_and(|s| !s.is_empty()),
+                "{} document {index}: `{field}` (string) missing",
+                path.display()
+            );
+        }
+    }
+    docs
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind} {name} not found"))
+}
+
+#[test]
+fn every_manifest_parses_into_kubernetes_objects() {
+    let files = yaml_files(&manifests_dir());
+    let names: BTreeSet<String> = files
+        .iter()
+        .map(|f| {
+            f.strip_prefix(manifests_dir())
+                .expect("below manifests/")
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    for expected in [
+        "namespace.yaml",
+        "rbac.yaml",
+        "controller.yaml",
+        "kustomization.yaml",
+        "examples/bluegreen.yaml",
+        "crds/rollouts.rollgate.dev.yaml",
+    ] {
+        assert!(names.contains(expected), "manifests/{expected} missing");
+    }
+    for file in &files {
+        documents(file);
+    }
+}
+
+#[test]
+fn kustomization_lists_existing_files_and_every_crd() {
+    let dir = manifests_dir();
+    let docs = documents(&dir.join("kustomization.yaml"));
+    let resources: BTreeSet<&str> = docs[0]["resources"]
+        .as_array()
+        .expect("resources list")
+        .iter()
+        .map(|r| r.as_str().expect("resource path"))
+        .collect();
+    for resource in &resources {
+        assert!(
+            dir.join(resource).is_file(),
+            "kustomization names missing {resource}"
+        );
+    }
+    for crd in yaml_files(&dir.join("crds")) {
+        let name = format!(
+            "crds/{}",
+            crd.file_name().expect("file name").to_string_lossy()
+        );
+        assert!(
+            resources.contains(name.as_str()),
+            "{name} not in kustomization"
+        );
+    }
+    for file in ["namespace.yaml", "rbac.yaml", "controller.yaml"] {
+        assert!(resources.contains(file), "{file} not in kustomization");
+    }
+}
+
+#[test]
+fn controller_runs_as_the_rbac_service_account() {
+    let dir = manifests_dir();
+    let namespace = &documents(&dir.join("namespace.yaml"))[0];
+    let rbac = documents(&dir.join("rbac.yaml"));
+    let controller = documents(&dir.join("controller.yaml"));
+    let ns = namespace["metadata"]["name"]
+        .as_str()
+        .expect("namespace name");
+    assert_eq!(ns, "rollgate-system");
+
+    let account = find(&rbac, "ServiceAccount", "rollgate-controller");
+    assert_eq!(account["metadata"]["namespace"], ns);
+    let binding = find(&rbac, "ClusterRoleBinding", "rollgate-controller");
+    assert_eq!(binding["roleRef"]["name"], "rollgate-controller");
+    assert_eq!(binding["subjects"][0]["name"], "rollgate-controller");
+    assert_eq!(binding["subjects"][0]["namespace"], ns);
+    find(&rbac, "ClusterRole", "rollgate-controller");
+
+    let deployment = find(&controller, "Deployment", "rollgate-controller");
+    assert_eq!(deployment["metadata"]["namespace"], ns);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "rollgate-controller");
+    assert_eq!(pod["containers"][0]["args"][0], "controller");
+}
+
+#[test]
+fn bluegreen_example_is_a_valid_rollout_with_its_services() {
+    let docs = documents(&manifests_dir().join("examples/bluegreen.yaml"));
+    let raw = find(&docs, "Rollout", "web");
+    assert_eq!(raw["apiVersion"], "rollgate.dev/v1alpha1");
+    let rollout: rollgate_api::Rollout =
+        serde_json::from_value(raw.clone()).expect("the example deserializes as a Rollout");
+
+    let spec = &rollout.spec;
+    assert_eq!(spec.replicas, Some(3));
+    assert!(spec.strategy.canary.is_none());
+    let bg = spec
+        .strategy
+        .blue_green
+        .as_ref()
+        .expect("blueGreen strategy");
+    assert_eq!(bg.active_service.as_deref(), Some("web-active"));
+    assert_eq!(bg.preview_service.as_deref(), Some("web-preview"));
+    assert_eq!(bg.auto_promotion_enabled, Some(false));
+    assert_eq!(bg.scale_down_delay_seconds, Some(30));
+
+    let selector = spec
+        .selector
+        .as_ref()
+        .and_then(|s| s.match_labels.as_ref())
+        .expect("selector.matchLabels");
+    assert_eq!(selector.get("app").map(String::as_str), Some("web"));
+    let template = spec.template.as_ref().expect("template");
+    let labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.as_ref())
+        .expect("template labels");
+    assert_eq!(labels.get("app").map(String::as_str), Some("web"));
+    let containers = &template.spec.as_ref().expect("pod spec").containers;
+    assert_eq!(containers.len(), 1);
+    assert_eq!(containers[0].name, "web");
+    assert_eq!(
+        containers[0].image.as_deref(),
+        Some("ghcr.io/rollgate/demo-app:1.0")
+    );
+    let ports = containers[0].ports.as_ref().expect("container ports");
+    assert_eq!(ports[0].container_port, 8080);
+
+    for name in ["web-active", "web-preview"] {
+        let service = find(&docs, "Service", name);
+        assert_eq!(service["apiVersion"], "v1");
+        assert_eq!(service["spec"]["selector"]["app"], "web");
+        assert_eq!(service["spec"]["ports"][0]["port"], 80);
+        assert_eq!(service["spec"]["ports"][0]["targetPort"], 8080);
+    }
+}
