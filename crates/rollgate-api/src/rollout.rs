@@ -72,7 +72,8 @@ pub struct RolloutSpec {
     #[schemars(range(min = 1))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline_seconds: Option<i32>,
-    /// Abort the release when the progress deadline passes (default false: only report it).
+    /// Abort the release when the progress deadline passes (rollgate default: true; Argo Rollouts'
+    /// default is false, which leaves crash-looping canaries running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline_abort: Option<bool>,
     /// Pods created before this time are restarted.
@@ -295,7 +296,11 @@ pub struct SetCanaryScale {
 #[serde(rename_all = "camelCase")]
 pub struct TrafficRouting {
     /// Gateway API HTTPRoute whose backendRef weights are set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayAPI",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_api: Option<GatewayApiRouting>,
 }
 

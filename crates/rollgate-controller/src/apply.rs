@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rollgate_api::AnalysisRun;
 use rollgate_api::labels::{
@@ -108,6 +108,24 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
                 Err(e) => Err(Error::kube(format!("creating AnalysisRun {ns}/{name}"), e)),
             }
         }
+        Action::SetRouteWeights {
+            namespace,
+            route,
+            canary_service,
+            stable_service,
+            canary_weight,
+            ..
+        } => {
+            set_route_weights(
+                client,
+                namespace,
+                route,
+                canary_service,
+                stable_service,
+                *canary_weight,
+            )
+            .await
+        }
         Action::TerminateAnalysisRun { name } => {
             let patch = json!({ "spec": { "terminate": true } });
             match Api::<AnalysisRun>::namespaced(client.clone(), ns)
@@ -123,4 +141,54 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
             }
         }
     }
+}
+
+/// The Gateway API HTTPRoute resource (`gateway.networking.k8s.io/v1`).
+pub fn http_route_resource() -> ApiResource {
+    ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "HTTPRoute".into(),
+        plural: "httproutes".into(),
+    }
+}
+
+/// Sets the weights of the canary and stable backends in every rule of an HTTPRoute that names
+/// them. Read-modify-write guarded by the route's `resourceVersion`: a concurrent change makes
+/// the write fail with a conflict, and the reconcile is retried from a fresh read.
+async fn set_route_weights(
+    client: &Client,
+    ns: &str,
+    route: &str,
+    canary: &str,
+    stable: &str,
+    canary_weight: i32,
+) -> Result<(), Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &http_route_resource());
+    let what = || format!("setting weights of HTTPRoute {ns}/{route}");
+    let mut obj = api.get(route).await.map_err(|e| Error::kube(what(), e))?;
+    if let Some(rules) = obj
+        .data
+        .pointer_mut("/spec/rules")
+        .and_then(Value::as_array_mut)
+    {
+        for rule in rules {
+            let Some(refs) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for b in refs {
+                let weight = match b.get("name").and_then(Value::as_str) {
+                    Some(n) if n == canary => canary_weight,
+                    Some(n) if n == stable => 100 - canary_weight,
+                    _ => continue,
+                };
+                b["weight"] = json!(weight);
+            }
+        }
+    }
+    api.replace(route, &post_params(), &obj)
+        .await
+        .map(drop)
+        .map_err(|e| Error::kube(what(), e))
 }

@@ -9,7 +9,9 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use rollgate_api::labels::ROLLOUT_NAME;
 use rollgate_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
-use rollgate_engine::{Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService};
+use rollgate_engine::{
+    Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedRoute, ObservedService,
+};
 
 use crate::error::{Error, has_code};
 
@@ -71,6 +73,28 @@ pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Err
             }
             Ok(None) => {}
             Err(e) => return Err(Error::kube(format!("reading Service {ns}/{svc}"), e)),
+        }
+    }
+    if let Some((route_ns, route)) = &refs.route {
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            route_ns,
+            &crate::apply::http_route_resource(),
+        );
+        match api.get_opt(route).await {
+            Ok(Some(obj)) => {
+                let json = serde_json::to_value(&obj).unwrap_or_default();
+                observed.route = Some(ObservedRoute::from_json(route_ns, route, &json));
+            }
+            Ok(None) => {}
+            // The Gateway API CRDs are not installed: the route does not exist.
+            Err(e) if has_code(&e, 404) => {}
+            Err(e) => {
+                return Err(Error::kube(
+                    format!("reading HTTPRoute {route_ns}/{route}"),
+                    e,
+                ));
+            }
         }
     }
     let templates = Api::<AnalysisTemplate>::namespaced(client.clone(), ns);

@@ -53,6 +53,22 @@ pub enum Action {
     },
     /// Create an AnalysisRun (complete object, owner reference included).
     CreateAnalysisRun(Box<AnalysisRun>),
+    /// Set the weights of the canary and stable backends in every rule of a Gateway API
+    /// HTTPRoute that names them (they always sum to 100).
+    SetRouteWeights {
+        /// Namespace of the HTTPRoute.
+        namespace: String,
+        /// Name of the HTTPRoute.
+        route: String,
+        /// The canary Service (backend) name.
+        canary_service: String,
+        /// The stable Service (backend) name.
+        stable_service: String,
+        /// Weight of the canary backend (0-100); the stable one gets `100 - canary_weight`.
+        canary_weight: i32,
+        /// Canary weight before, as observed.
+        from: i32,
+    },
     /// Ask a running AnalysisRun to stop (`spec.terminate = true`).
     TerminateAnalysisRun {
         /// AnalysisRun name.
@@ -78,6 +94,10 @@ pub enum ServiceRole {
     Active,
     /// Blue/green preview Service.
     Preview,
+    /// Canary: the Service selecting only the stable pods.
+    Stable,
+    /// Canary: the Service selecting only the canary pods.
+    Canary,
 }
 
 impl ServiceRole {
@@ -86,6 +106,8 @@ impl ServiceRole {
         match self {
             Self::Active => "active",
             Self::Preview => "preview",
+            Self::Stable => "stable",
+            Self::Canary => "canary",
         }
     }
 }

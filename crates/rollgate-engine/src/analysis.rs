@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use rollgate_api::labels::{ANALYSIS_KIND, POD_TEMPLATE_HASH, ROLLOUT_NAME};
+use rollgate_api::labels::{ANALYSIS_KIND, POD_TEMPLATE_HASH, ROLLOUT_NAME, STEP_INDEX};
 use rollgate_api::{
     AnalysisArg, AnalysisPhase, AnalysisRun, AnalysisRunSpec, RolloutAnalysis,
     RolloutAnalysisRunStatus,
@@ -66,10 +66,12 @@ pub fn build_run_spec(
 }
 
 /// Follows (or starts) the AnalysisRun of one analysis point for the current revision and
-/// returns its phase. `slot` is the status field that remembers the run's name.
+/// returns its phase. `slot` is the status field that remembers the run's name; `step` is the
+/// canary step index of an `analysis` step.
 pub fn follow(
     cx: &mut Ctx<'_>,
     kind: AnalysisKind,
+    step: Option<i32>,
     analysis: &RolloutAnalysis,
     hash: &str,
     slot: &mut Option<RolloutAnalysisRunStatus>,
@@ -80,7 +82,11 @@ pub fn follow(
         .and_then(|s| runs.iter().find(|r| r.name == s.name))
         .or_else(|| {
             runs.iter().find(|r| {
-                r.kind == kind && r.hash == hash && !r.phase.is_completed() && !r.terminating
+                r.kind == kind
+                    && r.step == step
+                    && r.hash == hash
+                    && !r.phase.is_completed()
+                    && !r.terminating
             })
         })
         .cloned();
@@ -94,7 +100,11 @@ pub fn follow(
     }
     // One more than the highest number in use: counting the runs would reuse the name of a
     // run that still exists once an older one was deleted.
-    let prefix = format!("{}-{hash}-{}-", cx.name(), kind.as_str());
+    let point = match step {
+        Some(i) => format!("{}-{i}", kind.as_str()),
+        None => kind.as_str().to_string(),
+    };
+    let prefix = format!("{}-{hash}-{point}-", cx.name());
     let n = runs
         .iter()
         .filter_map(|r| r.name.strip_prefix(&prefix)?.parse::<usize>().ok())
@@ -103,16 +113,20 @@ pub fn follow(
         + 1;
     let name = format!("{prefix}{n}");
     let spec = build_run_spec(analysis, cx.observed, cx.status.stable_rs.as_deref(), hash);
-    let labels = [
+    let mut labels: BTreeMap<String, String> = [
         (ROLLOUT_NAME.to_string(), cx.name().to_string()),
         (POD_TEMPLATE_HASH.to_string(), hash.to_string()),
         (ANALYSIS_KIND.to_string(), kind.as_str().to_string()),
-    ];
+    ]
+    .into();
+    if let Some(i) = step {
+        labels.insert(STEP_INDEX.to_string(), i.to_string());
+    }
     let run = AnalysisRun {
         metadata: ObjectMeta {
             name: Some(name.clone()),
             namespace: cx.rollout.metadata.namespace.clone(),
-            labels: Some(labels.into()),
+            labels: Some(labels),
             owner_references: Some(vec![owner_reference(cx.rollout)]),
             ..Default::default()
         },
@@ -122,7 +136,7 @@ pub fn follow(
     cx.event(
         false,
         "AnalysisRunCreated",
-        format!("Started {} analysis {name}", kind.as_str()),
+        format!("Started {} analysis {name}", point),
     );
     cx.actions.push(Action::CreateAnalysisRun(Box::new(run)));
     *slot = Some(RolloutAnalysisRunStatus {

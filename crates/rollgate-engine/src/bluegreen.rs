@@ -10,29 +10,23 @@
 //! available pods, except on the very first deploy (nothing else exists to serve).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use rollgate_api::{AnalysisPhase, PauseCondition, RolloutAnalysisRunStatus, RolloutPhase};
+use rollgate_api::{RolloutAnalysisRunStatus, RolloutPhase};
 
 use crate::action::{Action, ServiceRole};
 use crate::analysis;
-use crate::context::{Ctx, Outcome, REASON_ABORTED, REASON_DEADLINE, cond};
+use crate::context::{Ctx, REASON_ABORTED};
 use crate::hash::pod_template_hash;
 use crate::observed::AnalysisKind;
+use crate::release::{
+    Flow, aborted_before, analysis_gate, has_ready, pause_started, promoted_by_user, ready_counts,
+    reset_release, service_hash, start_release_if_new, waiting_for_pods,
+};
 use crate::replicasets::{self, replica_set_name};
 use crate::time::add_secs;
 use crate::validate::BlueGreenSpec;
 
 /// Pause reason while waiting for promotion.
 const PAUSE_BLUE_GREEN: &str = "BlueGreenPause";
-/// Pause reason after an inconclusive analysis.
-const PAUSE_INCONCLUSIVE: &str = "InconclusiveAnalysis";
-
-/// How a step of the state machine ended.
-enum Flow {
-    /// The outcome is set; wait for the world to change.
-    Wait,
-    /// Abort the release for this reason.
-    Abort(String),
-}
 
 pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
     let hash = pod_template_hash(&bg.common.template);
@@ -41,7 +35,7 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
         // `retry` writes false; only `true` means anything.
         cx.status.abort = None;
     }
-    start_release_if_new(cx, &hash);
+    start_release_if_new(cx, &hash, "blue/green");
     let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
     bgs.active_selector = service_hash(cx.observed, &bg.active_service);
     let preview = bg
@@ -101,79 +95,11 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
     }
 }
 
-fn service_hash(observed: &crate::Observed, name: &str) -> Option<String> {
-    observed
-        .services
-        .get(name)
-        .and_then(|s| s.selected_hash.clone())
-}
-
 fn active_selector(cx: &Ctx<'_>) -> Option<String> {
     cx.status
         .blue_green
         .as_ref()
         .and_then(|b| b.active_selector.clone())
-}
-
-/// A template hash different from the last one starts a new release: per-release state resets.
-fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str) {
-    let previous = cx.old.current_pod_hash.clone();
-    if previous.as_deref() == Some(hash) {
-        return;
-    }
-    let latest = replicasets::latest_revision(cx);
-    let revision = match cx.observed.replica_set(hash) {
-        Some(rs) if rs.revision == latest => rs.revision,
-        _ => latest + 1,
-    };
-    reset_release(cx);
-    cx.status.current_pod_hash = Some(hash.to_string());
-    cx.status.current_revision = Some(revision);
-    let stable = cx.status.stable_rs.clone();
-    match (previous, stable) {
-        (None, _) | (_, None) => {}
-        (Some(_), Some(s)) if s == hash => cx.event(
-            false,
-            "RollbackToStable",
-            format!(
-                "Template matches the stable revision ({hash}): back to stable at once, \
-                 without preview or analysis"
-            ),
-        ),
-        (Some(prev), Some(s)) => {
-            if prev != s {
-                cx.event(
-                    false,
-                    "RolloutSuperseded",
-                    format!("Release of {prev} superseded by a newer revision"),
-                );
-            }
-            cx.event(
-                false,
-                "RolloutUpdated",
-                format!("New revision {revision} (pod-template-hash {hash}): starting blue/green release"),
-            );
-        }
-    }
-}
-
-/// Clears the state of the current release (new revision or retry).
-fn reset_release(cx: &mut Ctx<'_>) {
-    let s = &mut cx.status;
-    s.pause_conditions.clear();
-    s.controller_pause = None;
-    s.abort = None;
-    s.aborted_at = None;
-    s.promote_full = None;
-    if let Some(bgs) = s.blue_green.as_mut() {
-        bgs.scale_up_preview_check_point = None;
-        bgs.pre_promotion_analysis_run_status = None;
-        bgs.post_promotion_analysis_run_status = None;
-    }
-    s.conditions.retain(|c| {
-        !(c.type_ == cond::PROGRESSING
-            && (c.reason == REASON_ABORTED || c.reason == REASON_DEADLINE))
-    });
 }
 
 /// Points a Service at `to` (no-op when it already is). For the active Service, the ReplicaSet
@@ -191,7 +117,7 @@ fn switch(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, role: ServiceRole, service: &str
     }
     let (reason, field) = match role {
         ServiceRole::Active => ("ActiveServiceSwitched", "active"),
-        ServiceRole::Preview => ("PreviewServiceSwitched", "preview"),
+        _ => ("PreviewServiceSwitched", "preview"),
     };
     cx.event(
         false,
@@ -210,7 +136,7 @@ fn switch(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, role: ServiceRole, service: &str
     if let Some(bgs) = cx.status.blue_green.as_mut() {
         match role {
             ServiceRole::Active => bgs.active_selector = Some(to.to_string()),
-            ServiceRole::Preview => bgs.preview_selector = Some(to.to_string()),
+            _ => bgs.preview_selector = Some(to.to_string()),
         }
     }
 }
@@ -231,24 +157,6 @@ fn switch_active_when_ready(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, to: &str) -> b
         switch(cx, bg, ServiceRole::Active, &bg.active_service, to);
     }
     ready
-}
-
-/// True when the ReplicaSet of `hash` has `n` ready and available pods (always for `n == 0`).
-/// Pods beyond the ReplicaSet's own `replicas` are going away (its status lags a scale-down)
-/// and do not count.
-fn has_ready(cx: &Ctx<'_>, hash: &str, n: i32) -> bool {
-    n == 0
-        || cx
-            .observed
-            .replica_set(hash)
-            .is_some_and(|rs| rs.replicas >= n && rs.has_ready(n))
-}
-
-/// Ready and available pods of `hash` that its ReplicaSet keeps, and its `replicas`.
-fn ready_counts(cx: &Ctx<'_>, hash: &str) -> (i32, i32) {
-    cx.observed.replica_set(hash).map_or((0, 0), |rs| {
-        (rs.ready.min(rs.available).min(rs.replicas), rs.replicas)
-    })
 }
 
 fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
@@ -278,7 +186,7 @@ fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
             "First deploy: waiting for ReplicaSet {name}: {ready}/{replicas} pods available"
         );
         // First deploy: nothing to fall back to, so the deadline only reports.
-        let _ = waiting_for_pods(cx, bg, msg, false);
+        let _ = waiting_for_pods(cx, &bg.common, msg, false);
     }
 }
 
@@ -310,12 +218,7 @@ fn steady(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
 }
 
 fn in_flight(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) {
-    let aborted_before = cx
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == cond::PROGRESSING && c.reason == REASON_ABORTED)
-        .map(|c| c.message.clone());
+    let aborted_before = aborted_before(cx);
     // The stable ReplicaSet stays at full size while a release is in flight: an abort must be
     // able to return production traffic to it at once.
     if cx.observed.replica_set(stable).is_some() {
@@ -409,7 +312,7 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
             let name = replica_set_name(cx.name(), hash);
             let msg =
                 format!("Waiting for preview ReplicaSet {name}: {ready}/{target} pods available");
-            Some(waiting_for_pods(cx, bg, msg, true))
+            Some(waiting_for_pods(cx, &bg.common, msg, true))
         } else {
             promotion_gates(cx, bg, hash)
         };
@@ -446,14 +349,20 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
                 "Promoting: waiting for ReplicaSet {name}: {ready}/{replicas} pods available before switching the active Service"
             )
         };
-        return waiting_for_pods(cx, bg, msg, true);
+        return waiting_for_pods(cx, &bg.common, msg, true);
     }
     if cx.status.promote_full != Some(true)
         && let Some(post) = bg.post_promotion_analysis.clone()
     {
         let mut slot = take_slot(cx, AnalysisKind::PostPromotion);
-        let (phase, run) =
-            analysis::follow(cx, AnalysisKind::PostPromotion, &post, hash, &mut slot);
+        let (phase, run) = analysis::follow(
+            cx,
+            AnalysisKind::PostPromotion,
+            None,
+            &post,
+            hash,
+            &mut slot,
+        );
         put_slot(cx, AnalysisKind::PostPromotion, slot.clone());
         if let Some(flow) = analysis_gate(cx, "post-promotion", phase, &run, slot) {
             return flow;
@@ -468,7 +377,8 @@ fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<F
     let full = cx.status.promote_full == Some(true);
     if !full && let Some(pre) = bg.pre_promotion_analysis.clone() {
         let mut slot = take_slot(cx, AnalysisKind::PrePromotion);
-        let (phase, run) = analysis::follow(cx, AnalysisKind::PrePromotion, &pre, hash, &mut slot);
+        let (phase, run) =
+            analysis::follow(cx, AnalysisKind::PrePromotion, None, &pre, hash, &mut slot);
         put_slot(cx, AnalysisKind::PrePromotion, slot.clone());
         if let Some(flow) = analysis_gate(cx, "pre-promotion", phase, &run, slot) {
             return Some(flow);
@@ -517,73 +427,11 @@ fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<F
     Some(Flow::Wait)
 }
 
-/// A user promotes by clearing `status.pauseConditions` while `controllerPause` is still set.
-fn promoted_by_user(cx: &Ctx<'_>) -> bool {
-    cx.status.controller_pause == Some(true) && cx.status.pause_conditions.is_empty()
-}
-
-/// Start time of the pause with `reason`, adding the pause if it is new.
-fn pause_started(cx: &mut Ctx<'_>, reason: &str) -> k8s_openapi::jiff::Timestamp {
-    if let Some(p) = cx
-        .status
-        .pause_conditions
-        .iter()
-        .find(|p| p.reason == reason)
-    {
-        return p.start_time.0;
-    }
-    cx.status.pause_conditions.push(PauseCondition {
-        reason: reason.to_string(),
-        start_time: Time(cx.now),
-    });
-    cx.status.controller_pause = Some(true);
-    cx.event(false, "RolloutPaused", format!("Rollout paused ({reason})"));
-    cx.now
-}
-
-/// Turns an analysis phase into the next step: `None` to go on.
-fn analysis_gate(
-    cx: &mut Ctx<'_>,
-    point: &str,
-    phase: AnalysisPhase,
-    run: &str,
-    slot: Option<RolloutAnalysisRunStatus>,
-) -> Option<Flow> {
-    let detail = slot
-        .and_then(|s| s.message)
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default();
-    match phase {
-        AnalysisPhase::Successful => None,
-        AnalysisPhase::Failed | AnalysisPhase::Error => Some(Flow::Abort(format!(
-            "{point} analysis {run} {phase}{detail}"
-        ))),
-        AnalysisPhase::Inconclusive => {
-            if promoted_by_user(cx) {
-                return None;
-            }
-            pause_started(cx, PAUSE_INCONCLUSIVE);
-            let name = cx.name().to_string();
-            let msg = format!(
-                "Paused: {point} analysis {run} is inconclusive{detail}; promote {name} \
-                 (clear status.pauseConditions) to continue or abort it (status.abort: true)"
-            );
-            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
-            Some(Flow::Wait)
-        }
-        AnalysisPhase::Pending | AnalysisPhase::Running => {
-            let msg = format!("Waiting for {point} analysis {run} ({phase})");
-            cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "AnalysisRunning"));
-            Some(Flow::Wait)
-        }
-    }
-}
-
 fn take_slot(cx: &mut Ctx<'_>, kind: AnalysisKind) -> Option<RolloutAnalysisRunStatus> {
     let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
     match kind {
         AnalysisKind::PrePromotion => bgs.pre_promotion_analysis_run_status.take(),
-        AnalysisKind::PostPromotion => bgs.post_promotion_analysis_run_status.take(),
+        _ => bgs.post_promotion_analysis_run_status.take(),
     }
 }
 
@@ -591,7 +439,7 @@ fn put_slot(cx: &mut Ctx<'_>, kind: AnalysisKind, slot: Option<RolloutAnalysisRu
     let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
     match kind {
         AnalysisKind::PrePromotion => bgs.pre_promotion_analysis_run_status = slot,
-        AnalysisKind::PostPromotion => bgs.post_promotion_analysis_run_status = slot,
+        _ => bgs.post_promotion_analysis_run_status = slot,
     }
 }
 
@@ -620,56 +468,4 @@ fn complete(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, previous: &str) {
         msg,
         ("True", "NewReplicaSetAvailable"),
     );
-}
-
-/// Waiting for pods to become ready: progress while the message changes; past
-/// `progressDeadlineSeconds` without change the release is aborted (or only reported).
-fn waiting_for_pods(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, msg: String, may_abort: bool) -> Flow {
-    let deadline_secs = bg.common.progress_deadline_seconds;
-    let old = cx.old_condition(cond::PROGRESSING).cloned();
-    let progressed = old.as_ref().is_none_or(|c| c.message != msg);
-    if progressed {
-        cx.wake_at(add_secs(cx.now, deadline_secs));
-        cx.set_outcome(
-            RolloutPhase::Progressing,
-            msg,
-            ("True", "ReplicaSetUpdated"),
-        );
-        return Flow::Wait;
-    }
-    let since = old
-        .as_ref()
-        .and_then(|c| c.last_update_time.as_ref())
-        .map_or(cx.now, |t| t.0);
-    let deadline = add_secs(since, deadline_secs);
-    let exceeded = old.as_ref().is_some_and(|c| c.reason == REASON_DEADLINE) || cx.now >= deadline;
-    if !exceeded {
-        cx.wake_at(deadline);
-        cx.set_outcome(
-            RolloutPhase::Progressing,
-            msg,
-            ("True", "ReplicaSetUpdated"),
-        );
-        return Flow::Wait;
-    }
-    if may_abort && bg.common.progress_deadline_abort {
-        return Flow::Abort(format!(
-            "ProgressDeadlineExceeded: no progress for {deadline_secs}s ({msg})"
-        ));
-    }
-    if old.as_ref().is_none_or(|c| c.reason != REASON_DEADLINE) {
-        cx.event(
-            true,
-            "ProgressDeadlineExceeded",
-            format!("No progress for {deadline_secs}s: {msg}"),
-        );
-    }
-    cx.outcome = Some(Outcome {
-        phase: RolloutPhase::Degraded,
-        message: msg,
-        progressing: ("False", REASON_DEADLINE),
-        available: false,
-        completed: false,
-    });
-    Flow::Wait
 }

@@ -8,16 +8,18 @@
 pub mod action;
 pub mod analysis;
 mod bluegreen;
+mod canary;
 mod context;
 pub mod hash;
 pub mod observed;
+mod release;
 mod replicasets;
 pub mod time;
 pub mod validate;
 
 pub use action::{Action, DeadlineChange, Decision, Event, ServiceRole};
 pub use observed::{
-    AnalysisKind, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService,
+    AnalysisKind, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedRoute, ObservedService,
 };
 
 use context::Ctx;
@@ -41,6 +43,7 @@ pub fn reconcile(input: Input<'_>) -> Decision {
     match validate::validate(input.rollout, input.observed) {
         Err(problems) => cx.invalid(&problems),
         Ok(validate::Valid::BlueGreen(spec)) => bluegreen::reconcile(&mut cx, &spec),
+        Ok(validate::Valid::Canary(spec)) => canary::reconcile(&mut cx, &spec),
     }
     cx.finish()
 }
@@ -52,6 +55,8 @@ pub struct References {
     pub services: Vec<String>,
     /// Analysis templates as `(cluster_scope, name)`.
     pub templates: Vec<(bool, String)>,
+    /// The Gateway API HTTPRoute as `(namespace, name)`.
+    pub route: Option<(String, String)>,
 }
 
 /// The Services and templates a rollout's spec names.
@@ -78,6 +83,20 @@ pub fn references(rollout: &Rollout) -> References {
         );
         analyses.extend(c.analysis.iter().map(|a| &a.analysis));
         analyses.extend(c.steps.iter().filter_map(|s| s.analysis.as_ref()));
+        refs.route = c
+            .traffic_routing
+            .as_ref()
+            .and_then(|t| t.gateway_api.as_ref())
+            .and_then(|g| {
+                let name = g.http_route.clone().filter(|n| !n.trim().is_empty())?;
+                let ns = g
+                    .namespace
+                    .clone()
+                    .filter(|n| !n.trim().is_empty())
+                    .or_else(|| rollout.metadata.namespace.clone())
+                    .unwrap_or_default();
+                Some((ns, name))
+            });
     }
     for a in analyses {
         for t in &a.templates {

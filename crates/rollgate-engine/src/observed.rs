@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
-use rollgate_api::labels::{ANALYSIS_KIND, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE};
+use rollgate_api::labels::{
+    ANALYSIS_KIND, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE, STEP_INDEX,
+};
 use rollgate_api::{AnalysisPhase, AnalysisRun, AnalysisTemplateSpec};
 
 /// The observed world of one rollout.
@@ -19,6 +21,8 @@ pub struct Observed {
     pub analysis_runs: Vec<ObservedAnalysisRun>,
     /// Analysis templates the rollout references that exist, keyed by `(cluster_scope, name)`.
     pub templates: BTreeMap<(bool, String), AnalysisTemplateSpec>,
+    /// The Gateway API HTTPRoute a canary routes traffic through, when it exists.
+    pub route: Option<ObservedRoute>,
 }
 
 impl Observed {
@@ -104,6 +108,10 @@ pub enum AnalysisKind {
     PrePromotion,
     /// Blue/green, after the active switch.
     PostPromotion,
+    /// Canary `analysis` step.
+    Step,
+    /// Canary background analysis.
+    Background,
 }
 
 impl AnalysisKind {
@@ -112,6 +120,8 @@ impl AnalysisKind {
         match self {
             Self::PrePromotion => "pre-promotion",
             Self::PostPromotion => "post-promotion",
+            Self::Step => "step",
+            Self::Background => "background",
         }
     }
 
@@ -120,6 +130,8 @@ impl AnalysisKind {
         match s {
             "pre-promotion" => Some(Self::PrePromotion),
             "post-promotion" => Some(Self::PostPromotion),
+            "step" => Some(Self::Step),
+            "background" => Some(Self::Background),
             _ => None,
         }
     }
@@ -134,6 +146,8 @@ pub struct ObservedAnalysisRun {
     pub hash: String,
     /// Analysis point.
     pub kind: AnalysisKind,
+    /// Index of the canary step, for [`AnalysisKind::Step`] runs.
+    pub step: Option<i32>,
     /// Run phase.
     pub phase: AnalysisPhase,
     /// Run message.
@@ -151,11 +165,90 @@ impl ObservedAnalysisRun {
             name: run.metadata.name.clone().unwrap_or_default(),
             hash: labels.get(POD_TEMPLATE_HASH)?.clone(),
             kind: AnalysisKind::parse(labels.get(ANALYSIS_KIND)?)?,
+            step: labels.get(STEP_INDEX).and_then(|v| v.parse().ok()),
             phase: status
                 .and_then(|s| s.phase)
                 .unwrap_or(AnalysisPhase::Pending),
             message: status.and_then(|s| s.message.clone()),
             terminating: run.spec.terminate.unwrap_or(false),
+        })
+    }
+}
+
+/// A Gateway API HTTPRoute, reduced to the backends of its rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedRoute {
+    /// Namespace of the route.
+    pub namespace: String,
+    /// Name of the route.
+    pub name: String,
+    /// For each rule, its Service backends as `(name, weight)`; the weight is `None` when
+    /// unset (Gateway API then weighs the backend 1).
+    pub rules: Vec<Vec<(String, Option<i32>)>>,
+}
+
+impl ObservedRoute {
+    /// Reads an HTTPRoute given as JSON (`spec.rules[].backendRefs[]`). Backends of another
+    /// kind than Service are ignored.
+    pub fn from_json(namespace: &str, name: &str, route: &serde_json::Value) -> Self {
+        let rules = route
+            .pointer("/spec/rules")
+            .and_then(serde_json::Value::as_array)
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|rule| {
+                        rule.get("backendRefs")
+                            .and_then(serde_json::Value::as_array)
+                            .map(|refs| {
+                                refs.iter()
+                                    .filter(|b| {
+                                        b.get("kind")
+                                            .and_then(|k| k.as_str())
+                                            .is_none_or(|k| k == "Service")
+                                            && b.get("group")
+                                                .and_then(|g| g.as_str())
+                                                .is_none_or(str::is_empty)
+                                    })
+                                    .filter_map(|b| {
+                                        let name = b.get("name")?.as_str()?.to_string();
+                                        let weight = b
+                                            .get("weight")
+                                            .and_then(serde_json::Value::as_i64)
+                                            .and_then(|w| i32::try_from(w).ok());
+                                        Some((name, weight))
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            rules,
+        }
+    }
+
+    /// Weights `(canary, stable)` of the first rule that names both Services, normalised to
+    /// percentages of their sum (`None` when no rule names both).
+    pub fn weights(&self, canary: &str, stable: &str) -> Option<(i32, i32)> {
+        self.rules.iter().find_map(|rule| {
+            let w = |svc: &str| {
+                rule.iter()
+                    .find(|(n, _)| n == svc)
+                    .map(|(_, w)| w.unwrap_or(1).max(0))
+            };
+            let (c, s) = (w(canary)?, w(stable)?);
+            let total = c + s;
+            if total == 0 {
+                return Some((0, 100));
+            }
+            let cp = (i64::from(c) * 100 + i64::from(total) / 2) / i64::from(total);
+            let cp = i32::try_from(cp).unwrap_or(0);
+            Some((cp, 100 - cp))
         })
     }
 }

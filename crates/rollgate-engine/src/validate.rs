@@ -7,7 +7,8 @@ use std::fmt;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use rollgate_api::{RolloutAnalysis, RolloutSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rollgate_api::{CanaryStrategy, RolloutAnalysis, RolloutSpec};
 
 use crate::observed::Observed;
 
@@ -88,11 +89,77 @@ pub struct BlueGreenSpec {
     pub post_promotion_analysis: Option<RolloutAnalysis>,
 }
 
+/// A valid canary spec with defaults applied and sizes resolved against `replicas`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanarySpec {
+    /// Shared fields.
+    pub common: CommonSpec,
+    /// Service selecting only canary pods.
+    pub canary_service: Option<String>,
+    /// Service selecting only stable pods.
+    pub stable_service: Option<String>,
+    /// The steps.
+    pub steps: Vec<Step>,
+    /// `maxSurge` in pods.
+    pub max_surge: i32,
+    /// `maxUnavailable` in pods.
+    pub max_unavailable: i32,
+    /// Background analysis and the step index it starts at.
+    pub background: Option<(RolloutAnalysis, i32)>,
+    /// The Gateway API HTTPRoute, when traffic is routed.
+    pub route: Option<RouteRef>,
+    /// `dynamicStableScale`.
+    pub dynamic_stable_scale: bool,
+    /// `scaleDownDelaySeconds`.
+    pub scale_down_delay_seconds: i64,
+    /// `abortScaleDownDelaySeconds`.
+    pub abort_scale_down_delay_seconds: i64,
+}
+
+/// A Gateway API HTTPRoute and the two Services whose backend weights it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRef {
+    /// Namespace of the route.
+    pub namespace: String,
+    /// Name of the route.
+    pub name: String,
+    /// `canaryService`.
+    pub canary_service: String,
+    /// `stableService`.
+    pub stable_service: String,
+}
+
+/// One validated canary step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `setWeight`: percentage of traffic for the canary.
+    SetWeight(i32),
+    /// `pause`: seconds, or until promoted.
+    Pause(Option<i64>),
+    /// `analysis`: wait for an AnalysisRun's outcome.
+    Analysis(RolloutAnalysis),
+    /// `setCanaryScale`.
+    SetCanaryScale(CanaryScale),
+}
+
+/// How many canary pods to run, independently of the traffic weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CanaryScale {
+    /// An absolute number of pods.
+    Replicas(i32),
+    /// A percentage of `spec.replicas`.
+    Weight(i32),
+    /// Back to matching the traffic weight.
+    MatchTrafficWeight,
+}
+
 /// A valid spec, by strategy.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Valid {
     /// Blue/green.
     BlueGreen(Box<BlueGreenSpec>),
+    /// Canary.
+    Canary(Box<CanarySpec>),
 }
 
 /// Checks a Rollout spec against itself and the observed cluster (Services, templates).
@@ -119,13 +186,7 @@ pub fn validate(
             ));
             None
         }
-        (None, Some(_)) => {
-            problems.push(problem(
-                "spec.strategy.canary",
-                "the canary strategy is not supported by this rollgate version; use blueGreen",
-            ));
-            None
-        }
+        (None, Some(c)) => canary(rollout, c, observed, common.as_ref(), &mut problems),
         (Some(bg), None) => blue_green(bg, observed, common.as_ref(), &mut problems),
     };
     match (valid, problems.is_empty()) {
@@ -370,5 +431,348 @@ fn blue_green(
             .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS),
         pre_promotion_analysis: bg.pre_promotion_analysis.clone(),
         post_promotion_analysis: bg.post_promotion_analysis.clone(),
+    })))
+}
+
+/// Default `maxSurge` and `maxUnavailable`.
+pub const DEFAULT_SURGE_UNAVAILABLE: &str = "25%";
+
+/// Resolves an absolute-or-percent size against `total`, rounding up (surge) or down.
+fn resolve_size(
+    field: &str,
+    value: Option<&IntOrString>,
+    total: i32,
+    round_up: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<i32> {
+    let percent = |p: i64| {
+        let scaled = i64::from(total) * p;
+        let v = if round_up {
+            (scaled + 99) / 100
+        } else {
+            scaled / 100
+        };
+        i32::try_from(v).ok()
+    };
+    match value {
+        None => percent(25),
+        Some(IntOrString::Int(v)) if *v < 0 => {
+            problems.push(problem(field, format!("must be >= 0, got {v}")));
+            None
+        }
+        Some(IntOrString::Int(v)) => Some(*v),
+        Some(IntOrString::String(s)) => {
+            let parsed = s
+                .trim()
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<i64>().ok())
+                .filter(|p| (0..=100).contains(p));
+            match parsed {
+                Some(p) => percent(p),
+                None => {
+                    problems.push(problem(
+                        field,
+                        format!(
+                            "expected a number of pods or a percentage between 0% and 100%, got \"{s}\""
+                        ),
+                    ));
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Parses a duration: integer seconds, or a string such as `30s`, `5m`, `1h30m`.
+pub fn parse_duration_secs(value: &IntOrString) -> Result<i64, String> {
+    match value {
+        IntOrString::Int(v) if *v < 0 => Err(format!("must be >= 0, got {v}")),
+        IntOrString::Int(v) => Ok(i64::from(*v)),
+        IntOrString::String(s) => {
+            let t = s.trim();
+            if let Ok(n) = t.parse::<i64>() {
+                return if n < 0 {
+                    Err(format!("must be >= 0, got {n}"))
+                } else {
+                    Ok(n)
+                };
+            }
+            match t.parse::<k8s_openapi::jiff::SignedDuration>() {
+                Ok(d) if d.is_negative() => Err(format!("must not be negative, got \"{s}\"")),
+                Ok(d) => Ok(d.as_secs()),
+                Err(_) => Err(format!(
+                    "expected seconds or a duration such as 30s, 5m or 1h30m, got \"{s}\""
+                )),
+            }
+        }
+    }
+}
+
+fn canary(
+    rollout: &rollgate_api::Rollout,
+    c: &CanaryStrategy,
+    observed: &Observed,
+    common: Option<&CommonSpec>,
+    problems: &mut Vec<Problem>,
+) -> Option<Valid> {
+    const F: &str = "spec.strategy.canary";
+    let canary_service = service_ref(
+        &format!("{F}.canaryService"),
+        c.canary_service.as_deref(),
+        false,
+        observed,
+        problems,
+    );
+    let stable_service = service_ref(
+        &format!("{F}.stableService"),
+        c.stable_service.as_deref(),
+        false,
+        observed,
+        problems,
+    );
+    if canary_service.is_some() && canary_service == stable_service {
+        problems.push(problem(
+            format!("{F}.canaryService"),
+            "must differ from stableService",
+        ));
+    }
+    let replicas = common.map_or(1, |c| c.replicas);
+    let surge = resolve_size(
+        &format!("{F}.maxSurge"),
+        c.max_surge.as_ref(),
+        replicas,
+        true,
+        problems,
+    );
+    let unavailable = resolve_size(
+        &format!("{F}.maxUnavailable"),
+        c.max_unavailable.as_ref(),
+        replicas,
+        false,
+        problems,
+    );
+    if surge == Some(0) && unavailable == Some(0) {
+        problems.push(problem(
+            format!("{F}.maxUnavailable"),
+            format!(
+                "maxSurge and maxUnavailable resolve to 0 pods each for {replicas} replicas: \
+                 at least one must allow a pod, or the release could never move"
+            ),
+        ));
+    }
+    let delay = non_negative(
+        &format!("{F}.scaleDownDelaySeconds"),
+        c.scale_down_delay_seconds,
+        problems,
+    );
+    let abort_delay = non_negative(
+        &format!("{F}.abortScaleDownDelaySeconds"),
+        c.abort_scale_down_delay_seconds,
+        problems,
+    );
+
+    // Traffic routing.
+    let mut route = None;
+    if let Some(tr) = &c.traffic_routing {
+        match &tr.gateway_api {
+            None => problems.push(problem(
+                format!("{F}.trafficRouting"),
+                "expected gatewayAPI (the only router this rollgate version supports)",
+            )),
+            Some(g) => {
+                let field = format!("{F}.trafficRouting.gatewayAPI.httpRoute");
+                let name = g.http_route.as_deref().map(str::trim).unwrap_or_default();
+                let ns = g
+                    .namespace
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .or(rollout.metadata.namespace.as_deref())
+                    .unwrap_or_default();
+                if name.is_empty() {
+                    problems.push(problem(
+                        &field,
+                        "required, expected the name of an HTTPRoute",
+                    ));
+                }
+                for (svc, which) in [
+                    (&c.canary_service, "canaryService"),
+                    (&c.stable_service, "stableService"),
+                ] {
+                    if svc.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                        problems.push(problem(
+                            format!("{F}.{which}"),
+                            "required with trafficRouting: the route's backends are the canary and stable Services",
+                        ));
+                    }
+                }
+                if !name.is_empty() {
+                    match &observed.route {
+                        Some(r) if r.name == name && r.namespace == ns => {
+                            if let (Some(cs), Some(ss)) = (&canary_service, &stable_service)
+                                && r.weights(cs, ss).is_none()
+                            {
+                                problems.push(problem(
+                                    &field,
+                                    format!(
+                                        "HTTPRoute {ns}/{name} has no rule with backendRefs to both \
+                                         \"{cs}\" and \"{ss}\""
+                                    ),
+                                ));
+                            }
+                        }
+                        _ => problems.push(problem(
+                            &field,
+                            format!(
+                                "HTTPRoute {ns}/{name} (gateway.networking.k8s.io/v1) not found"
+                            ),
+                        )),
+                    }
+                }
+                if let (Some(cs), Some(ss), false) =
+                    (&canary_service, &stable_service, name.is_empty())
+                {
+                    route = Some(RouteRef {
+                        namespace: ns.to_string(),
+                        name: name.to_string(),
+                        canary_service: cs.clone(),
+                        stable_service: ss.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let routed = c.traffic_routing.is_some();
+    if c.dynamic_stable_scale == Some(true) && !routed {
+        problems.push(problem(
+            format!("{F}.dynamicStableScale"),
+            "only meaningful with trafficRouting (without a router the stable ReplicaSet is \
+             always scaled down as the canary's share of pods grows)",
+        ));
+    }
+
+    // Steps.
+    let mut steps = Vec::new();
+    for (i, step) in c.steps.iter().enumerate() {
+        let field = format!("{F}.steps[{i}]");
+        let members = [
+            step.set_weight.is_some(),
+            step.pause.is_some(),
+            step.analysis.is_some(),
+            step.set_canary_scale.is_some(),
+            step.experiment.is_some(),
+            step.set_header_route.is_some(),
+            step.set_mirror_route.is_some(),
+        ];
+        if members.iter().filter(|m| **m).count() != 1 {
+            problems.push(problem(
+                &field,
+                "exactly one of setWeight, pause, analysis or setCanaryScale expected",
+            ));
+            continue;
+        }
+        if let Some(w) = step.set_weight {
+            if (0..=100).contains(&w) {
+                steps.push(Step::SetWeight(w));
+            } else {
+                problems.push(problem(
+                    format!("{field}.setWeight"),
+                    format!("expected a percentage between 0 and 100, got {w}"),
+                ));
+            }
+        } else if let Some(p) = &step.pause {
+            match p.duration.as_ref().map(parse_duration_secs) {
+                None => steps.push(Step::Pause(None)),
+                Some(Ok(secs)) => steps.push(Step::Pause(Some(secs))),
+                Some(Err(e)) => problems.push(problem(format!("{field}.pause.duration"), e)),
+            }
+        } else if let Some(a) = &step.analysis {
+            analysis_refs(&format!("{field}.analysis"), Some(a), observed, problems);
+            steps.push(Step::Analysis(a.clone()));
+        } else if let Some(sc) = &step.set_canary_scale {
+            let f = format!("{field}.setCanaryScale");
+            let set = [
+                sc.replicas.is_some(),
+                sc.weight.is_some(),
+                sc.match_traffic_weight == Some(true),
+            ];
+            if !routed {
+                problems.push(problem(
+                    &f,
+                    "requires trafficRouting: without a router the canary's share of pods is its traffic weight",
+                ));
+            } else if set.iter().filter(|m| **m).count() != 1 {
+                problems.push(problem(
+                    &f,
+                    "exactly one of replicas, weight or matchTrafficWeight: true expected",
+                ));
+            } else if let Some(r) = sc.replicas {
+                if r < 0 {
+                    problems.push(problem(
+                        format!("{f}.replicas"),
+                        format!("must be >= 0, got {r}"),
+                    ));
+                } else {
+                    steps.push(Step::SetCanaryScale(CanaryScale::Replicas(r)));
+                }
+            } else if let Some(w) = sc.weight {
+                if (0..=100).contains(&w) {
+                    steps.push(Step::SetCanaryScale(CanaryScale::Weight(w)));
+                } else {
+                    problems.push(problem(
+                        format!("{f}.weight"),
+                        format!("expected a percentage between 0 and 100, got {w}"),
+                    ));
+                }
+            } else {
+                steps.push(Step::SetCanaryScale(CanaryScale::MatchTrafficWeight));
+            }
+        } else {
+            let which = if step.experiment.is_some() {
+                "experiment"
+            } else if step.set_header_route.is_some() {
+                "setHeaderRoute"
+            } else {
+                "setMirrorRoute"
+            };
+            problems.push(problem(
+                format!("{field}.{which}"),
+                format!("{which} steps are not supported by this rollgate version"),
+            ));
+        }
+    }
+
+    let background = c.analysis.as_ref().and_then(|bg| {
+        let field = format!("{F}.analysis");
+        analysis_refs(&field, Some(&bg.analysis), observed, problems);
+        let start = bg.starting_step.unwrap_or(0);
+        let len = i32::try_from(c.steps.len()).unwrap_or(i32::MAX);
+        if !(0..=len).contains(&start) {
+            problems.push(problem(
+                format!("{field}.startingStep"),
+                format!("expected a step index between 0 and {len}, got {start}"),
+            ));
+            return None;
+        }
+        Some((bg.analysis.clone(), start))
+    });
+
+    let common = common?.clone();
+    Some(Valid::Canary(Box::new(CanarySpec {
+        common,
+        canary_service,
+        stable_service,
+        steps,
+        max_surge: surge?,
+        max_unavailable: unavailable?,
+        background,
+        route,
+        dynamic_stable_scale: c.dynamic_stable_scale.unwrap_or(false),
+        scale_down_delay_seconds: delay
+            .map(i64::from)
+            .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS),
+        abort_scale_down_delay_seconds: abort_delay
+            .map(i64::from)
+            .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS),
     })))
 }

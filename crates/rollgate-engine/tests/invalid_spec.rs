@@ -71,13 +71,14 @@ fn no_strategy_is_invalid() {
 }
 
 #[test]
-fn canary_alone_is_reported_as_unsupported() {
+fn canary_with_an_unsupported_step_kind_is_invalid() {
     assert_invalid(
-        json!({"strategy": {"blueGreen": null, "canary": {"steps": [{"setWeight": 20}]}}}),
+        json!({"strategy": {"blueGreen": null, "canary": {"steps": [
+            {"setWeight": 20}, {"experiment": {"templates": []}}]}}}),
         json!({}),
         &[],
-        "spec.strategy.canary: the canary strategy is not supported by this rollgate version; \
-         use blueGreen",
+        "spec.strategy.canary.steps[1].experiment: experiment steps are not supported by this \
+         rollgate version",
     );
 }
 

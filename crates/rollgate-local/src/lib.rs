@@ -47,6 +47,10 @@ fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> LocalError {
     move |source| LocalError::Kube { what, source }
 }
 
+/// A minimal Gateway API HTTPRoute CRD (open schema), installed by [`Stack::new`] so that
+/// canaries can route through HTTPRoutes on the simulated cluster.
+pub const HTTP_ROUTE_CRD: &str = include_str!("httproute-crd.yaml");
+
 /// Field manager used when the stack applies manifests (as a user's CI would).
 pub const APPLY_MANAGER: &str = "rollgate-local";
 
@@ -65,7 +69,8 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts a simulated cluster and installs rollgate's CRDs through its API. No controller
+    /// Starts a simulated cluster and installs rollgate's CRDs (and a Gateway API HTTPRoute CRD)
+    /// through its API. No controller
     /// runs yet: call [`Stack::start_controller`].
     pub async fn new(config: SimConfig) -> Result<Self, LocalError> {
         let sim = SimCluster::new(config);
@@ -77,6 +82,14 @@ impl Stack {
                 .await
                 .map_err(kube_err(format!("installing CRD {name}")))?;
         }
+        let route_crd: CustomResourceDefinition =
+            serde_saphyr::from_str(HTTP_ROUTE_CRD).map_err(|e| LocalError::Manifest {
+                index: 0,
+                message: format!("HTTPRoute CRD: {e}"),
+            })?;
+        crds.create(&PostParams::default(), &route_crd)
+            .await
+            .map_err(kube_err("installing the HTTPRoute CRD"))?;
         Ok(Self {
             sim,
             client,

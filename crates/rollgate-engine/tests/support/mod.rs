@@ -28,7 +28,7 @@ use rollgate_api::{
 };
 use rollgate_engine::{
     Action, AnalysisKind, DeadlineChange, Decision, Event, Input, Observed, ObservedAnalysisRun,
-    ObservedReplicaSet, ObservedService, reconcile,
+    ObservedReplicaSet, ObservedRoute, ObservedService, reconcile,
 };
 use serde_json::{Value, json};
 
@@ -38,6 +38,18 @@ pub const NAME: &str = "web";
 pub const ACTIVE: &str = "web-active";
 /// Its preview Service.
 pub const PREVIEW: &str = "web-preview";
+/// Canary worlds: the canary Service.
+pub const CANARY_SVC: &str = "web-canary";
+/// Canary worlds: the stable Service.
+pub const STABLE_SVC: &str = "web-stable";
+/// Canary worlds: the HTTPRoute.
+pub const ROUTE: &str = "web-route";
+
+/// `trafficRouting` naming the canary worlds' HTTPRoute.
+pub fn route_routing() -> Value {
+    json!({"gatewayAPI": {"httpRoute": ROUTE}})
+}
+
 /// The analysis template every world knows.
 pub const TEMPLATE: &str = "error-rate";
 /// Start of the virtual clock.
@@ -146,6 +158,58 @@ impl World {
             steps: 0,
             check_invariant: true,
         }
+    }
+
+    /// A canary rollout `web` in namespace `shop` (image `app:1`, 10 replicas unless `spec`
+    /// says otherwise) with Services `web-canary` and `web-stable`, and an HTTPRoute
+    /// `web-route` whose one rule has both as backends (stable 100, canary 0). `canary` is
+    /// merge-patched over `strategy.canary`; the route is used only when `canary` names it in
+    /// `trafficRouting` (see [`route_routing`]).
+    pub fn canary(spec: Value, canary: Value) -> Self {
+        let mut strategy = json!({"canaryService": CANARY_SVC, "stableService": STABLE_SVC});
+        merge(&mut strategy, canary);
+        let mut s = json!({"replicas": 10, "strategy": {"blueGreen": null, "canary": strategy}});
+        merge(&mut s, spec);
+        let mut w = Self::new(s, json!({}));
+        w.rollout.spec.strategy.blue_green = None;
+        w.observed.services.clear();
+        for name in [CANARY_SVC, STABLE_SVC] {
+            w.add_service(name);
+        }
+        w.observed.route = Some(ObservedRoute {
+            namespace: "shop".into(),
+            name: ROUTE.into(),
+            rules: vec![vec![
+                (STABLE_SVC.into(), Some(100)),
+                (CANARY_SVC.into(), Some(0)),
+            ]],
+        });
+        w
+    }
+
+    /// A canary world whose first revision (`app:1`) is deployed; returns its hash.
+    pub fn canary_deployed(spec: Value, canary: Value) -> (Self, String) {
+        let mut w = Self::canary(spec, canary);
+        w.run_until_settled();
+        let h = w.status().stable_rs.expect("stable after the first deploy");
+        (w, h)
+    }
+
+    /// The route's `(canary, stable)` weights.
+    pub fn route_weights(&self) -> (i32, i32) {
+        self.observed
+            .route
+            .as_ref()
+            .and_then(|r| r.weights(CANARY_SVC, STABLE_SVC))
+            .expect("route with both backends")
+    }
+
+    /// Hash the Service `name` selects.
+    pub fn selects(&self, name: &str) -> Option<String> {
+        self.observed
+            .services
+            .get(name)
+            .and_then(|s| s.selected_hash.clone())
     }
 
     /// A world whose first revision (`app:1`) is deployed, ready and stable; returns its hash.
@@ -298,6 +362,32 @@ impl World {
                 );
                 self.observed.analysis_runs.push(o);
             }
+            Action::SetRouteWeights {
+                namespace,
+                route,
+                canary_service,
+                stable_service,
+                canary_weight,
+                from,
+            } => {
+                let r = self
+                    .observed
+                    .route
+                    .as_mut()
+                    .unwrap_or_else(|| panic!("weights of a missing route {route}"));
+                assert_eq!((&r.namespace, &r.name), (namespace, route));
+                assert!((0..=100).contains(canary_weight), "weight {canary_weight}");
+                assert_ne!(from, canary_weight, "no-op route change");
+                for rule in &mut r.rules {
+                    for (name, weight) in rule.iter_mut() {
+                        if name == canary_service {
+                            *weight = Some(*canary_weight);
+                        } else if name == stable_service {
+                            *weight = Some(100 - canary_weight);
+                        }
+                    }
+                }
+            }
             Action::TerminateAnalysisRun { name } => {
                 let run = self
                     .observed
@@ -338,6 +428,19 @@ impl World {
     /// The traffic invariant.
     pub fn assert_invariant(&self) {
         let replicas = self.replicas();
+        if let Some(r) = &self.observed.route
+            && let Some((c, s)) = r.weights(CANARY_SVC, STABLE_SVC)
+        {
+            assert_eq!(c + s, 100, "route weights sum to 100");
+            if c > 0 {
+                let h = self.selects(CANARY_SVC).expect("canary Service selects");
+                let rs = self.observed.replica_set(&h).expect("its ReplicaSet");
+                assert!(
+                    rs.ready.min(rs.available) > 0,
+                    "route sends {c}% to {h}, which has no ready pod"
+                );
+            }
+        }
         if let Some(h) = self.active() {
             let rs = self
                 .observed

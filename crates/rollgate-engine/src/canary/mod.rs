@@ -1,0 +1,840 @@
+//! The canary strategy.
+//!
+//! A release of hash `H` over stable hash `S` walks `steps`: `setWeight` moves traffic, `pause`
+//! waits for a timer or a human, `analysis` waits for an AnalysisRun, `setCanaryScale` sizes
+//! the canary apart from its weight. Traffic moves either by replica counts (one Service selects
+//! both ReplicaSets; every move stays within `maxSurge` / `maxUnavailable`) or through a Gateway
+//! API HTTPRoute whose backend weights are set exactly, once the canary has the pods for it.
+//! After the last step `H` is scaled to full and becomes stable. An abort puts the canary's
+//! weight back to 0 at once.
+//!
+//! Invariants: a route never gives the canary Service a weight its ready pods cannot carry
+//! (weights only rise once the pods are ready); without a router, available pods never drop
+//! below `replicas - maxUnavailable` through a scale-down of ours.
+
+mod sizing;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use rollgate_api::{AnalysisPhase, RolloutPhase, TrafficWeights};
+
+use crate::action::{Action, ServiceRole};
+use crate::analysis;
+use crate::context::{Ctx, REASON_ABORTED};
+use crate::hash::pod_template_hash;
+use crate::observed::AnalysisKind;
+use crate::release::{
+    Flow, aborted_before, analysis_gate, end_pause, has_ready, pause_started, promoted_by_user,
+    ready_counts, reset_release, service_hash, start_release_if_new, waiting_for_pods,
+};
+use crate::replicasets::{self, replica_set_name};
+use crate::time::add_secs;
+use crate::validate::{CanaryScale, CanarySpec, Step};
+
+pub use sizing::{percent_of, pods_for_percent, split_for_weight};
+
+/// Pause reason of a `pause` step.
+const PAUSE_STEP: &str = "CanaryPauseStep";
+
+/// What the replica sets and the route should look like for one stage of the release.
+#[derive(Debug, Clone)]
+struct Plan {
+    /// Traffic weight the stage asks for.
+    weight: i32,
+    /// Canary pods the stage asks for.
+    canary_pods: i32,
+    /// New `spec.replicas` per hash after one bounded move (canary, stable, others).
+    moves: Vec<(String, i32)>,
+    /// Hashes the move manages besides canary and stable (superseded canaries).
+    others: Vec<String>,
+    /// Canary weight of the route before this reconcile (0 when the canary Service is about
+    /// to select another hash), and the weight to set now.
+    route: Option<(i32, i32)>,
+    /// True when the world already matches the stage.
+    at_target: bool,
+}
+
+/// How the stage treats the stable side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Moving forward: every bound applies.
+    Forward,
+    /// Going back to stable (abort, rollback): the stable side scales up at once.
+    Back,
+}
+
+pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
+    let hash = pod_template_hash(&spec.common.template);
+    cx.status.strategy = Some("Canary".into());
+    cx.status.canary.get_or_insert_with(Default::default);
+    cx.status.blue_green = None;
+    if cx.status.abort == Some(false) {
+        cx.status.abort = None;
+    }
+    start_release_if_new(cx, &hash, "canary");
+
+    let stable = cx.status.stable_rs.clone();
+    let plan = match stable.clone() {
+        None => first_deploy(cx, spec, &hash),
+        Some(s) if s == hash => steady(cx, spec, &hash),
+        Some(s) => in_flight(cx, spec, &hash, &s),
+    };
+
+    // ReplicaSets that the plan does not manage: scaled down after their deadline, pruned
+    // beyond the history limit.
+    let mut protected: Vec<&str> = Vec::new();
+    protected.extend(stable.as_deref());
+    protected.extend(plan.moves.iter().map(|(h, _)| h.as_str()));
+    protected.extend(plan.others.iter().map(String::as_str));
+    replicasets::clean_up(cx, &protected, None, spec.common.revision_history_limit);
+
+    let mut keep: Vec<String> = Vec::new();
+    if cx.status.abort != Some(true)
+        && stable.as_deref() != Some(hash.as_str())
+        && let Some(c) = &cx.status.canary
+    {
+        keep.extend(
+            [
+                &c.current_step_analysis_run_status,
+                &c.current_background_analysis_run_status,
+            ]
+            .into_iter()
+            .flatten()
+            .map(|s| s.name.clone()),
+        );
+    }
+    let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+    analysis::terminate_others(cx, &keep);
+
+    replicasets::count(cx, &spec.common, &hash);
+    let actual = actual_weight(cx, spec, &hash, &plan);
+    if let Some(c) = cx.status.canary.as_mut() {
+        c.weights = Some(TrafficWeights {
+            set_weight: plan.weight,
+            actual_weight: actual,
+        });
+    }
+    let stable_now = cx.status.stable_rs.clone();
+    let replicas = spec.common.replicas;
+    let available = pods_available(cx) >= (replicas - spec.max_unavailable).max(1).min(replicas);
+    if let Some(o) = cx.outcome.as_mut() {
+        o.available = available;
+        o.completed =
+            stable_now.as_deref() == Some(hash.as_str()) && o.phase == RolloutPhase::Healthy;
+    }
+}
+
+/// Available pods across all of the rollout's ReplicaSets.
+fn pods_available(cx: &Ctx<'_>) -> i32 {
+    cx.observed
+        .replica_sets
+        .iter()
+        .map(|rs| rs.ready.min(rs.available).min(rs.replicas).max(0))
+        .sum()
+}
+
+/// The canary's real share of traffic: the route's weight once this reconcile's change is
+/// applied, or its share of the available pods once this reconcile's scales apply (the status
+/// then stays the same when the next reconcile observes the result).
+fn actual_weight(cx: &Ctx<'_>, spec: &CanarySpec, hash: &str, plan: &Plan) -> i32 {
+    if let Some((_, to)) = plan.route {
+        return to;
+    }
+    if cx.status.stable_rs.as_deref() == Some(hash) && cx.status.abort != Some(true) {
+        // Nothing in flight: the current revision is the stable one.
+        return if spec.common.replicas > 0 { 100 } else { 0 };
+    }
+    let desired = |name: &str, observed: i32| {
+        cx.actions
+            .iter()
+            .rev()
+            .find_map(|a| match a {
+                Action::UpdateReplicaSet {
+                    name: n,
+                    replicas: Some(r),
+                    ..
+                } if n == name => Some(*r),
+                Action::DeleteReplicaSet { name: n } if n == name => Some(0),
+                _ => None,
+            })
+            .unwrap_or(observed)
+    };
+    let mut canary = 0;
+    let mut total = 0;
+    for rs in &cx.observed.replica_sets {
+        let kept = rs
+            .ready
+            .min(rs.available)
+            .min(rs.replicas)
+            .min(desired(&rs.name, rs.replicas))
+            .max(0);
+        total += kept;
+        if rs.hash == hash {
+            canary = kept;
+        }
+    }
+    percent_of(canary, total)
+}
+
+/// Weight and canary scale in force at step `index` (`steps.len()` means: all done).
+fn stage(spec: &CanarySpec, index: usize) -> (i32, Option<CanaryScale>) {
+    if index >= spec.steps.len() {
+        return (100, None);
+    }
+    let mut weight = 0;
+    let mut scale = None;
+    for step in spec.steps.iter().take(index + 1) {
+        match step {
+            Step::SetWeight(w) => weight = *w,
+            Step::SetCanaryScale(CanaryScale::MatchTrafficWeight) => scale = None,
+            Step::SetCanaryScale(s) => scale = Some(*s),
+            Step::Pause(_) | Step::Analysis(_) => {}
+        }
+    }
+    (weight, scale)
+}
+
+/// Hashes of ReplicaSets that still have pods and are neither canary nor stable nor waiting for
+/// a scale-down deadline: superseded canaries, which still serve traffic until scaled down.
+fn others(cx: &Ctx<'_>, canary: &str, stable: &str) -> Vec<String> {
+    cx.observed
+        .replica_sets
+        .iter()
+        .filter(|rs| {
+            rs.hash != canary
+                && rs.hash != stable
+                && rs.replicas > 0
+                && rs.scale_down_deadline.is_none()
+                && !cx.deadlines.contains_key(&rs.name)
+        })
+        .map(|rs| rs.hash.clone())
+        .collect()
+}
+
+/// The canary weight the route has now, as the canary Service will see it: 0 when that
+/// Service is about to select another hash.
+fn route_weight_now(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str) -> Option<i32> {
+    let r = spec.route.as_ref()?;
+    let observed = cx.observed.route.as_ref()?;
+    let (w, _) = observed.weights(&r.canary_service, &r.stable_service)?;
+    let selects = service_hash(cx.observed, &r.canary_service);
+    Some(if selects.as_deref() == Some(canary) {
+        w
+    } else {
+        0
+    })
+}
+
+/// Plans one stage: `weight` and `scale` for canary `canary` over stable `stable`.
+fn plan(
+    cx: &Ctx<'_>,
+    spec: &CanarySpec,
+    canary: &str,
+    stable: &str,
+    weight: i32,
+    scale: Option<CanaryScale>,
+    mode: Mode,
+) -> Plan {
+    let replicas = spec.common.replicas;
+    let routed = spec.route.is_some();
+    let canary_pods = match scale {
+        Some(CanaryScale::Replicas(n)) => n,
+        Some(CanaryScale::Weight(p)) => pods_for_percent(replicas, p),
+        Some(CanaryScale::MatchTrafficWeight) | None => pods_for_percent(replicas, weight),
+    };
+    let (canary_ready, canary_spec) = ready_counts(cx, canary);
+    let canary_ready_all = cx
+        .observed
+        .replica_set(canary)
+        .map_or(0, |rs| rs.ready.min(rs.available));
+
+    // Route: the weight rises only once the canary has the pods for it; it falls at once.
+    let route = route_weight_now(cx, spec, canary).map(|now| {
+        let carries = canary_spec >= canary_pods && canary_ready_all >= canary_pods;
+        let to = if weight <= now || carries {
+            weight
+        } else {
+            now
+        };
+        (now, to)
+    });
+
+    let stable_pods = if routed {
+        match (spec.dynamic_stable_scale, route) {
+            (true, Some((_, to))) if mode == Mode::Forward => pods_for_percent(replicas, 100 - to),
+            _ => replicas,
+        }
+    } else {
+        split_for_weight(replicas, weight, spec.max_surge).1
+    };
+
+    let others = others(cx, canary, stable);
+    let mut sets: Vec<sizing::Set> = Vec::new();
+    let observed_set = |hash: &str, target: i32| {
+        let (available, spec) = ready_counts(cx, hash);
+        sizing::Set {
+            key: hash.to_string(),
+            spec,
+            available,
+            target,
+        }
+    };
+    for o in &others {
+        sets.push(observed_set(o, 0));
+    }
+    let canary_index = sets.len();
+    sets.push(observed_set(canary, canary_pods));
+    let stable_index = sets.len();
+    if stable != canary {
+        sets.push(observed_set(stable, stable_pods));
+    }
+    let limits = sizing::Limits {
+        min_available: (replicas - spec.max_unavailable).max(0),
+        max_total: (!routed && mode == Mode::Forward).then(|| replicas + spec.max_surge),
+    };
+    let up_order: Vec<usize> = match mode {
+        Mode::Forward => vec![canary_index, stable_index],
+        Mode::Back => vec![stable_index, canary_index],
+    };
+    let next = sizing::step(&sets, limits, &up_order);
+    let moves: Vec<(String, i32)> = sets
+        .iter()
+        .zip(&next)
+        .map(|(s, n)| (s.key.clone(), *n))
+        .collect();
+
+    // At target once this reconcile's moves apply: every set at its size, the canary's pods
+    // ready, the route at the weight.
+    let settled = sets.iter().zip(&next).all(|(s, n)| *n == s.target);
+    let at_target = settled
+        && canary_ready.min(canary_pods) >= canary_pods
+        && route.is_none_or(|(_, to)| to == weight);
+    Plan {
+        weight,
+        canary_pods,
+        moves,
+        others,
+        route,
+        at_target,
+    }
+}
+
+/// Applies a plan: scales, then Services, then the route (lowered before the canary Service
+/// moves to a new hash, raised only after).
+fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &Plan) {
+    let revision = cx.status.current_revision;
+    for (hash, replicas) in &plan.moves {
+        let unchanged = cx
+            .observed
+            .replica_set(hash)
+            .is_some_and(|rs| rs.replicas == *replicas && rs.scale_down_deadline.is_none());
+        if unchanged && hash != canary {
+            continue;
+        }
+        let rev = if hash == canary { revision } else { None };
+        replicasets::ensure(cx, &spec.common, hash, *replicas, rev);
+    }
+    let mut current = match (&spec.route, cx.observed.route.as_ref()) {
+        (Some(r), Some(o)) => o.weights(&r.canary_service, &r.stable_service).map(|w| w.0),
+        _ => None,
+    };
+    if let Some(svc) = spec.stable_service.clone() {
+        switch(cx, ServiceRole::Stable, &svc, stable);
+    }
+    if let Some(svc) = spec.canary_service.clone() {
+        let moves = service_hash(cx.observed, &svc).as_deref() != Some(canary);
+        if moves
+            && let (Some(r), Some(w)) = (spec.route.clone(), current)
+            && w > 0
+        {
+            set_route(cx, &r, w, 0);
+            current = Some(0);
+        }
+        switch(cx, ServiceRole::Canary, &svc, canary);
+    }
+    if let (Some(r), Some(from), Some((_, to))) = (spec.route.clone(), current, plan.route)
+        && from != to
+    {
+        set_route(cx, &r, from, to);
+    }
+}
+
+fn set_route(cx: &mut Ctx<'_>, r: &crate::validate::RouteRef, from: i32, to: i32) {
+    cx.event(
+        false,
+        "TrafficWeightUpdated",
+        format!(
+            "HTTPRoute {}/{}: canary {} weight {from} -> {to}, stable {} weight {} -> {}",
+            r.namespace,
+            r.name,
+            r.canary_service,
+            r.stable_service,
+            100 - from,
+            100 - to
+        ),
+    );
+    cx.actions.push(Action::SetRouteWeights {
+        namespace: r.namespace.clone(),
+        route: r.name.clone(),
+        canary_service: r.canary_service.clone(),
+        stable_service: r.stable_service.clone(),
+        canary_weight: to,
+        from,
+    });
+}
+
+/// Points a Service at `to` (no-op when it already is).
+fn switch(cx: &mut Ctx<'_>, role: ServiceRole, service: &str, to: &str) {
+    let from = service_hash(cx.observed, service);
+    if from.as_deref() == Some(to) {
+        return;
+    }
+    let reason = match role {
+        ServiceRole::Stable => "StableServiceSwitched",
+        _ => "CanaryServiceSwitched",
+    };
+    cx.event(
+        false,
+        reason,
+        format!(
+            "Switched {} Service {service} from {} to {to}",
+            role.as_str(),
+            from.as_deref().unwrap_or("<none>")
+        ),
+    );
+    cx.actions.push(Action::SwitchService {
+        service: service.to_string(),
+        role,
+        from,
+        to: to.to_string(),
+    });
+}
+
+fn first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
+    let replicas = spec.common.replicas;
+    cx.status.abort = None;
+    cx.status.current_step_index = i32::try_from(spec.steps.len()).ok();
+    let p = plan(cx, spec, hash, hash, 100, None, Mode::Back);
+    let mut p = Plan { weight: 100, ..p };
+    // Nothing else exists to serve: all pods at once, the route to the stable backend.
+    p.moves = vec![(hash.to_string(), replicas)];
+    p.route = p.route.map(|(now, _)| (now, 0));
+    emit(cx, spec, hash, hash, &p);
+    if has_ready(cx, hash, replicas) {
+        cx.status.stable_rs = Some(hash.to_string());
+        cx.event(
+            false,
+            "RolloutCompleted",
+            format!("First revision ({hash}) is available with {replicas} pods"),
+        );
+        healthy(cx, hash, replicas);
+    } else {
+        let (ready, _) = ready_counts(cx, hash);
+        let name = replica_set_name(cx.name(), hash);
+        let msg = format!(
+            "First deploy: waiting for ReplicaSet {name}: {ready}/{replicas} pods available"
+        );
+        let _ = waiting_for_pods(cx, &spec.common, msg, false);
+    }
+    p
+}
+
+fn healthy(cx: &mut Ctx<'_>, hash: &str, replicas: i32) {
+    let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
+    cx.set_outcome(
+        RolloutPhase::Healthy,
+        msg,
+        ("True", "NewReplicaSetAvailable"),
+    );
+}
+
+/// Nothing in flight (or back to stable): stable at full size, everything else going away.
+fn steady(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
+    let replicas = spec.common.replicas;
+    cx.status.abort = None;
+    cx.status.aborted_at = None;
+    cx.status.promote_full = None;
+    end_pause(cx);
+    cx.status.current_step_index = i32::try_from(spec.steps.len()).ok();
+    let mut p = plan(cx, spec, hash, hash, 100, None, Mode::Back);
+    p.route = p.route.map(|(now, _)| (now, 0));
+    emit(cx, spec, hash, hash, &p);
+    let (ready, _) = ready_counts(cx, hash);
+    if ready >= replicas && p.moves.iter().all(|(h, n)| h == hash || *n == 0) {
+        healthy(cx, hash, replicas);
+    } else {
+        let name = replica_set_name(cx.name(), hash);
+        let msg =
+            format!("Waiting for stable ReplicaSet {name}: {ready}/{replicas} pods available");
+        cx.set_outcome(
+            RolloutPhase::Progressing,
+            msg,
+            ("True", "ReplicaSetUpdated"),
+        );
+    }
+    p
+}
+
+fn in_flight(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> Plan {
+    let before = aborted_before(cx);
+    let full_after_abort = before.is_some() && cx.status.promote_full == Some(true);
+    if cx.status.abort == Some(true) && !full_after_abort {
+        let message = before.unwrap_or_else(|| {
+            let m = format!(
+                "Aborted by user (status.abort): canary weight back to 0, traffic on stable \
+                 revision {stable}"
+            );
+            cx.event(true, "RolloutAborted", m.clone());
+            cx.status.promote_full = None;
+            m
+        });
+        if cx.status.aborted_at.is_none() {
+            cx.status.aborted_at = Some(Time(cx.now));
+        }
+        return aborted(cx, spec, hash, stable, message);
+    }
+    if before.is_some() {
+        let full = cx.status.promote_full;
+        let how = if full == Some(true) {
+            " with full promotion (no steps, no analysis)"
+        } else {
+            " from the first step"
+        };
+        cx.event(
+            false,
+            "RolloutRetried",
+            format!("Retrying the release of {hash}{how}"),
+        );
+        reset_release(cx);
+        cx.status.promote_full = full;
+    }
+    match progress(cx, spec, hash, stable) {
+        (Flow::Wait, p) => p,
+        (Flow::Abort(reason), _) => {
+            let message = format!(
+                "Aborted: {reason}; canary weight back to 0, traffic on stable revision {stable}"
+            );
+            cx.event(true, "RolloutAborted", message.clone());
+            cx.status.abort = Some(true);
+            cx.status.promote_full = None;
+            cx.status.aborted_at = Some(Time(cx.now));
+            aborted(cx, spec, hash, stable, message)
+        }
+    }
+}
+
+/// The aborted state: canary weight 0 at once, stable at full size, the canary scaled down
+/// (after `abortScaleDownDelaySeconds` behind a router, where it no longer gets traffic;
+/// without one its pods are traffic, so they go as fast as availability allows).
+fn aborted(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str, message: String) -> Plan {
+    end_pause(cx);
+    let routed = spec.route.is_some();
+    let canary_target = if routed {
+        cx.observed.replica_set(hash).map_or(0, |rs| rs.replicas)
+    } else {
+        0
+    };
+    let mut p = plan(
+        cx,
+        spec,
+        hash,
+        stable,
+        0,
+        Some(CanaryScale::Replicas(canary_target)),
+        Mode::Back,
+    );
+    p.route = p.route.map(|(now, _)| (now, 0));
+    if routed {
+        p.moves.retain(|(h, _)| h != hash);
+    }
+    // Never create a canary ReplicaSet while aborted.
+    if cx.observed.replica_set(hash).is_none() {
+        p.moves.retain(|(h, _)| h != hash);
+    }
+    emit(cx, spec, hash, stable, &p);
+    if routed {
+        replicasets::schedule_scale_down(cx, hash, spec.abort_scale_down_delay_seconds);
+    }
+    let (ready, _) = ready_counts(cx, stable);
+    let replicas = spec.common.replicas;
+    let message = message
+        .strip_suffix(WAITING_FOR_STABLE)
+        .unwrap_or(&message)
+        .to_string();
+    let message = if ready >= replicas {
+        message
+    } else {
+        format!("{message}{WAITING_FOR_STABLE}")
+    };
+    cx.set_outcome(RolloutPhase::Degraded, message, ("False", REASON_ABORTED));
+    Plan { weight: 0, ..p }
+}
+
+/// Appended to the abort message while the stable ReplicaSet is not back at full size.
+const WAITING_FOR_STABLE: &str = " (waiting for the stable ReplicaSet to be fully available)";
+
+/// Walks the steps as far as the observed world allows.
+fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Flow, Plan) {
+    let n = spec.steps.len();
+    let total = i32::try_from(n).unwrap_or(i32::MAX);
+    let mut i = usize::try_from(cx.status.current_step_index.unwrap_or(0).max(0))
+        .unwrap_or(0)
+        .min(n);
+    let full = cx.status.promote_full == Some(true);
+    if full {
+        i = n;
+    }
+
+    // Background analysis, from its starting step until the release completes.
+    if !full && let Some((bg, start)) = &spec.background {
+        let start = usize::try_from(*start).unwrap_or(0);
+        if i >= start {
+            let mut slot = cx
+                .status
+                .canary
+                .as_mut()
+                .and_then(|c| c.current_background_analysis_run_status.take());
+            let (phase, run) =
+                analysis::follow(cx, AnalysisKind::Background, None, bg, hash, &mut slot);
+            if let Some(c) = cx.status.canary.as_mut() {
+                c.current_background_analysis_run_status = slot.clone();
+            }
+            match phase {
+                AnalysisPhase::Failed | AnalysisPhase::Error => {
+                    let p = plan_at(cx, spec, hash, stable, i);
+                    let detail = slot
+                        .and_then(|s| s.message)
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default();
+                    return (
+                        Flow::Abort(format!("background analysis {run} {phase}{detail}")),
+                        p,
+                    );
+                }
+                AnalysisPhase::Inconclusive if !promoted_by_user(cx) => {
+                    let flow = analysis_gate(cx, "background", phase, &run, slot);
+                    cx.status.current_step_index = Some(i32::try_from(i).unwrap_or(total));
+                    let p = plan_at(cx, spec, hash, stable, i);
+                    emit(cx, spec, hash, stable, &p);
+                    return (flow.unwrap_or(Flow::Wait), p);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let mut completed = None;
+    let flow = loop {
+        if spec.common.paused {
+            let name = cx.name().to_string();
+            cx.set_outcome(
+                RolloutPhase::Paused,
+                format!(
+                    "Paused at step {}/{n} (spec.paused is true): `rollgate resume {name}` to continue",
+                    i + 1
+                ),
+                ("True", "RolloutPaused"),
+            );
+            break Flow::Wait;
+        }
+        if i >= n {
+            let (flow, done) = finish(cx, spec, hash, stable);
+            completed = done;
+            break flow;
+        }
+        let step_no = i + 1;
+        let done = match &spec.steps[i] {
+            Step::SetWeight(_) | Step::SetCanaryScale(_) => {
+                let p = plan_at(cx, spec, hash, stable, i);
+                if p.at_target {
+                    true
+                } else {
+                    let msg = waiting_message(cx, spec, hash, stable, &p, step_no, n);
+                    break waiting_for_pods(cx, &spec.common, msg, true);
+                }
+            }
+            Step::Pause(duration) => {
+                if promoted_by_user(cx) {
+                    cx.event(
+                        false,
+                        "RolloutPromoted",
+                        format!("Pause at step {step_no}/{n} promoted"),
+                    );
+                    true
+                } else {
+                    let start = pause_started(cx, PAUSE_STEP);
+                    let name = cx.name().to_string();
+                    match duration {
+                        Some(secs) => {
+                            let at = add_secs(start, *secs);
+                            if cx.now >= at {
+                                true
+                            } else {
+                                cx.wake_at(at);
+                                let msg = format!(
+                                    "Paused at step {step_no}/{n} for {secs}s: continuing at {at} \
+                                     (`rollgate promote {name}` continues now)"
+                                );
+                                cx.set_outcome(
+                                    RolloutPhase::Paused,
+                                    msg,
+                                    ("True", "RolloutPaused"),
+                                );
+                                break Flow::Wait;
+                            }
+                        }
+                        None => {
+                            let msg = format!(
+                                "Paused at step {step_no}/{n} until promoted: `rollgate promote {name}` \
+                                 to continue, `rollgate abort {name}` to go back to stable"
+                            );
+                            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+                            break Flow::Wait;
+                        }
+                    }
+                }
+            }
+            Step::Analysis(a) => {
+                let step = i32::try_from(i).ok();
+                // A run of another step (the user skipped a step) does not count here.
+                let mut slot = cx
+                    .status
+                    .canary
+                    .as_mut()
+                    .and_then(|c| c.current_step_analysis_run_status.take())
+                    .filter(|s| {
+                        cx.observed
+                            .analysis_runs
+                            .iter()
+                            .find(|r| r.name == s.name)
+                            .is_none_or(|r| r.step == step)
+                    });
+                let (phase, run) =
+                    analysis::follow(cx, AnalysisKind::Step, step, a, hash, &mut slot);
+                if let Some(c) = cx.status.canary.as_mut() {
+                    c.current_step_analysis_run_status = slot.clone();
+                }
+                match analysis_gate(cx, &format!("step {step_no}/{n}"), phase, &run, slot) {
+                    None => {
+                        if let Some(c) = cx.status.canary.as_mut() {
+                            c.current_step_analysis_run_status = None;
+                        }
+                        true
+                    }
+                    Some(flow) => break flow,
+                }
+            }
+        };
+        if done {
+            end_pause(cx);
+            i += 1;
+            cx.status.current_step_index = Some(i32::try_from(i).unwrap_or(total));
+            if i < n {
+                cx.event(
+                    false,
+                    "RolloutStepCompleted",
+                    format!("Step {}/{n} done: now at step {}", i, i + 1),
+                );
+            }
+        }
+    };
+    cx.status.current_step_index = Some(i32::try_from(i).unwrap_or(total));
+    if let Some(p) = completed {
+        return (flow, p);
+    }
+    let p = plan_at(cx, spec, hash, stable, i);
+    if matches!(flow, Flow::Wait) {
+        emit(cx, spec, hash, stable, &p);
+    }
+    (flow, p)
+}
+
+fn plan_at(cx: &Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str, i: usize) -> Plan {
+    let (weight, scale) = stage(spec, i);
+    plan(cx, spec, hash, stable, weight, scale, Mode::Forward)
+}
+
+/// Available pods and size of the ReplicaSet of `hash` once the plan's scales apply: messages
+/// built from these change only when the world does (and with them the progress deadline).
+fn after_moves(cx: &Ctx<'_>, p: &Plan, hash: &str) -> (i32, i32) {
+    let (ready, now) = ready_counts(cx, hash);
+    let size = p
+        .moves
+        .iter()
+        .find(|(m, _)| m == hash)
+        .map_or(now, |(_, n)| *n);
+    (ready.min(size), size)
+}
+
+fn waiting_message(
+    cx: &Ctx<'_>,
+    spec: &CanarySpec,
+    hash: &str,
+    stable: &str,
+    p: &Plan,
+    step_no: usize,
+    n: usize,
+) -> String {
+    let (ready, _) = after_moves(cx, p, hash);
+    let (stable_ready, stable_spec) = after_moves(cx, p, stable);
+    let name = replica_set_name(cx.name(), hash);
+    let what = match spec.steps.get(step_no - 1) {
+        Some(Step::SetCanaryScale(_)) => "setCanaryScale".to_string(),
+        _ => format!("setWeight {}", p.weight),
+    };
+    format!(
+        "Step {step_no}/{n} {what}: canary ReplicaSet {name} {ready}/{} pods available, \
+         stable {stable_ready}/{stable_spec}",
+        p.canary_pods
+    )
+}
+
+/// After the last step: the canary at full size, then it becomes stable (the plan of the
+/// completion is returned when it happened).
+fn finish(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Flow, Option<Plan>) {
+    let n = spec.steps.len();
+    let p = plan_at(cx, spec, hash, stable, n);
+    let replicas = spec.common.replicas;
+    let routed = spec.route.is_some();
+    // Behind a router the stable side keeps its pods until the switch; without one the
+    // canary has every pod and stable none.
+    let ready = has_ready(cx, hash, replicas);
+    let done = if routed { ready } else { p.at_target };
+    if !done {
+        let (r, _) = after_moves(cx, &p, hash);
+        let (sr, ss) = after_moves(cx, &p, stable);
+        let name = replica_set_name(cx.name(), hash);
+        let msg = format!(
+            "Finishing: canary ReplicaSet {name} {r}/{replicas} pods available, stable {sr}/{ss}"
+        );
+        return (waiting_for_pods(cx, &spec.common, msg, true), None);
+    }
+    (Flow::Wait, Some(complete(cx, spec, hash, stable, p)))
+}
+
+/// The canary becomes stable: stable Service switched, route back to the stable backend (which
+/// now selects the new pods), the previous stable scaled down after `scaleDownDelaySeconds`.
+fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut p: Plan) -> Plan {
+    cx.status.stable_rs = Some(hash.to_string());
+    cx.status.promote_full = None;
+    end_pause(cx);
+    if let Some(c) = cx.status.canary.as_mut() {
+        c.current_step_analysis_run_status = None;
+        c.current_background_analysis_run_status = None;
+    }
+    p.route = p.route.map(|(now, _)| (now, 0));
+    emit(cx, spec, hash, hash, &p);
+    if spec.route.is_some() {
+        // Without a router the previous stable is already down to 0 by now.
+        replicasets::schedule_scale_down(cx, previous, spec.scale_down_delay_seconds);
+    }
+    cx.event(
+        false,
+        "RolloutCompleted",
+        format!(
+            "Revision {hash} is stable; previous revision {previous} scales down in {}s",
+            spec.scale_down_delay_seconds
+        ),
+    );
+    healthy(cx, hash, spec.common.replicas);
+    p
+}

@@ -1,0 +1,137 @@
+//! The canary strategy: steps, replica-ratio and Gateway API traffic, finish, abort.
+
+mod support;
+
+use rollgate_api::{AnalysisPhase, RolloutPhase};
+use rollgate_engine::AnalysisKind;
+use serde_json::json;
+use support::{CANARY_SVC, STABLE_SVC, World, analysis, route_routing};
+
+fn weights(w: &World) -> (i32, i32) {
+    let c = w.status().canary.expect("canary status");
+    let t = c.weights.expect("weights");
+    (t.set_weight, t.actual_weight)
+}
+
+fn step_index(w: &World) -> i32 {
+    w.status().current_step_index.expect("step index")
+}
+
+#[test]
+fn first_deploy_is_healthy_with_both_services_on_the_first_revision() {
+    let (w, v1) = World::canary_deployed(json!({}), json!({"steps": [{"setWeight": 20}]}));
+    assert_eq!(w.phase(), Some(RolloutPhase::Healthy));
+    assert_eq!(w.selects(CANARY_SVC), Some(v1.clone()));
+    assert_eq!(w.selects(STABLE_SVC), Some(v1.clone()));
+    assert_eq!(w.rs(&v1).replicas, 10);
+    assert_eq!(weights(&w), (100, 100));
+    assert_eq!(w.status().strategy.as_deref(), Some("Canary"));
+}
+
+#[test]
+fn a_five_step_replica_canary_completes() {
+    let (mut w, v1) = World::canary_deployed(
+        json!({}),
+        json!({"steps": [{"setWeight": 20}, {"pause": {"duration": "1m"}}, {"setWeight": 50},
+                         {"pause": {}}, {"setWeight": 80}],
+               "scaleDownDelaySeconds": 0}),
+    );
+    let v2 = w.set_image("app:2");
+    w.run_until_settled();
+    // setWeight 20 reached (2 canary, 8 stable), now pausing for a minute.
+    assert_eq!(w.rs(&v2).replicas, 2);
+    assert_eq!(w.rs(&v1).replicas, 8);
+    assert_eq!(step_index(&w), 1);
+    assert_eq!(w.phase(), Some(RolloutPhase::Paused));
+    assert_eq!(weights(&w), (20, 20));
+    assert_eq!(w.selects(CANARY_SVC), Some(v2.clone()));
+    assert_eq!(w.selects(STABLE_SVC), Some(v1.clone()));
+    w.advance(61);
+    w.run_until_settled();
+    assert_eq!(step_index(&w), 3, "{}", w.message());
+    assert_eq!((w.rs(&v2).replicas, w.rs(&v1).replicas), (5, 5));
+    assert_eq!(w.phase(), Some(RolloutPhase::Paused));
+    w.promote();
+    w.run_until_settled();
+    assert_eq!(w.status().stable_rs, Some(v2.clone()), "{}", w.message());
+    assert_eq!(w.phase(), Some(RolloutPhase::Healthy));
+    assert_eq!(w.rs(&v2).replicas, 10);
+    assert_eq!(w.rs(&v1).replicas, 0);
+    assert_eq!(w.selects(STABLE_SVC), Some(v2));
+}
+
+#[test]
+fn gateway_weights_follow_the_steps_once_pods_are_ready() {
+    let (mut w, v1) = World::canary_deployed(
+        json!({}),
+        json!({"trafficRouting": route_routing(),
+               "steps": [{"setWeight": 30}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]}),
+    );
+    assert_eq!(w.route_weights(), (0, 100));
+    let v2 = w.set_image("app:2");
+    w.step();
+    assert_eq!(
+        w.route_weights(),
+        (0, 100),
+        "no weight before pods are ready"
+    );
+    assert_eq!(w.rs(&v2).replicas, 3);
+    assert_eq!(
+        w.rs(&v1).replicas,
+        10,
+        "stable keeps every pod behind a router"
+    );
+    w.make_all_ready();
+    w.step();
+    assert_eq!(w.route_weights(), (30, 70));
+    w.run_until_settled();
+    assert_eq!(step_index(&w), 1);
+    w.promote();
+    w.run_until_settled();
+    assert_eq!(w.route_weights(), (60, 40));
+    assert_eq!(weights(&w), (60, 60));
+    // Abort: weight back to 0 in the same reconcile, stable untouched.
+    w.abort();
+    let d = w.step();
+    assert_eq!(w.route_weights(), (0, 100));
+    assert_eq!(w.rs(&v1).replicas, 10);
+    assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+    assert!(
+        d.actions
+            .iter()
+            .all(|a| !matches!(a, rollgate_engine::Action::UpdateReplicaSet { name, replicas: Some(_), .. } if name.ends_with(&v1)))
+    );
+    // The canary goes after abortScaleDownDelaySeconds (30).
+    assert_eq!(w.rs(&v2).replicas, 6);
+    w.advance(31);
+    w.run_until_settled();
+    assert_eq!(w.rs(&v2).replicas, 0);
+}
+
+#[test]
+fn failed_step_analysis_aborts_and_a_retry_starts_from_the_first_step() {
+    let (mut w, v1) = World::canary_deployed(
+        json!({}),
+        json!({"steps": [{"setWeight": 20}, {"analysis": analysis()}, {"setWeight": 50}]}),
+    );
+    let v2 = w.set_image("app:2");
+    w.run_until_settled();
+    assert_eq!(step_index(&w), 1);
+    w.set_run_phase(AnalysisKind::Step, AnalysisPhase::Failed);
+    w.step();
+    assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+    assert_eq!(
+        w.rs(&v2).replicas,
+        0,
+        "canary pods are traffic: removed at once"
+    );
+    assert_eq!(w.rs(&v1).replicas, 10);
+    w.run_until_settled();
+    w.retry();
+    w.run_until_settled();
+    assert_eq!(step_index(&w), 1);
+    assert_eq!(w.phase(), Some(RolloutPhase::Progressing));
+    w.set_run_phase(AnalysisKind::Step, AnalysisPhase::Successful);
+    w.run_until_settled();
+    assert_eq!(w.status().stable_rs, Some(v2));
+}

@@ -1,0 +1,474 @@
+//! Canary end to end: the real controller on the simulated cluster, in virtual time.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use rollgate_api::labels::ROLLOUT_NAME;
+use rollgate_api::{AnalysisRun, Rollout, RolloutPhase};
+use rollgate_controller::run::{Context, reconcile_rollout};
+use rollgate_e2e::*;
+use rollgate_sim::ImageBehavior;
+use serde_json::{Value, json};
+
+type R = anyhow::Result<()>;
+
+/// Services `<name>` (both versions), `<name>-canary`, `<name>-stable` and an HTTPRoute
+/// `<name>-route` whose rule sends everything to the stable Service.
+fn canary_fixtures(name: &str) -> String {
+    let svc = |n: String| {
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": n},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}
+        })
+        .to_string()
+    };
+    let route = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": format!("{name}-route")},
+        "spec": {"parentRefs": [{"name": "gateway"}], "rules": [{"backendRefs": [
+            {"name": format!("{name}-stable"), "port": 80, "weight": 100},
+            {"name": format!("{name}-canary"), "port": 80, "weight": 0}]}]}
+    });
+    [
+        svc(name.to_string()),
+        svc(format!("{name}-canary")),
+        svc(format!("{name}-stable")),
+        route.to_string(),
+    ]
+    .join("\n---\n")
+}
+
+/// A canary Rollout: 10 replicas, `canary` merged over the strategy.
+fn canary_rollout(name: &str, image: &str, canary: Value) -> String {
+    let mut strategy = json!({
+        "canaryService": format!("{name}-canary"),
+        "stableService": format!("{name}-stable"),
+    });
+    merge(&mut strategy, canary);
+    json!({
+        "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 10,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "app", "image": image}]}},
+            "strategy": {"canary": strategy}
+        }
+    })
+    .to_string()
+}
+
+fn routed() -> Value {
+    json!({"gatewayAPI": {"httpRoute": "web-route"}})
+}
+
+async fn deploy(stack: &Stack, canary: Value) -> anyhow::Result<String> {
+    stack.apply_yaml(&canary_fixtures("web"), NS).await?;
+    stack
+        .apply_yaml(&canary_rollout("web", "app:1", canary), NS)
+        .await?;
+    let r = wait_phase(stack, "web", RolloutPhase::Healthy, 120).await?;
+    Ok(r.status.and_then(|s| s.stable_rs).unwrap_or_default())
+}
+
+fn route_api(stack: &Stack) -> Api<DynamicObject> {
+    let ar = ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "HTTPRoute".into(),
+        plural: "httproutes".into(),
+    };
+    Api::namespaced_with(stack.client.clone(), NS, &ar)
+}
+
+/// `(canary, stable)` weights of `web-route`.
+async fn route_weights(stack: &Stack) -> anyhow::Result<(i64, i64)> {
+    let route = route_api(stack).get("web-route").await?;
+    let refs = route.data["spec"]["rules"][0]["backendRefs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let weight = |svc: &str| {
+        refs.iter()
+            .find(|b| b["name"] == svc)
+            .and_then(|b| b["weight"].as_i64())
+            .unwrap_or(-1)
+    };
+    Ok((weight("web-canary"), weight("web-stable")))
+}
+
+fn step_index(r: &Rollout) -> Option<i32> {
+    r.status.as_ref().and_then(|s| s.current_step_index)
+}
+
+fn weights(r: &Rollout) -> Option<(i32, i32)> {
+    let w = r.status.as_ref()?.canary.as_ref()?.weights.as_ref()?;
+    Some((w.set_weight, w.actual_weight))
+}
+
+async fn wait_step(stack: &Stack, index: i32, phase: RolloutPhase) -> anyhow::Result<Rollout> {
+    Ok(stack
+        .wait_for(
+            NS,
+            "web",
+            Duration::from_secs(300),
+            &format!("step index {index}, {phase}"),
+            |r| step_index(r) == Some(index) && self::phase(r) == Some(phase),
+        )
+        .await?)
+}
+
+async fn promote(stack: &Stack) -> R {
+    Ok(stack
+        .patch_rollout_status(NS, "web", json!({"pauseConditions": null}))
+        .await?)
+}
+
+/// Checks every virtual second that the rollout's available pods stay at or above `min` once it
+/// first got there, and that the route's weights sum to 100.
+struct CanaryMonitor {
+    violations: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CanaryMonitor {
+    fn start(stack: &Stack, min: i32) -> Self {
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let v = violations.clone();
+        let sets = Api::<ReplicaSet>::namespaced(stack.client.clone(), NS);
+        let routes = route_api(stack);
+        let task = tokio::spawn(async move {
+            let lp = ListParams::default().labels(&format!("{ROLLOUT_NAME}=web"));
+            let mut reached = false;
+            loop {
+                if let Ok(list) = sets.list(&lp).await {
+                    let available: i32 = list
+                        .items
+                        .iter()
+                        .filter_map(|rs| rs.status.as_ref()?.available_replicas)
+                        .sum();
+                    if available >= min {
+                        reached = true;
+                    } else if reached && let Ok(mut v) = v.lock() {
+                        v.push(format!("{available} available pods < {min}"));
+                    }
+                }
+                if let Ok(Some(route)) = routes.get_opt("web-route").await {
+                    let sum: i64 = route.data["spec"]["rules"][0]["backendRefs"]
+                        .as_array()
+                        .map(|refs| refs.iter().filter_map(|b| b["weight"].as_i64()).sum())
+                        .unwrap_or(0);
+                    if sum != 100
+                        && let Ok(mut v) = v.lock()
+                    {
+                        v.push(format!("route weights sum to {sum}"));
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Self { violations, task }
+    }
+
+    fn violations(&self) -> Vec<String> {
+        self.violations
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for CanaryMonitor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_five_step_replica_canary_completes_within_its_availability_bounds() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(
+        &stack,
+        json!({"steps": [{"setWeight": 20}, {"pause": {"duration": "30s"}}, {"setWeight": 50},
+                         {"pause": {}}, {"setWeight": 80}],
+               "maxSurge": 2, "maxUnavailable": 1}),
+    )
+    .await?;
+    // maxUnavailable 1 of 10: at least 9 pods available at every moment.
+    let monitor = CanaryMonitor::start(&stack, 9);
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    let at_pause = wait_step(&stack, 1, RolloutPhase::Paused).await?;
+    assert_eq!(weights(&at_pause), Some((20, 20)));
+    let v2 = at_pause
+        .status
+        .as_ref()
+        .and_then(|s| s.current_pod_hash.clone())
+        .unwrap_or_default();
+    assert_eq!(selected(&stack, "web-canary").await?, Some(v2.clone()));
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v1.clone()));
+    let mut sets = replica_sets(&stack, "web").await?;
+    sets.sort();
+    let mut expected = vec![(v1.clone(), 8, 8), (v2.clone(), 2, 2)];
+    expected.sort();
+    assert_eq!(sets, expected);
+
+    // The timed pause ends by itself; the next one waits for a human.
+    let paused = wait_step(&stack, 3, RolloutPhase::Paused).await?;
+    assert_eq!(weights(&paused), Some((50, 50)));
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(step_index(&stack.rollout(NS, "web").await?), Some(3));
+    promote(&stack).await?;
+    let done = wait_phase(&stack, "web", RolloutPhase::Healthy, 300).await?;
+    let s = done.status.clone().unwrap_or_default();
+    assert_eq!(s.stable_rs, Some(v2.clone()));
+    assert_eq!(s.current_step_index, Some(5));
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v2.clone()));
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(sets.contains(&(v2.clone(), 10, 10)), "{sets:?}");
+    assert!(sets.contains(&(v1.clone(), 0, 0)), "{sets:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(monitor.violations(), Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn gateway_api_weights_follow_each_step_and_abort_at_step_3_returns_them_at_once() -> R {
+    let mut stack = stack().await?;
+    let v1 = deploy(
+        &stack,
+        json!({"trafficRouting": routed(),
+               "steps": [{"setWeight": 10}, {"pause": {"duration": 20}}, {"setWeight": 40},
+                         {"pause": {}}, {"setWeight": 70}]}),
+    )
+    .await?;
+    assert_eq!(route_weights(&stack).await?, (0, 100));
+    let monitor = CanaryMonitor::start(&stack, 10);
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    // The route gets 10% only once the canary's pod is ready (5 s in this cluster).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(route_weights(&stack).await?, (0, 100));
+    let r = wait_step(&stack, 1, RolloutPhase::Paused).await?;
+    assert_eq!(route_weights(&stack).await?, (10, 90));
+    assert_eq!(weights(&r), Some((10, 10)));
+    let r = wait_step(&stack, 3, RolloutPhase::Paused).await?;
+    assert_eq!(route_weights(&stack).await?, (40, 60));
+    assert_eq!(weights(&r), Some((40, 40)));
+    let v2 = r
+        .status
+        .as_ref()
+        .and_then(|s| s.current_pod_hash.clone())
+        .unwrap_or_default();
+    let mut sets = replica_sets(&stack, "web").await?;
+    sets.sort();
+    let mut expected = vec![(v1.clone(), 10, 10), (v2.clone(), 4, 4)];
+    expected.sort();
+    assert_eq!(sets, expected, "stable keeps every pod behind a router");
+
+    // Abort: one reconcile puts the weight back to 0 and leaves stable alone.
+    stack.stop_controllers().await;
+    stack
+        .patch_rollout_status(NS, "web", json!({"abort": true}))
+        .await?;
+    let ctx = Context::new(
+        stack.client.clone(),
+        rollgate_controller::Config {
+            clock: rollgate_controller::Clock::starting_at(stack.sim.now()),
+            ..Default::default()
+        },
+    );
+    stack.sim.clear_audit_log();
+    let report = reconcile_rollout(&ctx, NS, "web")
+        .await?
+        .expect("rollout exists");
+    assert_eq!(route_weights(&stack).await?, (0, 100));
+    let audit = stack.sim.audit_log();
+    let stable_rs = format!("web-{v1}");
+    assert!(
+        audit.iter().all(|e| !format!("{e:?}").contains(&stable_rs)),
+        "stable ReplicaSet untouched: {audit:?}"
+    );
+    assert_eq!(
+        report.decision.status.phase,
+        Some(RolloutPhase::Degraded),
+        "{:?}",
+        report.decision.status.message
+    );
+    stack.start_controller("controller-2");
+    let aborted = wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
+    assert!(
+        message(&aborted).contains("Aborted by user"),
+        "{}",
+        message(&aborted)
+    );
+    // The canary goes after abortScaleDownDelaySeconds (30 s by default).
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(sets.contains(&(v2.clone(), 0, 0)), "{sets:?}");
+    assert!(sets.contains(&(v1.clone(), 10, 10)), "{sets:?}");
+    assert_eq!(monitor.violations(), Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_routed_canary_completes_and_the_route_returns_to_the_stable_backend() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(
+        &stack,
+        json!({"trafficRouting": routed(), "scaleDownDelaySeconds": 60,
+               "steps": [{"setWeight": 50}, {"pause": {"duration": "10s"}}]}),
+    )
+    .await?;
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    let done = stack
+        .wait_for(NS, "web", Duration::from_secs(300), "v2 stable", |r| {
+            phase(r) == Some(RolloutPhase::Healthy)
+                && r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) != Some(v1.as_str())
+        })
+        .await?;
+    let v2 = done
+        .status
+        .as_ref()
+        .and_then(|s| s.stable_rs.clone())
+        .unwrap_or_default();
+    assert_eq!(route_weights(&stack).await?, (0, 100));
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v2.clone()));
+    assert_eq!(selected(&stack, "web-canary").await?, Some(v2.clone()));
+    // The previous stable stays up for scaleDownDelaySeconds, then goes.
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(sets.contains(&(v1.clone(), 10, 10)), "{sets:?}");
+    tokio::time::sleep(Duration::from_secs(70)).await;
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(sets.contains(&(v1.clone(), 0, 0)), "{sets:?}");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_looping_canary_is_aborted_at_the_progress_deadline() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(
+        &stack,
+        json!({"steps": [{"setWeight": 20}, {"pause": {}}], "maxUnavailable": 0}),
+    )
+    .await?;
+    let monitor = CanaryMonitor::start(&stack, 10);
+    stack
+        .sim
+        .set_image_behavior("app:broken", ImageBehavior::CrashLoop);
+    let started = tokio::time::Instant::now();
+    stack.set_image(NS, "web", "app", "app:broken").await?;
+    let aborted = wait_phase(&stack, "web", RolloutPhase::Degraded, 900).await?;
+    let after = started.elapsed().as_secs();
+    assert!(
+        (590..=640).contains(&after),
+        "aborted after {after}s, deadline is 600s"
+    );
+    assert!(
+        message(&aborted).contains("ProgressDeadlineExceeded"),
+        "{}",
+        message(&aborted)
+    );
+    let settled = stack
+        .wait_for(NS, "web", Duration::from_secs(60), "canary gone", |r| {
+            r.status.as_ref().and_then(|s| s.ready_replicas) == Some(10)
+        })
+        .await?;
+    assert_eq!(weights(&settled), Some((0, 0)));
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(sets.contains(&(v1.clone(), 10, 10)), "{sets:?}");
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v1));
+    assert_eq!(monitor.violations(), Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_step_analysis_rolls_back_and_undo_to_a_kept_revision_is_immediate() -> R {
+    let stack = stack().await?;
+    stack
+        .apply_yaml(
+            &json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+                    "metadata": {"name": "error-rate"},
+                    "spec": {"metrics": [{"name": "errors", "successCondition": "result[0] < 0.05",
+                        "provider": {"prometheus": {"address": "http://127.0.0.1:9090",
+                                                    "query": "vector(0)"}}}]}})
+            .to_string(),
+            NS,
+        )
+        .await?;
+    let analysis = json!({"templates": [{"templateName": "error-rate"}]});
+    let v1 = deploy(
+        &stack,
+        json!({"steps": [{"setWeight": 30}, {"analysis": analysis}, {"setWeight": 60}],
+               "scaleDownDelaySeconds": 0}),
+    )
+    .await?;
+
+    // Release v2 all the way (its analysis passes).
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    let runs = Api::<AnalysisRun>::namespaced(stack.client.clone(), NS);
+    let run = wait_run(&runs, 1).await?;
+    runs.patch_status(
+        &run,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Successful"}})),
+    )
+    .await?;
+    let done = stack
+        .wait_for(NS, "web", Duration::from_secs(300), "v2 stable", |r| {
+            phase(r) == Some(RolloutPhase::Healthy)
+                && r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) != Some(v1.as_str())
+        })
+        .await?;
+    let v2 = done.status.and_then(|s| s.stable_rs).unwrap_or_default();
+
+    // v3's analysis fails: rolled back at once.
+    stack.set_image(NS, "web", "app", "app:3").await?;
+    let run = wait_run(&runs, 2).await?;
+    runs.patch_status(
+        &run,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Failed", "message": "error rate 0.31"}})),
+    )
+    .await?;
+    let aborted = wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
+    assert!(
+        message(&aborted).contains("error rate 0.31"),
+        "{}",
+        message(&aborted)
+    );
+
+    // Undo to v1 (revision 1, its ReplicaSet kept at 0 pods): no steps, no analysis.
+    let before = runs.list(&ListParams::default()).await?.items.len();
+    stack.set_image(NS, "web", "app", "app:1").await?;
+    let back = stack
+        .wait_for(NS, "web", Duration::from_secs(60), "v1 stable again", |r| {
+            phase(r) == Some(RolloutPhase::Healthy)
+                && r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v1.as_str())
+        })
+        .await?;
+    assert_ne!(v1, v2);
+    assert_eq!(runs.list(&ListParams::default()).await?.items.len(), before);
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v1.clone()));
+    assert_eq!(back.status.and_then(|s| s.current_revision), Some(4));
+    Ok(())
+}
+
+/// Waits for the `n`-th AnalysisRun of `web` and returns its name.
+async fn wait_run(runs: &Api<AnalysisRun>, n: usize) -> anyhow::Result<String> {
+    for _ in 0..120 {
+        let mut list = runs.list(&ListParams::default()).await?.items;
+        list.sort_by_key(|r| r.metadata.creation_timestamp.clone().map(|t| t.0));
+        if list.len() >= n
+            && let Some(name) = list.get(n - 1).and_then(|r| r.metadata.name.clone())
+        {
+            return Ok(name);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    anyhow::bail!("no AnalysisRun #{n}")
+}
