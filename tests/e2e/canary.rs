@@ -472,3 +472,43 @@ async fn wait_run(runs: &Api<AnalysisRun>, n: usize) -> anyhow::Result<String> {
     }
     anyhow::bail!("no AnalysisRun #{n}")
 }
+
+/// Applies an example, releases a new image, promotes every indefinite pause, and checks that
+/// the release completes.
+async fn release_example(yaml: &str) -> R {
+    let stack = stack().await?;
+    stack.apply_yaml(yaml, NS).await?;
+    let first = wait_phase(&stack, "web", RolloutPhase::Healthy, 120).await?;
+    let v1 = first.status.and_then(|s| s.stable_rs).unwrap_or_default();
+    stack
+        .set_image(NS, "web", "web", "ghcr.io/rollgate/demo-app:2.0")
+        .await?;
+    for _ in 0..600 {
+        let r = stack.rollout(NS, "web").await?;
+        let s = r.status.clone().unwrap_or_default();
+        if phase(&r) == Some(RolloutPhase::Healthy)
+            && s.stable_rs.as_deref().is_some_and(|h| h != v1)
+        {
+            return Ok(());
+        }
+        assert_ne!(phase(&r), Some(RolloutPhase::Degraded), "{}", message(&r));
+        if phase(&r) == Some(RolloutPhase::Paused) && message(&r).contains("until promoted") {
+            promote(&stack).await?;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    anyhow::bail!("the example's release did not complete")
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_canary_example_releases_a_new_image() -> R {
+    release_example(include_str!("../../manifests/examples/canary.yaml")).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_gateway_api_example_releases_a_new_image() -> R {
+    release_example(include_str!(
+        "../../manifests/examples/canary-gateway-api.yaml"
+    ))
+    .await
+}

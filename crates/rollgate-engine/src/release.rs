@@ -160,13 +160,16 @@ pub fn pause_started(cx: &mut Ctx<'_>, reason: &str) -> Timestamp {
     {
         return p.start_time.0;
     }
+    // Whole seconds: the status keeps no more, and timers computed from the start must not
+    // change when the next reconcile reads it back.
+    let start = Timestamp::from_second(cx.now.as_second()).unwrap_or(cx.now);
     cx.status.pause_conditions.push(PauseCondition {
         reason: reason.to_string(),
-        start_time: Time(cx.now),
+        start_time: Time(start),
     });
     cx.status.controller_pause = Some(true);
     cx.event(false, "RolloutPaused", format!("Rollout paused ({reason})"));
-    cx.now
+    start
 }
 
 /// Ends a pause the user promoted (or that is no longer needed).

@@ -36,6 +36,12 @@ pub struct Snapshot {
     pub preview: Option<String>,
     /// Stable hash.
     pub stable: Option<String>,
+    /// Canary only: the step index and the number of steps.
+    pub step: Option<(i32, usize)>,
+    /// Canary only: the requested and actual canary weight.
+    pub weights: Option<(i32, i32)>,
+    /// Canary only: hashes the stable and canary Services select.
+    pub canary_services: Option<(Option<String>, Option<String>)>,
     /// ReplicaSets that still have pods or want some, oldest first.
     pub replica_sets: Vec<RsView>,
 }
@@ -62,6 +68,24 @@ impl Snapshot {
         }
         if let Some(svc) = bg.and_then(|b| b.preview_service.as_deref()) {
             preview = selected(services.get_opt(svc).await.ok().flatten());
+        }
+        let mut canary_services = None;
+        let mut step = None;
+        let mut weights = None;
+        if let Some(c) = rollout.spec.strategy.canary.as_ref() {
+            let pick = async |name: Option<&str>| match name {
+                Some(n) => selected(services.get_opt(n).await.ok().flatten()),
+                None => None,
+            };
+            let stable_svc = pick(c.stable_service.as_deref()).await;
+            let canary_svc = pick(c.canary_service.as_deref()).await;
+            canary_services = Some((stable_svc, canary_svc));
+            step = status.current_step_index.map(|i| (i, c.steps.len()));
+            weights = status
+                .canary
+                .as_ref()
+                .and_then(|c| c.weights.as_ref())
+                .map(|w| (w.set_weight, w.actual_weight));
         }
         let mut sets = Api::<ReplicaSet>::namespaced(client.clone(), ns)
             .list(&ListParams::default().labels(&format!("{ROLLOUT_NAME}={name}")))
@@ -96,6 +120,9 @@ impl Snapshot {
             active,
             preview,
             stable: status.stable_rs,
+            step,
+            weights,
+            canary_services,
             replica_sets,
         })
     }
@@ -110,6 +137,25 @@ impl fmt::Display for Snapshot {
             .map(|rs| format!("{} {}/{}", rs.hash, rs.ready, rs.desired))
             .collect::<Vec<_>>()
             .join(", ");
+        if let Some((stable, canary)) = &self.canary_services {
+            // The step being worked on, 1-based; "done" once every step is.
+            let step = match self.step {
+                Some((i, n)) if usize::try_from(i).is_ok_and(|i| i < n) => format!("{}/{n}", i + 1),
+                Some(_) => "done".to_string(),
+                None => "-".to_string(),
+            };
+            let weight = self
+                .weights
+                .map_or_else(|| "-".to_string(), |(w, a)| format!("{w}% (actual {a}%)"));
+            return write!(
+                f,
+                "{:<11} step {step:<5} weight {weight:<18} stable={:<10} canary={:<10} pods[{}]",
+                self.phase,
+                short(stable),
+                short(canary),
+                sets
+            );
+        }
         write!(
             f,
             "{:<11} active={:<10} preview={:<10} pods[{}]",

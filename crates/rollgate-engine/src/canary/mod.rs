@@ -827,13 +827,18 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut
         // Without a router the previous stable is already down to 0 by now.
         replicasets::schedule_scale_down(cx, previous, spec.scale_down_delay_seconds);
     }
+    let previous_note = if spec.route.is_some() {
+        format!(
+            "previous revision {previous} scales down in {}s",
+            spec.scale_down_delay_seconds
+        )
+    } else {
+        format!("previous revision {previous} has no pods left")
+    };
     cx.event(
         false,
         "RolloutCompleted",
-        format!(
-            "Revision {hash} is stable; previous revision {previous} scales down in {}s",
-            spec.scale_down_delay_seconds
-        ),
+        format!("Revision {hash} is stable; {previous_note}"),
     );
     healthy(cx, hash, spec.common.replicas);
     p
