@@ -512,3 +512,64 @@ async fn the_gateway_api_example_releases_a_new_image() -> R {
     ))
     .await
 }
+
+/// Names of the pods of `web`.
+async fn pod_names(stack: &Stack) -> anyhow::Result<Vec<String>> {
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default().labels("app=web"))
+        .await?;
+    let mut names: Vec<String> = pods
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_at_replaces_every_pod_within_max_unavailable() -> R {
+    let stack = stack().await?;
+    deploy(
+        &stack,
+        json!({"steps": [{"setWeight": 50}], "maxUnavailable": 2}),
+    )
+    .await?;
+    let before = pod_names(&stack).await?;
+    assert_eq!(before.len(), 10);
+    let monitor = CanaryMonitor::start(&stack, 8);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let at = stack.sim.now();
+    Api::<Rollout>::namespaced(stack.client.clone(), NS)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"restartAt": at.to_string()}})),
+        )
+        .await?;
+    let done = stack
+        .wait_for(NS, "web", Duration::from_secs(300), "restartedAt", |r| {
+            r.status
+                .as_ref()
+                .and_then(|s| s.restarted_at.as_ref())
+                .is_some()
+                && phase(r) == Some(RolloutPhase::Healthy)
+        })
+        .await?;
+    let after = pod_names(&stack).await?;
+    assert_eq!(after.len(), 10);
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "every pod replaced: {before:?} -> {after:?}"
+    );
+    assert_eq!(
+        done.status
+            .and_then(|s| s.restarted_at)
+            .map(|t| t.0.as_second()),
+        Some(at.as_second())
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(monitor.violations(), Vec::<String>::new());
+    Ok(())
+}

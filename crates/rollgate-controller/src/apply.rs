@@ -126,6 +126,16 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
             )
             .await
         }
+        Action::DeletePod { name } => {
+            match Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns)
+                .delete(name, &DeleteParams::default())
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if has_code(&e, 404) => Ok(()),
+                Err(e) => Err(Error::kube(format!("deleting pod {ns}/{name}"), e)),
+            }
+        }
         Action::TerminateAnalysisRun { name } => {
             let patch = json!({ "spec": { "terminate": true } });
             match Api::<AnalysisRun>::namespaced(client.clone(), ns)

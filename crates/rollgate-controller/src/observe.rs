@@ -4,13 +4,13 @@
 //! its own last writes; the Rollout's `resourceVersion` then guards the status write.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
-use rollgate_api::labels::ROLLOUT_NAME;
+use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
 use rollgate_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use rollgate_engine::{
-    Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedRoute, ObservedService,
+    Observed, ObservedAnalysisRun, ObservedPod, ObservedReplicaSet, ObservedRoute, ObservedService,
 };
 
 use crate::error::{Error, has_code};
@@ -61,6 +61,26 @@ pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Err
         .filter(|r| owned(&r.metadata.owner_references))
         .filter_map(ObservedAnalysisRun::from_analysis_run)
         .collect();
+
+    if rollgate_engine::restart_pending(rollout) {
+        let hashes: Vec<&str> = observed
+            .replica_sets
+            .iter()
+            .map(|rs| rs.hash.as_str())
+            .collect();
+        let selector = format!("{POD_TEMPLATE_HASH} in ({})", hashes.join(","));
+        if !hashes.is_empty() {
+            let pods = Api::<Pod>::namespaced(client.clone(), ns)
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| Error::kube(format!("listing pods of {ns}/{name}"), e))?;
+            observed.pods = pods
+                .items
+                .iter()
+                .filter_map(ObservedPod::from_pod)
+                .collect();
+        }
+    }
 
     let refs = rollgate_engine::references(rollout);
     let services = Api::<Service>::namespaced(client.clone(), ns);

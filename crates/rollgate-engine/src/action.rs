@@ -51,6 +51,11 @@ pub enum Action {
         /// Hash it selects after.
         to: String,
     },
+    /// Delete a pod so that its ReplicaSet replaces it (`restartAt`).
+    DeletePod {
+        /// Pod name.
+        name: String,
+    },
     /// Create an AnalysisRun (complete object, owner reference included).
     CreateAnalysisRun(Box<AnalysisRun>),
     /// Set the weights of the canary and stable backends in every rule of a Gateway API

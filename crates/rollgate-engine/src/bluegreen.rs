@@ -205,6 +205,7 @@ fn steady(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
             msg,
             ("True", "NewReplicaSetAvailable"),
         );
+        crate::restart::restart(cx, &bg.common, 1);
     } else {
         let name = replica_set_name(cx.name(), hash);
         let msg =

@@ -14,12 +14,14 @@ pub mod hash;
 pub mod observed;
 mod release;
 mod replicasets;
+mod restart;
 pub mod time;
 pub mod validate;
 
 pub use action::{Action, DeadlineChange, Decision, Event, ServiceRole};
 pub use observed::{
-    AnalysisKind, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedRoute, ObservedService,
+    AnalysisKind, Observed, ObservedAnalysisRun, ObservedPod, ObservedReplicaSet, ObservedRoute,
+    ObservedService,
 };
 
 use context::Ctx;
@@ -57,6 +59,19 @@ pub struct References {
     pub templates: Vec<(bool, String)>,
     /// The Gateway API HTTPRoute as `(namespace, name)`.
     pub route: Option<(String, String)>,
+}
+
+/// True when a `restartAt` waits to be acted upon: the controller then reads the pods.
+pub fn restart_pending(rollout: &Rollout) -> bool {
+    let done = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.restarted_at.as_ref());
+    rollout
+        .spec
+        .restart_at
+        .as_ref()
+        .is_some_and(|at| Some(at) != done)
 }
 
 /// The Services and templates a rollout's spec names.

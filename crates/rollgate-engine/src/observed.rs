@@ -23,6 +23,47 @@ pub struct Observed {
     pub templates: BTreeMap<(bool, String), AnalysisTemplateSpec>,
     /// The Gateway API HTTPRoute a canary routes traffic through, when it exists.
     pub route: Option<ObservedRoute>,
+    /// Pods of the rollout's ReplicaSets; read only while a `restartAt` is pending.
+    pub pods: Vec<ObservedPod>,
+}
+
+/// A pod of one of the rollout's ReplicaSets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedPod {
+    /// Pod name.
+    pub name: String,
+    /// Its pod-template hash.
+    pub hash: String,
+    /// When it was created.
+    pub created: Option<Timestamp>,
+    /// True when its Ready condition is True.
+    pub ready: bool,
+    /// True once it is being deleted.
+    pub terminating: bool,
+}
+
+impl ObservedPod {
+    /// Reads a pod; `None` when it carries no rollgate pod-template hash label.
+    pub fn from_pod(pod: &k8s_openapi::api::core::v1::Pod) -> Option<Self> {
+        let hash = pod
+            .metadata
+            .labels
+            .as_ref()?
+            .get(POD_TEMPLATE_HASH)?
+            .clone();
+        let ready = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        Some(Self {
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            hash,
+            created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            ready,
+            terminating: pod.metadata.deletion_timestamp.is_some(),
+        })
+    }
 }
 
 impl Observed {

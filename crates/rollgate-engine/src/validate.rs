@@ -60,6 +60,8 @@ pub struct CommonSpec {
     pub progress_deadline_seconds: i64,
     /// `progressDeadlineAbort` (rollgate default: true).
     pub progress_deadline_abort: bool,
+    /// `restartAt`: pods created before it are restarted.
+    pub restart_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 /// A valid blue/green spec with defaults applied.
@@ -285,6 +287,7 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
         paused: spec.paused.unwrap_or(false),
         progress_deadline_seconds,
         progress_deadline_abort: spec.progress_deadline_abort.unwrap_or(true),
+        restart_at: spec.restart_at.as_ref().map(|t| t.0),
     })
 }
 

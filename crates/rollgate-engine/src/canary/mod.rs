@@ -461,6 +461,7 @@ fn steady(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     let (ready, _) = ready_counts(cx, hash);
     if ready >= replicas && p.moves.iter().all(|(h, n)| h == hash || *n == 0) {
         healthy(cx, hash, replicas);
+        crate::restart::restart(cx, &spec.common, spec.max_unavailable);
     } else {
         let name = replica_set_name(cx.name(), hash);
         let msg =

@@ -388,6 +388,15 @@ impl World {
                     }
                 }
             }
+            Action::DeletePod { name } => {
+                let before = self.observed.pods.len();
+                self.observed.pods.retain(|p| &p.name != name);
+                assert_eq!(
+                    before,
+                    self.observed.pods.len() + 1,
+                    "delete of a missing pod {name}"
+                );
+            }
             Action::TerminateAnalysisRun { name } => {
                 let run = self
                     .observed
