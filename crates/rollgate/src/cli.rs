@@ -8,11 +8,12 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use rollgate_ctl::ContainerImage;
 
 /// File name (without extension) under which kubectl finds the binary as a plugin.
 pub const KUBECTL_PLUGIN: &str = "kubectl-rollgate";
 
-/// Progressive delivery for Kubernetes: blue/green releases gated by analysis.
+/// Progressive delivery for Kubernetes: blue/green and canary releases gated by analysis.
 #[derive(Debug, Parser)]
 #[command(name = "rollgate", version, about)]
 pub struct Cli {
@@ -30,6 +31,87 @@ pub enum Command {
     Controller(ControllerArgs),
     /// Run a blue/green release on an embedded simulated cluster and print its timeline.
     Demo(DemoArgs),
+    /// End the pause of a release, or skip the current canary step (--full: skip them all).
+    Promote(PromoteArgs),
+    /// Abort the release in flight: traffic goes back to the stable version.
+    Abort(RolloutArgs),
+    /// Start an aborted release again.
+    Retry(RolloutArgs),
+    /// Pause a rollout (spec.paused): no step advances until it is resumed.
+    Pause(RolloutArgs),
+    /// Resume a rollout paused with `pause`.
+    Resume(RolloutArgs),
+    /// Roll back to the pod template of an earlier revision (default: the previous one).
+    Undo(UndoArgs),
+    /// Change part of a rollout's pod template.
+    #[command(subcommand)]
+    Set(SetCommand),
+    /// Restart every pod of a rollout (sets spec.restartAt to now).
+    Restart(RolloutArgs),
+}
+
+/// Where the cluster is and which namespace to use, for the commands on one rollout.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Namespace of the rollout (default: the kubeconfig context's namespace, else `default`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Path of the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+/// One rollout, and how to reach its cluster.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// Name of the Rollout.
+    pub name: String,
+    /// The cluster and namespace.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `rollgate promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The rollout.
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// Skip every remaining step, pause and analysis (status.promoteFull).
+    #[arg(long)]
+    pub full: bool,
+}
+
+/// `rollgate undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The rollout.
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// Revision to go back to (see the `rollgate.dev/revision` annotation of its ReplicaSets).
+    #[arg(long, value_name = "N")]
+    pub to_revision: Option<i64>,
+}
+
+/// `rollgate set ...`.
+#[derive(Debug, Subcommand)]
+pub enum SetCommand {
+    /// Set the image of containers (or init containers): a new revision.
+    Image(SetImageArgs),
+}
+
+/// `rollgate set image`.
+#[derive(Debug, Args)]
+pub struct SetImageArgs {
+    /// The rollout.
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// New images, as CONTAINER=IMAGE.
+    #[arg(required = true, value_name = "CONTAINER=IMAGE")]
+    pub images: Vec<ContainerImage>,
 }
 
 /// `rollgate crds`.
@@ -57,6 +139,19 @@ pub struct DemoArgs {
     /// Also print the controller's own log lines.
     #[arg(long)]
     pub verbose: bool,
+    /// Which release strategy to show.
+    #[arg(long, value_enum, default_value_t = DemoStrategy::BlueGreen)]
+    pub strategy: DemoStrategy,
+}
+
+/// Strategies `rollgate demo` can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoStrategy {
+    /// Blue/green: preview beside active, promotion, automatic abort.
+    #[value(name = "bluegreen", alias = "blue-green")]
+    BlueGreen,
+    /// Canary: steps moving traffic by replica ratio, promotion, automatic abort.
+    Canary,
 }
 
 /// How usage lines name the program, given `argv[0]`.
@@ -116,6 +211,74 @@ mod tests {
         assert_eq!(command.get_name(), "rollgate");
         let usage = command.render_usage().to_string();
         assert!(usage.contains("kubectl rollgate"), "{usage}");
+    }
+
+    fn parse(args: &[&str]) -> Command {
+        parse_from(args.iter().map(OsString::from).collect()).command
+    }
+
+    #[test]
+    fn promote_takes_full_and_cluster_options_after_the_name() {
+        let Command::Promote(a) = parse(&[
+            "rollgate",
+            "promote",
+            "web",
+            "--full",
+            "-n",
+            "shop",
+            "--kubeconfig",
+            "/tmp/kc",
+            "--context",
+            "prod",
+        ]) else {
+            panic!("promote expected");
+        };
+        assert!(a.full);
+        assert_eq!(a.rollout.name, "web");
+        assert_eq!(a.rollout.cluster.namespace.as_deref(), Some("shop"));
+        assert_eq!(a.rollout.cluster.kubeconfig, Some(PathBuf::from("/tmp/kc")));
+        assert_eq!(a.rollout.cluster.context.as_deref(), Some("prod"));
+
+        let Command::Promote(a) = parse(&["rollgate", "promote", "web"]) else {
+            panic!("promote expected");
+        };
+        assert!(!a.full);
+        assert_eq!(a.rollout.cluster.namespace, None);
+    }
+
+    #[test]
+    fn undo_and_set_image_arguments() {
+        let Command::Undo(a) = parse(&["rollgate", "undo", "web", "--to-revision", "3"]) else {
+            panic!("undo expected");
+        };
+        assert_eq!(a.to_revision, Some(3));
+        let Command::Set(SetCommand::Image(a)) = parse(&[
+            "rollgate",
+            "set",
+            "image",
+            "web",
+            "web=web:2",
+            "proxy=envoy:1",
+        ]) else {
+            panic!("set image expected");
+        };
+        let images: Vec<String> = a.images.iter().map(ToString::to_string).collect();
+        assert_eq!(images, ["web=web:2", "proxy=envoy:1"]);
+    }
+
+    #[test]
+    fn set_image_rejects_arguments_without_an_equals_sign() {
+        let args: Vec<OsString> = ["rollgate", "set", "image", "web", "web:2"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let err = Cli::try_parse_from(args).expect_err("invalid");
+        assert!(err.to_string().contains("CONTAINER=IMAGE"), "{err}");
+        let args: Vec<OsString> = ["rollgate", "set", "image", "web"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert!(Cli::try_parse_from(args).is_err());
     }
 
     #[test]

@@ -631,7 +631,7 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                 RolloutPhase::Paused,
                 format!(
                     "Paused at step {}/{n} (spec.paused is true): `rollgate resume {name}` to continue",
-                    i + 1
+                    (i + 1).min(n.max(1))
                 ),
                 ("True", "RolloutPaused"),
             );

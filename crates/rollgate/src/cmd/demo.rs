@@ -1,4 +1,5 @@
-//! `rollgate demo`: a blue/green release on an embedded simulated cluster, in virtual time.
+//! `rollgate demo [--strategy bluegreen|canary]`: a release on an embedded simulated cluster,
+//! in virtual time.
 //!
 //! The real controller runs against the simulated API server; pods become ready 5 s after
 //! they are created, and images tagged `crashloop` never do. The demo drives the rollout as a
@@ -13,9 +14,10 @@ use rollgate_local::snapshot::{EventFeed, Snapshot};
 use rollgate_sim::SimConfig;
 use tokio::time::Instant;
 
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, DemoStrategy};
 
 const EXAMPLE: &str = include_str!("../../../../manifests/examples/bluegreen.yaml");
+const CANARY_EXAMPLE: &str = include_str!("../../../../manifests/examples/canary.yaml");
 const NS: &str = "default";
 const NAME: &str = "web";
 
@@ -31,7 +33,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .start_paused(true)
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(demo())
+    match args.strategy {
+        DemoStrategy::BlueGreen => runtime.block_on(demo()),
+        DemoStrategy::Canary => runtime.block_on(canary_demo()),
+    }
 }
 
 struct Timeline {
@@ -56,6 +61,8 @@ impl Timeline {
     ) -> anyhow::Result<Snapshot> {
         let deadline = Instant::now() + limit;
         loop {
+            // The rollout first: when its status is current, the snapshot (read after) is too.
+            let rollout = self.stack.rollout(NS, NAME).await?;
             let snap = Snapshot::take(&self.stack.client, NS, NAME).await?;
             for e in self.events.next(&self.stack.client, NS, NAME).await? {
                 let mark = if e.type_ == "Warning" { "!" } else { " " };
@@ -66,7 +73,11 @@ impl Timeline {
                     e.note
                 );
             }
-            if self.last.as_ref() != Some(&snap) && snap.phase != "-" {
+            // A status older than the spec describes the previous generation: not worth a line.
+            if self.last.as_ref() != Some(&snap)
+                && snap.phase != "-"
+                && current_generation(&rollout)
+            {
                 println!("  {}    {snap}", self.clock());
                 if self.last.as_ref().map(|l| &l.message) != Some(&snap.message)
                     && !snap.message.is_empty()
@@ -75,7 +86,6 @@ impl Timeline {
                 }
                 self.last = Some(snap.clone());
             }
-            let rollout = self.stack.rollout(NS, NAME).await?;
             if done(&rollout, &snap) {
                 return Ok(snap);
             }
@@ -84,6 +94,20 @@ impl Timeline {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+impl Timeline {
+    /// `rollgate promote web`, through the same code as the CLI.
+    async fn promote(&self) -> anyhow::Result<()> {
+        let cmd = rollgate_ctl::Command::Promote { full: false };
+        let said =
+            rollgate_ctl::run(&self.stack.client, NS, NAME, &cmd, self.stack.sim.now()).await?;
+        println!(
+            "  {}    $ kubectl rollgate promote web: {said}",
+            self.clock()
+        );
+        Ok(())
     }
 }
 
@@ -99,27 +123,127 @@ fn current_generation(r: &Rollout) -> bool {
     r.status.as_ref().and_then(|s| s.observed_generation) == r.metadata.generation
 }
 
-async fn demo() -> anyhow::Result<()> {
+/// Starts the stack with a controller and prints the demo's header.
+async fn start(legend: &str) -> anyhow::Result<Timeline> {
     println!(
         "rollgate demo: the real controller against an embedded simulated Kubernetes cluster."
     );
     println!("Time is virtual (mm:ss since start); pods become ready 5s after they start.");
-    println!(
-        "Each line shows: phase, the pod-template hash each Service selects, and ready/desired pods per ReplicaSet."
-    );
-
+    println!("{legend}");
     let mut stack = Stack::new(SimConfig {
         default_ready_delay: Duration::from_secs(5),
         ..Default::default()
     })
     .await?;
     stack.start_controller("rollgate-demo");
-    let mut t = Timeline {
+    Ok(Timeline {
         stack,
         start: Instant::now(),
         last: None,
         events: EventFeed::default(),
-    };
+    })
+}
+
+fn stable_hash(r: &Rollout) -> Option<String> {
+    r.status.as_ref().and_then(|s| s.stable_rs.clone())
+}
+
+/// The canary demo: a release through six steps, a human promotion, and an automatic abort.
+async fn canary_demo() -> anyhow::Result<()> {
+    let mut t = start(
+        "Each line shows: phase, step, requested and actual canary weight, the hash the stable and canary Services select, and ready/desired pods per ReplicaSet.",
+    )
+    .await?;
+    section(
+        "1. kubectl apply -f manifests/examples/canary.yaml (Rollout web, 10 replicas, image demo-app:1.0)",
+    );
+    for obj in t.stack.apply_yaml(CANARY_EXAMPLE, NS).await? {
+        println!("  applied {obj}");
+    }
+    let v1 = t
+        .follow("first deploy", Duration::from_secs(120), |r, _| {
+            current_generation(r) && phase(r) == Some(RolloutPhase::Healthy)
+        })
+        .await?;
+
+    section("2. New image demo-app:2.0: traffic moves by replica ratio, 20% then 50%");
+    println!(
+        "  No router: the Service `web` selects both versions, so the weight is the canary's share of ready pods."
+    );
+    println!(
+        "  maxSurge 2 / maxUnavailable 1: never more than 12 pods, never fewer than 9 available."
+    );
+    t.stack
+        .set_image(NS, NAME, "web", "ghcr.io/rollgate/demo-app:2.0")
+        .await?;
+    t.follow(
+        "the indefinite pause at step 4",
+        Duration::from_secs(600),
+        |r, _| {
+            current_generation(r)
+                && phase(r) == Some(RolloutPhase::Paused)
+                && r.status.as_ref().and_then(|s| s.current_step_index) == Some(3)
+        },
+    )
+    .await?;
+
+    section("3. Promote: `kubectl rollgate promote web` (it clears status.pauseConditions)");
+    t.promote().await?;
+    let v1_hash = v1.stable.clone();
+    let promoted = t
+        .follow(
+            "setWeight 80, a 30s pause, then the canary becomes stable",
+            Duration::from_secs(600),
+            |r, s| {
+                phase(r) == Some(RolloutPhase::Healthy)
+                    && stable_hash(r).is_some()
+                    && stable_hash(r) != v1_hash
+                    && s.replica_sets.len() == 1
+            },
+        )
+        .await?;
+
+    section("4. New image demo-app:3.0-crashloop: its canary pods never become ready");
+    println!(
+        "  The stable version keeps serving; at progressDeadlineSeconds (600s) the release is aborted and the canary removed."
+    );
+    t.stack
+        .set_image(NS, NAME, "web", "ghcr.io/rollgate/demo-app:3.0-crashloop")
+        .await?;
+    let aborted = t
+        .follow(
+            "automatic abort, canary weight back to 0",
+            Duration::from_secs(900),
+            |r, s| {
+                current_generation(r)
+                    && phase(r) == Some(RolloutPhase::Degraded)
+                    && s.replica_sets.len() == 1
+                    && s.replica_sets.iter().all(|rs| rs.ready == rs.desired)
+            },
+        )
+        .await?;
+    if aborted.stable != promoted.stable {
+        bail!("the stable version changed during the failed release");
+    }
+
+    section("Summary");
+    println!(
+        "  v2.0 ({}) went 20% -> 50% -> (promoted) -> 80% -> stable; v3.0 was aborted automatically.",
+        promoted.stable.as_deref().unwrap_or("-")
+    );
+    println!("  Rollout web is {} : {}", aborted.phase, aborted.message);
+    println!(
+        "  Next: fix the image and apply again, or `kubectl rollgate retry web` to run the same release again."
+    );
+    t.stack.stop_controllers().await;
+    Ok(())
+}
+
+async fn demo() -> anyhow::Result<()> {
+    let mut t = start(
+        "Each line shows: phase, the pod-template hash each Service selects, and ready/desired pods per ReplicaSet.",
+    )
+    .await?;
 
     section(
         "1. kubectl apply -f manifests/examples/bluegreen.yaml (Rollout web, 3 replicas, image demo-app:1.0)",
@@ -151,10 +275,8 @@ async fn demo() -> anyhow::Result<()> {
         bail!("the active Service moved before promotion");
     }
 
-    section("3. Promote: clear status.pauseConditions (what `kubectl rollgate promote web` does)");
-    t.stack
-        .patch_rollout_status(NS, NAME, serde_json::json!({ "pauseConditions": null }))
-        .await?;
+    section("3. Promote: `kubectl rollgate promote web` (it clears status.pauseConditions)");
+    t.promote().await?;
     let v1_hash = v1.active.clone();
     let promoted = t
         .follow(

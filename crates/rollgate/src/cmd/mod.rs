@@ -2,4 +2,5 @@
 
 pub mod controller;
 pub mod crds;
+pub mod ctl;
 pub mod demo;
