@@ -573,3 +573,149 @@ async fn restart_at_replaces_every_pod_within_max_unavailable() -> R {
     assert_eq!(monitor.violations(), Vec::<String>::new());
     Ok(())
 }
+
+/// Runs a `rollgate` manual-control command through the CLI's own code.
+async fn ctl(stack: &Stack, cmd: rollgate_ctl::Command) -> Result<String, rollgate_ctl::CtlError> {
+    rollgate_ctl::run(&stack.client, NS, "web", &cmd, stack.sim.now()).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
+    use rollgate_ctl::{Command, ContainerImage, CtlError};
+    let stack = stack().await?;
+    stack
+        .apply_yaml(
+            &json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+                    "metadata": {"name": "error-rate"},
+                    "spec": {"metrics": [{"name": "errors", "successCondition": "result[0] < 0.05",
+                        "provider": {"prometheus": {"address": "http://127.0.0.1:9090",
+                                                    "query": "vector(0)"}}}]}})
+            .to_string(),
+            NS,
+        )
+        .await?;
+    let v1 = deploy(
+        &stack,
+        json!({"steps": [{"setWeight": 30}, {"analysis": {"templates": [{"templateName": "error-rate"}]}},
+                         {"pause": {}}, {"setWeight": 70}],
+               "scaleDownDelaySeconds": 0}),
+    )
+    .await?;
+    let image = |i: &str| Command::SetImage {
+        images: vec![ContainerImage {
+            container: "app".into(),
+            image: i.into(),
+        }],
+    };
+
+    // set image starts a release; promote skips the analysis step (its run is terminated).
+    ctl(&stack, image("app:2")).await?;
+    wait_step(&stack, 1, RolloutPhase::Progressing).await?;
+    let said = ctl(&stack, Command::Promote { full: false }).await?;
+    assert!(said.contains("analysis at step 2/4 skipped"), "{said}");
+    wait_step(&stack, 2, RolloutPhase::Paused).await?;
+    let runs = Api::<AnalysisRun>::namespaced(stack.client.clone(), NS);
+    let run = runs.list(&ListParams::default()).await?.items;
+    assert_eq!(run.len(), 1);
+    assert_eq!(
+        run[0].spec.terminate,
+        Some(true),
+        "the skipped step's run is terminated"
+    );
+
+    // abort, then abort again is refused; retry starts from the first step.
+    ctl(&stack, Command::Abort).await?;
+    let aborted = wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
+    assert_eq!(weights(&aborted).map(|w| w.0), Some(0));
+    assert!(matches!(
+        ctl(&stack, Command::Abort).await,
+        Err(CtlError::AlreadyAborted { .. })
+    ));
+    assert!(matches!(
+        ctl(&stack, Command::Promote { full: false }).await,
+        Err(CtlError::Aborted { .. })
+    ));
+    ctl(&stack, Command::Retry).await?;
+    wait_step(&stack, 1, RolloutPhase::Progressing).await?;
+
+    // promote --full: every remaining step and the analysis skipped.
+    ctl(&stack, Command::Promote { full: true }).await?;
+    let done = stack
+        .wait_for(NS, "web", Duration::from_secs(120), "v2 stable", |r| {
+            phase(r) == Some(RolloutPhase::Healthy)
+                && r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) != Some(v1.as_str())
+        })
+        .await?;
+    let v2 = done.status.and_then(|s| s.stable_rs).unwrap_or_default();
+    assert!(matches!(
+        ctl(&stack, Command::Retry).await,
+        Err(CtlError::NotAborted { .. })
+    ));
+
+    // undo: back to revision 1, whose ReplicaSet still exists: no steps, no analysis.
+    let runs_before = runs.list(&ListParams::default()).await?.items.len();
+    let started = tokio::time::Instant::now();
+    ctl(&stack, Command::Undo { to_revision: None }).await?;
+    let back = stack
+        .wait_for(NS, "web", Duration::from_secs(120), "v1 stable", |r| {
+            phase(r) == Some(RolloutPhase::Healthy)
+                && r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v1.as_str())
+        })
+        .await?;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "fast rollback: only the pods' start-up, took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        runs.list(&ListParams::default()).await?.items.len(),
+        runs_before
+    );
+    assert_eq!(step_index(&back), Some(4));
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v1.clone()));
+    assert_ne!(v1, v2);
+
+    // pause holds a new release at its first step until resumed.
+    ctl(&stack, Command::Pause).await?;
+    assert!(matches!(
+        ctl(&stack, Command::Pause).await,
+        Err(CtlError::AlreadyPaused { .. })
+    ));
+    ctl(&stack, image("app:3")).await?;
+    wait_step(&stack, 0, RolloutPhase::Paused).await?;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(step_index(&stack.rollout(NS, "web").await?), Some(0));
+    ctl(&stack, Command::Resume).await?;
+    wait_step(&stack, 1, RolloutPhase::Progressing).await?;
+
+    // restart: once healthy again, every pod of the stable revision is replaced.
+    ctl(&stack, Command::Promote { full: true }).await?;
+    stack
+        .wait_for(NS, "web", Duration::from_secs(120), "v3 stable", |r| {
+            phase(r) == Some(RolloutPhase::Healthy)
+                && r.status
+                    .as_ref()
+                    .and_then(|s| s.current_pod_hash.as_deref())
+                    == r.status.as_ref().and_then(|s| s.stable_rs.as_deref())
+        })
+        .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = pod_names(&stack).await?;
+    ctl(&stack, Command::Restart).await?;
+    stack
+        .wait_for(NS, "web", Duration::from_secs(300), "restartedAt", |r| {
+            r.status
+                .as_ref()
+                .and_then(|s| s.restarted_at.as_ref())
+                .is_some()
+                && phase(r) == Some(RolloutPhase::Healthy)
+        })
+        .await?;
+    let after = pod_names(&stack).await?;
+    assert_eq!(after.len(), 10);
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} -> {after:?}"
+    );
+    Ok(())
+}

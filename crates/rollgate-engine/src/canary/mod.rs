@@ -584,6 +584,13 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
     if full {
         i = n;
     }
+    // A step run belongs to an analysis step: once the release is elsewhere (the user skipped
+    // the step), it is no longer followed, so it gets terminated.
+    if !matches!(spec.steps.get(i), Some(Step::Analysis(_)))
+        && let Some(c) = cx.status.canary.as_mut()
+    {
+        c.current_step_analysis_run_status = None;
+    }
 
     // Background analysis, from its starting step until the release completes.
     if !full && let Some((bg, start)) = &spec.background {
@@ -618,11 +625,27 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                     emit(cx, spec, hash, stable, &p);
                     return (flow.unwrap_or(Flow::Wait), p);
                 }
+                AnalysisPhase::Inconclusive => {
+                    // Promoted: the inconclusive result is accepted and a fresh run watches the
+                    // rest of the release. Following the old (finished) run would pause again
+                    // on the next reconcile, and a promote left pending would later skip a
+                    // pause or an inconclusive step analysis unasked (a pause step that is the
+                    // current step was promoted with it).
+                    let mut fresh = None;
+                    analysis::follow(cx, AnalysisKind::Background, None, bg, hash, &mut fresh);
+                    if let Some(c) = cx.status.canary.as_mut() {
+                        c.current_background_analysis_run_status = fresh;
+                    }
+                    if !matches!(spec.steps.get(i), Some(Step::Pause(_))) {
+                        end_pause(cx);
+                    }
+                }
                 _ => {}
             }
         }
     }
 
+    let first = i;
     let mut completed = None;
     let flow = loop {
         if spec.common.paused {
@@ -742,6 +765,32 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
     if let Some(p) = completed {
         return (flow, p);
     }
+    // The run of an analysis step that is no longer the current one (the user skipped it by
+    // bumping status.currentStepIndex) leaves the status, so that it is terminated below.
+    if !matches!(spec.steps.get(i), Some(Step::Analysis(_)))
+        && let Some(c) = cx.status.canary.as_mut()
+    {
+        c.current_step_analysis_run_status = None;
+    }
+    // A background analysis whose starting step was reached in this reconcile starts now:
+    // the next reconcile must find nothing left to do.
+    if !full
+        && matches!(flow, Flow::Wait)
+        && let Some((bg, start)) = &spec.background
+        && let Ok(start) = usize::try_from(*start)
+        && first < start
+        && i >= start
+    {
+        let mut slot = cx
+            .status
+            .canary
+            .as_mut()
+            .and_then(|c| c.current_background_analysis_run_status.take());
+        analysis::follow(cx, AnalysisKind::Background, None, bg, hash, &mut slot);
+        if let Some(c) = cx.status.canary.as_mut() {
+            c.current_background_analysis_run_status = slot;
+        }
+    }
     let p = plan_at(cx, spec, hash, stable, i);
     if matches!(flow, Flow::Wait) {
         emit(cx, spec, hash, stable, &p);
@@ -827,6 +876,12 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut
     if spec.route.is_some() {
         // Without a router the previous stable is already down to 0 by now.
         replicasets::schedule_scale_down(cx, previous, spec.scale_down_delay_seconds);
+        // The previous stable is still protected from this reconcile's clean-up (which wakes
+        // for the deadlines it finds): wake for its deadline here, as the next reconcile will.
+        let name = replica_set_name(cx.name(), previous);
+        if let Some(at) = cx.deadlines.get(&name).copied() {
+            cx.wake_at(at);
+        }
     }
     let previous_note = if spec.route.is_some() {
         format!(
