@@ -332,6 +332,11 @@ pub struct RolloutAnalysis {
     /// How many measurements to keep per metric.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measurement_retention: Vec<crate::analysis::MeasurementRetention>,
+    /// What an analysis that cannot measure (its run ends in Error: the metric source failed
+    /// `consecutiveErrorLimit` times in a row) does to the release: `Pause` (default: traffic
+    /// stays where it is until a human retries, promotes or aborts) or `Abort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_policy: Option<String>,
 }
 
 /// Background analysis of a canary.

@@ -253,6 +253,19 @@ fn abort(s: &Subject<'_>) -> Result<Plan, CtlError> {
 }
 
 fn retry(s: &Subject<'_>) -> Result<Plan, CtlError> {
+    // Paused because an analysis could not measure (its metric source failed): retry measures
+    // again with a new AnalysisRun; the release stays where it is meanwhile.
+    let analysis_error = s
+        .status()
+        .pause_conditions
+        .iter()
+        .any(|p| p.reason == "AnalysisError");
+    if analysis_error && !s.aborted() {
+        return Ok(s.status_plan(
+            json!({ "abort": false }),
+            s.done("retried (the analysis that could not measure runs again)"),
+        ));
+    }
     if !s.aborted() {
         return Err(CtlError::NotAborted {
             rollout: s.id.clone(),

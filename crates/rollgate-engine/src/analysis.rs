@@ -76,6 +76,28 @@ pub fn follow(
     hash: &str,
     slot: &mut Option<RolloutAnalysisRunStatus>,
 ) -> (AnalysisPhase, String) {
+    // `rollgate retry` after an analysis that could not measure: a new run measures again.
+    if cx.retry
+        && let Some(pos) = cx
+            .status
+            .pause_conditions
+            .iter()
+            .position(|p| p.reason == crate::release::PAUSE_ANALYSIS_ERROR)
+        && slot
+            .as_ref()
+            .is_some_and(|s| s.status == AnalysisPhase::Error.to_string())
+    {
+        cx.status.pause_conditions.remove(pos);
+        if cx.status.pause_conditions.is_empty() {
+            cx.status.controller_pause = None;
+        }
+        let old = slot.take().map(|s| s.name).unwrap_or_default();
+        cx.event(
+            false,
+            "AnalysisRetried",
+            format!("Measuring again: {old} could not measure"),
+        );
+    }
     let runs = &cx.observed.analysis_runs;
     let known = slot
         .as_ref()

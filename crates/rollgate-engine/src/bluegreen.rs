@@ -365,7 +365,7 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
             &mut slot,
         );
         put_slot(cx, AnalysisKind::PostPromotion, slot.clone());
-        if let Some(flow) = analysis_gate(cx, "post-promotion", phase, &run, slot) {
+        if let Some(flow) = analysis_gate(cx, "post-promotion", &post, phase, &run, slot) {
             return flow;
         }
     }
@@ -381,7 +381,7 @@ fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<F
         let (phase, run) =
             analysis::follow(cx, AnalysisKind::PrePromotion, None, &pre, hash, &mut slot);
         put_slot(cx, AnalysisKind::PrePromotion, slot.clone());
-        if let Some(flow) = analysis_gate(cx, "pre-promotion", phase, &run, slot) {
+        if let Some(flow) = analysis_gate(cx, "pre-promotion", &pre, phase, &run, slot) {
             return Some(flow);
         }
     }

@@ -60,11 +60,14 @@ pub struct Ctx<'a> {
     /// Scale-down deadlines set during this run, by ReplicaSet name.
     pub deadlines: BTreeMap<String, Timestamp>,
     pub outcome: Option<Outcome>,
+    /// `status.abort` was written `false`: a user asked for a retry (`rollgate retry`).
+    pub retry: bool,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(input: Input<'a>) -> Self {
         let old = input.rollout.status.clone().unwrap_or_default();
+        let retry = old.abort == Some(false);
         Self {
             rollout: input.rollout,
             observed: input.observed,
@@ -76,6 +79,7 @@ impl<'a> Ctx<'a> {
             wake: None,
             deadlines: BTreeMap::new(),
             outcome: None,
+            retry,
         }
     }
 

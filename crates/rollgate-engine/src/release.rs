@@ -3,7 +3,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use rollgate_api::{AnalysisPhase, PauseCondition, RolloutAnalysisRunStatus, RolloutPhase};
+use rollgate_api::{
+    AnalysisPhase, PauseCondition, RolloutAnalysis, RolloutAnalysisRunStatus, RolloutPhase,
+};
 
 use crate::context::{Ctx, Outcome, REASON_ABORTED, REASON_DEADLINE, cond};
 use crate::observed::Observed;
@@ -13,6 +15,13 @@ use crate::validate::CommonSpec;
 
 /// Pause reason after an inconclusive analysis.
 pub const PAUSE_INCONCLUSIVE: &str = "InconclusiveAnalysis";
+/// Pause reason after an analysis that could not measure (errorPolicy `Pause`).
+pub const PAUSE_ANALYSIS_ERROR: &str = "AnalysisError";
+
+/// True when an analysis Error aborts the release (`errorPolicy: Abort`); the default pauses.
+pub fn abort_on_error(analysis: &RolloutAnalysis) -> bool {
+    analysis.error_policy.as_deref() == Some("Abort")
+}
 
 /// How a stage of a state machine ended.
 pub enum Flow {
@@ -182,6 +191,7 @@ pub fn end_pause(cx: &mut Ctx<'_>) {
 pub fn analysis_gate(
     cx: &mut Ctx<'_>,
     point: &str,
+    analysis: &RolloutAnalysis,
     phase: AnalysisPhase,
     run: &str,
     slot: Option<RolloutAnalysisRunStatus>,
@@ -192,9 +202,27 @@ pub fn analysis_gate(
         .unwrap_or_default();
     match phase {
         AnalysisPhase::Successful => None,
-        AnalysisPhase::Failed | AnalysisPhase::Error => Some(Flow::Abort(format!(
+        AnalysisPhase::Failed => Some(Flow::Abort(format!(
             "{point} analysis {run} {phase}{detail}"
         ))),
+        AnalysisPhase::Error if abort_on_error(analysis) => Some(Flow::Abort(format!(
+            "{point} analysis {run} could not measure (errorPolicy: Abort){detail}"
+        ))),
+        AnalysisPhase::Error => {
+            // Missing evidence never promotes: traffic stays where it is.
+            if promoted_by_user(cx) {
+                return None;
+            }
+            pause_started(cx, PAUSE_ANALYSIS_ERROR);
+            let name = cx.name().to_string();
+            let msg = format!(
+                "Paused: {point} analysis {run} could not measure{detail}; traffic stays where \
+                 it is. Once the metric source is back, `rollgate retry {name}` measures again \
+                 (or `rollgate promote {name}` / `rollgate abort {name}`)"
+            );
+            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+            Some(Flow::Wait)
+        }
         AnalysisPhase::Inconclusive => {
             if promoted_by_user(cx) {
                 return None;

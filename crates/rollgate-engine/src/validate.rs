@@ -322,6 +322,14 @@ fn analysis_refs(
     problems: &mut Vec<Problem>,
 ) {
     let Some(analysis) = analysis else { return };
+    if let Some(policy) = analysis.error_policy.as_deref()
+        && !matches!(policy, "Pause" | "Abort")
+    {
+        problems.push(problem(
+            format!("{field}.errorPolicy"),
+            format!("expected Pause or Abort, got \"{policy}\""),
+        ));
+    }
     if analysis.templates.is_empty() {
         problems.push(problem(
             format!("{field}.templates"),

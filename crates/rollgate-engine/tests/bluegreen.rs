@@ -614,8 +614,10 @@ fn failed_pre_promotion_analysis_aborts_in_the_same_reconcile() {
 }
 
 #[test]
-fn error_pre_promotion_analysis_aborts_like_a_failure() {
-    let (mut w, v1) = World::deployed(json!({}), json!({"prePromotionAnalysis": analysis()}));
+fn error_pre_promotion_analysis_aborts_with_error_policy_abort() {
+    let mut a = analysis();
+    a["errorPolicy"] = json!("Abort");
+    let (mut w, v1) = World::deployed(json!({}), json!({"prePromotionAnalysis": a}));
     let v2 = w.set_image("app:2");
     w.step();
     w.make_ready(&v2);
@@ -630,8 +632,8 @@ fn error_pre_promotion_analysis_aborts_like_a_failure() {
     assert_eq!(
         w.message(),
         format!(
-            "Aborted: pre-promotion analysis {run1} Error: prometheus unreachable; \
-             production traffic returned to stable revision {v1}"
+            "Aborted: pre-promotion analysis {run1} could not measure (errorPolicy: Abort): \
+             prometheus unreachable; production traffic returned to stable revision {v1}"
         )
     );
     assert_eq!(w.active(), Some(v1));

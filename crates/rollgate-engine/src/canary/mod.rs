@@ -23,8 +23,9 @@ use crate::context::{Ctx, REASON_ABORTED};
 use crate::hash::pod_template_hash;
 use crate::observed::AnalysisKind;
 use crate::release::{
-    Flow, aborted_before, analysis_gate, end_pause, has_ready, pause_started, promoted_by_user,
-    ready_counts, reset_release, service_hash, start_release_if_new, waiting_for_pods,
+    Flow, abort_on_error, aborted_before, analysis_gate, end_pause, has_ready, pause_started,
+    promoted_by_user, ready_counts, reset_release, service_hash, start_release_if_new,
+    waiting_for_pods,
 };
 use crate::replicasets::{self, replica_set_name};
 use crate::time::add_secs;
@@ -123,41 +124,53 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     }
 }
 
-/// Available pods across all of the rollout's ReplicaSets.
+/// Available pods across all of the rollout's ReplicaSets once this reconcile's scales apply
+/// (the Available condition then stays the same when the next reconcile observes the result).
 fn pods_available(cx: &Ctx<'_>) -> i32 {
     cx.observed
         .replica_sets
         .iter()
-        .map(|rs| rs.ready.min(rs.available).min(rs.replicas).max(0))
+        .map(|rs| {
+            rs.ready
+                .min(rs.available)
+                .min(rs.replicas)
+                .min(desired_replicas(cx, &rs.name, rs.replicas))
+                .max(0)
+        })
         .sum()
+}
+
+/// `spec.replicas` of the ReplicaSet `name` once this reconcile's scales and deletes apply.
+fn desired_replicas(cx: &Ctx<'_>, name: &str, observed: i32) -> i32 {
+    cx.actions
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::UpdateReplicaSet {
+                name: n,
+                replicas: Some(r),
+                ..
+            } if n == name => Some(*r),
+            Action::DeleteReplicaSet { name: n } if n == name => Some(0),
+            _ => None,
+        })
+        .unwrap_or(observed)
 }
 
 /// The canary's real share of traffic: the route's weight once this reconcile's change is
 /// applied, or its share of the available pods once this reconcile's scales apply (the status
 /// then stays the same when the next reconcile observes the result).
 fn actual_weight(cx: &Ctx<'_>, spec: &CanarySpec, hash: &str, plan: &Plan) -> i32 {
-    if let Some((_, to)) = plan.route {
-        return to;
-    }
+    // Checked before the route: once the release is complete the route is back at canary 0,
+    // but the canary Service then selects the stable revision, which has all the traffic.
     if cx.status.stable_rs.as_deref() == Some(hash) && cx.status.abort != Some(true) {
         // Nothing in flight: the current revision is the stable one.
         return if spec.common.replicas > 0 { 100 } else { 0 };
     }
-    let desired = |name: &str, observed: i32| {
-        cx.actions
-            .iter()
-            .rev()
-            .find_map(|a| match a {
-                Action::UpdateReplicaSet {
-                    name: n,
-                    replicas: Some(r),
-                    ..
-                } if n == name => Some(*r),
-                Action::DeleteReplicaSet { name: n } if n == name => Some(0),
-                _ => None,
-            })
-            .unwrap_or(observed)
-    };
+    if let Some((_, to)) = plan.route {
+        return to;
+    }
+    let desired = |name: &str, observed: i32| desired_replicas(cx, name, observed);
     let mut canary = 0;
     let mut total = 0;
     for rs in &cx.observed.replica_sets {
@@ -322,6 +335,32 @@ fn plan(
 /// moves to a new hash, raised only after).
 fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &Plan) {
     let revision = cx.status.current_revision;
+    let mut current = match (&spec.route, cx.observed.route.as_ref()) {
+        (Some(r), Some(o)) => o.weights(&r.canary_service, &r.stable_service).map(|w| w.0),
+        _ => None,
+    };
+    // A falling canary weight falls before any scale-down, so that traffic leaves pods before
+    // they go (a lower setWeight, a superseded canary whose Service is about to move). Not
+    // when the stable Service moves in this reconcile (completion): the stable side may only
+    // get the traffic once that Service selects the new pods.
+    let observed = cx.observed;
+    let selects_other = |svc: &Option<String>, hash: &str| {
+        svc.as_deref()
+            .is_some_and(|s| service_hash(observed, s).as_deref() != Some(hash))
+    };
+    if !selects_other(&spec.stable_service, stable)
+        && let (Some(r), Some(from)) = (spec.route.clone(), current)
+    {
+        let to = if selects_other(&spec.canary_service, canary) {
+            Some(0)
+        } else {
+            plan.route.map(|(_, to)| to)
+        };
+        if let Some(to) = to.filter(|to| *to < from) {
+            set_route(cx, &r, from, to);
+            current = Some(to);
+        }
+    }
     for (hash, replicas) in &plan.moves {
         let unchanged = cx
             .observed
@@ -333,10 +372,6 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
         let rev = if hash == canary { revision } else { None };
         replicasets::ensure(cx, &spec.common, hash, *replicas, rev);
     }
-    let mut current = match (&spec.route, cx.observed.route.as_ref()) {
-        (Some(r), Some(o)) => o.weights(&r.canary_service, &r.stable_service).map(|w| w.0),
-        _ => None,
-    };
     if let Some(svc) = spec.stable_service.clone() {
         switch(cx, ServiceRole::Stable, &svc, stable);
     }
@@ -607,25 +642,21 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                 c.current_background_analysis_run_status = slot.clone();
             }
             match phase {
-                AnalysisPhase::Failed | AnalysisPhase::Error => {
+                AnalysisPhase::Failed | AnalysisPhase::Error
+                    if phase == AnalysisPhase::Failed || abort_on_error(bg) =>
+                {
                     let p = plan_at(cx, spec, hash, stable, i);
-                    let detail = slot
-                        .and_then(|s| s.message)
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default();
-                    return (
-                        Flow::Abort(format!("background analysis {run} {phase}{detail}")),
-                        p,
-                    );
+                    let flow = analysis_gate(cx, "background", bg, phase, &run, slot);
+                    return (flow.unwrap_or(Flow::Wait), p);
                 }
-                AnalysisPhase::Inconclusive if !promoted_by_user(cx) => {
-                    let flow = analysis_gate(cx, "background", phase, &run, slot);
+                AnalysisPhase::Inconclusive | AnalysisPhase::Error if !promoted_by_user(cx) => {
+                    let flow = analysis_gate(cx, "background", bg, phase, &run, slot);
                     cx.status.current_step_index = Some(i32::try_from(i).unwrap_or(total));
                     let p = plan_at(cx, spec, hash, stable, i);
                     emit(cx, spec, hash, stable, &p);
                     return (flow.unwrap_or(Flow::Wait), p);
                 }
-                AnalysisPhase::Inconclusive => {
+                AnalysisPhase::Inconclusive | AnalysisPhase::Error => {
                     // Promoted: the inconclusive result is accepted and a fresh run watches the
                     // rest of the release. Following the old (finished) run would pause again
                     // on the next reconcile, and a promote left pending would later skip a
@@ -737,7 +768,7 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                 if let Some(c) = cx.status.canary.as_mut() {
                     c.current_step_analysis_run_status = slot.clone();
                 }
-                match analysis_gate(cx, &format!("step {step_no}/{n}"), phase, &run, slot) {
+                match analysis_gate(cx, &format!("step {step_no}/{n}"), a, phase, &run, slot) {
                     None => {
                         if let Some(c) = cx.status.canary.as_mut() {
                             c.current_step_analysis_run_status = None;
@@ -878,8 +909,18 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut
         replicasets::schedule_scale_down(cx, previous, spec.scale_down_delay_seconds);
         // The previous stable is still protected from this reconcile's clean-up (which wakes
         // for the deadlines it finds): wake for its deadline here, as the next reconcile will.
+        // (Not when this reconcile scales it to 0, as dynamicStableScale does at the end.)
         let name = replica_set_name(cx.name(), previous);
-        if let Some(at) = cx.deadlines.get(&name).copied() {
+        let left = p
+            .moves
+            .iter()
+            .find(|(h, _)| h == previous)
+            .map(|(_, n)| *n)
+            .or_else(|| cx.observed.replica_set(previous).map(|rs| rs.replicas))
+            .unwrap_or(0);
+        if left > 0
+            && let Some(at) = cx.deadlines.get(&name).copied()
+        {
             cx.wake_at(at);
         }
     }
