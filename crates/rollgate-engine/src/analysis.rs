@@ -16,11 +16,14 @@ use crate::replicasets::owner_reference;
 
 /// Merges the referenced templates and the rollout's arguments into an AnalysisRun spec.
 /// Rollout arguments override template arguments of the same name; `podTemplateHashValue`
-/// is resolved to the stable or latest hash. Templates are looked up in `observed` (validation
-/// has already reported missing ones).
+/// is resolved to the stable or latest hash and `fieldRef` to the value of that field of the
+/// Rollout (`metadata.name`, `metadata.labels['team']`, `spec.replicas`, ...); `secretKeyRef`
+/// is left for the run's measurements to read (a Secret never goes into a run's spec).
+/// Templates are looked up in `observed` (validation has already reported missing ones).
 pub fn build_run_spec(
     analysis: &RolloutAnalysis,
     observed: &Observed,
+    rollout: &rollgate_api::Rollout,
     stable_hash: Option<&str>,
     latest_hash: &str,
 ) -> AnalysisRunSpec {
@@ -55,14 +58,45 @@ pub fn build_run_spec(
                     "Stable" => stable_hash.unwrap_or(latest_hash).to_string(),
                     _ => latest_hash.to_string(),
                 });
-            if let Some(hash) = hash {
-                a.value = Some(hash);
+            let field = a
+                .value_from
+                .as_ref()
+                .and_then(|v| v.field_ref.as_ref())
+                .and_then(|f| field_value(rollout, &f.field_path));
+            if let Some(value) = hash.or(field) {
+                a.value = Some(value);
                 a.value_from = None;
             }
             a
         })
         .collect();
     spec
+}
+
+/// The value of a field of the Rollout named by a `fieldRef` path: dot-separated names, with
+/// `['key']` for map keys (`metadata.labels['app.kubernetes.io/name']`). Strings as they are,
+/// other scalars in their JSON form; `None` when absent or not a scalar.
+pub fn field_value(rollout: &rollgate_api::Rollout, path: &str) -> Option<String> {
+    let root = serde_json::to_value(rollout).ok()?;
+    let mut node = &root;
+    let mut rest = path.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("['") {
+            let end = after.find("']")?;
+            node = node.get(&after[..end])?;
+            rest = &after[end + 2..];
+        } else {
+            rest = rest.strip_prefix('.').unwrap_or(rest);
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            node = node.get(&rest[..end])?;
+            rest = &rest[end..];
+        }
+    }
+    match node {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => Some(node.to_string()),
+        _ => None,
+    }
 }
 
 /// Follows (or starts) the AnalysisRun of one analysis point for the current revision and
@@ -134,7 +168,13 @@ pub fn follow(
         .unwrap_or(0)
         + 1;
     let name = format!("{prefix}{n}");
-    let spec = build_run_spec(analysis, cx.observed, cx.status.stable_rs.as_deref(), hash);
+    let spec = build_run_spec(
+        analysis,
+        cx.observed,
+        cx.rollout,
+        cx.status.stable_rs.as_deref(),
+        hash,
+    );
     let mut labels: BTreeMap<String, String> = [
         (ROLLOUT_NAME.to_string(), cx.name().to_string()),
         (POD_TEMPLATE_HASH.to_string(), hash.to_string()),
@@ -180,5 +220,32 @@ pub fn terminate_others(cx: &mut Ctx<'_>, keep: &[&str]) {
         .collect();
     for name in stale {
         cx.actions.push(Action::TerminateAnalysisRun { name });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_value;
+    use rollgate_api::Rollout;
+
+    #[test]
+    fn field_refs_read_scalars_of_the_rollout() {
+        let r: Rollout = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "shop",
+                         "labels": {"app.kubernetes.io/name": "web-app", "team": "pay"}},
+            "spec": {"replicas": 4, "strategy": {}}
+        }))
+        .expect("rollout");
+        assert_eq!(field_value(&r, "metadata.name").as_deref(), Some("web"));
+        assert_eq!(
+            field_value(&r, "metadata.labels['app.kubernetes.io/name']").as_deref(),
+            Some("web-app")
+        );
+        assert_eq!(field_value(&r, "metadata.labels.team").as_deref(), Some("pay"));
+        assert_eq!(field_value(&r, "spec.replicas").as_deref(), Some("4"));
+        assert_eq!(field_value(&r, "metadata.labels['missing']"), None);
+        assert_eq!(field_value(&r, "metadata.labels"), None, "not a scalar");
+        assert_eq!(field_value(&r, "metadata.labels['unterminated"), None);
     }
 }
