@@ -620,3 +620,53 @@ async fn invalid_service_that_does_not_exist() -> R {
     )
     .await
 }
+
+#[tokio::test(start_paused = true)]
+async fn restart_at_replaces_the_active_pods_one_at_a_time() -> R {
+    let stack = stack().await?;
+    let v1 = deploy(&stack, "web", json!({})).await?;
+    let monitor = Monitor::start(&stack, "web", 2);
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(stack.client.clone(), NS);
+    let names = || async {
+        let list = pods.list(&ListParams::default().labels("app=web")).await?;
+        let mut n: Vec<String> = list
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        n.sort();
+        anyhow::Ok(n)
+    };
+    let before = names().await?;
+    assert_eq!(before.len(), 3);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let at = stack.sim.now();
+    Api::<rollgate_api::Rollout>::namespaced(stack.client.clone(), NS)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"restartAt": at.to_string()}})),
+        )
+        .await?;
+    stack
+        .wait_for(NS, "web", Duration::from_secs(120), "restartedAt", |r| {
+            r.status
+                .as_ref()
+                .and_then(|s| s.restarted_at.as_ref())
+                .is_some()
+                && phase(r) == Some(RolloutPhase::Healthy)
+        })
+        .await?;
+    let after = names().await?;
+    assert_eq!(after.len(), 3);
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1));
+    // One pod at a time: the active Service never had fewer than 2 ready pods.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(monitor.violations(), Vec::<String>::new());
+    Ok(())
+}
