@@ -432,15 +432,7 @@ async fn a_reconcile_twice_changes_nothing_the_second_time() -> R {
 #[tokio::test(start_paused = true)]
 async fn failing_pre_promotion_analysis_never_switches_active() -> R {
     let stack = stack().await?;
-    stack
-        .apply_yaml(
-            &json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-                    "metadata": {"name": "ok"}, "spec": {"metrics": [{"name": "m",
-                    "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "1"}}}]}})
-            .to_string(),
-            NS,
-        )
-        .await?;
+    stack.apply_yaml(&analysis_template("ok"), NS).await?;
     let v1 = deploy(
         &stack,
         "web",
@@ -484,15 +476,7 @@ async fn failing_pre_promotion_analysis_never_switches_active() -> R {
 #[tokio::test(start_paused = true)]
 async fn failing_post_promotion_analysis_switches_back() -> R {
     let stack = stack().await?;
-    stack
-        .apply_yaml(
-            &json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-                    "metadata": {"name": "ok"}, "spec": {"metrics": [{"name": "m",
-                    "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "1"}}}]}})
-            .to_string(),
-            NS,
-        )
-        .await?;
+    stack.apply_yaml(&analysis_template("ok"), NS).await?;
     let v1 = deploy(
         &stack,
         "web",
@@ -626,19 +610,7 @@ async fn restart_at_replaces_the_active_pods_one_at_a_time() -> R {
     let stack = stack().await?;
     let v1 = deploy(&stack, "web", json!({})).await?;
     let monitor = Monitor::start(&stack, "web", 2);
-    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(stack.client.clone(), NS);
-    let names = || async {
-        let list = pods.list(&ListParams::default().labels("app=web")).await?;
-        let mut n: Vec<String> = list
-            .items
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter_map(|p| p.metadata.name)
-            .collect();
-        n.sort();
-        anyhow::Ok(n)
-    };
-    let before = names().await?;
+    let before = pod_names(&stack, "web").await?;
     assert_eq!(before.len(), 3);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let at = stack.sim.now();
@@ -658,7 +630,7 @@ async fn restart_at_replaces_the_active_pods_one_at_a_time() -> R {
                 && phase(r) == Some(RolloutPhase::Healthy)
         })
         .await?;
-    let after = names().await?;
+    let after = pod_names(&stack, "web").await?;
     assert_eq!(after.len(), 3);
     assert!(
         after.iter().all(|p| !before.contains(p)),

@@ -390,15 +390,7 @@ async fn a_crash_looping_canary_is_aborted_at_the_progress_deadline() -> R {
 async fn failed_step_analysis_rolls_back_and_undo_to_a_kept_revision_is_immediate() -> R {
     let stack = stack().await?;
     stack
-        .apply_yaml(
-            &json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-                    "metadata": {"name": "error-rate"},
-                    "spec": {"metrics": [{"name": "errors", "successCondition": "result[0] < 0.05",
-                        "provider": {"prometheus": {"address": "http://127.0.0.1:9090",
-                                                    "query": "vector(0)"}}}]}})
-            .to_string(),
-            NS,
-        )
+        .apply_yaml(&analysis_template("error-rate"), NS)
         .await?;
     let analysis = json!({"templates": [{"templateName": "error-rate"}]});
     let v1 = deploy(
@@ -513,21 +505,6 @@ async fn the_gateway_api_example_releases_a_new_image() -> R {
     .await
 }
 
-/// Names of the pods of `web`.
-async fn pod_names(stack: &Stack) -> anyhow::Result<Vec<String>> {
-    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(stack.client.clone(), NS)
-        .list(&ListParams::default().labels("app=web"))
-        .await?;
-    let mut names: Vec<String> = pods
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter_map(|p| p.metadata.name)
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 #[tokio::test(start_paused = true)]
 async fn restart_at_replaces_every_pod_within_max_unavailable() -> R {
     let stack = stack().await?;
@@ -536,7 +513,7 @@ async fn restart_at_replaces_every_pod_within_max_unavailable() -> R {
         json!({"steps": [{"setWeight": 50}], "maxUnavailable": 2}),
     )
     .await?;
-    let before = pod_names(&stack).await?;
+    let before = pod_names(&stack, "web").await?;
     assert_eq!(before.len(), 10);
     let monitor = CanaryMonitor::start(&stack, 8);
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -557,7 +534,7 @@ async fn restart_at_replaces_every_pod_within_max_unavailable() -> R {
                 && phase(r) == Some(RolloutPhase::Healthy)
         })
         .await?;
-    let after = pod_names(&stack).await?;
+    let after = pod_names(&stack, "web").await?;
     assert_eq!(after.len(), 10);
     assert!(
         after.iter().all(|p| !before.contains(p)),
@@ -584,15 +561,7 @@ async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
     use rollgate_ctl::{Command, ContainerImage, CtlError};
     let stack = stack().await?;
     stack
-        .apply_yaml(
-            &json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-                    "metadata": {"name": "error-rate"},
-                    "spec": {"metrics": [{"name": "errors", "successCondition": "result[0] < 0.05",
-                        "provider": {"prometheus": {"address": "http://127.0.0.1:9090",
-                                                    "query": "vector(0)"}}}]}})
-            .to_string(),
-            NS,
-        )
+        .apply_yaml(&analysis_template("error-rate"), NS)
         .await?;
     let v1 = deploy(
         &stack,
@@ -700,7 +669,7 @@ async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
         })
         .await?;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = pod_names(&stack).await?;
+    let before = pod_names(&stack, "web").await?;
     ctl(&stack, Command::Restart).await?;
     stack
         .wait_for(NS, "web", Duration::from_secs(300), "restartedAt", |r| {
@@ -711,7 +680,7 @@ async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
                 && phase(r) == Some(RolloutPhase::Healthy)
         })
         .await?;
-    let after = pod_names(&stack).await?;
+    let after = pod_names(&stack, "web").await?;
     assert_eq!(after.len(), 10);
     assert!(
         after.iter().all(|p| !before.contains(p)),

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
 use kube::api::ListParams;
 use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
@@ -64,6 +64,31 @@ pub fn rollout(name: &str, image: &str, spec: Value, blue_green: Value) -> Strin
         "metadata": {"name": name}, "spec": s
     })
     .to_string()
+}
+
+/// An AnalysisTemplate `name` with one metric `m`. Tests that use it set the phase of its
+/// AnalysisRuns themselves (no controller measures in these stacks).
+pub fn analysis_template(name: &str) -> String {
+    json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+           "metadata": {"name": name},
+           "spec": {"metrics": [{"name": "m", "successCondition": "result[0] < 0.05",
+               "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "vector(0)"}}}]}})
+    .to_string()
+}
+
+/// Names of the live (not terminating) pods labelled `app=<app>`, sorted.
+pub async fn pod_names(stack: &Stack, app: &str) -> anyhow::Result<Vec<String>> {
+    let pods = Api::<Pod>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await?;
+    let mut names: Vec<String> = pods
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// JSON merge (RFC 7386) of `patch` into `base`.
