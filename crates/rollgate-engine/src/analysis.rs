@@ -242,7 +242,10 @@ mod tests {
             field_value(&r, "metadata.labels['app.kubernetes.io/name']").as_deref(),
             Some("web-app")
         );
-        assert_eq!(field_value(&r, "metadata.labels.team").as_deref(), Some("pay"));
+        assert_eq!(
+            field_value(&r, "metadata.labels.team").as_deref(),
+            Some("pay")
+        );
         assert_eq!(field_value(&r, "spec.replicas").as_deref(), Some("4"));
         assert_eq!(field_value(&r, "metadata.labels['missing']"), None);
         assert_eq!(field_value(&r, "metadata.labels"), None, "not a scalar");

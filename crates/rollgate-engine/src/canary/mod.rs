@@ -6,7 +6,8 @@
 //! both ReplicaSets; every move stays within `maxSurge` / `maxUnavailable`) or through a Gateway
 //! API HTTPRoute whose backend weights are set exactly, once the canary has the pods for it.
 //! After the last step `H` is scaled to full and becomes stable. An abort puts the canary's
-//! weight back to 0 at once.
+//! weight back to 0 at once (with `dynamicStableScale`, as fast as the stable's ready pods take
+//! the traffic back).
 //!
 //! Invariants: a route never gives the canary Service a weight its ready pods cannot carry
 //! (weights only rise once the pods are ready); without a router, available pods never drop
@@ -104,6 +105,25 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
         );
     }
     let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+    // A run started by this very reconcile that the release no longer follows (a background
+    // run restarted by a retry or an accepted result, in a reconcile that then completed or
+    // aborted the release) is not created at all: the next reconcile would only terminate it.
+    let dropped: Vec<String> = cx
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateAnalysisRun(r) => r.metadata.name.clone(),
+            _ => None,
+        })
+        .filter(|n| !keep.contains(&n.as_str()))
+        .collect();
+    cx.actions.retain(|a| {
+        !matches!(a, Action::CreateAnalysisRun(r)
+            if r.metadata.name.as_ref().is_some_and(|n| dropped.contains(n)))
+    });
+    cx.events.retain(|e| {
+        e.reason != "AnalysisRunCreated" || !dropped.iter().any(|n| e.note.ends_with(n.as_str()))
+    });
     analysis::terminate_others(cx, &keep);
 
     replicasets::count(cx, &spec.common, &hash);
@@ -260,20 +280,45 @@ fn plan(
         .replica_set(canary)
         .map_or(0, |rs| rs.ready.min(rs.available));
 
-    // Route: the weight rises only once the canary has the pods for it; it falls at once.
+    // With dynamicStableScale the stable side only has the pods for its share: the share of
+    // traffic its ready pods carry.
+    let stable_carries = if spec.dynamic_stable_scale && replicas > 0 {
+        let (ready, _) = ready_counts(cx, stable);
+        ready.clamp(0, replicas).saturating_mul(100) / replicas
+    } else {
+        100
+    };
+
+    // Route: the weight rises only once the canary has the pods for it; it falls at once (with
+    // dynamicStableScale only as far as the stable's ready pods carry the rest, then further
+    // as they come up: at weight 100 the stable has no pod left).
     let route = route_weight_now(cx, spec, canary).map(|now| {
         let carries = canary_spec >= canary_pods && canary_ready_all >= canary_pods;
-        let to = if weight <= now || carries {
+        let to = if weight <= now {
+            weight.max((100 - stable_carries).min(now))
+        } else if carries {
             weight
         } else {
             now
         };
         (now, to)
     });
+    // A fall held back that way keeps the canary's pods for the weight it still has (never
+    // more than it runs).
+    let canary_pods = match route {
+        Some((_, to)) if to > weight => {
+            canary_pods.max(pods_for_percent(replicas, to).min(canary_spec.max(canary_pods)))
+        }
+        _ => canary_pods,
+    };
 
     let stable_pods = if routed {
         match (spec.dynamic_stable_scale, route) {
-            (true, Some((_, to))) if mode == Mode::Forward => pods_for_percent(replicas, 100 - to),
+            // Sized for the lower of the route's weight and the step's: a rise waits for the
+            // canary's pods, a fall for the stable's.
+            (true, Some((_, to))) if mode == Mode::Forward => {
+                pods_for_percent(replicas, 100 - to.min(weight))
+            }
             _ => replicas,
         }
     } else {
@@ -331,18 +376,20 @@ fn plan(
     }
 }
 
-/// Applies a plan: scales, then Services, then the route (lowered before the canary Service
-/// moves to a new hash, raised only after).
+/// Applies a plan: the route when traffic may move first (see below), scales, Services, then
+/// the route (lowered before the canary Service moves to a new hash, raised only after).
 fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &Plan) {
     let revision = cx.status.current_revision;
     let mut current = match (&spec.route, cx.observed.route.as_ref()) {
         (Some(r), Some(o)) => o.weights(&r.canary_service, &r.stable_service).map(|w| w.0),
         _ => None,
     };
-    // A falling canary weight falls before any scale-down, so that traffic leaves pods before
-    // they go (a lower setWeight, a superseded canary whose Service is about to move). Not
-    // when the stable Service moves in this reconcile (completion): the stable side may only
-    // get the traffic once that Service selects the new pods.
+    // Traffic moves before pods go: a falling canary weight falls before any scale-down (a
+    // lower setWeight, a superseded canary whose Service is about to move), and a rising one
+    // (the canary already has the ready pods for it) rises before dynamicStableScale shrinks
+    // the stable side. Not when the stable Service moves in this reconcile (completion): the
+    // stable side may only get the traffic once that Service selects the new pods; and a rise
+    // for a canary Service that is about to move waits until it has.
     let observed = cx.observed;
     let selects_other = |svc: &Option<String>, hash: &str| {
         svc.as_deref()
@@ -352,11 +399,11 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
         && let (Some(r), Some(from)) = (spec.route.clone(), current)
     {
         let to = if selects_other(&spec.canary_service, canary) {
-            Some(0)
+            Some(0).filter(|to| *to < from)
         } else {
             plan.route.map(|(_, to)| to)
         };
-        if let Some(to) = to.filter(|to| *to < from) {
+        if let Some(to) = to.filter(|to| *to != from) {
             set_route(cx, &r, from, to);
             current = Some(to);
         }
@@ -578,8 +625,19 @@ fn aborted(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str, messag
         Some(CanaryScale::Replicas(canary_target)),
         Mode::Back,
     );
-    p.route = p.route.map(|(now, _)| (now, 0));
-    if routed {
+    // (The route falls to 0 at once; with dynamicStableScale only as far as the stable's
+    // ready pods carry the traffic, see `plan`.)
+    let replicas = spec.common.replicas;
+    // The canary's delayed scale-down starts only once the stable ReplicaSet is fully
+    // available again (it may be short of pods, as with dynamicStableScale): until then the
+    // canary keeps its pods, so that available pods never drop through a scale-down of ours.
+    let hold = routed
+        && !has_ready(cx, stable, replicas)
+        && cx
+            .observed
+            .replica_set(hash)
+            .is_some_and(|rs| rs.scale_down_deadline.is_none());
+    if routed && !hold {
         p.moves.retain(|(h, _)| h != hash);
     }
     // Never create a canary ReplicaSet while aborted.
@@ -587,11 +645,10 @@ fn aborted(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str, messag
         p.moves.retain(|(h, _)| h != hash);
     }
     emit(cx, spec, hash, stable, &p);
-    if routed {
+    if routed && !hold {
         replicasets::schedule_scale_down(cx, hash, spec.abort_scale_down_delay_seconds);
     }
     let (ready, _) = ready_counts(cx, stable);
-    let replicas = spec.common.replicas;
     let message = message
         .strip_suffix(WAITING_FOR_STABLE)
         .unwrap_or(&message)
@@ -618,6 +675,8 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
     let full = cx.status.promote_full == Some(true);
     if full {
         i = n;
+        // A full promotion skips the pauses too: none stays in the status while finishing.
+        end_pause(cx);
     }
     // A step run belongs to an analysis step: once the release is elsewhere (the user skipped
     // the step), it is no longer followed, so it gets terminated.
@@ -796,13 +855,6 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
     if let Some(p) = completed {
         return (flow, p);
     }
-    // The run of an analysis step that is no longer the current one (the user skipped it by
-    // bumping status.currentStepIndex) leaves the status, so that it is terminated below.
-    if !matches!(spec.steps.get(i), Some(Step::Analysis(_)))
-        && let Some(c) = cx.status.canary.as_mut()
-    {
-        c.current_step_analysis_run_status = None;
-    }
     // A background analysis whose starting step was reached in this reconcile starts now:
     // the next reconcile must find nothing left to do.
     if !full
@@ -903,25 +955,39 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut
         c.current_background_analysis_run_status = None;
     }
     p.route = p.route.map(|(now, _)| (now, 0));
+    if spec.route.is_some() {
+        // The previous stable serves until the stable Service and the route have moved: it is
+        // not scaled with the plan (dynamicStableScale would shrink it before the switch) but
+        // after them, below.
+        p.moves.retain(|(h, _)| h != previous);
+    }
+    // Superseded canaries may still have route weight through the canary Service: they are
+    // scaled after the Services and the route have moved too.
+    let (late, moves): (Vec<_>, Vec<_>) =
+        p.moves.drain(..).partition(|(h, _)| p.others.contains(h));
+    p.moves = moves;
     emit(cx, spec, hash, hash, &p);
+    for (h, n) in &late {
+        replicasets::ensure(cx, &spec.common, h, *n, None);
+    }
+    p.moves.extend(late);
     if spec.route.is_some() {
         // Without a router the previous stable is already down to 0 by now.
-        replicasets::schedule_scale_down(cx, previous, spec.scale_down_delay_seconds);
-        // The previous stable is still protected from this reconcile's clean-up (which wakes
-        // for the deadlines it finds): wake for its deadline here, as the next reconcile will.
-        // (Not when this reconcile scales it to 0, as dynamicStableScale does at the end.)
-        let name = replica_set_name(cx.name(), previous);
-        let left = p
-            .moves
-            .iter()
-            .find(|(h, _)| h == previous)
-            .map(|(_, n)| *n)
-            .or_else(|| cx.observed.replica_set(previous).map(|rs| rs.replicas))
-            .unwrap_or(0);
-        if left > 0
-            && let Some(at) = cx.deadlines.get(&name).copied()
-        {
-            cx.wake_at(at);
+        let left = cx
+            .observed
+            .replica_set(previous)
+            .map_or(0, |rs| rs.replicas);
+        // The previous stable is still protected from this reconcile's clean-up (which acts on
+        // and wakes for the deadlines it finds), so both are done here, as the next reconcile
+        // would: without a delay it goes now, else we wake for its deadline.
+        if left > 0 && spec.scale_down_delay_seconds == 0 {
+            replicasets::ensure(cx, &spec.common, previous, 0, None);
+        } else if left > 0 {
+            replicasets::schedule_scale_down(cx, previous, spec.scale_down_delay_seconds);
+            let name = replica_set_name(cx.name(), previous);
+            if let Some(at) = cx.deadlines.get(&name).copied() {
+                cx.wake_at(at);
+            }
         }
     }
     let previous_note = if spec.route.is_some() {

@@ -285,7 +285,8 @@ impl World {
         self.run_until_settled()
     }
 
-    fn apply(&mut self, action: &Action) {
+    /// Applies one action as the controller does.
+    pub fn apply(&mut self, action: &Action) {
         match action {
             Action::CreateReplicaSet(rs) => {
                 let mut o = ObservedReplicaSet::from_replica_set(rs).expect("hash label");
@@ -790,4 +791,168 @@ pub fn summary(d: &Decision) -> Vec<String> {
             other => format!("{other:?}"),
         })
         .collect()
+}
+
+// ----- canary helpers -----
+
+/// Limits a canary move must respect at every step: at least `min_available` ready and
+/// available pods (`replicas - maxUnavailable`) and, without a router, at most `max_total`
+/// pods asked for (`replicas + maxSurge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub min_available: i32,
+    pub max_total: Option<i32>,
+}
+
+impl World {
+    /// Ready and available pods over every ReplicaSet, counting only the pods each keeps
+    /// (pods beyond a ReplicaSet's `replicas` are going away).
+    pub fn available_pods(&self) -> i32 {
+        self.observed
+            .replica_sets
+            .iter()
+            .map(|rs| rs.ready.min(rs.available).min(rs.replicas).max(0))
+            .sum()
+    }
+
+    /// `spec.replicas` summed over every ReplicaSet.
+    pub fn spec_pods(&self) -> i32 {
+        self.observed
+            .replica_sets
+            .iter()
+            .map(|rs| rs.replicas)
+            .sum()
+    }
+
+    /// `spec.replicas` of the ReplicaSet of `hash`, 0 when it does not exist.
+    pub fn size(&self, hash: &str) -> i32 {
+        self.observed.replica_set(hash).map_or(0, |rs| rs.replicas)
+    }
+
+    /// Ready pods the ReplicaSet of `hash` keeps, 0 when it does not exist.
+    pub fn ready_of(&self, hash: &str) -> i32 {
+        self.observed
+            .replica_set(hash)
+            .map_or(0, |rs| rs.ready.min(rs.available).min(rs.replicas))
+    }
+
+    /// The ReplicaSet controller makes a little progress everywhere: pods beyond `replicas`
+    /// are gone, and one more pod of each (non-crashing) ReplicaSet becomes ready.
+    pub fn one_more_ready(&mut self) {
+        for rs in &mut self.observed.replica_sets {
+            let ready = rs.ready.min(rs.available).min(rs.replicas);
+            let next = if self.crashing.contains(&rs.hash) || ready >= rs.replicas {
+                ready
+            } else {
+                ready + 1
+            };
+            rs.ready = next;
+            rs.available = next;
+        }
+    }
+
+    /// One more pod of `hash` becomes ready (pods beyond `replicas` are gone).
+    pub fn one_more_ready_of(&mut self, hash: &str) {
+        let crashing = self.crashing.contains(hash);
+        let rs = self
+            .observed
+            .replica_sets
+            .iter_mut()
+            .find(|r| r.hash == hash)
+            .unwrap_or_else(|| panic!("no ReplicaSet for {hash}"));
+        let ready = rs.ready.min(rs.available).min(rs.replicas);
+        let next = if crashing || ready >= rs.replicas {
+            ready
+        } else {
+            ready + 1
+        };
+        rs.ready = next;
+        rs.available = next;
+    }
+
+    /// `rollgate promote` when nothing is paused: the current step is skipped
+    /// (`status.currentStepIndex` + 1).
+    pub fn skip_step(&mut self) {
+        let s = self.status_mut();
+        s.current_step_index = Some(s.current_step_index.unwrap_or(0) + 1);
+    }
+
+    /// `status.currentStepIndex`.
+    pub fn step_index(&self) -> i32 {
+        self.status().current_step_index.expect("currentStepIndex")
+    }
+
+    /// `(setWeight, actualWeight)` of `status.canary.weights`.
+    pub fn canary_weights(&self) -> (i32, i32) {
+        let w = self
+            .status()
+            .canary
+            .and_then(|c| c.weights)
+            .expect("status.canary.weights");
+        (w.set_weight, w.actual_weight)
+    }
+
+    /// Asserts `bounds` on the current world.
+    pub fn assert_bounds(&self, bounds: Bounds, what: &str) {
+        let available = self.available_pods();
+        assert!(
+            available >= bounds.min_available,
+            "{what}: {available} pods available, fewer than {}: {:?}",
+            bounds.min_available,
+            self.observed.replica_sets
+        );
+        if let Some(max) = bounds.max_total {
+            let total = self.spec_pods();
+            assert!(
+                total <= max,
+                "{what}: {total} pods asked for, more than {max}: {:?}",
+                self.observed.replica_sets
+            );
+        }
+    }
+
+    /// Steps, letting one more pod of each ReplicaSet become ready between steps, and checks
+    /// `bounds` after every step, until a step changes nothing (at most `max` steps).
+    pub fn run_bounded(&mut self, bounds: Bounds, max: usize) -> Decision {
+        let mut last = self.step();
+        self.assert_bounds(bounds, "first step");
+        for i in 0..max {
+            self.one_more_ready();
+            self.assert_bounds(bounds, "pods became ready");
+            let d = self.step();
+            self.assert_bounds(bounds, &format!("step {i}"));
+            if d.actions.is_empty() && d.status == last.status {
+                return d;
+            }
+            last = d;
+        }
+        panic!("world did not settle: {}", self.message());
+    }
+
+    /// The AnalysisRun creations among the actions so far.
+    pub fn created_runs(&self) -> Vec<rollgate_api::AnalysisRun> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreateAnalysisRun(r) => Some((**r).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Names of the runs asked to terminate so far.
+    pub fn terminated_runs(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::TerminateAnalysisRun { name } => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The name of the `n`th AnalysisRun of canary step `index` for `hash`.
+pub fn step_run_name(hash: &str, index: usize, n: usize) -> String {
+    format!("{NAME}-{hash}-step-{index}-{n}")
 }
