@@ -1,0 +1,377 @@
+//! A tiny `/metrics` endpoint with request and error counters per version.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::error::PromTestError;
+
+/// The content type of Prometheus' text exposition format.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// An HTTP server on `127.0.0.1` (random port) serving `/metrics` in Prometheus' text format:
+///
+/// ```text
+/// http_requests_total{version="v2",pod_template_hash="abc"} 120
+/// http_request_errors_total{version="v2",pod_template_hash="abc"} 6
+/// ```
+///
+/// plus any gauges set with [`MetricsHandle::set_gauge`]. Both counters are exposed for every
+/// known series, the error counter at 0 when there were no errors, so that an error ratio is 0
+/// rather than no data. The server stops when this value is dropped.
+pub struct MetricsServer {
+    address: SocketAddr,
+    handle: MetricsHandle,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the listener cannot be bound.
+    pub async fn start() -> Result<MetricsServer, PromTestError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| PromTestError::io("binding the metrics server", e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| PromTestError::io("binding the metrics server", e))?;
+        let handle = MetricsHandle::default();
+        let task = tokio::spawn(serve(listener, handle.clone()));
+        Ok(MetricsServer {
+            address,
+            handle,
+            task,
+        })
+    }
+
+    /// The socket address it listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `127.0.0.1:PORT`, for [`ScrapeConfig::target`](crate::ScrapeConfig::target).
+    pub fn target(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// The URL of the metrics page.
+    pub fn url(&self) -> String {
+        format!("http://{}/metrics", self.address)
+    }
+
+    /// A handle to drive the counters (cheap to clone, usable from any thread).
+    pub fn handle(&self) -> MetricsHandle {
+        self.handle.clone()
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Drives the counters of a [`MetricsServer`].
+#[derive(Clone, Debug, Default)]
+pub struct MetricsHandle {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Keyed by (version, pod_template_hash).
+    traffic: BTreeMap<(String, String), Traffic>,
+    /// Keyed by (name, rendered labels).
+    gauges: BTreeMap<(String, String), f64>,
+}
+
+#[derive(Debug)]
+struct Traffic {
+    requests: f64,
+    errors: f64,
+    requests_per_second: f64,
+    error_rate: f64,
+    updated: Instant,
+}
+
+impl Traffic {
+    fn new() -> Traffic {
+        Traffic {
+            requests: 0.0,
+            errors: 0.0,
+            requests_per_second: 0.0,
+            error_rate: 0.0,
+            updated: Instant::now(),
+        }
+    }
+
+    /// Adds what the current rates produced since the last update.
+    fn advance(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        let requests = self.requests_per_second * elapsed;
+        self.requests += requests;
+        self.errors += requests * self.error_rate;
+        self.updated = now;
+    }
+}
+
+impl MetricsHandle {
+    /// From now on, the series `(version, pod_template_hash)` serves `requests_per_second`
+    /// (clamped to >= 0), of which the fraction `error_rate` (clamped to 0..=1) fails; the
+    /// counters grow accordingly over real time. Creates the series (at 0) when new.
+    pub fn set_traffic(
+        &self,
+        version: &str,
+        pod_template_hash: &str,
+        requests_per_second: f64,
+        error_rate: f64,
+    ) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let traffic = state
+            .traffic
+            .entry((version.to_string(), pod_template_hash.to_string()))
+            .or_insert_with(Traffic::new);
+        traffic.advance(now);
+        traffic.requests_per_second = non_negative(requests_per_second);
+        traffic.error_rate = non_negative(error_rate).min(1.0);
+    }
+
+    /// Adds `requests` and `errors` to the series' counters at once (creating it at 0).
+    pub fn add(&self, version: &str, pod_template_hash: &str, requests: u64, errors: u64) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let traffic = state
+            .traffic
+            .entry((version.to_string(), pod_template_hash.to_string()))
+            .or_insert_with(Traffic::new);
+        traffic.advance(now);
+        traffic.requests += requests as f64;
+        traffic.errors += errors as f64;
+    }
+
+    /// The series' current `(requests, errors)` counters, if it exists.
+    pub fn counters(&self, version: &str, pod_template_hash: &str) -> Option<(f64, f64)> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let traffic = state
+            .traffic
+            .get_mut(&(version.to_string(), pod_template_hash.to_string()))?;
+        traffic.advance(now);
+        Some((traffic.requests, traffic.errors))
+    }
+
+    /// Removes a series (its pods are gone: Prometheus marks it stale at the next scrape).
+    pub fn remove(&self, version: &str, pod_template_hash: &str) {
+        self.lock()
+            .traffic
+            .remove(&(version.to_string(), pod_template_hash.to_string()));
+    }
+
+    /// Sets a gauge `name{labels} value`, exposed next to the counters (e.g. a latency).
+    pub fn set_gauge(&self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.lock()
+            .gauges
+            .insert((name.to_string(), render_labels(labels)), value);
+    }
+
+    /// The page `/metrics` serves right now.
+    pub fn render(&self) -> String {
+        let now = Instant::now();
+        let mut state = self.lock();
+        for traffic in state.traffic.values_mut() {
+            traffic.advance(now);
+        }
+        let mut page = String::new();
+        let counters = [
+            (
+                "http_requests_total",
+                "Requests served, per version.",
+                false,
+            ),
+            (
+                "http_request_errors_total",
+                "Requests that failed, per version.",
+                true,
+            ),
+        ];
+        for (name, help, errors) in counters {
+            let _ = writeln!(page, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((version, hash), traffic) in &state.traffic {
+                let labels = render_labels(&[("version", version), ("pod_template_hash", hash)]);
+                let value = if errors {
+                    traffic.errors
+                } else {
+                    traffic.requests
+                };
+                let _ = writeln!(page, "{name}{labels} {}", format_value(value));
+            }
+        }
+        let mut typed = None;
+        for ((name, labels), value) in &state.gauges {
+            if typed != Some(name) {
+                let _ = writeln!(page, "# TYPE {name} gauge");
+                typed = Some(name);
+            }
+            let _ = writeln!(page, "{name}{labels} {}", format_value(*value));
+        }
+        page
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent numbers: keep serving them.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn non_negative(x: f64) -> f64 {
+    if x.is_finite() && x > 0.0 { x } else { 0.0 }
+}
+
+/// `{a="x",b="y"}` with the values escaped, or nothing without labels.
+fn render_labels(labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|(name, value)| {
+            let escaped = value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{name}=\"{escaped}\"")
+        })
+        .collect();
+    format!("{{{}}}", parts.join(","))
+}
+
+/// A sample value as the text format writes it.
+fn format_value(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value == f64::INFINITY {
+        "+Inf".into()
+    } else if value == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Accepts connections until aborted; aborting it also ends the open connections (they live
+/// in its `JoinSet`), so a dropped server stops answering scrapes at once.
+async fn serve(listener: TcpListener, handle: MetricsHandle) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = listener.accept().await;
+        // Reap finished connections.
+        while connections.try_join_next().is_some() {}
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of file descriptors or similar: try again shortly.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let handle = handle.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |request: hyper::Request<Incoming>| {
+                let handle = handle.clone();
+                async move { Ok::<_, Infallible>(respond(&request, &handle)) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond(request: &hyper::Request<Incoming>, handle: &MetricsHandle) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = if request.uri().path() == "/metrics" {
+        (StatusCode::OK, TEXT_FORMAT, handle.render())
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found\n".to_string(),
+        )
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_gauges() {
+        let handle = MetricsHandle::default();
+        handle.add("v1", "abc", 10, 1);
+        handle.set_gauge("latency_seconds", &[("version", "v\"1")], 0.25);
+        let page = handle.render();
+        assert!(
+            page.contains("http_requests_total{version=\"v1\",pod_template_hash=\"abc\"} 10\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "http_request_errors_total{version=\"v1\",pod_template_hash=\"abc\"} 1\n"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("# TYPE http_requests_total counter"),
+            "{page}"
+        );
+        assert!(
+            page.contains("latency_seconds{version=\"v\\\"1\"} 0.25\n"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn counters_follow_traffic() {
+        let handle = MetricsHandle::default();
+        handle.set_traffic("v2", "def", 1000.0, 0.5);
+        std::thread::sleep(Duration::from_millis(20));
+        let (requests, errors) = handle.counters("v2", "def").unwrap_or_default();
+        assert!(requests >= 20.0 * 0.9, "{requests}");
+        assert!(
+            (errors - requests / 2.0).abs() < 1e-6,
+            "{errors} {requests}"
+        );
+        handle.set_traffic("v2", "def", 0.0, 0.0);
+        let frozen = handle.counters("v2", "def").unwrap_or_default();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(handle.counters("v2", "def").unwrap_or_default(), frozen);
+        handle.remove("v2", "def");
+        assert_eq!(handle.counters("v2", "def"), None);
+        assert_eq!(non_negative(f64::NAN), 0.0);
+    }
+}
