@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod clock;
 pub mod error;
+pub mod metrics_source;
 pub mod observe;
 pub mod run;
 
