@@ -18,15 +18,17 @@ use rollgate_api::{AnalysisRun, Rollout};
 use rollgate_engine::{Decision, Input};
 use tracing::{debug, info, warn};
 
+use crate::analysis_run::{RunContext, reconcile_run};
 use crate::clock::Clock;
 use crate::error::{Error, has_code};
+use crate::metrics_source::{MetricSource, PrometheusSource};
 use crate::{apply, observe};
 
 /// Longest time between two reconciles of an unchanged rollout.
 const RESYNC: Duration = Duration::from_secs(15 * 60);
 
 /// Controller settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Only manage rollouts in this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
@@ -34,6 +36,20 @@ pub struct Config {
     pub clock: Clock,
     /// Name of this controller instance, for events.
     pub instance: String,
+    /// Where AnalysisRun measurements come from. `None`: this controller does not measure
+    /// (the runs' phases are set by someone else, as in tests that drive them by hand).
+    pub metric_source: Option<Arc<dyn MetricSource>>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("namespace", &self.namespace)
+            .field("clock", &self.clock)
+            .field("instance", &self.instance)
+            .field("measures", &self.metric_source.is_some())
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -42,6 +58,7 @@ impl Default for Config {
             namespace: None,
             clock: Clock::system(),
             instance: "rollgate-controller".into(),
+            metric_source: Some(Arc::new(PrometheusSource)),
         }
     }
 }
@@ -229,8 +246,25 @@ pub async fn run(
         watcher::Config::default(),
     );
     let rollouts = controller.store();
+    let runs = config.metric_source.clone().map(|source| {
+        let run_ctx = Arc::new(RunContext {
+            client: client.clone(),
+            clock: config.clock,
+            source,
+        });
+        Controller::new(
+            api::<AnalysisRun>(&client, ns.as_deref()),
+            watcher::Config::default(),
+        )
+        .run(reconcile_analysis_run, run_error_policy, run_ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                debug!(error = %e, "analysis run controller event");
+            }
+        })
+    });
     let ctx = Arc::new(Context::new(client.clone(), config));
-    controller
+    let rollouts_done = controller
         .owns(api::<ReplicaSet>(&client, ns.as_deref()), owned.clone())
         .owns(api::<AnalysisRun>(&client, ns.as_deref()), owned)
         .watches(
@@ -254,7 +288,38 @@ pub async fn run(
             if let Err(e) = res {
                 debug!(error = %e, "controller event");
             }
-        })
-        .await;
+        });
+    match runs {
+        // The run controller stops with the rollout controller (on shutdown).
+        Some(runs) => {
+            tokio::select! {
+                () = rollouts_done => {}
+                () = runs => {}
+            }
+        }
+        None => rollouts_done.await,
+    }
     Ok(())
+}
+
+async fn reconcile_analysis_run(
+    run: Arc<AnalysisRun>,
+    ctx: Arc<RunContext>,
+) -> Result<Requeue, Error> {
+    let ns = run.namespace().ok_or(Error::MissingIdentity)?;
+    match reconcile_run(&ctx, &ns, &run.name_any()).await? {
+        Some(after) => Ok(Requeue::requeue(after)),
+        None => Ok(Requeue::await_change()),
+    }
+}
+
+fn run_error_policy(run: Arc<AnalysisRun>, error: &Error, _ctx: Arc<RunContext>) -> Requeue {
+    let who = format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any());
+    if error.is_conflict() {
+        debug!(run = %who, error = %error, "retrying after conflict");
+        Requeue::requeue(Duration::from_millis(200))
+    } else {
+        warn!(run = %who, error = %error, kind = error.label(), "measuring failed");
+        Requeue::requeue(Duration::from_secs(5))
+    }
 }

@@ -11,6 +11,7 @@ mod bluegreen;
 mod canary;
 mod context;
 pub mod hash;
+pub mod measure;
 pub mod observed;
 mod release;
 mod replicasets;

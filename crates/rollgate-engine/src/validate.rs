@@ -348,14 +348,22 @@ fn analysis_refs(
                 format!("{field}.templates[{i}].templateName"),
                 "required, expected a template name",
             ));
-        } else if !observed
-            .templates
-            .contains_key(&(cluster, t.template_name.clone()))
-        {
-            problems.push(problem(
-                format!("{field}.templates[{i}].templateName"),
-                format!("{kind} \"{}\" not found", t.template_name),
-            ));
+        } else {
+            match observed.templates.get(&(cluster, t.template_name.clone())) {
+                None => problems.push(problem(
+                    format!("{field}.templates[{i}].templateName"),
+                    format!("{kind} \"{}\" not found", t.template_name),
+                )),
+                // A broken template stops the release before any traffic moves.
+                Some(spec) => {
+                    for p in crate::measure::validate_template(spec) {
+                        problems.push(problem(
+                            format!("{field}.templates[{i}]"),
+                            format!("{kind} \"{}\": {p}", t.template_name),
+                        ));
+                    }
+                }
+            }
         }
     }
 }

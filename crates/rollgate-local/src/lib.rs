@@ -97,13 +97,27 @@ impl Stack {
         })
     }
 
-    /// Starts a controller instance named `instance` (several may run at once).
+    /// Starts a controller instance named `instance` (several may run at once) that does not
+    /// measure AnalysisRuns: their phases are set by the caller.
     pub fn start_controller(&mut self, instance: &str) {
+        self.start_controller_with(instance, None);
+    }
+
+    /// Starts a controller instance that measures AnalysisRuns with `metric_source` (for
+    /// example [`rollgate_controller::metrics_source::PrometheusSource`]).
+    pub fn start_controller_with(
+        &mut self,
+        instance: &str,
+        metric_source: Option<
+            std::sync::Arc<dyn rollgate_controller::metrics_source::MetricSource>,
+        >,
+    ) {
         let (stop, stopped) = oneshot::channel::<()>();
         let config = rollgate_controller::Config {
             namespace: None,
             clock: Clock::starting_at(self.sim.now()),
             instance: instance.to_string(),
+            metric_source,
         };
         let client = self.client.clone();
         let task = tokio::spawn(async move {

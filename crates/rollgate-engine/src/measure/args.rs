@@ -1,0 +1,193 @@
+//! `{{args.NAME}}` placeholders, substituted so that a value can never change a query.
+//!
+//! Inside a PromQL string literal a value is escaped for that literal (`"` and `'` strings:
+//! backslash, the quote and control characters; backtick raw strings cannot escape, so a value
+//! with a backtick is refused there). Outside string literals only plain tokens are accepted
+//! (numbers, durations, names): anything else is refused rather than spliced into the query.
+
+use std::collections::BTreeMap;
+
+/// Where in the query a placeholder stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Code,
+    Quoted(char),
+}
+
+/// Substitutes placeholders in a PromQL query, escaping each value for where it stands.
+pub fn render_query(query: &str, args: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(query.len());
+    let mut ctx = Context::Code;
+    let mut rest = query;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("{{") {
+            let end = rest
+                .find("}}")
+                .ok_or_else(|| format!("unterminated placeholder in \"{query}\""))?;
+            let name = placeholder(&rest[2..end])?;
+            let value = args
+                .get(name)
+                .ok_or_else(|| format!("argument \"{name}\" has no value"))?;
+            out.push_str(&escape(name, value, ctx)?);
+            rest = &rest[end + 2..];
+            continue;
+        }
+        match ctx {
+            Context::Code if matches!(c, '"' | '\'' | '`') => ctx = Context::Quoted(c),
+            Context::Quoted(q) if c == '\\' && q != '`' => {
+                // An escape inside the template itself: copy it and the escaped character.
+                out.push(c);
+                rest = &rest[1..];
+                if let Some(next) = rest.chars().next() {
+                    out.push(next);
+                    rest = &rest[next.len_utf8()..];
+                }
+                continue;
+            }
+            Context::Quoted(q) if c == q => ctx = Context::Code,
+            _ => {}
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(out)
+}
+
+/// Substitutes placeholders in a plain value (address, header): no escaping applies.
+pub fn render_plain(text: &str, args: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unterminated placeholder in \"{text}\""))?;
+        let name = placeholder(&after[2..end])?;
+        let value = args
+            .get(name)
+            .ok_or_else(|| format!("argument \"{name}\" has no value"))?;
+        out.push_str(value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn placeholder(inner: &str) -> Result<&str, String> {
+    inner
+        .trim()
+        .strip_prefix("args.")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("unknown placeholder {{{{{inner}}}}}: expected {{{{args.NAME}}}}"))
+}
+
+fn escape(name: &str, value: &str, ctx: Context) -> Result<String, String> {
+    match ctx {
+        Context::Quoted('`') => {
+            if value.contains('`') {
+                Err(format!(
+                    "argument \"{name}\" contains a backtick and stands in a backtick string, which cannot escape it"
+                ))
+            } else {
+                Ok(value.to_string())
+            }
+        }
+        Context::Quoted(q) => {
+            let mut s = String::with_capacity(value.len());
+            for c in value.chars() {
+                match c {
+                    '\\' => s.push_str("\\\\"),
+                    '\n' => s.push_str("\\n"),
+                    '\r' => s.push_str("\\r"),
+                    '\t' => s.push_str("\\t"),
+                    c if c == q => {
+                        s.push('\\');
+                        s.push(c);
+                    }
+                    c if c.is_control() => s.push_str(&format!("\\u{:04x}", u32::from(c))),
+                    c => s.push(c),
+                }
+            }
+            Ok(s)
+        }
+        Context::Code => {
+            let plain = !value.is_empty()
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-' | '+'));
+            if plain {
+                Ok(value.to_string())
+            } else {
+                Err(format!(
+                    "argument \"{name}\" stands outside a quoted string, so it must be a number, \
+                     duration or name, got \"{value}\""
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_value_cannot_change_the_query() {
+        let q = r#"sum(rate(errors{hash="{{args.hash}}"}[5m]))"#;
+        let evil = r#"x"} or vector(1) or up{a=""#;
+        let out = render_query(q, &args(&[("hash", evil)])).expect("renders");
+        assert_eq!(
+            out,
+            r#"sum(rate(errors{hash="x\"} or vector(1) or up{a=\""}[5m]))"#
+        );
+        // Single-quoted strings escape the single quote.
+        let out = render_query("up{a='{{args.v}}'}", &args(&[("v", "it's\\")])).expect("renders");
+        assert_eq!(out, r"up{a='it\'s\\'}");
+    }
+
+    #[test]
+    fn tokens_outside_strings_must_be_plain() {
+        let q = "rate(errors[{{args.window}}]) > {{args.limit}}";
+        let ok = render_query(q, &args(&[("window", "5m"), ("limit", "0.05")])).expect("ok");
+        assert_eq!(ok, "rate(errors[5m]) > 0.05");
+        let e = render_query(q, &args(&[("window", "5m]) or vector(1"), ("limit", "1")]));
+        assert!(e.is_err_and(|e| e.contains("outside a quoted string")));
+    }
+
+    #[test]
+    fn backtick_strings_refuse_backticks() {
+        let q = "up{a=`{{args.v}}`}";
+        assert_eq!(
+            render_query(q, &args(&[("v", "a\"b")])).as_deref(),
+            Ok("up{a=`a\"b`}")
+        );
+        assert!(render_query(q, &args(&[("v", "a`b")])).is_err());
+    }
+
+    #[test]
+    fn escapes_in_the_template_are_kept_and_missing_args_named() {
+        let q = r#"up{a="x\"{{args.v}}"}"#;
+        assert_eq!(
+            render_query(q, &args(&[("v", "y")])).as_deref(),
+            Ok(r#"up{a="x\"y"}"#)
+        );
+        assert_eq!(
+            render_query("{{args.nope}}", &args(&[])),
+            Err("argument \"nope\" has no value".to_string())
+        );
+        assert!(render_query("{{args.v", &args(&[("v", "1")])).is_err());
+        assert!(render_query("{{ other }}", &args(&[])).is_err());
+        assert_eq!(
+            render_plain("http://{{ args.host }}:9090", &args(&[("host", "prom")])).as_deref(),
+            Ok("http://prom:9090")
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! The AnalysisRun state machine: which measurements are due, and what they add up to.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use rollgate_api::{
+    AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, Measurement, MetricResult, PrometheusMetric,
+    WebHeader,
+};
+
+use super::args::{render_plain, render_query};
+use super::condition;
+use super::spec::{ERROR_RETRY, MetricSpec, NoDataPolicy, run_metrics};
+use super::value::MetricValue;
+
+/// A measurement to take now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    /// The metric.
+    pub metric: String,
+    /// Its provider with every placeholder substituted, or why that failed (the measurement
+    /// is then an error).
+    pub query: Result<PrometheusMetric, String>,
+}
+
+/// What [`plan`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Measurements due now.
+    pub due: Vec<Due>,
+    /// The status to start from (initialised, or finished when terminated).
+    pub status: AnalysisRunStatus,
+    /// When the next measurement is due if none is now.
+    pub requeue_after: Option<Duration>,
+}
+
+/// How one measurement went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The provider answered.
+    Value(MetricValue),
+    /// The provider failed (unreachable, timeout, rejected query): an Error measurement.
+    ProviderError(String),
+}
+
+/// What [`record`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDecision {
+    /// The new status.
+    pub status: AnalysisRunStatus,
+    /// When to measure next (`None`: the run is finished).
+    pub requeue_after: Option<Duration>,
+}
+
+fn add(t: Timestamp, d: Duration) -> Timestamp {
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// The status a run works from: started now if new, one result per metric.
+fn init(
+    spec: &AnalysisRunSpec,
+    metrics: &[Result<MetricSpec, String>],
+    status: Option<&AnalysisRunStatus>,
+    now: Timestamp,
+) -> AnalysisRunStatus {
+    let mut s = status.cloned().unwrap_or_default();
+    if s.started_at.is_none() {
+        s.started_at = Some(Time(now));
+    }
+    if s.phase.is_none_or(|p| p == AnalysisPhase::Pending) {
+        s.phase = Some(AnalysisPhase::Running);
+    }
+    for (m, parsed) in spec.metrics.iter().zip(metrics) {
+        if !s.metric_results.iter().any(|r| r.name == m.name) {
+            s.metric_results.push(MetricResult {
+                name: m.name.clone(),
+                phase: Some(AnalysisPhase::Pending),
+                dry_run: parsed.as_ref().ok().filter(|p| p.dry_run).map(|_| true),
+                ..Default::default()
+            });
+        }
+    }
+    s
+}
+
+/// When the metric's next measurement is due; `None` when it takes no more.
+fn next_due(ms: &MetricSpec, r: &MetricResult, started: Timestamp) -> Option<Timestamp> {
+    if r.phase.is_some_and(AnalysisPhase::is_completed) {
+        return None;
+    }
+    let first = add(started, ms.initial_delay);
+    let Some(last) = r.measurements.last() else {
+        return Some(first);
+    };
+    let last_at = last.finished_at.as_ref().map_or(started, |t| t.0);
+    let at = if last.phase == Some(AnalysisPhase::Error) {
+        add(last_at, ms.interval.unwrap_or(ERROR_RETRY))
+    } else {
+        if ms.count.is_some_and(|c| r.count >= c) {
+            return None;
+        }
+        ms.interval.map_or(last_at, |iv| add(last_at, iv))
+    };
+    Some(at.max(first))
+}
+
+fn requeue(
+    metrics: &[Result<MetricSpec, String>],
+    s: &AnalysisRunStatus,
+    now: Timestamp,
+) -> Option<Duration> {
+    if s.phase.is_some_and(AnalysisPhase::is_completed) {
+        return None;
+    }
+    let started = s.started_at.as_ref().map_or(now, |t| t.0);
+    metrics
+        .iter()
+        .filter_map(|m| m.as_ref().ok())
+        .filter_map(|ms| {
+            let r = s.metric_results.iter().find(|r| r.name == ms.name)?;
+            next_due(ms, r, started)
+        })
+        .min()
+        .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or_default())
+}
+
+/// Which measurements of the run are due at `now`, with their queries rendered.
+pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Timestamp) -> Plan {
+    let metrics = run_metrics(spec);
+    let mut s = init(spec, &metrics, status, now);
+    if s.phase.is_some_and(AnalysisPhase::is_completed) {
+        return Plan {
+            due: Vec::new(),
+            status: s,
+            requeue_after: None,
+        };
+    }
+    if spec.terminate == Some(true) {
+        conclude(&metrics, &mut s, true);
+        return Plan {
+            due: Vec::new(),
+            status: s,
+            requeue_after: None,
+        };
+    }
+    // A metric that cannot even be parsed is an error at once.
+    for (m, parsed) in spec.metrics.iter().zip(&metrics) {
+        if let Err(e) = parsed
+            && let Some(r) = s.metric_results.iter_mut().find(|r| r.name == m.name)
+        {
+            r.phase = Some(AnalysisPhase::Error);
+            r.message = Some(e.clone());
+        }
+    }
+    conclude(&metrics, &mut s, false);
+    let args: BTreeMap<String, String> = spec
+        .args
+        .iter()
+        .filter_map(|a| Some((a.name.clone(), a.value.clone()?)))
+        .collect();
+    let started = s.started_at.as_ref().map_or(now, |t| t.0);
+    let mut due = Vec::new();
+    if !s.phase.is_some_and(AnalysisPhase::is_completed) {
+        for (m, parsed) in spec.metrics.iter().zip(&metrics) {
+            let Ok(ms) = parsed else { continue };
+            let Some(r) = s.metric_results.iter().find(|r| r.name == m.name) else {
+                continue;
+            };
+            if next_due(ms, r, started).is_some_and(|at| at <= now) {
+                let query = m
+                    .provider
+                    .prometheus
+                    .as_ref()
+                    .ok_or_else(|| "no provider".to_string())
+                    .and_then(|p| render(p, &args));
+                due.push(Due {
+                    metric: m.name.clone(),
+                    query,
+                });
+            }
+        }
+    }
+    let requeue_after = requeue(&metrics, &s, now);
+    Plan {
+        due,
+        status: s,
+        requeue_after,
+    }
+}
+
+fn render(
+    p: &PrometheusMetric,
+    args: &BTreeMap<String, String>,
+) -> Result<PrometheusMetric, String> {
+    let mut out = p.clone();
+    out.query = render_query(&p.query, args)?;
+    out.address = render_plain(&p.address, args)?;
+    out.headers = p
+        .headers
+        .iter()
+        .map(|h| {
+            Ok(WebHeader {
+                key: h.key.clone(),
+                value: render_plain(&h.value, args)?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(out)
+}
+
+/// One measurement's phase and message, from its outcome.
+fn judge(ms: &MetricSpec, outcome: &Outcome) -> (AnalysisPhase, Option<String>, Option<String>) {
+    let value = match outcome {
+        Outcome::ProviderError(e) => return (AnalysisPhase::Error, None, Some(e.clone())),
+        Outcome::Value(v) => v,
+    };
+    let shown = Some(value.display());
+    if value.is_empty() {
+        let (phase, what) = match ms.no_data {
+            NoDataPolicy::Inconclusive => (AnalysisPhase::Inconclusive, "Inconclusive"),
+            NoDataPolicy::Fail => (AnalysisPhase::Failed, "Fail"),
+            NoDataPolicy::Pass => (AnalysisPhase::Successful, "Pass"),
+        };
+        let msg = format!("no data: the query returned nothing (noDataPolicy {what})");
+        return (phase, shown, Some(msg));
+    }
+    let eval = |c: &Option<String>| -> Result<Option<bool>, String> {
+        match c {
+            None => Ok(None),
+            Some(src) => condition::evaluate(&condition::compile(src)?, value).map(Some),
+        }
+    };
+    let (success, failure) = match (eval(&ms.success), eval(&ms.failure)) {
+        (Ok(s), Ok(f)) => (s, f),
+        (Err(e), _) | (_, Err(e)) => return (AnalysisPhase::Error, shown, Some(e)),
+    };
+    let v = value.display();
+    let quote = |c: &Option<String>| c.clone().unwrap_or_default();
+    match (success, failure) {
+        (_, Some(true)) => (
+            AnalysisPhase::Failed,
+            shown,
+            Some(format!(
+                "value {v} met failureCondition \"{}\"",
+                quote(&ms.failure)
+            )),
+        ),
+        (Some(false), None) => (
+            AnalysisPhase::Failed,
+            shown,
+            Some(format!(
+                "value {v} did not meet successCondition \"{}\"",
+                quote(&ms.success)
+            )),
+        ),
+        (Some(true), _) | (None, Some(false)) | (None, None) => {
+            (AnalysisPhase::Successful, shown, None)
+        }
+        (Some(false), Some(false)) => (
+            AnalysisPhase::Inconclusive,
+            shown,
+            Some(format!(
+                "value {v} met neither successCondition \"{}\" nor failureCondition \"{}\"",
+                quote(&ms.success),
+                quote(&ms.failure)
+            )),
+        ),
+    }
+}
+
+/// Adds the outcomes of the measurements taken and decides metric and run phases.
+pub fn record(
+    spec: &AnalysisRunSpec,
+    status: Option<&AnalysisRunStatus>,
+    outcomes: Vec<(String, Outcome)>,
+    now: Timestamp,
+) -> RunDecision {
+    let metrics = run_metrics(spec);
+    let mut s = init(spec, &metrics, status, now);
+    for (name, outcome) in outcomes {
+        let Some(Ok(ms)) = metrics
+            .iter()
+            .find(|m| m.as_ref().is_ok_and(|m| m.name == name))
+        else {
+            continue;
+        };
+        let Some(r) = s.metric_results.iter_mut().find(|r| r.name == name) else {
+            continue;
+        };
+        if r.phase.is_some_and(AnalysisPhase::is_completed) {
+            continue;
+        }
+        let (phase, value, message) = judge(ms, &outcome);
+        match phase {
+            AnalysisPhase::Error => {
+                r.error += 1;
+                r.consecutive_error += 1;
+            }
+            other => {
+                r.count += 1;
+                r.consecutive_error = 0;
+                match other {
+                    AnalysisPhase::Successful => r.successful += 1,
+                    AnalysisPhase::Failed => r.failed += 1,
+                    _ => r.inconclusive += 1,
+                }
+            }
+        }
+        r.measurements.push(Measurement {
+            phase: Some(phase),
+            value,
+            message,
+            started_at: Some(Time(now)),
+            finished_at: Some(Time(now)),
+            metadata: BTreeMap::new(),
+        });
+        let excess = r.measurements.len().saturating_sub(ms.retention);
+        r.measurements.drain(..excess);
+        let (mp, mm) = metric_phase(ms, r);
+        r.phase = Some(mp);
+        r.message = mm;
+    }
+    conclude(&metrics, &mut s, false);
+    let requeue_after = requeue(&metrics, &s, now);
+    RunDecision {
+        status: s,
+        requeue_after,
+    }
+}
+
+fn last_message(r: &MetricResult, phase: AnalysisPhase) -> String {
+    r.measurements
+        .iter()
+        .rev()
+        .find(|m| m.phase == Some(phase))
+        .and_then(|m| m.message.clone())
+        .unwrap_or_default()
+}
+
+fn metric_phase(ms: &MetricSpec, r: &MetricResult) -> (AnalysisPhase, Option<String>) {
+    let name = &ms.name;
+    if r.failed > ms.failure_limit {
+        let why = last_message(r, AnalysisPhase::Failed);
+        return (
+            AnalysisPhase::Failed,
+            Some(format!(
+                "metric \"{name}\" failed: {why} ({} failed > failureLimit {})",
+                r.failed, ms.failure_limit
+            )),
+        );
+    }
+    if r.inconclusive > ms.inconclusive_limit {
+        let why = last_message(r, AnalysisPhase::Inconclusive);
+        return (
+            AnalysisPhase::Inconclusive,
+            Some(format!(
+                "metric \"{name}\" inconclusive: {why} ({} inconclusive > inconclusiveLimit {})",
+                r.inconclusive, ms.inconclusive_limit
+            )),
+        );
+    }
+    if r.consecutive_error > ms.consecutive_error_limit {
+        let why = last_message(r, AnalysisPhase::Error);
+        return (
+            AnalysisPhase::Error,
+            Some(format!(
+                "metric \"{name}\" could not be measured: {why} ({} errors in a row > \
+                 consecutiveErrorLimit {})",
+                r.consecutive_error, ms.consecutive_error_limit
+            )),
+        );
+    }
+    if ms.count.is_some_and(|c| r.count >= c) {
+        return (
+            AnalysisPhase::Successful,
+            Some(format!("metric \"{name}\" passed {} measurements", r.count)),
+        );
+    }
+    (AnalysisPhase::Running, None)
+}
+
+/// Run phase: the worst phase of the metrics that decide (dry-run ones never do):
+/// Failed > Error > Inconclusive > Running > Successful. Terminated runs end with what they
+/// have: Successful unless a metric already decided otherwise.
+fn conclude(metrics: &[Result<MetricSpec, String>], s: &mut AnalysisRunStatus, terminated: bool) {
+    let rank = |p: AnalysisPhase| match p {
+        AnalysisPhase::Failed => 5,
+        AnalysisPhase::Error => 4,
+        AnalysisPhase::Inconclusive => 3,
+        AnalysisPhase::Running | AnalysisPhase::Pending => 2,
+        AnalysisPhase::Successful => 1,
+    };
+    let deciding = s.metric_results.iter().filter(|r| {
+        let dry = metrics
+            .iter()
+            .filter_map(|m| m.as_ref().ok())
+            .any(|m| m.name == r.name && m.dry_run);
+        !dry
+    });
+    let worst = deciding
+        .map(|r| (r.phase.unwrap_or(AnalysisPhase::Pending), r))
+        .max_by_key(|(p, _)| rank(*p));
+    let (phase, message) = match worst {
+        None => (AnalysisPhase::Successful, None),
+        Some((p, _)) if !p.is_completed() && terminated => (
+            AnalysisPhase::Successful,
+            Some("terminated before every measurement was taken".to_string()),
+        ),
+        Some((p, r)) => (p, r.message.clone()),
+    };
+    // A dry-run-only run still measures until its metrics are done.
+    let all_done = s
+        .metric_results
+        .iter()
+        .all(|r| r.phase.is_some_and(AnalysisPhase::is_completed));
+    let phase = if phase == AnalysisPhase::Successful && !all_done && !terminated {
+        AnalysisPhase::Running
+    } else {
+        phase
+    };
+    s.phase = Some(phase);
+    s.message = if phase.is_completed() { message } else { None };
+}
