@@ -1,0 +1,468 @@
+//! Analysis against a real Prometheus, end to end. These run in real time (Prometheus scrapes
+//! on the wall clock): pods are ready 0.2 s after they start, Prometheus scrapes the test's
+//! metrics endpoint every second, and measurements are 1 s apart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use kube::Api;
+use kube::api::ListParams;
+use rollgate_api::{AnalysisRun, Rollout, RolloutPhase};
+use rollgate_controller::metrics_source::PrometheusSource;
+use rollgate_e2e::*;
+use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
+use rollgate_sim::SimConfig;
+use serde_json::{Value, json};
+
+type R = anyhow::Result<()>;
+
+/// Everything one test needs: a measuring stack, a metrics endpoint and a Prometheus
+/// scraping it.
+struct World {
+    stack: Stack,
+    prom: TestPrometheus,
+    metrics: MetricsHandle,
+    _server: MetricsServer,
+}
+
+fn template(image: &str) -> Value {
+    json!({"metadata": {"labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "app", "image": image}]}})
+}
+
+/// The pod-template hash the controller will give the revision running `image`.
+fn hash_of(image: &str) -> String {
+    let t: PodTemplateSpec = serde_json::from_value(template(image)).expect("template");
+    rollgate_engine::hash::pod_template_hash(&t)
+}
+
+fn error_ratio(hash: &str, window: &str) -> String {
+    format!(
+        "sum(rate(http_request_errors_total{{pod_template_hash=\"{hash}\"}}[{window}])) / \
+         sum(rate(http_requests_total{{pod_template_hash=\"{hash}\"}}[{window}]))"
+    )
+}
+
+/// Starts everything; `app:1` serves without errors and `app:2` with `v2_errors`, and waits
+/// until Prometheus can answer the error ratio of `app:2`.
+async fn world(v2_errors: f64) -> anyhow::Result<World> {
+    rollgate_promtest::install_crypto_provider();
+    let server = MetricsServer::start().await?;
+    let metrics = server.handle();
+    metrics.set_traffic("1", &hash_of("app:1"), 100.0, 0.0);
+    metrics.set_traffic("2", &hash_of("app:2"), 100.0, v2_errors);
+    let prom = TestPrometheus::start(
+        ScrapeConfig::new()
+            .target(server.target())
+            .interval(Duration::from_secs(1)),
+    )
+    .await?;
+    prom.wait_for_data(
+        &error_ratio(&hash_of("app:2"), "5s"),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let mut stack = Stack::new(SimConfig {
+        default_ready_delay: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await?;
+    stack.start_controller_with("controller-1", Some(Arc::new(PrometheusSource)));
+    Ok(World {
+        stack,
+        prom,
+        metrics,
+        _server: server,
+    })
+}
+
+/// The `error-rate` AnalysisTemplate against this world's Prometheus; `metric` is merged over
+/// its one metric.
+fn error_rate_template(w: &World, metric: Value) -> String {
+    let mut m = json!({
+        "name": "error-rate", "interval": "1s", "count": 3,
+        "successCondition": "result[0] < 0.05", "consecutiveErrorLimit": 1,
+        "provider": {"prometheus": {"address": w.prom.address(),
+            "query": error_ratio("{{args.hash}}", "5s")}}
+    });
+    merge(&mut m, metric);
+    json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+           "metadata": {"name": "error-rate"},
+           "spec": {"args": [{"name": "hash"}], "metrics": [m]}})
+    .to_string()
+}
+
+fn analysis(extra: Value) -> Value {
+    let mut a = json!({"templates": [{"templateName": "error-rate"}],
+        "args": [{"name": "hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]});
+    merge(&mut a, extra);
+    a
+}
+
+fn canary_rollout(steps: Value) -> String {
+    json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
+           "metadata": {"name": "web"},
+           "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                    "template": template("app:1"),
+                    "strategy": {"canary": {"steps": steps}}}})
+    .to_string()
+}
+
+async fn wait(
+    w: &World,
+    what: &str,
+    secs: u64,
+    f: impl Fn(&Rollout) -> bool,
+) -> anyhow::Result<Rollout> {
+    Ok(w.stack
+        .wait_for(NS, "web", Duration::from_secs(secs), what, f)
+        .await?)
+}
+
+fn stable(r: &Rollout) -> Option<String> {
+    r.status.as_ref().and_then(|s| s.stable_rs.clone())
+}
+
+async fn release_v2(w: &World) -> R {
+    wait(w, "first deploy", 30, |r| {
+        phase(r) == Some(RolloutPhase::Healthy)
+    })
+    .await?;
+    w.stack.set_image(NS, "web", "app", "app:2").await?;
+    Ok(())
+}
+
+async fn runs(w: &World) -> anyhow::Result<Vec<AnalysisRun>> {
+    Ok(Api::<AnalysisRun>::namespaced(w.stack.client.clone(), NS)
+        .list(&ListParams::default())
+        .await?
+        .items)
+}
+
+#[tokio::test]
+async fn a_canary_whose_error_rate_stays_low_is_promoted() -> R {
+    let w = world(0.01).await?;
+    w.stack
+        .apply_yaml(&error_rate_template(&w, json!({})), NS)
+        .await?;
+    w.stack
+        .apply_yaml(
+            &canary_rollout(json!([{"setWeight": 50}, {"analysis": analysis(json!({}))}])),
+            NS,
+        )
+        .await?;
+    release_v2(&w).await?;
+    let v2 = hash_of("app:2");
+    wait(&w, "v2 stable", 60, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    })
+    .await?;
+    let runs = runs(&w).await?;
+    assert_eq!(runs.len(), 1);
+    let status = runs[0].status.clone().unwrap_or_default();
+    assert_eq!(status.phase, Some(rollgate_api::AnalysisPhase::Successful));
+    let m = &status.metric_results[0];
+    assert_eq!((m.count, m.successful), (3, 3), "{m:?}");
+    let value = m.measurements[0].value.clone().unwrap_or_default();
+    assert!(
+        value.starts_with("[0.01"),
+        "a real ratio near 0.01: {value}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_canary_whose_error_rate_rises_at_step_2_is_rolled_back_with_the_value() -> R {
+    let w = world(0.0).await?;
+    w.stack
+        .apply_yaml(&error_rate_template(&w, json!({})), NS)
+        .await?;
+    w.stack
+        .apply_yaml(
+            &canary_rollout(json!([{"setWeight": 25}, {"analysis": analysis(json!({}))},
+                                   {"setWeight": 50}, {"pause": {}}])),
+            NS,
+        )
+        .await?;
+    release_v2(&w).await?;
+    // The new version starts failing while its analysis runs.
+    w.metrics.set_traffic("2", &hash_of("app:2"), 100.0, 0.4);
+    let aborted = wait(&w, "rolled back", 60, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    let msg = message(&aborted);
+    assert!(msg.contains("metric \"error-rate\" failed"), "{msg}");
+    assert!(
+        msg.contains("did not meet successCondition \"result[0] < 0.05\""),
+        "{msg}"
+    );
+    assert!(msg.contains("value [0."), "{msg}");
+    assert_eq!(stable(&aborted), Some(hash_of("app:1")));
+    let weights = aborted
+        .status
+        .and_then(|s| s.canary)
+        .and_then(|c| c.weights);
+    assert_eq!(weights.map(|w| w.set_weight), Some(0));
+    Ok(())
+}
+
+fn bg_rollout(bg: Value) -> String {
+    let mut strategy = json!({"activeService": "web-active", "previewService": "web-preview"});
+    merge(&mut strategy, bg);
+    json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
+           "metadata": {"name": "web"},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                    "template": template("app:1"),
+                    "strategy": {"blueGreen": strategy}}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn blue_green_with_a_failing_pre_promotion_analysis_never_switches() -> R {
+    let w = world(0.5).await?;
+    w.stack.apply_yaml(&services("web"), NS).await?;
+    w.stack
+        .apply_yaml(&error_rate_template(&w, json!({})), NS)
+        .await?;
+    w.stack
+        .apply_yaml(
+            &bg_rollout(json!({"prePromotionAnalysis": analysis(json!({}))})),
+            NS,
+        )
+        .await?;
+    let monitor = Monitor::start(&w.stack, "web", 2);
+    release_v2(&w).await?;
+    let aborted = wait(&w, "aborted", 60, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    assert!(
+        message(&aborted).contains("pre-promotion analysis"),
+        "{}",
+        message(&aborted)
+    );
+    assert_eq!(
+        selected(&w.stack, "web-active").await?,
+        Some(hash_of("app:1"))
+    );
+    let switches: Vec<_> = monitor.switches().into_iter().flatten().collect();
+    assert_eq!(switches, vec![hash_of("app:1")], "active never left v1");
+    Ok(())
+}
+
+#[tokio::test]
+async fn blue_green_with_a_failing_post_promotion_analysis_switches_back() -> R {
+    let w = world(0.5).await?;
+    w.stack.apply_yaml(&services("web"), NS).await?;
+    w.stack
+        .apply_yaml(&error_rate_template(&w, json!({})), NS)
+        .await?;
+    w.stack
+        .apply_yaml(
+            &bg_rollout(json!({"postPromotionAnalysis": analysis(json!({}))})),
+            NS,
+        )
+        .await?;
+    release_v2(&w).await?;
+    let aborted = wait(&w, "switched back", 60, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    assert!(
+        message(&aborted).contains("post-promotion analysis"),
+        "{}",
+        message(&aborted)
+    );
+    assert_eq!(
+        selected(&w.stack, "web-active").await?,
+        Some(hash_of("app:1"))
+    );
+    // The switches, from the Events: to v1 (first deploy), to v2, back to v1.
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(w.stack.client.clone(), NS)
+        .list(&ListParams::default())
+        .await?;
+    let mut switches: Vec<(Option<k8s_openapi::jiff::Timestamp>, String)> = events
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("ActiveServiceSwitched"))
+        .map(|e| (e.event_time.map(|t| t.0), e.note.unwrap_or_default()))
+        .collect();
+    switches.sort();
+    let to: Vec<String> = switches
+        .iter()
+        .filter_map(|(_, n)| n.rsplit(" to ").next().map(str::to_string))
+        .collect();
+    assert_eq!(
+        to,
+        [hash_of("app:1"), hash_of("app:2"), hash_of("app:1")],
+        "{switches:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn prometheus_down_mid_analysis_pauses_and_retry_continues_once_it_is_back() -> R {
+    let mut w = world(0.0).await?;
+    w.stack
+        .apply_yaml(&error_rate_template(&w, json!({"count": 4})), NS)
+        .await?;
+    w.stack
+        .apply_yaml(
+            &canary_rollout(json!([{"setWeight": 25}, {"analysis": analysis(json!({}))}])),
+            NS,
+        )
+        .await?;
+    release_v2(&w).await?;
+    // Once the analysis has measured, Prometheus goes away.
+    for _ in 0..100 {
+        let measured = runs(&w).await?.iter().any(|r| {
+            r.status
+                .as_ref()
+                .is_some_and(|s| s.metric_results.iter().any(|m| m.count >= 1))
+        });
+        if measured {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.prom.stop();
+    let paused = wait(&w, "paused", 30, |r| phase(r) == Some(RolloutPhase::Paused)).await?;
+    assert!(
+        message(&paused).contains("could not measure"),
+        "{}",
+        message(&paused)
+    );
+    // It stays paused, the stable version untouched, for as long as nobody acts.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let still = w.stack.rollout(NS, "web").await?;
+    assert_eq!(phase(&still), Some(RolloutPhase::Paused));
+    assert_eq!(stable(&still), Some(hash_of("app:1")));
+
+    w.prom.restart().await?;
+    w.prom
+        .wait_for_data(
+            &error_ratio(&hash_of("app:2"), "5s"),
+            Duration::from_secs(60),
+        )
+        .await?;
+    let said = rollgate_ctl::run(
+        &w.stack.client,
+        NS,
+        "web",
+        &rollgate_ctl::Command::Retry,
+        w.stack.sim.now(),
+    )
+    .await?;
+    assert!(said.contains("runs again"), "{said}");
+    let v2 = hash_of("app:2");
+    wait(&w, "v2 stable after retry", 60, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    })
+    .await?;
+    assert_eq!(runs(&w).await?.len(), 2, "retry started a second run");
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_error_policy_abort_an_outage_aborts() -> R {
+    let mut w = world(0.0).await?;
+    w.stack
+        .apply_yaml(&error_rate_template(&w, json!({})), NS)
+        .await?;
+    w.stack
+        .apply_yaml(
+            &canary_rollout(json!([{"setWeight": 25},
+                                   {"analysis": analysis(json!({"errorPolicy": "Abort"}))}])),
+            NS,
+        )
+        .await?;
+    wait(&w, "first deploy", 30, |r| {
+        phase(r) == Some(RolloutPhase::Healthy)
+    })
+    .await?;
+    w.prom.stop();
+    w.stack.set_image(NS, "web", "app", "app:2").await?;
+    let aborted = wait(&w, "aborted", 60, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    assert!(
+        message(&aborted).contains("errorPolicy: Abort"),
+        "{}",
+        message(&aborted)
+    );
+    assert_eq!(stable(&aborted), Some(hash_of("app:1")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_promql_syntax_error_and_an_unknown_metric_say_what_is_wrong() -> R {
+    let w = world(0.0).await?;
+    let broken = json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": "error-rate"},
+        "spec": {"metrics": [{"name": "bad-query", "successCondition": "result[0] < 1.0",
+            "consecutiveErrorLimit": 0,
+            "provider": {"prometheus": {"address": w.prom.address(), "query": "sum(rate(("}}}]}});
+    w.stack.apply_yaml(&broken.to_string(), NS).await?;
+    w.stack
+        .apply_yaml(
+            &canary_rollout(json!([{"setWeight": 25},
+                {"analysis": {"templates": [{"templateName": "error-rate"}]}}])),
+            NS,
+        )
+        .await?;
+    release_v2(&w).await?;
+    let paused = wait(&w, "paused", 30, |r| phase(r) == Some(RolloutPhase::Paused)).await?;
+    let msg = message(&paused);
+    assert!(
+        msg.contains("metric \"bad-query\" could not be measured"),
+        "{msg}"
+    );
+    assert!(msg.contains("bad_data"), "Prometheus' own words: {msg}");
+
+    // An unknown metric answers with no data: inconclusive by default, a pause for a human.
+    let unknown = broken
+        .to_string()
+        .replace("sum(rate((", "no_such_metric_total");
+    w.stack.apply_yaml(&unknown, NS).await?;
+    w.stack.set_image(NS, "web", "app", "app:3").await?;
+    let paused = wait(&w, "inconclusive", 30, |r| {
+        phase(r) == Some(RolloutPhase::Paused) && message(r).contains("inconclusive")
+    })
+    .await?;
+    assert!(message(&paused).contains("no data"), "{}", message(&paused));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invalid_cel_condition_is_an_invalid_spec_before_any_traffic_moves() -> R {
+    let w = world(0.0).await?;
+    w.stack
+        .apply_yaml(
+            &error_rate_template(&w, json!({"successCondition": "result[0] <"})),
+            NS,
+        )
+        .await?;
+    w.stack
+        .apply_yaml(
+            &canary_rollout(json!([{"setWeight": 25}, {"analysis": analysis(json!({}))}])),
+            NS,
+        )
+        .await?;
+    let r = wait(&w, "invalid", 30, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    let msg = message(&r);
+    assert!(
+        msg.contains("AnalysisTemplate \"error-rate\": metrics[0].successCondition: invalid CEL expression \"result[0] <\""),
+        "{msg}"
+    );
+    assert!(
+        replica_sets(&w.stack, "web").await?.is_empty(),
+        "nothing deployed"
+    );
+    Ok(())
+}
