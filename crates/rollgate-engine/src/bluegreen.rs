@@ -413,14 +413,14 @@ fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<F
             cx.wake_at(at);
             let msg = format!(
                 "Paused: preview {hash} is ready; promoting automatically at {at} \
-                 (autoPromotionSeconds: {secs}), or now by clearing status.pauseConditions of {name}"
+                 (autoPromotionSeconds: {secs}), or now with `rollgate promote {name}`"
             );
             cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
         }
         None => {
             let msg = format!(
                 "Paused: preview {hash} is ready and waiting for promotion \
-                 (clear status.pauseConditions of {name})"
+                 (`rollgate promote {name}`)"
             );
             cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
         }

@@ -230,8 +230,8 @@ pub fn analysis_gate(
             pause_started(cx, PAUSE_INCONCLUSIVE);
             let name = cx.name().to_string();
             let msg = format!(
-                "Paused: {point} analysis {run} is inconclusive{detail}; promote {name} \
-                 (clear status.pauseConditions) to continue or abort it (status.abort: true)"
+                "Paused: {point} analysis {run} is inconclusive{detail}: \
+                 `rollgate promote {name}` to continue, `rollgate abort {name}` to go back"
             );
             cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
             Some(Flow::Wait)

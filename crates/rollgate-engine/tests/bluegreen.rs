@@ -657,8 +657,8 @@ fn inconclusive_pre_promotion_analysis_pauses_until_a_human_promotes() {
     assert_eq!(
         s.message,
         Some(format!(
-            "Paused: pre-promotion analysis {run1} is inconclusive: no data; promote web \
-             (clear status.pauseConditions) to continue or abort it (status.abort: true)"
+            "Paused: pre-promotion analysis {run1} is inconclusive: no data: \
+             `rollgate promote web` to continue, `rollgate abort web` to go back"
         ))
     );
     assert_eq!(s.pause_conditions, [pause("InconclusiveAnalysis", t)]);
@@ -728,7 +728,7 @@ fn with_auto_promotion_disabled_the_release_pauses_until_promoted() {
         s.message,
         Some(format!(
             "Paused: preview {v2} is ready and waiting for promotion \
-             (clear status.pauseConditions of web)"
+             (`rollgate promote web`)"
         ))
     );
     assert_eq!(s.pause_conditions, [pause("BlueGreenPause", t)]);
@@ -784,7 +784,7 @@ fn auto_promotion_seconds_promotes_on_time_and_requeues_for_it() {
         s.message,
         Some(format!(
             "Paused: preview {v2} is ready; promoting automatically at {} \
-             (autoPromotionSeconds: 60), or now by clearing status.pauseConditions of web",
+             (autoPromotionSeconds: 60), or now with `rollgate promote web`",
             w.at(60)
         ))
     );
@@ -2215,8 +2215,8 @@ fn inconclusive_post_promotion_analysis_pauses_after_the_switch_until_promoted()
     assert_eq!(
         s.message,
         Some(format!(
-            "Paused: post-promotion analysis {post1} is inconclusive: no data; promote web \
-             (clear status.pauseConditions) to continue or abort it (status.abort: true)"
+            "Paused: post-promotion analysis {post1} is inconclusive: no data: \
+             `rollgate promote web` to continue, `rollgate abort web` to go back"
         ))
     );
     assert_eq!(s.pause_conditions, [pause("InconclusiveAnalysis", t)]);

@@ -385,8 +385,8 @@ fn an_inconclusive_analysis_step_pauses_until_promoted() {
     assert_eq!(
         w.message(),
         format!(
-            "Paused: step 2/4 analysis {name} is inconclusive: no data; promote web (clear \
-             status.pauseConditions) to continue or abort it (status.abort: true)"
+            "Paused: step 2/4 analysis {name} is inconclusive: no data: \
+             `rollgate promote web` to continue, `rollgate abort web` to go back"
         )
     );
     assert_eq!(pause_reasons(&w), ["InconclusiveAnalysis"]);
@@ -626,8 +626,8 @@ fn an_inconclusive_background_analysis_pauses_until_promoted_then_a_fresh_run_wa
     assert_eq!(
         w.message(),
         format!(
-            "Paused: background analysis {first} is inconclusive: no data; promote web (clear \
-             status.pauseConditions) to continue or abort it (status.abort: true)"
+            "Paused: background analysis {first} is inconclusive: no data: \
+             `rollgate promote web` to continue, `rollgate abort web` to go back"
         )
     );
     w.make_all_ready();

@@ -37,8 +37,23 @@ fn the_canary_demo_promotes_one_release_and_aborts_the_crash_looping_one() {
 }
 
 #[test]
-fn the_blue_green_demo_is_the_default() {
+fn the_blue_green_demo_is_the_default_and_its_analysis_decides() {
     let out = demo(&[]);
     assert!(out.contains("event ActiveServiceSwitched"), "{out}");
-    assert!(out.contains("v3.0 was aborted automatically"), "{out}");
+    assert!(out.contains("event AnalysisRunCreated"), "{out}");
+    // v3.0 serves 30% errors: a success rate of 0.7, whichever metric source the demo used.
+    assert!(
+        out.contains("metric \"success-rate\" failed: value [0.7] did not meet successCondition"),
+        "{out}"
+    );
+    assert!(
+        out.contains("v3.0 failed it and was aborted automatically"),
+        "{out}"
+    );
+    if rollgate_promtest::is_installed() {
+        assert!(
+            out.contains("Prometheus is running on http://127.0.0.1:"),
+            "{out}"
+        );
+    }
 }

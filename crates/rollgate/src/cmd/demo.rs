@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rollgate_api::{Rollout, RolloutPhase};
+use std::sync::Arc;
+
+use rollgate_controller::metrics_source::{MetricSource, PrometheusSource};
 use rollgate_local::Stack;
+use rollgate_local::simulated_metrics::SimulatedMetrics;
 use rollgate_local::snapshot::{EventFeed, Snapshot};
 use rollgate_sim::SimConfig;
 use tokio::time::Instant;
@@ -17,6 +21,8 @@ use tokio::time::Instant;
 use crate::cli::{DemoArgs, DemoStrategy};
 
 const EXAMPLE: &str = include_str!("../../../../manifests/examples/bluegreen.yaml");
+const SUCCESS_RATE: &str =
+    include_str!("../../../../manifests/examples/analysis-template-success-rate.yaml");
 const CANARY_EXAMPLE: &str = include_str!("../../../../manifests/examples/canary.yaml");
 const NS: &str = "default";
 const NAME: &str = "web";
@@ -28,9 +34,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             .with_env_filter("rollgate_controller=debug,info")
             .init();
     }
+    // The canary demo runs in virtual time; the blue/green one in real time, because its
+    // analysis reads a real Prometheus.
+    let paused = args.strategy == DemoStrategy::Canary;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .start_paused(true)
+        .start_paused(paused)
         .build()
         .context("starting the tokio runtime")?;
     match args.strategy {
@@ -239,35 +248,156 @@ async fn canary_demo() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the demo's analysis reads its metrics: a real Prometheus scraping the demo app's
+/// counters when `prometheus` is installed, else a simulated source (said so on screen).
+enum DemoMetrics {
+    Prometheus {
+        prom: rollgate_promtest::TestPrometheus,
+        handle: rollgate_promtest::MetricsHandle,
+        _server: rollgate_promtest::MetricsServer,
+    },
+    Simulated(Arc<SimulatedMetrics>),
+}
+
+impl DemoMetrics {
+    async fn start() -> Self {
+        if rollgate_promtest::is_installed() {
+            rollgate_promtest::install_crypto_provider();
+            match Self::start_prometheus().await {
+                Ok(m) => return m,
+                Err(e) => println!(
+                    "  (could not start prometheus: {e:#}; using a simulated metric source)"
+                ),
+            }
+        } else {
+            println!(
+                "  prometheus is not installed (Debian: apt-get install prometheus): the analysis \
+                 reads a simulated metric source instead."
+            );
+        }
+        Self::Simulated(Arc::new(SimulatedMetrics::default()))
+    }
+
+    async fn start_prometheus() -> anyhow::Result<Self> {
+        let server = rollgate_promtest::MetricsServer::start().await?;
+        let prom = rollgate_promtest::TestPrometheus::start(
+            rollgate_promtest::ScrapeConfig::new()
+                .target(server.target())
+                .interval(Duration::from_secs(1)),
+        )
+        .await?;
+        println!(
+            "  Prometheus is running on {} (its own data dir), scraping the demo app's request and \
+             error counters at {} every second.",
+            prom.address(),
+            server.url()
+        );
+        Ok(Self::Prometheus {
+            prom,
+            handle: server.handle(),
+            _server: server,
+        })
+    }
+
+    fn source(&self) -> Arc<dyn MetricSource> {
+        match self {
+            Self::Prometheus { .. } => Arc::new(PrometheusSource),
+            Self::Simulated(s) => s.clone(),
+        }
+    }
+
+    fn address(&self) -> String {
+        match self {
+            Self::Prometheus { prom, .. } => prom.address(),
+            Self::Simulated(_) => "http://simulated-metrics.invalid".into(),
+        }
+    }
+
+    /// The revision `hash` (image `version`) serves 50 requests/s of which `error_rate` fail;
+    /// returns once the analysis can read it.
+    async fn serve(&self, version: &str, hash: &str, error_rate: f64) -> anyhow::Result<()> {
+        match self {
+            Self::Prometheus { prom, handle, .. } => {
+                handle.set_traffic(version, hash, 50.0, error_rate);
+                let q =
+                    format!("sum(rate(http_requests_total{{pod_template_hash=\"{hash}\"}}[1m]))");
+                prom.wait_for_data(&q, Duration::from_secs(60)).await?;
+            }
+            Self::Simulated(s) => s.set(hash, 1.0 - error_rate),
+        }
+        Ok(())
+    }
+}
+
+/// The pod-template hash the rollout will have once its container `web` runs `image`.
+async fn hash_with_image(stack: &Stack, image: &str) -> anyhow::Result<String> {
+    let rollout = stack.rollout(NS, NAME).await?;
+    let mut template = rollout.spec.template.clone().unwrap_or_default();
+    if let Some(c) = template
+        .spec
+        .as_mut()
+        .and_then(|s| s.containers.iter_mut().find(|c| c.name == "web"))
+    {
+        c.image = Some(image.to_string());
+    }
+    Ok(rollgate_engine::hash::pod_template_hash(&template))
+}
+
+/// The blue/green demo, in real time (Prometheus scrapes on the wall clock).
 async fn demo() -> anyhow::Result<()> {
-    let mut t = start(
-        "Each line shows: phase, the pod-template hash each Service selects, and ready/desired pods per ReplicaSet.",
-    )
+    println!(
+        "rollgate demo: the real controller against an embedded simulated Kubernetes cluster."
+    );
+    println!("Time is real (mm:ss since start); pods become ready 1s after they start.");
+    println!(
+        "Each line shows: phase, the pod-template hash each Service selects, and ready/desired pods per ReplicaSet."
+    );
+    let metrics = DemoMetrics::start().await;
+    let mut stack = Stack::new(SimConfig {
+        default_ready_delay: Duration::from_secs(1),
+        ..Default::default()
+    })
     .await?;
+    stack.start_controller_with("rollgate-demo", Some(metrics.source()));
+    let mut t = Timeline {
+        stack,
+        start: Instant::now(),
+        last: None,
+        events: EventFeed::default(),
+    };
 
     section(
-        "1. kubectl apply -f manifests/examples/bluegreen.yaml (Rollout web, 3 replicas, image demo-app:1.0)",
+        "1. kubectl apply -f manifests/examples/analysis-template-success-rate.yaml -f manifests/examples/bluegreen.yaml",
     );
+    println!(
+        "  (Rollout web: 3 replicas of demo-app:1.0; each release must keep a success rate >= 95% before promotion)"
+    );
+    let template =
+        SUCCESS_RATE.replace("http://prometheus.monitoring.svc:9090", &metrics.address());
+    for obj in t.stack.apply_yaml(&template, NS).await? {
+        println!("  applied {obj}");
+    }
     for obj in t.stack.apply_yaml(EXAMPLE, NS).await? {
         println!("  applied {obj}");
     }
     let v1 = t
-        .follow("first deploy", Duration::from_secs(120), |r, _| {
+        .follow("first deploy", Duration::from_secs(60), |r, _| {
             current_generation(r) && phase(r) == Some(RolloutPhase::Healthy)
         })
         .await?;
 
-    section("2. New image demo-app:2.0: a preview ReplicaSet comes up beside the active one");
-    println!(
-        "  autoPromotionEnabled is false, so the rollout pauses for a human once the preview is ready."
+    section(
+        "2. New image demo-app:2.0 (1% errors): preview beside active, then pre-promotion analysis",
     );
-    t.stack
-        .set_image(NS, NAME, "web", "ghcr.io/rollgate/demo-app:2.0")
+    let v2 = "ghcr.io/rollgate/demo-app:2.0";
+    metrics
+        .serve("2.0", &hash_with_image(&t.stack, v2).await?, 0.01)
         .await?;
+    t.stack.set_image(NS, NAME, "web", v2).await?;
     let paused = t
         .follow(
-            "preview ready and paused",
-            Duration::from_secs(300),
+            "analysis passed, paused for promotion",
+            Duration::from_secs(120),
             |r, _| current_generation(r) && phase(r) == Some(RolloutPhase::Paused),
         )
         .await?;
@@ -279,35 +409,24 @@ async fn demo() -> anyhow::Result<()> {
     t.promote().await?;
     let v1_hash = v1.active.clone();
     let promoted = t
-        .follow(
-            "promotion, then the old ReplicaSet scaled down after scaleDownDelaySeconds (30s)",
-            Duration::from_secs(300),
-            |r, s| {
-                phase(r) == Some(RolloutPhase::Healthy)
-                    && s.active.is_some()
-                    && s.active != v1_hash
-                    && s.replica_sets.len() == 1
-            },
-        )
+        .follow("promotion", Duration::from_secs(60), |r, s| {
+            phase(r) == Some(RolloutPhase::Healthy) && s.active.is_some() && s.active != v1_hash
+        })
         .await?;
 
-    section("4. New image demo-app:3.0-crashloop: its pods never become ready");
+    section("4. New image demo-app:3.0 (30% errors): its pre-promotion analysis fails");
     println!(
-        "  The active Service stays on the stable version; at progressDeadlineSeconds the release is aborted."
+        "  The active Service stays on the stable version; the failing measurement aborts the release."
     );
-    t.stack
-        .set_image(NS, NAME, "web", "ghcr.io/rollgate/demo-app:3.0-crashloop")
+    let v3 = "ghcr.io/rollgate/demo-app:3.0";
+    metrics
+        .serve("3.0", &hash_with_image(&t.stack, v3).await?, 0.3)
         .await?;
+    t.stack.set_image(NS, NAME, "web", v3).await?;
     let aborted = t
-        .follow(
-            "automatic abort, then the failed preview scaled down",
-            Duration::from_secs(900),
-            |r, s| {
-                current_generation(r)
-                    && phase(r) == Some(RolloutPhase::Degraded)
-                    && s.replica_sets.len() == 1
-            },
-        )
+        .follow("automatic abort", Duration::from_secs(120), |r, _| {
+            current_generation(r) && phase(r) == Some(RolloutPhase::Degraded)
+        })
         .await?;
     if aborted.active != promoted.active {
         bail!("the active Service left the stable version during the failed release");
@@ -315,12 +434,12 @@ async fn demo() -> anyhow::Result<()> {
 
     section("Summary");
     println!(
-        "  v2.0 ({}) was promoted; v3.0 was aborted automatically and never received production traffic.",
+        "  v2.0 ({}) passed its analysis and was promoted; v3.0 failed it and was aborted automatically, never receiving production traffic.",
         promoted.active.as_deref().unwrap_or("-")
     );
     println!("  Rollout web is {} : {}", aborted.phase, aborted.message);
     println!(
-        "  Next: fix the image and apply again (a new revision starts a new release), or `retry` with status.abort=false."
+        "  `rollgate demo --strategy canary` shows a canary (and a crash-looping release) in virtual time."
     );
     t.stack.stop_controllers().await;
     Ok(())
