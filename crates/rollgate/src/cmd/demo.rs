@@ -252,7 +252,7 @@ async fn canary_demo() -> anyhow::Result<()> {
 /// counters when `prometheus` is installed, else a simulated source (said so on screen).
 enum DemoMetrics {
     Prometheus {
-        prom: rollgate_promtest::TestPrometheus,
+        prom: Box<rollgate_promtest::TestPrometheus>,
         handle: rollgate_promtest::MetricsHandle,
         _server: rollgate_promtest::MetricsServer,
     },
@@ -293,7 +293,7 @@ impl DemoMetrics {
             server.url()
         );
         Ok(Self::Prometheus {
-            prom,
+            prom: Box::new(prom),
             handle: server.handle(),
             _server: server,
         })
