@@ -47,17 +47,23 @@ fn error_ratio(hash: &str, window: &str) -> String {
 /// Starts everything; `app:1` serves without errors and `app:2` with `v2_errors`, and waits
 /// until Prometheus can answer the error ratio of `app:2`.
 async fn world(v2_errors: f64) -> anyhow::Result<World> {
+    world_with(v2_errors, None).await
+}
+
+/// [`world`], with Prometheus requiring basic auth when `auth` is given.
+async fn world_with(v2_errors: f64, auth: Option<(&str, &str)>) -> anyhow::Result<World> {
     rollgate_promtest::install_crypto_provider();
     let server = MetricsServer::start().await?;
     let metrics = server.handle();
     metrics.set_traffic("1", &hash_of("app:1"), 100.0, 0.0);
     metrics.set_traffic("2", &hash_of("app:2"), 100.0, v2_errors);
-    let prom = TestPrometheus::start(
-        ScrapeConfig::new()
-            .target(server.target())
-            .interval(Duration::from_secs(1)),
-    )
-    .await?;
+    let mut config = ScrapeConfig::new()
+        .target(server.target())
+        .interval(Duration::from_secs(1));
+    if let Some((user, password)) = auth {
+        config = config.basic_auth(user, password);
+    }
+    let prom = TestPrometheus::start(config).await?;
     prom.wait_for_data(
         &error_ratio(&hash_of("app:2"), "5s"),
         Duration::from_secs(60),
@@ -463,6 +469,53 @@ async fn an_invalid_cel_condition_is_an_invalid_spec_before_any_traffic_moves() 
     assert!(
         replica_sets(&w.stack, "web").await?.is_empty(),
         "nothing deployed"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn credentials_and_arguments_come_from_secrets() -> R {
+    let w = world_with(0.01, Some(("rollgate", "s3cret"))).await?;
+    let secrets = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "prometheus-auth"},
+        "stringData": {"username": "rollgate", "password": "s3cret"}})
+    .to_string()
+        + "\n---\n"
+        + &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "thresholds"},
+                  "stringData": {"window": "5s"}})
+        .to_string();
+    w.stack.apply_yaml(&secrets, NS).await?;
+    let template = json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": "error-rate"},
+        "spec": {"args": [{"name": "hash"}, {"name": "window"}],
+            "metrics": [{"name": "error-rate", "interval": "1s", "count": 2,
+                "successCondition": "result[0] < 0.05", "consecutiveErrorLimit": 0,
+                "provider": {"prometheus": {"address": w.prom.address(),
+                    "authentication": {"secretName": "prometheus-auth"},
+                    "query": error_ratio("{{args.hash}}", "{{args.window}}")}}}]}});
+    w.stack.apply_yaml(&template.to_string(), NS).await?;
+    let a = analysis(json!({"args": [
+        {"name": "hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+        {"name": "window", "valueFrom": {"secretKeyRef": {"name": "thresholds", "key": "window"}}}]}));
+    w.stack
+        .apply_yaml(
+            &canary_rollout(json!([{"setWeight": 50}, {"analysis": a}])),
+            NS,
+        )
+        .await?;
+    release_v2(&w).await?;
+    let v2 = hash_of("app:2");
+    wait(&w, "v2 stable", 60, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    })
+    .await?;
+    // The Secret's value was used to measure but never written into the run.
+    let run = runs(&w).await?.remove(0);
+    let window = run.spec.args.iter().find(|a| a.name == "window").cloned();
+    assert_eq!(
+        window.and_then(|a| a.value),
+        None,
+        "no secret in the run's spec"
     );
     Ok(())
 }
