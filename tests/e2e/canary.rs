@@ -688,3 +688,39 @@ async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
     );
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn status_waits_for_the_verdict_of_the_release_a_ci_script_just_applied() -> R {
+    let stack = stack().await?;
+    deploy(
+        &stack,
+        json!({"steps": [{"setWeight": 50}, {"pause": {"duration": "2m"}}]}),
+    )
+    .await?;
+    let wait = |timeout| rollgate_ctl::wait_status(&stack.client, NS, "web", timeout, |_| {});
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    let verdict = wait(Duration::from_secs(600)).await?;
+    assert!(
+        matches!(verdict, rollgate_ctl::Verdict::Healthy(_)),
+        "{verdict:?}"
+    );
+    assert_eq!(verdict.exit_code(), 0);
+
+    stack
+        .sim
+        .set_image_behavior("app:broken", ImageBehavior::CrashLoop);
+    stack.set_image(NS, "web", "app", "app:broken").await?;
+    let verdict = wait(Duration::from_secs(60)).await?;
+    assert_eq!(
+        verdict.exit_code(),
+        2,
+        "still progressing after a minute: {verdict:?}"
+    );
+    let verdict = wait(Duration::from_secs(900)).await?;
+    assert_eq!(verdict.exit_code(), 1, "{verdict:?}");
+    let rollgate_ctl::Verdict::Degraded(message) = verdict else {
+        anyhow::bail!("Degraded expected");
+    };
+    assert!(message.contains("ProgressDeadlineExceeded"), "{message}");
+    Ok(())
+}

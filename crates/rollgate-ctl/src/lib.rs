@@ -1,5 +1,6 @@
 //! Manual control of rollgate Rollouts: what `rollgate promote`, `abort`, `retry`, `pause`,
-//! `resume`, `undo`, `set image` and `restart` do.
+//! `resume`, `undo`, `set image` and `restart` do; and the read-only `status` (wait for a
+//! verdict, for CI) and `list rollouts`.
 //!
 //! Two layers, as in the controller:
 //!
@@ -23,9 +24,11 @@ mod image;
 mod merge_patch;
 mod plan;
 mod run;
+mod status;
 
 pub use command::{Command, ContainerImage};
 pub use error::CtlError;
 pub use k8s_openapi::jiff::Timestamp;
 pub use plan::{PatchTarget, Plan, plan};
 pub use run::{FIELD_MANAGER, MAX_ATTEMPTS, run};
+pub use status::{RolloutRow, Verdict, list, render_table, wait_status};

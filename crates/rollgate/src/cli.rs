@@ -29,8 +29,13 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Run the controller against the cluster of the current kubeconfig (or in-cluster).
     Controller(ControllerArgs),
-    /// Run a blue/green release on an embedded simulated cluster and print its timeline.
+    /// Run a release on an embedded simulated cluster and print its timeline.
     Demo(DemoArgs),
+    /// Wait until a rollout is Healthy (exit 0) or Degraded (exit 1), or the timeout (exit 2).
+    Status(StatusArgs),
+    /// List resources.
+    #[command(subcommand)]
+    List(ListCommand),
     /// End the pause of a release, or skip the current canary step (--full: skip them all).
     Promote(PromoteArgs),
     /// Abort the release in flight: traffic goes back to the stable version.
@@ -69,6 +74,43 @@ pub struct ClusterArgs {
 pub struct RolloutArgs {
     /// Name of the Rollout.
     pub name: String,
+    /// The cluster and namespace.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `rollgate status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The rollout.
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// Longest wait, e.g. `10m`, `90s` (default 10m).
+    #[arg(long, default_value = "10m", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let d: k8s_openapi::jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a duration such as 90s or 10m, got \"{text}\""))?;
+    std::time::Duration::try_from(d).map_err(|_| format!("must not be negative, got \"{text}\""))
+}
+
+/// `rollgate list ...`.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Rollouts of a namespace (or of all with -A): phase, step, weights, ready pods, message.
+    Rollouts(ListArgs),
+}
+
+/// `rollgate list rollouts`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Every namespace.
+    #[arg(long, short = 'A')]
+    pub all_namespaces: bool,
     /// The cluster and namespace.
     #[command(flatten)]
     pub cluster: ClusterArgs,

@@ -12,7 +12,18 @@ fn main() -> ExitCode {
     // kube talks TLS through rustls, which needs a process-wide crypto provider. An error
     // only means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match run(cli::parse()) {
+    let cli = cli::parse();
+    // `status` reports its verdict through the exit code: 0 Healthy, 1 Degraded, 2 timed out.
+    if let cli::Command::Status(args) = &cli.command {
+        return match cmd::ctl::status(args) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(3)
+            }
+        };
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The whole chain on one line: `what failed: why: ...`.
@@ -27,6 +38,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Crds(args) => cmd::crds::run(&args),
         cli::Command::Controller(args) => cmd::controller::run(&args),
         cli::Command::Demo(args) => cmd::demo::run(&args),
+        // Handled in `main` (it exits with the verdict).
+        cli::Command::Status(_) => Ok(()),
+        cli::Command::List(cli::ListCommand::Rollouts(args)) => cmd::ctl::list(&args),
         cli::Command::Promote(args) => {
             cmd::ctl::run(&args.rollout, &Ctl::Promote { full: args.full })
         }

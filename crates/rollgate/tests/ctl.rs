@@ -330,3 +330,108 @@ fn an_unreachable_https_cluster_is_an_error_not_a_panic() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_exits_with_the_verdict_and_list_shows_the_rollouts() -> anyhow::Result<()> {
+    let sim = SimCluster::new(SimConfig {
+        namespaces: ["default", "kube-system", "kube-public", NS]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    });
+    for crd in rollgate_api::crds::all() {
+        sim.register_crd(&crd);
+    }
+    let client = sim.client();
+    let (addr, server) = sim.serve("127.0.0.1:0".parse()?).await?;
+    let dir = std::env::temp_dir().join(format!(
+        "rollgate-status-test-{}-{}",
+        std::process::id(),
+        addr.port()
+    ));
+    let cli = Cli {
+        program: BIN.into(),
+        kubeconfig: write_kubeconfig(&dir, &format!("http://{addr}"))?,
+    };
+    let rollouts = Api::<Rollout>::namespaced(client.clone(), NS);
+    let web: Rollout = serde_json::from_value(json!({
+        "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                 "template": template("web:2"),
+                 "strategy": {"canary": {"steps": [{"setWeight": 25}, {"pause": {}}]}}}
+    }))?;
+    rollouts.create(&PostParams::default(), &web).await?;
+    let set_status = |status: Value| {
+        let rollouts = rollouts.clone();
+        async move {
+            rollouts
+                .patch_status(
+                    "web",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({ "status": status })),
+                )
+                .await
+        }
+    };
+    let code = |out: &Output| out.status.code();
+
+    set_status(
+        json!({"observedGeneration": 1, "phase": "Healthy", "message": "all good",
+                      "readyReplicas": 4}),
+    )
+    .await?;
+    let out = cli.run(&["status", "web", "--timeout", "5s"]).await?;
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rollout shop/web is Healthy"));
+
+    set_status(json!({"observedGeneration": 1, "phase": "Degraded",
+                      "message": "Aborted: step 2/2 analysis failed"}))
+    .await?;
+    let out = cli.run(&["status", "web", "--timeout", "5s"]).await?;
+    assert_eq!(code(&out), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("rollout shop/web is Degraded: Aborted: step 2/2 analysis failed"),
+        "{out:?}"
+    );
+
+    set_status(
+        json!({"observedGeneration": 1, "phase": "Paused", "currentStepIndex": 1,
+                      "message": "Paused at step 2/2 until promoted",
+                      "canary": {"weights": {"setWeight": 25, "actualWeight": 25}}}),
+    )
+    .await?;
+    let out = cli.run(&["status", "web", "--timeout", "2s"]).await?;
+    assert_eq!(code(&out), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timed out after 2s, still Paused"),
+        "{out:?}"
+    );
+    let out = cli.run(&["status", "nope", "--timeout", "2s"]).await?;
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rollout shop/nope not found"));
+
+    let table = cli.ok(&["list", "rollouts"]).await?;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("NAMESPACE  NAME  STRATEGY  PHASE   STEP  WEIGHT  READY  MESSAGE"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("shop       web   Canary    Paused  2/2   25/25   4/4"),
+        "{table}"
+    );
+    assert!(
+        lines[1].ends_with("Paused at step 2/2 until promoted"),
+        "{table}"
+    );
+    let all = cli.ok(&["list", "rollouts", "-A"]).await?;
+    assert_eq!(all.lines().count(), 2, "{all}");
+    let other = cli.ok(&["list", "rollouts", "-n", "default"]).await?;
+    assert_eq!(other.lines().count(), 1, "only the header: {other}");
+
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

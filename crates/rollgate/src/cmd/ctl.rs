@@ -29,6 +29,69 @@ pub fn run(args: &RolloutArgs, command: &Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `rollgate status`: prints each change of phase, then exits 0 (Healthy), 1 (Degraded) or 2
+/// (timed out), with the reason.
+pub fn status(args: &crate::cli::StatusArgs) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let verdict = runtime.block_on(async {
+        let client = connect(&args.rollout.cluster).await?;
+        let namespace = args
+            .rollout
+            .cluster
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        let id = format!("{namespace}/{}", args.rollout.name);
+        let verdict = rollgate_ctl::wait_status(
+            &client,
+            &namespace,
+            &args.rollout.name,
+            args.timeout,
+            |line| println!("rollout {id}: {line}"),
+        )
+        .await?;
+        anyhow::Ok((id, verdict))
+    })?;
+    let (id, verdict) = verdict;
+    match &verdict {
+        rollgate_ctl::Verdict::Healthy(_) => println!("rollout {id} is Healthy"),
+        rollgate_ctl::Verdict::Degraded(m) => eprintln!("rollout {id} is Degraded: {m}"),
+        rollgate_ctl::Verdict::TimedOut { phase, message } => eprintln!(
+            "rollout {id}: timed out after {:?}, still {phase}: {message}",
+            args.timeout
+        ),
+    }
+    Ok(verdict.exit_code())
+}
+
+/// `rollgate list rollouts`.
+pub fn list(args: &crate::cli::ListArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let table = runtime.block_on(async {
+        let client = connect(&args.cluster).await?;
+        let namespace = if args.all_namespaces {
+            None
+        } else {
+            Some(
+                args.cluster
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| client.default_namespace().to_string()),
+            )
+        };
+        let rows = rollgate_ctl::list(&client, namespace.as_deref()).await?;
+        anyhow::Ok(rollgate_ctl::render_table(&rows))
+    })?;
+    println!("{table}");
+    Ok(())
+}
+
 /// A client for `--kubeconfig`/`--context` when given, else for the inferred configuration
 /// (`$KUBECONFIG`, `~/.kube/config`, then in-cluster). Its default namespace is the
 /// context's, else `default`.
