@@ -175,6 +175,13 @@ async fn a_canary_whose_error_rate_stays_low_is_promoted() -> R {
         value.starts_with("[0.01"),
         "a real ratio near 0.01: {value}"
     );
+    let metrics = w.stack.telemetry.encode();
+    assert!(
+        metrics.contains(
+            "rollgate_analysis_measurements_total{metric=\"error-rate\",phase=\"Successful\"} 3"
+        ),
+        "{metrics}"
+    );
     Ok(())
 }
 

@@ -724,3 +724,58 @@ async fn status_waits_for_the_verdict_of_the_release_a_ci_script_just_applied() 
     assert!(message.contains("ProgressDeadlineExceeded"), "{message}");
     Ok(())
 }
+
+/// `GET path` on `addr` (HTTP/1.0, no keep-alive): status code and body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_controller_serves_its_metrics_and_health() -> R {
+    let stack = stack().await?;
+    let (addr, _server) =
+        rollgate_controller::telemetry::serve("127.0.0.1:0".parse()?, stack.telemetry.clone())
+            .await?;
+    deploy(&stack, json!({"steps": [{"setWeight": 50}, {"pause": {}}]})).await?;
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    wait_step(&stack, 1, RolloutPhase::Paused).await?;
+    stack
+        .patch_rollout_status(NS, "web", json!({"abort": true}))
+        .await?;
+    wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
+
+    assert_eq!(http_get(addr, "/healthz").await?, (200, "ok".to_string()));
+    assert_eq!(http_get(addr, "/readyz").await?, (200, "ready".to_string()));
+    let (code, metrics) = http_get(addr, "/metrics").await?;
+    assert_eq!(code, 200);
+    for expected in [
+        "rollgate_rollouts{phase=\"Degraded\",strategy=\"Canary\"} 1",
+        "rollgate_aborts_total{reason=\"User\"} 1",
+        "rollgate_service_switches_total{role=\"canary\"}",
+        "rollgate_service_switches_total{role=\"stable\"}",
+        "rollgate_reconcile_duration_seconds_count",
+        "rollgate_decision_duration_seconds_bucket",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in:\n{metrics}"
+        );
+    }
+    Ok(())
+}

@@ -32,6 +32,8 @@ pub struct RunContext {
     pub clock: Clock,
     /// Where measurements come from.
     pub source: Arc<dyn MetricSource>,
+    /// Where measurements are counted.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// Converts a provider's answer into the analysis engine's value.
@@ -105,7 +107,19 @@ pub async fn reconcile_run(
         }
     });
     let outcomes = join_all(measurements).await;
+    let measured: Vec<String> = outcomes.iter().map(|(m, _)| m.clone()).collect();
     let decision = measure::record(&spec, Some(&plan.status), outcomes, ctx.clock.now());
+    for metric in &measured {
+        let phase = decision
+            .status
+            .metric_results
+            .iter()
+            .find(|r| &r.name == metric)
+            .and_then(|r| r.measurements.last())
+            .and_then(|m| m.phase)
+            .map_or_else(|| "Unknown".to_string(), |p| p.to_string());
+        ctx.telemetry.measured(metric, &phase);
+    }
     if run.status.as_ref() != Some(&decision.status) {
         let mut updated = run.clone();
         updated.status = Some(decision.status.clone());

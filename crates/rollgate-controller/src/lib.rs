@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics_source;
 pub mod observe;
 pub mod run;
+pub mod telemetry;
 
 pub use clock::Clock;
 pub use error::Error;

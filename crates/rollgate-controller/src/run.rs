@@ -22,6 +22,7 @@ use crate::analysis_run::{RunContext, reconcile_run};
 use crate::clock::Clock;
 use crate::error::{Error, has_code};
 use crate::metrics_source::{MetricSource, PrometheusSource};
+use crate::telemetry::Telemetry;
 use crate::{apply, observe};
 
 /// Longest time between two reconciles of an unchanged rollout.
@@ -39,6 +40,8 @@ pub struct Config {
     /// Where AnalysisRun measurements come from. `None`: this controller does not measure
     /// (the runs' phases are set by someone else, as in tests that drive them by hand).
     pub metric_source: Option<Arc<dyn MetricSource>>,
+    /// The controller's own metrics (served by [`crate::telemetry::serve`]).
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl std::fmt::Debug for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             clock: Clock::system(),
             instance: "rollgate-controller".into(),
             metric_source: Some(Arc::new(PrometheusSource)),
+            telemetry: Arc::new(Telemetry::new()),
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct Report {
     pub decision: Decision,
     /// Whether the status was written.
     pub status_written: bool,
+    /// Time the engine took to decide.
+    pub decided_in: Duration,
 }
 
 /// Reconciles one rollout: fresh reads, engine, actions, events, status.
@@ -115,11 +121,13 @@ pub async fn reconcile_rollout(
         return Ok(None);
     }
     let observed = observe::observe(&ctx.client, &rollout).await?;
+    let started = std::time::Instant::now();
     let decision = rollgate_engine::reconcile(Input {
         rollout: &rollout,
         observed: &observed,
         now: ctx.config.clock.now(),
     });
+    let decided_in = started.elapsed();
     for action in &decision.actions {
         debug!(rollout = %format!("{ns}/{name}"), ?action, "applying");
         apply::apply(&ctx.client, ns, name, action).await?;
@@ -146,6 +154,7 @@ pub async fn reconcile_rollout(
     Ok(Some(Report {
         decision,
         status_written,
+        decided_in,
     }))
 }
 
@@ -200,15 +209,27 @@ async fn publish_events(
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let ns = rollout.namespace().ok_or(Error::MissingIdentity)?;
     let name = rollout.name_any();
-    match reconcile_rollout(&ctx, &ns, &name).await? {
-        Some(report) => Ok(Requeue::requeue(
-            report.decision.requeue_after.unwrap_or(RESYNC).min(RESYNC),
-        )),
-        None => Ok(Requeue::await_change()),
+    let key = format!("{ns}/{name}");
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("reconcile", rollout = %key);
+    let result = tracing::Instrument::instrument(reconcile_rollout(&ctx, &ns, &name), span).await?;
+    let telemetry = &ctx.config.telemetry;
+    match result {
+        Some(report) => {
+            telemetry.reconciled(&key, &report.decision, started.elapsed(), report.decided_in);
+            Ok(Requeue::requeue(
+                report.decision.requeue_after.unwrap_or(RESYNC).min(RESYNC),
+            ))
+        }
+        None => {
+            telemetry.forget(&key);
+            Ok(Requeue::await_change())
+        }
     }
 }
 
-fn error_policy(rollout: Arc<Rollout>, error: &Error, _ctx: Arc<Context>) -> Requeue {
+fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Requeue {
+    ctx.config.telemetry.failed(error.label());
     let who = format!(
         "{}/{}",
         rollout.namespace().unwrap_or_default(),
@@ -251,6 +272,7 @@ pub async fn run(
             client: client.clone(),
             clock: config.clock,
             source,
+            telemetry: config.telemetry.clone(),
         });
         Controller::new(
             api::<AnalysisRun>(&client, ns.as_deref()),
@@ -263,7 +285,9 @@ pub async fn run(
             }
         })
     });
+    let telemetry = config.telemetry.clone();
     let ctx = Arc::new(Context::new(client.clone(), config));
+    telemetry.set_ready(true);
     let rollouts_done = controller
         .owns(api::<ReplicaSet>(&client, ns.as_deref()), owned.clone())
         .owns(api::<AnalysisRun>(&client, ns.as_deref()), owned)
@@ -299,6 +323,7 @@ pub async fn run(
         }
         None => rollouts_done.await,
     }
+    telemetry.set_ready(false);
     Ok(())
 }
 

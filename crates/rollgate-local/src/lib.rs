@@ -66,6 +66,8 @@ pub struct Stack {
     pub sim: SimCluster,
     /// A client for it (namespace `default`).
     pub client: Client,
+    /// Metrics of every controller this stack starts.
+    pub telemetry: std::sync::Arc<rollgate_controller::telemetry::Telemetry>,
     controllers: Vec<RunningController>,
 }
 
@@ -94,6 +96,7 @@ impl Stack {
         Ok(Self {
             sim,
             client,
+            telemetry: std::sync::Arc::default(),
             controllers: Vec::new(),
         })
     }
@@ -119,6 +122,7 @@ impl Stack {
             clock: Clock::starting_at(self.sim.now()),
             instance: instance.to_string(),
             metric_source,
+            telemetry: self.telemetry.clone(),
         };
         let client = self.client.clone();
         let task = tokio::spawn(async move {

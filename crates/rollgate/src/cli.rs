@@ -173,6 +173,9 @@ pub struct ControllerArgs {
     /// Log as JSON lines.
     #[arg(long)]
     pub json_logs: bool,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 /// `rollgate demo`.

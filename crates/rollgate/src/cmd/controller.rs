@@ -25,7 +25,12 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "rollgate-controller".into()),
             ..Default::default()
         };
-        tracing::info!(namespace = ?config.namespace, "rollgate controller starting");
+        let (bound, _http) =
+            rollgate_controller::telemetry::serve(args.metrics_addr, config.telemetry.clone())
+                .await
+                .with_context(|| format!("serving /metrics on {}", args.metrics_addr))?;
+        tracing::info!(namespace = ?config.namespace, http = %bound,
+            "rollgate controller starting (/metrics, /healthz, /readyz)");
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
