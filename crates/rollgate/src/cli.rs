@@ -36,6 +36,8 @@ pub enum Command {
     /// List resources.
     #[command(subcommand)]
     List(ListCommand),
+    /// Check Rollouts and analysis templates offline (exit 1 on problems).
+    Lint(LintArgs),
     /// End the pause of a release, or skip the current canary step (--full: skip them all).
     Promote(PromoteArgs),
     /// Abort the release in flight: traffic goes back to the stable version.
@@ -96,6 +98,14 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|_| format!("expected a duration such as 90s or 10m, got \"{text}\""))?;
     std::time::Duration::try_from(d).map_err(|_| format!("must not be negative, got \"{text}\""))
+}
+
+/// `rollgate lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Files to check (Rollouts, AnalysisTemplates, and the Services and HTTPRoutes they name).
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
 }
 
 /// `rollgate list ...`.

@@ -14,6 +14,15 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::parse();
     // `status` reports its verdict through the exit code: 0 Healthy, 1 Degraded, 2 timed out.
+    if let cli::Command::Lint(args) = &cli.command {
+        return match cmd::lint::run(args) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(3)
+            }
+        };
+    }
     if let cli::Command::Status(args) = &cli.command {
         return match cmd::ctl::status(args) {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -39,7 +48,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Controller(args) => cmd::controller::run(&args),
         cli::Command::Demo(args) => cmd::demo::run(&args),
         // Handled in `main` (it exits with the verdict).
-        cli::Command::Status(_) => Ok(()),
+        cli::Command::Status(_) | cli::Command::Lint(_) => Ok(()),
         cli::Command::List(cli::ListCommand::Rollouts(args)) => cmd::ctl::list(&args),
         cli::Command::Promote(args) => {
             cmd::ctl::run(&args.rollout, &Ctl::Promote { full: args.full })

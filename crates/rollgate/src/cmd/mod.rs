@@ -4,3 +4,4 @@ pub mod controller;
 pub mod crds;
 pub mod ctl;
 pub mod demo;
+pub mod lint;
