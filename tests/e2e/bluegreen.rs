@@ -621,15 +621,7 @@ async fn restart_at_replaces_the_active_pods_one_at_a_time() -> R {
             &Patch::Merge(json!({"spec": {"restartAt": at.to_string()}})),
         )
         .await?;
-    stack
-        .wait_for(NS, "web", Duration::from_secs(120), "restartedAt", |r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.restarted_at.as_ref())
-                .is_some()
-                && phase(r) == Some(RolloutPhase::Healthy)
-        })
-        .await?;
+    wait_restarted(&stack, "web", 120).await?;
     let after = pod_names(&stack, "web").await?;
     assert_eq!(after.len(), 3);
     assert!(

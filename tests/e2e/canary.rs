@@ -525,15 +525,7 @@ async fn restart_at_replaces_every_pod_within_max_unavailable() -> R {
             &Patch::Merge(json!({"spec": {"restartAt": at.to_string()}})),
         )
         .await?;
-    let done = stack
-        .wait_for(NS, "web", Duration::from_secs(300), "restartedAt", |r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.restarted_at.as_ref())
-                .is_some()
-                && phase(r) == Some(RolloutPhase::Healthy)
-        })
-        .await?;
+    let done = wait_restarted(&stack, "web", 300).await?;
     let after = pod_names(&stack, "web").await?;
     assert_eq!(after.len(), 10);
     assert!(
@@ -671,15 +663,7 @@ async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let before = pod_names(&stack, "web").await?;
     ctl(&stack, Command::Restart).await?;
-    stack
-        .wait_for(NS, "web", Duration::from_secs(300), "restartedAt", |r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.restarted_at.as_ref())
-                .is_some()
-                && phase(r) == Some(RolloutPhase::Healthy)
-        })
-        .await?;
+    wait_restarted(&stack, "web", 300).await?;
     let after = pod_names(&stack, "web").await?;
     assert_eq!(after.len(), 10);
     assert!(

@@ -173,6 +173,19 @@ pub async fn wait_phase(
         .await?)
 }
 
+/// Waits (virtual time) until the rollout recorded a done `restartAt` and is Healthy again.
+pub async fn wait_restarted(stack: &Stack, name: &str, secs: u64) -> anyhow::Result<Rollout> {
+    Ok(stack
+        .wait_for(NS, name, Duration::from_secs(secs), "restartedAt", |r| {
+            r.status
+                .as_ref()
+                .and_then(|s| s.restarted_at.as_ref())
+                .is_some()
+                && phase(r) == Some(RolloutPhase::Healthy)
+        })
+        .await?)
+}
+
 /// Watches the active Service of a rollout every virtual second and records every moment it
 /// selects a ReplicaSet with fewer ready pods than `replicas` after the first deploy.
 pub struct Monitor {

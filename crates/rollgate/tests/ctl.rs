@@ -104,6 +104,32 @@ impl Cli {
     }
 }
 
+/// The simulated cluster with rollgate's CRDs, served on 127.0.0.1, and the binary pointed at
+/// it through a kubeconfig in a fresh directory (`tag` names it).
+async fn served(tag: &str) -> anyhow::Result<(Client, Cli, tokio::task::JoinHandle<()>, PathBuf)> {
+    let sim = SimCluster::new(SimConfig {
+        namespaces: ["default", "kube-system", "kube-public", NS]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    });
+    for crd in rollgate_api::crds::all() {
+        sim.register_crd(&crd);
+    }
+    let client = sim.client();
+    let (addr, server) = sim.serve("127.0.0.1:0".parse()?).await?;
+    let dir = std::env::temp_dir().join(format!(
+        "rollgate-{tag}-test-{}-{}",
+        std::process::id(),
+        addr.port()
+    ));
+    let cli = Cli {
+        program: BIN.into(),
+        kubeconfig: write_kubeconfig(&dir, &format!("http://{addr}"))?,
+    };
+    Ok((client, cli, server, dir))
+}
+
 async fn rollout(client: &Client) -> anyhow::Result<Rollout> {
     Ok(Api::<Rollout>::namespaced(client.clone(), NS)
         .get("web")
@@ -126,26 +152,7 @@ async fn image(client: &Client) -> anyhow::Result<Option<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_control_commands_through_a_kubeconfig() -> anyhow::Result<()> {
-    let sim = SimCluster::new(SimConfig {
-        namespaces: ["default", "kube-system", "kube-public", NS]
-            .map(String::from)
-            .to_vec(),
-        ..Default::default()
-    });
-    for crd in rollgate_api::crds::all() {
-        sim.register_crd(&crd);
-    }
-    let client = sim.client();
-    let (addr, server) = sim.serve("127.0.0.1:0".parse()?).await?;
-    let dir = std::env::temp_dir().join(format!(
-        "rollgate-ctl-test-{}-{}",
-        std::process::id(),
-        addr.port()
-    ));
-    let cli = Cli {
-        program: BIN.into(),
-        kubeconfig: write_kubeconfig(&dir, &format!("http://{addr}"))?,
-    };
+    let (client, cli, server, dir) = served("ctl").await?;
 
     // Rollout shop/web: revision 2 (web:2) paused for promotion; revision 1 (web:1) is stable.
     let rollouts = Api::<Rollout>::namespaced(client.clone(), NS);
@@ -333,26 +340,7 @@ fn an_unreachable_https_cluster_is_an_error_not_a_panic() -> anyhow::Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_exits_with_the_verdict_and_list_shows_the_rollouts() -> anyhow::Result<()> {
-    let sim = SimCluster::new(SimConfig {
-        namespaces: ["default", "kube-system", "kube-public", NS]
-            .map(String::from)
-            .to_vec(),
-        ..Default::default()
-    });
-    for crd in rollgate_api::crds::all() {
-        sim.register_crd(&crd);
-    }
-    let client = sim.client();
-    let (addr, server) = sim.serve("127.0.0.1:0".parse()?).await?;
-    let dir = std::env::temp_dir().join(format!(
-        "rollgate-status-test-{}-{}",
-        std::process::id(),
-        addr.port()
-    ));
-    let cli = Cli {
-        program: BIN.into(),
-        kubeconfig: write_kubeconfig(&dir, &format!("http://{addr}"))?,
-    };
+    let (client, cli, server, dir) = served("status").await?;
     let rollouts = Api::<Rollout>::namespaced(client.clone(), NS);
     let web: Rollout = serde_json::from_value(json!({
         "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
