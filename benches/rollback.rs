@@ -15,7 +15,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use rollgate_api::RolloutPhase;
-use rollgate_controller::metrics_source::{BoxFuture, MetricSource};
+use rollgate_controller::metrics_source::{BoxFuture, MetricSource, QueryFor};
 use rollgate_local::Stack;
 use rollgate_prometheus::{QueryResult, Request};
 use rollgate_sim::SimConfig;
@@ -30,7 +30,11 @@ struct Failing {
 }
 
 impl MetricSource for Failing {
-    fn query<'a>(&'a self, _: &'a Request) -> BoxFuture<'a, Result<QueryResult, String>> {
+    fn query<'a>(
+        &'a self,
+        _: QueryFor<'a>,
+        _: &'a Request,
+    ) -> BoxFuture<'a, Result<QueryResult, String>> {
         if let Ok(mut a) = self.answered.lock() {
             *a = Some(Instant::now());
         }

@@ -21,7 +21,7 @@ use tracing::debug;
 
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::metrics_source::{MetricSource, build_request, resolve_secret_args};
+use crate::metrics_source::{MetricSource, QueryFor, build_request, resolve_secret_args};
 
 /// What the run reconciler needs.
 #[derive(Clone)]
@@ -89,15 +89,23 @@ pub async fn reconcile_run(
         Err(e) => Some(e),
     };
     let plan = measure::plan(&spec, run.status.as_ref(), now);
+    let no_labels = std::collections::BTreeMap::new();
+    let labels = run.metadata.labels.as_ref().unwrap_or(&no_labels);
     let measurements = plan.due.iter().map(|due| {
         let args_error = args_error.clone();
+        let about = QueryFor {
+            namespace: ns,
+            run: name,
+            labels,
+            metric: &due.metric,
+        };
         async move {
             let outcome = match (&due.query, args_error) {
                 (_, Some(e)) => Outcome::ProviderError(e),
                 (Err(e), None) => Outcome::ProviderError(e.to_string()),
                 (Ok(metric), None) => match build_request(&ctx.client, ns, metric, now).await {
                     Err(e) => Outcome::ProviderError(e),
-                    Ok(req) => match ctx.source.query(&req).await {
+                    Ok(req) => match ctx.source.query(about, &req).await {
                         Ok(result) => Outcome::Value(to_metric_value(result)),
                         Err(e) => Outcome::ProviderError(e),
                     },

@@ -16,10 +16,27 @@ use rollgate_prometheus::{Auth, QueryResult, Range, Request, Tls};
 /// A boxed future, as [`MetricSource`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What one query measures: the AnalysisRun and the metric it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryFor<'a> {
+    /// Namespace of the run.
+    pub namespace: &'a str,
+    /// Name of the run.
+    pub run: &'a str,
+    /// Labels of the run (the rollout, the pod-template hash it analyses, ...).
+    pub labels: &'a BTreeMap<String, String>,
+    /// Name of the metric in the run.
+    pub metric: &'a str,
+}
+
 /// Answers measurement queries.
 pub trait MetricSource: Send + Sync {
-    /// Runs one query; the error is a one-line message for the measurement.
-    fn query<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<QueryResult, String>>;
+    /// Runs one query for `about`; the error is a one-line message for the measurement.
+    fn query<'a>(
+        &'a self,
+        about: QueryFor<'a>,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<QueryResult, String>>;
 }
 
 /// The real provider: asks the Prometheus server named by the request.
@@ -27,7 +44,11 @@ pub trait MetricSource: Send + Sync {
 pub struct PrometheusSource;
 
 impl MetricSource for PrometheusSource {
-    fn query<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<QueryResult, String>> {
+    fn query<'a>(
+        &'a self,
+        _about: QueryFor<'a>,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<QueryResult, String>> {
         Box::pin(async move {
             rollgate_prometheus::query(request)
                 .await

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use rollgate_controller::metrics_source::{BoxFuture, MetricSource};
+use rollgate_controller::metrics_source::{BoxFuture, MetricSource, QueryFor};
 use rollgate_prometheus::{QueryResult, Request};
 
 /// Values per pod-template hash.
@@ -24,7 +24,11 @@ impl SimulatedMetrics {
 }
 
 impl MetricSource for SimulatedMetrics {
-    fn query<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<QueryResult, String>> {
+    fn query<'a>(
+        &'a self,
+        _about: QueryFor<'a>,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<QueryResult, String>> {
         let found = self.values.lock().ok().and_then(|v| {
             v.iter()
                 .find(|(hash, _)| request.query.contains(hash.as_str()))
