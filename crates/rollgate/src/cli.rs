@@ -38,6 +38,9 @@ pub enum Command {
     List(ListCommand),
     /// Check Rollouts and analysis templates offline (exit 1 on problems).
     Lint(LintArgs),
+    /// Run scenario files (rollout, templates, metric timeline, expectations) against the real
+    /// controller on a simulated cluster in virtual time; exit 1 when an expectation fails.
+    Simulate(SimulateArgs),
     /// End the pause of a release, or skip the current canary step (--full: skip them all).
     Promote(PromoteArgs),
     /// Abort the release in flight: traffic goes back to the stable version.
@@ -106,6 +109,17 @@ pub struct LintArgs {
     /// Files to check (Rollouts, AnalysisTemplates, and the Services and HTTPRoutes they name).
     #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
+}
+
+/// `rollgate simulate FILE...`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Scenario files (see `scenarios/`).
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Print only the outcome and the expectations, not the timeline.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `rollgate list ...`.

@@ -23,6 +23,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let cli::Command::Simulate(args) = &cli.command {
+        return match cmd::simulate::run(args) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let cli::Command::Status(args) = &cli.command {
         return match cmd::ctl::status(args) {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -48,7 +57,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Controller(args) => cmd::controller::run(&args),
         cli::Command::Demo(args) => cmd::demo::run(&args),
         // Handled in `main` (it exits with the verdict).
-        cli::Command::Status(_) | cli::Command::Lint(_) => Ok(()),
+        cli::Command::Status(_) | cli::Command::Lint(_) | cli::Command::Simulate(_) => Ok(()),
         cli::Command::List(cli::ListCommand::Rollouts(args)) => cmd::ctl::list(&args),
         cli::Command::Promote(args) => {
             cmd::ctl::run(&args.rollout, &Ctl::Promote { full: args.full })

@@ -5,3 +5,4 @@ pub mod crds;
 pub mod ctl;
 pub mod demo;
 pub mod lint;
+pub mod simulate;

@@ -1,0 +1,571 @@
+//! The scenario file: what it holds, how it is read and checked before anything runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::ScenarioError;
+
+/// A scenario: the objects a user would apply, the metric values Prometheus would answer,
+/// a timeline of things that happen, and what should come out of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, printed in the report.
+    pub name: String,
+    /// What the scenario shows, in a sentence or two.
+    #[serde(default)]
+    pub description: String,
+    /// Namespace of the objects that do not name one (default `default`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Manifests applied at time 0, in order: exactly one Rollout, its Services,
+    /// AnalysisTemplates, HTTPRoutes...
+    pub objects: Vec<Value>,
+    /// How pods of an image behave (by image), when not ready after [`Scenario::ready_after`].
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageBehavior>,
+    /// How long a pod takes to become ready (default 5s).
+    #[serde(default)]
+    pub ready_after: Option<Dur>,
+    /// What the metric source answers, by metric name (as in the AnalysisTemplates).
+    #[serde(default)]
+    pub metrics: BTreeMap<String, MetricValues>,
+    /// Things that happen, by time since the start.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// The longest the scenario runs (virtual time, default 30m). It ends earlier once the
+    /// timeline is done and the rollout has been Healthy or Degraded for a minute.
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    /// What must hold at the end; without it the scenario only reports.
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+/// A duration written as `90s`, `5m`, `1h30m` (or a number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Dur(Duration::from_secs(s))),
+            Raw::Text(t) => parse_duration(&t)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `90s`, `5m`, `1h30m`; negative durations are refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 90s, 5m or 1h30m ({e})"))?;
+    Duration::try_from(d).map_err(|_| format!("{text:?}: a duration must not be negative"))
+}
+
+impl fmt::Display for Dur {
+    /// `mm:ss` (or `h:mm:ss` past an hour), as the timeline prints times.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.as_secs();
+        if s >= 3600 {
+            write!(f, "{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+        } else {
+            write!(f, "{:02}:{:02}", s / 60, s % 60)
+        }
+    }
+}
+
+/// How pods of one image behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageBehavior {
+    /// The container keeps crashing: never ready.
+    #[serde(default)]
+    pub crash_loop: bool,
+    /// Ready this long after the pod starts.
+    #[serde(default)]
+    pub ready_after: Option<Dur>,
+}
+
+/// The values of one metric.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricValues {
+    /// Values for revisions not listed in `revisions` (none: no data).
+    #[serde(default)]
+    pub default: Option<Series>,
+    /// Values per revision number (`"2"`: the second revision of the Rollout).
+    #[serde(default)]
+    pub revisions: BTreeMap<String, Series>,
+}
+
+/// Values over time.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Series {
+    /// The same value all the time.
+    Constant(f64),
+    /// `noData`: the query returns an empty result.
+    Keyword(String),
+    /// A value from each point's time on (no data before the first point; a point without
+    /// `value` means no data from then on).
+    Points(Vec<Point>),
+    /// A baseline with noise and a regression.
+    Generator(Generator),
+}
+
+/// One point of a stepwise series.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Point {
+    /// From this time since the start of the scenario.
+    pub at: Dur,
+    /// The value (none: no data).
+    #[serde(default)]
+    pub value: Option<f64>,
+}
+
+/// A generated series: `baseline` plus uniform noise in `[-noise, +noise]` (never below 0),
+/// and from `regression.at` on `regression.to` instead of the baseline.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Generator {
+    /// The usual value.
+    pub baseline: f64,
+    /// Half-width of the noise around the value.
+    #[serde(default)]
+    pub noise: f64,
+    /// A step change at some time.
+    #[serde(default)]
+    pub regression: Option<Regression>,
+}
+
+/// A step change of a generated series.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Regression {
+    /// When it starts (since the start of the scenario).
+    pub at: Dur,
+    /// The value from then on (noise still applies).
+    pub to: f64,
+}
+
+/// One thing that happens at a time. Exactly one of the action fields is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimelineEntry {
+    /// When (since the start of the scenario).
+    pub at: Dur,
+    /// A new image for a container: a new revision (`rollgate set image`).
+    #[serde(default)]
+    pub set_image: Option<SetImage>,
+    /// A manual command, as `rollgate COMMAND` would send it.
+    #[serde(default)]
+    pub command: Option<Command>,
+    /// A manifest applied with server-side apply (a changed template, a new Rollout spec).
+    #[serde(default)]
+    pub apply: Option<Value>,
+    /// Prometheus stops answering (`down`) or answers again (`up`).
+    #[serde(default)]
+    pub prometheus: Option<Availability>,
+    /// Pods of a revision are deleted (their ReplicaSet makes new ones).
+    #[serde(default)]
+    pub delete_pods: Option<DeletePods>,
+}
+
+/// The image change of a [`TimelineEntry`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetImage {
+    /// Container name.
+    pub container: String,
+    /// The new image.
+    pub image: String,
+}
+
+/// Manual commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Command {
+    /// `rollgate promote`.
+    Promote,
+    /// `rollgate promote --full`.
+    PromoteFull,
+    /// `rollgate abort`.
+    Abort,
+    /// `rollgate retry`.
+    Retry,
+    /// `rollgate pause`.
+    Pause,
+    /// `rollgate resume`.
+    Resume,
+    /// `rollgate undo`.
+    Undo,
+    /// `rollgate restart`.
+    Restart,
+}
+
+/// Up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Availability {
+    /// Answers queries.
+    Up,
+    /// Refuses connections.
+    Down,
+}
+
+/// Pods to delete.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletePods {
+    /// The revision whose pods go.
+    pub revision: i64,
+    /// How many (default 1).
+    #[serde(default = "one")]
+    pub count: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What must hold when the scenario ends. Each field set is one check.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expect {
+    /// Final phase: Healthy, Progressing, Paused or Degraded.
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Revision of the stable ReplicaSet at the end.
+    #[serde(default)]
+    pub stable_revision: Option<i64>,
+    /// Whether any release was aborted (by analysis, deadline or a person).
+    #[serde(default)]
+    pub aborted: Option<bool>,
+    /// An abort happened no later than this.
+    #[serde(default)]
+    pub aborted_by: Option<Dur>,
+    /// The last revision became stable no later than this.
+    #[serde(default)]
+    pub promoted_by: Option<Dur>,
+    /// Highest canary step index the last release reached (the number of steps once all
+    /// are done).
+    #[serde(default)]
+    pub steps_reached: Option<i32>,
+    /// The final status message contains this text.
+    #[serde(default)]
+    pub message_contains: Option<String>,
+    /// Event reasons that must have been recorded on the Rollout.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// The phases a rollout can be in.
+pub const PHASES: [&str; 4] = ["Healthy", "Progressing", "Paused", "Degraded"];
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        Self::parse(&text).map_err(|message| ScenarioError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses and checks scenario text; the error names the field and what was expected.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        scenario.check()?;
+        Ok(scenario)
+    }
+
+    /// The Rollout among the objects, with its namespace and name.
+    pub fn rollout(&self) -> Result<(String, String), String> {
+        let rollouts: Vec<&Value> = self
+            .objects
+            .iter()
+            .filter(|o| o["kind"] == "Rollout")
+            .collect();
+        let [rollout] = rollouts.as_slice() else {
+            return Err(format!(
+                "objects: exactly one Rollout expected, found {}",
+                rollouts.len()
+            ));
+        };
+        let name = rollout["metadata"]["name"]
+            .as_str()
+            .ok_or("objects: the Rollout has no metadata.name")?;
+        let ns = rollout["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(&self.namespace);
+        Ok((ns.to_string(), name.to_string()))
+    }
+
+    /// Longest run time.
+    pub fn max_duration(&self) -> Duration {
+        self.duration.map_or(Duration::from_secs(30 * 60), |d| d.0)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("name: a non-empty name expected".into());
+        }
+        for (i, o) in self.objects.iter().enumerate() {
+            for field in ["apiVersion", "kind"] {
+                if !o[field].is_string() {
+                    return Err(format!("objects[{i}].{field}: a string expected"));
+                }
+            }
+            if !o["metadata"]["name"].is_string() {
+                return Err(format!("objects[{i}].metadata.name: a string expected"));
+            }
+        }
+        self.rollout()?;
+        let template_metrics = self.template_metrics();
+        for (metric, values) in &self.metrics {
+            if !template_metrics.iter().any(|m| m == metric) {
+                return Err(format!(
+                    "metrics.{metric}: no AnalysisTemplate in objects has a metric named {metric} \
+                     (templates have: {})",
+                    template_metrics.join(", ")
+                ));
+            }
+            if let Some(s) = &values.default {
+                check_series(s, &format!("metrics.{metric}.default"))?;
+            }
+            for (rev, s) in &values.revisions {
+                let field = format!("metrics.{metric}.revisions.{rev}");
+                if !rev.parse::<i64>().is_ok_and(|r| r > 0) {
+                    return Err(format!("{field}: a revision number (1, 2, ...) expected"));
+                }
+                check_series(s, &field)?;
+            }
+        }
+        for (i, e) in self.timeline.iter().enumerate() {
+            let set = [
+                e.set_image.is_some(),
+                e.command.is_some(),
+                e.apply.is_some(),
+                e.prometheus.is_some(),
+                e.delete_pods.is_some(),
+            ]
+            .iter()
+            .filter(|s| **s)
+            .count();
+            if set != 1 {
+                return Err(format!(
+                    "timeline[{i}]: exactly one of setImage, command, apply, prometheus, \
+                     deletePods expected, found {set}"
+                ));
+            }
+            if let Some(obj) = &e.apply
+                && (!obj["kind"].is_string() || !obj["metadata"]["name"].is_string())
+            {
+                return Err(format!(
+                    "timeline[{i}].apply: a manifest with kind and metadata.name expected"
+                ));
+            }
+        }
+        if let Some(phase) = self.expect.as_ref().and_then(|e| e.phase.as_deref())
+            && !PHASES.contains(&phase)
+        {
+            return Err(format!(
+                "expect.phase: one of {} expected, got {phase:?}",
+                PHASES.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Names of the metrics of every AnalysisTemplate/ClusterAnalysisTemplate in the file.
+    fn template_metrics(&self) -> Vec<String> {
+        let templates = self
+            .objects
+            .iter()
+            .chain(self.timeline.iter().filter_map(|e| e.apply.as_ref()));
+        templates
+            .filter(|o| o["kind"] == "AnalysisTemplate" || o["kind"] == "ClusterAnalysisTemplate")
+            .filter_map(|o| o["spec"]["metrics"].as_array())
+            .flatten()
+            .filter_map(|m| m["name"].as_str().map(String::from))
+            .collect()
+    }
+}
+
+fn check_series(s: &Series, field: &str) -> Result<(), String> {
+    let value_ok = |v: f64| v.is_finite();
+    match s {
+        Series::Constant(v) if !value_ok(*v) => Err(format!("{field}: a finite number expected")),
+        Series::Keyword(k) if k != "noData" => Err(format!(
+            "{field}: a number, `noData`, a list of {{at, value}} points or \
+             {{baseline, noise, regression}} expected, got {k:?}"
+        )),
+        Series::Points(points) => {
+            for (i, p) in points.iter().enumerate() {
+                if p.value.is_some_and(|v| !value_ok(v)) {
+                    return Err(format!("{field}[{i}].value: a finite number expected"));
+                }
+                if i > 0 && points[i - 1].at > p.at {
+                    return Err(format!(
+                        "{field}[{i}].at: points in time order expected ({} after {})",
+                        p.at,
+                        points[i - 1].at
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Series::Generator(g) => {
+            if !value_ok(g.baseline) || !value_ok(g.noise) || g.noise < 0.0 {
+                return Err(format!(
+                    "{field}: a finite baseline and a non-negative noise expected"
+                ));
+            }
+            if g.regression.as_ref().is_some_and(|r| !value_ok(r.to)) {
+                return Err(format!("{field}.regression.to: a finite number expected"));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+name: t
+objects:
+  - apiVersion: rollgate.dev/v1alpha1
+    kind: AnalysisTemplate
+    metadata: {name: error-rate}
+    spec:
+      metrics:
+        - name: error-rate
+          provider: {prometheus: {address: "http://p:9090", query: "1"}}
+  - apiVersion: rollgate.dev/v1alpha1
+    kind: Rollout
+    metadata: {name: web}
+    spec: {}
+"#;
+
+    fn with(extra: &str) -> Result<Scenario, String> {
+        Scenario::parse(&format!("{BASE}{extra}"))
+    }
+
+    #[test]
+    fn reads_every_kind_of_series_and_entry() {
+        let s = with(
+            r#"
+metrics:
+  error-rate:
+    default: 0.01
+    revisions:
+      2: {baseline: 0.01, noise: 0.005, regression: {at: 4m, to: 0.2}}
+      3: [{at: 0s, value: 0.01}, {at: 90s}]
+      4: noData
+timeline:
+  - {at: 1m, setImage: {container: web, image: "web:2"}}
+  - {at: 2m, command: promoteFull}
+  - {at: 3m, prometheus: down}
+  - {at: 4m, deletePods: {revision: 2}}
+expect: {phase: Healthy, abortedBy: 6m, events: [RolloutCompleted]}
+duration: 1h
+"#,
+        )
+        .unwrap();
+        let m = &s.metrics["error-rate"];
+        assert_eq!(m.default, Some(Series::Constant(0.01)));
+        assert!(matches!(m.revisions["2"], Series::Generator(_)));
+        assert!(matches!(&m.revisions["3"], Series::Points(p) if p[1].value.is_none()));
+        assert_eq!(m.revisions["4"], Series::Keyword("noData".into()));
+        assert_eq!(s.timeline[1].command, Some(Command::PromoteFull));
+        assert_eq!(s.timeline[3].delete_pods.map(|d| d.count), Some(1));
+        assert_eq!(
+            s.expect.as_ref().unwrap().aborted_by,
+            Some(Dur(Duration::from_secs(360)))
+        );
+        assert_eq!(s.max_duration(), Duration::from_secs(3600));
+        assert_eq!(s.rollout().unwrap(), ("default".into(), "web".into()));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                "metrics: {latency: {default: 1}}",
+                "metrics.latency: no AnalysisTemplate in objects has a metric named latency",
+            ),
+            (
+                "metrics: {error-rate: {revisions: {two: 1}}}",
+                "metrics.error-rate.revisions.two: a revision number",
+            ),
+            (
+                "metrics: {error-rate: {default: lots}}",
+                "metrics.error-rate.default: a number, `noData`",
+            ),
+            (
+                "metrics: {error-rate: {default: [{at: 2m, value: 1}, {at: 1m, value: 2}]}}",
+                "metrics.error-rate.default[1].at: points in time order expected",
+            ),
+            (
+                "timeline: [{at: 1m}]",
+                "timeline[0]: exactly one of setImage, command, apply, prometheus, deletePods expected, found 0",
+            ),
+            (
+                "timeline: [{at: 1m, command: promote, prometheus: up}]",
+                "found 2",
+            ),
+            ("expect: {phase: Done}", "expect.phase: one of Healthy"),
+            (
+                "timeline: [{at: soon, command: promote}]",
+                "is not a duration",
+            ),
+            ("timeline: [{at: 1m, command: launch}]", "launch"),
+            ("expect: {phse: Healthy}", "phse"),
+        ];
+        for (extra, want) in cases {
+            let err = with(extra).unwrap_err();
+            assert!(err.contains(want), "{extra}: {err}");
+        }
+        let two = Scenario::parse(&format!(
+            "{BASE}  - {{apiVersion: rollgate.dev/v1alpha1, kind: Rollout, metadata: {{name: b}}}}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            two.contains("exactly one Rollout expected, found 2"),
+            "{two}"
+        );
+    }
+
+    #[test]
+    fn durations_print_as_clock_times() {
+        assert_eq!(Dur(Duration::from_secs(75)).to_string(), "01:15");
+        assert_eq!(Dur(Duration::from_secs(3725)).to_string(), "1:02:05");
+        assert!(parse_duration("-5m").is_err());
+    }
+}
