@@ -39,7 +39,7 @@ pub struct Scenario {
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
     /// The longest the scenario runs (virtual time, default 30m). It ends earlier once the
-    /// timeline is done and the rollout has been Healthy or Degraded for a minute.
+    /// timeline is done and the rollout has been Healthy or Degraded, unchanged, for two minutes.
     #[serde(default)]
     pub duration: Option<Dur>,
     /// What must hold at the end; without it the scenario only reports.
@@ -497,7 +497,7 @@ expect: {phase: Healthy, abortedBy: 6m, events: [RolloutCompleted]}
 duration: 1h
 "#,
         )
-        .unwrap();
+        .expect("test data");
         let m = &s.metrics["error-rate"];
         assert_eq!(m.default, Some(Series::Constant(0.01)));
         assert!(matches!(m.revisions["2"], Series::Generator(_)));
@@ -506,11 +506,14 @@ duration: 1h
         assert_eq!(s.timeline[1].command, Some(Command::PromoteFull));
         assert_eq!(s.timeline[3].delete_pods.map(|d| d.count), Some(1));
         assert_eq!(
-            s.expect.as_ref().unwrap().aborted_by,
+            s.expect.as_ref().expect("test data").aborted_by,
             Some(Dur(Duration::from_secs(360)))
         );
         assert_eq!(s.max_duration(), Duration::from_secs(3600));
-        assert_eq!(s.rollout().unwrap(), ("default".into(), "web".into()));
+        assert_eq!(
+            s.rollout().expect("test data"),
+            ("default".into(), "web".into())
+        );
     }
 
     #[test]
@@ -549,13 +552,13 @@ duration: 1h
             ("expect: {phse: Healthy}", "phse"),
         ];
         for (extra, want) in cases {
-            let err = with(extra).unwrap_err();
+            let err = with(extra).expect_err("should fail");
             assert!(err.contains(want), "{extra}: {err}");
         }
         let two = Scenario::parse(&format!(
             "{BASE}  - {{apiVersion: rollgate.dev/v1alpha1, kind: Rollout, metadata: {{name: b}}}}\n"
         ))
-        .unwrap_err();
+        .expect_err("should fail");
         assert!(
             two.contains("exactly one Rollout expected, found 2"),
             "{two}"

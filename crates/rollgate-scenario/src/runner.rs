@@ -20,9 +20,9 @@ use crate::ScenarioError;
 use crate::file::{Availability, Command, Dur, Scenario, TimelineEntry};
 use crate::source::ScenarioMetrics;
 
-/// How long the rollout must stay Healthy or Degraded, unchanged, after the timeline is done
+/// How long the rollout must stay Healthy or Degraded, unchanged (two minutes), after the timeline is done
 /// for the scenario to end before its `duration`.
-const SETTLE: Duration = Duration::from_secs(60);
+const SETTLE: Duration = Duration::from_secs(120);
 
 /// What came out of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -283,7 +283,7 @@ impl Run<'_> {
     async fn observe(&mut self) -> Result<bool, ScenarioError> {
         let rollout: Rollout = self.stack.rollout(&self.ns, &self.name).await?;
         let snap = Snapshot::take(&self.stack.client, &self.ns, &self.name).await?;
-        let mut changed = false;
+        let mut changed = self.measurements().await?;
         for e in self
             .feed
             .next(&self.stack.client, &self.ns, &self.name)
@@ -325,9 +325,14 @@ impl Run<'_> {
             let current_is_latest = revision_of(&status.current_pod_hash) == Some(latest);
             match self.release {
                 Some((rev, max)) if rev == latest => {
-                    if current_is_latest {
-                        self.release = Some((rev, max.max(step)));
-                    }
+                    self.release = Some((
+                        rev,
+                        if current_is_latest {
+                            max.max(step)
+                        } else {
+                            max
+                        },
+                    ));
                 }
                 _ if current_is_latest => self.release = Some((latest, step)),
                 _ => {}

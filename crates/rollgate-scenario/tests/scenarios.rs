@@ -1,0 +1,103 @@
+//! Every scenario under `scenarios/` runs against the real controller and meets its `expect`.
+
+use std::path::{Path, PathBuf};
+
+use rollgate_scenario::{Scenario, check, run_blocking};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+/// Runs one scenario file and fails with its timeline and every failed check.
+fn passes(file: &str) {
+    let scenario = Scenario::load(&dir().join(file)).expect("test data");
+    let expect = scenario
+        .expect
+        .clone()
+        .expect("every shipped scenario has an expect");
+    let mut timeline = Vec::new();
+    let outcome = run_blocking(&scenario, &mut |line| timeline.push(line)).expect("test data");
+    let checks = check(&expect, &outcome);
+    assert!(!checks.is_empty(), "{file}: expect checks nothing");
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{file}:\n{}\nfailed:\n{}",
+        timeline.join("\n"),
+        failed.join("\n")
+    );
+}
+
+macro_rules! scenarios {
+    ($($test:ident => $file:literal),+ $(,)?) => {
+        $(#[test] fn $test() { passes($file); })+
+
+        /// The list above is the whole directory: a new scenario file cannot be forgotten.
+        #[test]
+        fn every_file_is_run() {
+            let mut listed = vec![$($file),+];
+            listed.sort_unstable();
+            let mut found: Vec<String> = std::fs::read_dir(dir())
+                .expect("test data")
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".yaml"))
+                .collect();
+            found.sort();
+            assert_eq!(found, listed);
+            assert!(found.len() >= 10, "at least ten scenarios ship");
+        }
+    };
+}
+
+scenarios! {
+    bluegreen_failing_prepromotion => "bluegreen-failing-prepromotion.yaml",
+    bluegreen_manual_promote => "bluegreen-manual-promote.yaml",
+    bluegreen_postpromotion_rollback => "bluegreen-postpromotion-rollback.yaml",
+    bluegreen_success => "bluegreen-success.yaml",
+    canary_crash_loop => "canary-crash-loop.yaml",
+    canary_gateway_api_abort => "canary-gateway-api-abort.yaml",
+    canary_manual_promote => "canary-manual-promote.yaml",
+    canary_no_data => "canary-no-data.yaml",
+    canary_prometheus_outage => "canary-prometheus-outage.yaml",
+    canary_regression_rollback => "canary-regression-rollback.yaml",
+    canary_success => "canary-success.yaml",
+    canary_supersede => "canary-supersede.yaml",
+    template_fix_and_retry => "template-fix-and-retry.yaml",
+}
+
+/// The same scenario gives the same timeline: noise is seeded, time is virtual.
+#[test]
+fn runs_are_deterministic() {
+    let scenario = Scenario::load(&dir().join("canary-success.yaml")).expect("test data");
+    let run = || {
+        let mut lines = Vec::new();
+        run_blocking(&scenario, &mut |l| lines.push(l)).expect("test data");
+        lines
+    };
+    let (a, b) = (run(), run());
+    assert!(a.iter().any(|l| l.contains("measure error-rate")));
+    assert_eq!(a, b);
+}
+
+/// A wrong expectation is reported, not hidden: the outcome differs from the `expect`.
+#[test]
+fn a_wrong_expect_fails_with_what_happened() {
+    let text =
+        std::fs::read_to_string(dir().join("canary-regression-rollback.yaml")).expect("test data");
+    let wrong = text.replace("phase: Degraded", "phase: Healthy");
+    let scenario = Scenario::parse(&wrong).expect("test data");
+    let outcome = run_blocking(&scenario, &mut |_| {}).expect("test data");
+    let checks = check(scenario.expect.as_ref().expect("test data"), &outcome);
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].starts_with("FAIL phase"), "{}", failed[0]);
+    assert!(failed[0].contains("expected Healthy") && failed[0].ends_with("got Degraded"));
+}
