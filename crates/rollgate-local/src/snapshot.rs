@@ -147,13 +147,16 @@ impl fmt::Display for Snapshot {
             let weight = self
                 .weights
                 .map_or_else(|| "-".to_string(), |(w, a)| format!("{w}% (actual {a}%)"));
+            // Services that select one version each, when the rollout names them.
+            let services = if stable.is_none() && canary.is_none() {
+                String::new()
+            } else {
+                format!("stable={:<10} canary={:<10} ", short(stable), short(canary))
+            };
             return write!(
                 f,
-                "{:<11} step {step:<5} weight {weight:<18} stable={:<10} canary={:<10} pods[{}]",
-                self.phase,
-                short(stable),
-                short(canary),
-                sets
+                "{:<11} step {step:<5} weight {weight:<18} {services}pods[{}]",
+                self.phase, sets
             );
         }
         write!(
