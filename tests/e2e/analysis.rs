@@ -182,6 +182,12 @@ async fn a_canary_whose_error_rate_stays_low_is_promoted() -> R {
         ),
         "{metrics}"
     );
+    // One run decided, after its three measurements (at least two intervals).
+    assert!(
+        metrics
+            .contains("rollgate_analysis_time_to_decision_seconds_count{phase=\"Successful\"} 1"),
+        "{metrics}"
+    );
     Ok(())
 }
 

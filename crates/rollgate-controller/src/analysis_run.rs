@@ -142,6 +142,17 @@ pub async fn reconcile_run(
         .await
         .map_err(|e| Error::kube(format!("writing the status of AnalysisRun {ns}/{name}"), e))?;
         debug!(run = %format!("{ns}/{name}"), phase = ?decision.status.phase, "analysis run measured");
+        // Recorded once: the write that completes a run succeeds once, completed runs are
+        // not measured again.
+        if let Some(phase) = decision.status.phase.filter(|p| p.is_completed())
+            && let Some(created) = run.metadata.creation_timestamp.as_ref()
+        {
+            let after = ctx.clock.now().duration_since(created.0);
+            ctx.telemetry.analysis_decided(
+                &phase.to_string(),
+                Duration::try_from(after).unwrap_or_default(),
+            );
+        }
     }
     Ok(decision.requeue_after)
 }

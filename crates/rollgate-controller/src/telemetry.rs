@@ -43,6 +43,16 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunPhaseLabels {
+    phase: String,
+}
+
+/// Buckets of the analysis decision time: 1 s to about 4.5 hours.
+fn decision_time_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 15))
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MeasurementLabels {
     metric: String,
     phase: String,
@@ -59,6 +69,7 @@ pub struct Telemetry {
     switches: Family<RoleLabels, Counter>,
     aborts: Family<ReasonLabels, Counter>,
     measurements: Family<MeasurementLabels, Counter>,
+    time_to_decision: Family<RunPhaseLabels, Histogram, fn() -> Histogram>,
     ready: AtomicBool,
 }
 
@@ -120,6 +131,13 @@ impl Telemetry {
             "Analysis measurements by metric and phase",
             measurements.clone(),
         );
+        let time_to_decision: Family<RunPhaseLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(decision_time_histogram);
+        registry.register(
+            "analysis_time_to_decision_seconds",
+            "Time from the start of an AnalysisRun to its final phase, by that phase",
+            time_to_decision.clone(),
+        );
         Self {
             registry,
             rollouts,
@@ -130,6 +148,7 @@ impl Telemetry {
             switches,
             aborts,
             measurements,
+            time_to_decision,
             ready: AtomicBool::new(false),
         }
     }
@@ -157,6 +176,15 @@ impl Telemetry {
             }
         }
         self.set_phase(key, Some(&decision.status));
+    }
+
+    /// Records that an AnalysisRun reached its final `phase` `after` its start.
+    pub fn analysis_decided(&self, phase: &str, after: Duration) {
+        self.time_to_decision
+            .get_or_create(&RunPhaseLabels {
+                phase: phase.to_string(),
+            })
+            .observe(after.as_secs_f64());
     }
 
     /// Forgets a rollout that is gone.
