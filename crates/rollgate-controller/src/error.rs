@@ -12,6 +12,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Leader election cannot go on (the Lease cannot be read or created).
+    #[error("leader election: {0}")]
+    Lease(String),
     /// The Rollout has no namespace or name.
     #[error("rollout object without namespace or name")]
     MissingIdentity,
@@ -47,6 +50,7 @@ impl Error {
             Self::Kube { .. } => "kube",
             Self::MissingIdentity => "identity",
             Self::Serialize { .. } => "serialize",
+            Self::Lease(_) => "lease",
         }
     }
 }

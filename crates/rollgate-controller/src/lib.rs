@@ -8,6 +8,7 @@ pub mod analysis_run;
 pub mod apply;
 pub mod clock;
 pub mod error;
+pub mod leader;
 pub mod metrics_source;
 pub mod observe;
 pub mod run;
@@ -15,4 +16,5 @@ pub mod telemetry;
 
 pub use clock::Clock;
 pub use error::Error;
+pub use leader::{LeaderSettings, run_elected};
 pub use run::{Config, run};

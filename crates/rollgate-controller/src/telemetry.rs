@@ -70,6 +70,7 @@ pub struct Telemetry {
     aborts: Family<ReasonLabels, Counter>,
     measurements: Family<MeasurementLabels, Counter>,
     time_to_decision: Family<RunPhaseLabels, Histogram, fn() -> Histogram>,
+    leader: Gauge,
     ready: AtomicBool,
 }
 
@@ -138,6 +139,12 @@ impl Telemetry {
             "Time from the start of an AnalysisRun to its final phase, by that phase",
             time_to_decision.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader Lease and reconciles (leader election)",
+            leader.clone(),
+        );
         Self {
             registry,
             rollouts,
@@ -149,6 +156,7 @@ impl Telemetry {
             aborts,
             measurements,
             time_to_decision,
+            leader,
             ready: AtomicBool::new(false),
         }
     }
@@ -244,7 +252,18 @@ impl Telemetry {
             .inc();
     }
 
-    /// Marks the controller ready (its watches are running).
+    /// Sets whether this instance leads (and reconciles).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// Whether this instance leads.
+    pub fn is_leader(&self) -> bool {
+        self.leader.get() == 1
+    }
+
+    /// Marks the controller ready (its watches are running, or it waits as a candidate for
+    /// the leader Lease).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
     }

@@ -56,6 +56,8 @@ pub const HTTP_ROUTE_CRD: &str = include_str!("httproute-crd.yaml");
 pub const APPLY_MANAGER: &str = "rollgate-local";
 
 struct RunningController {
+    name: String,
+    telemetry: std::sync::Arc<rollgate_controller::telemetry::Telemetry>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -133,7 +135,87 @@ impl Stack {
                 tracing::error!(error = %e, "controller stopped");
             }
         });
-        self.controllers.push(RunningController { stop, task });
+        self.controllers.push(RunningController {
+            name: instance.to_string(),
+            telemetry: self.telemetry.clone(),
+            stop,
+            task,
+        });
+    }
+
+    /// Starts a controller instance that reconciles only while it holds the leader Lease
+    /// (`settings.identity` is replaced by `instance`). Its requests carry
+    /// `User-Agent: instance`, so the audit log tells the instances' writes apart.
+    pub fn start_elected_controller(
+        &mut self,
+        instance: &str,
+        settings: rollgate_controller::LeaderSettings,
+        metric_source: Option<
+            std::sync::Arc<dyn rollgate_controller::metrics_source::MetricSource>,
+        >,
+    ) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let telemetry = std::sync::Arc::<rollgate_controller::telemetry::Telemetry>::default();
+        let config = rollgate_controller::Config {
+            namespace: None,
+            clock: Clock::starting_at(self.sim.now()),
+            instance: instance.to_string(),
+            metric_source,
+            telemetry: telemetry.clone(),
+        };
+        let settings = rollgate_controller::LeaderSettings {
+            identity: instance.to_string(),
+            ..settings
+        };
+        let client = self.sim.client_as(instance);
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) =
+                rollgate_controller::run_elected(client, config, settings, shutdown).await
+            {
+                tracing::error!(error = %e, "elected controller stopped");
+            }
+        });
+        self.controllers.push(RunningController {
+            name: instance.to_string(),
+            telemetry,
+            stop,
+            task,
+        });
+    }
+
+    /// Whether controller `instance` (started with [`Stack::start_elected_controller`])
+    /// leads and reconciles right now.
+    pub fn is_leading(&self, instance: &str) -> bool {
+        self.controllers
+            .iter()
+            .any(|c| c.name == instance && c.telemetry.is_leader())
+    }
+
+    /// Stops controller `instance` gracefully (an elected one releases its Lease). False
+    /// when no such instance runs.
+    pub async fn stop_controller(&mut self, instance: &str) -> bool {
+        let Some(i) = self.controllers.iter().position(|c| c.name == instance) else {
+            return false;
+        };
+        let c = self.controllers.remove(i);
+        let _ = c.stop.send(());
+        let _ = c.task.await;
+        true
+    }
+
+    /// Kills controller `instance` as a crash would: its task is aborted, nothing is
+    /// released. False when no such instance runs.
+    pub async fn crash_controller(&mut self, instance: &str) -> bool {
+        let Some(i) = self.controllers.iter().position(|c| c.name == instance) else {
+            return false;
+        };
+        let c = self.controllers.remove(i);
+        c.task.abort();
+        let _ = c.task.await;
+        true
     }
 
     /// Stops every running controller and waits until they are gone.

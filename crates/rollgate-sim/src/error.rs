@@ -163,6 +163,11 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// 503: the server cannot be reached (a simulated network partition).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
+    }
+
     /// 500.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)

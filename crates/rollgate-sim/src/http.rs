@@ -45,6 +45,11 @@ pub(crate) fn service(
         let inner = inner.clone();
         async move {
             let (parts, body) = req.into_parts();
+            if inner.is_partitioned(&parts.headers) {
+                return Ok(error(&ApiError::unavailable(
+                    "connection refused (partitioned)",
+                )));
+            }
             let bytes = match body.collect().await {
                 Ok(c) => c.to_bytes(),
                 Err(e) => return Ok(error(&ApiError::bad_request(format!("reading body: {e}")))),
@@ -186,6 +191,11 @@ pub(crate) fn handle(
                 .and_then(|v| v.to_str().ok())
                 .map(String::from),
             field_manager: query.get("fieldManager").cloned(),
+            user_agent: parts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from),
             code: response.status().as_u16(),
             resource_version: rv,
         };

@@ -100,6 +100,8 @@ pub(crate) struct Inner {
     /// Last capped burst of pod creations per ReplicaSet (namespace, name).
     bursts: Mutex<HashMap<(String, String), tokio::time::Instant>>,
     pod_ips: AtomicU64,
+    /// User agents cut off from the server (requests answered 503, never handled).
+    partitioned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Inner {
@@ -125,6 +127,16 @@ impl Inner {
                 after: self.config.default_ready_delay,
             }
         }
+    }
+
+    /// Whether the request's `User-Agent` is cut off (see [`SimCluster::set_partitioned`]).
+    pub(crate) fn is_partitioned(&self, headers: &::http::HeaderMap) -> bool {
+        let set = self.partitioned.lock().unwrap_or_else(|p| p.into_inner());
+        !set.is_empty()
+            && headers
+                .get(::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ua| set.contains(ua))
     }
 
     /// A fresh pod IP.
@@ -154,6 +166,7 @@ impl SimCluster {
             rechecks: Mutex::new(HashMap::new()),
             bursts: Mutex::new(HashMap::new()),
             pod_ips: AtomicU64::new(0),
+            partitioned: Mutex::default(),
         });
         {
             let mut st = inner.lock();
@@ -178,6 +191,37 @@ impl SimCluster {
     /// A kube client talking to this cluster in-process (default namespace `default`).
     pub fn client(&self) -> kube::Client {
         kube::Client::new(http::service(self.inner.clone()), "default")
+    }
+
+    /// A client like [`SimCluster::client`] whose requests carry `User-Agent: identity`, so
+    /// the audit log tells its writes apart (one per controller instance, say).
+    pub fn client_as(&self, identity: &str) -> kube::Client {
+        let agent = ::http::HeaderValue::from_str(identity)
+            .unwrap_or_else(|_| ::http::HeaderValue::from_static("invalid-identity"));
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |mut req: ::http::Request<kube::client::Body>| {
+                req.headers_mut()
+                    .insert(::http::header::USER_AGENT, agent.clone());
+                req
+            })
+            .service(http::service(self.inner.clone()));
+        kube::Client::new(service, "default")
+    }
+
+    /// Cuts the clients of `identity` (see [`SimCluster::client_as`]) off from the server, or
+    /// reconnects them: while cut off, every request they send fails with 503 and is neither
+    /// handled nor audited, as in a network partition. Watches already open keep streaming.
+    pub fn set_partitioned(&self, identity: &str, partitioned: bool) {
+        let mut set = self
+            .inner
+            .partitioned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if partitioned {
+            set.insert(identity.to_string());
+        } else {
+            set.remove(identity);
+        }
     }
 
     /// Serves the API over plain HTTP/1.1 on `addr` (port 0 picks a free port). Returns the

@@ -43,6 +43,9 @@ pub struct AuditEntry {
     pub content_type: Option<String>,
     /// `fieldManager` query parameter, if any.
     pub field_manager: Option<String>,
+    /// `User-Agent` of the client, if any: who wrote (as a real API server's audit log
+    /// records the user).
+    pub user_agent: Option<String>,
     /// Response status code.
     pub code: u16,
     /// resourceVersion of the object after the request (when it answered with one).
