@@ -141,6 +141,39 @@ fn controller_runs_as_the_rbac_service_account() {
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "rollgate-controller");
     assert_eq!(pod["containers"][0]["args"][0], "controller");
+
+    // Two replicas, one leader: each knows its name and namespace, and may use Leases.
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let env = pod["containers"][0]["env"].as_array().expect("env");
+    for (var, field) in [
+        ("CONTROLLER_POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        assert!(
+            env.iter()
+                .any(|e| e["name"] == var && e["valueFrom"]["fieldRef"]["fieldPath"] == field),
+            "{var} from {field}"
+        );
+    }
+    let role = find(&rbac, "ClusterRole", "rollgate-controller");
+    let rules = role["rules"].as_array().expect("rules");
+    let leases = rules
+        .iter()
+        .find(|r| {
+            r["resources"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|x| x == "leases"))
+        })
+        .expect("a rule for leases");
+    assert_eq!(leases["apiGroups"][0], "coordination.k8s.io");
+    for verb in ["get", "create", "patch"] {
+        assert!(
+            leases["verbs"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x == verb)),
+            "leases: {verb}"
+        );
+    }
 }
 
 #[test]
