@@ -25,6 +25,7 @@ mod merge_patch;
 mod plan;
 mod run;
 mod status;
+pub mod tree;
 
 pub use command::{Command, ContainerImage};
 pub use error::CtlError;

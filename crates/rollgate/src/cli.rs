@@ -36,6 +36,9 @@ pub enum Command {
     /// List resources.
     #[command(subcommand)]
     List(ListCommand),
+    /// Show one resource in detail.
+    #[command(subcommand)]
+    Get(GetCommand),
     /// Check Rollouts and analysis templates offline (exit 1 on problems).
     Lint(LintArgs),
     /// Run scenario files (rollout, templates, metric timeline, expectations) against the real
@@ -127,6 +130,28 @@ pub struct SimulateArgs {
 pub enum ListCommand {
     /// Rollouts of a namespace (or of all with -A): phase, step, weights, ready pods, message.
     Rollouts(ListArgs),
+}
+
+/// `rollgate get ...`.
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// A rollout: phase, step, weights, images, replicas, and the tree of its revisions,
+    /// ReplicaSets, pods and AnalysisRuns (with their last measurements).
+    Rollout(GetRolloutArgs),
+}
+
+/// `rollgate get rollout`.
+#[derive(Debug, Args)]
+pub struct GetRolloutArgs {
+    /// The rollout.
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// Redraw whenever something changes (Ctrl-C stops).
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+    /// With --watch: stop after this long, e.g. `5m` (default: never).
+    #[arg(long, value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `rollgate list rollouts`.

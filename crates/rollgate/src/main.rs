@@ -59,6 +59,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         // Handled in `main` (it exits with the verdict).
         cli::Command::Status(_) | cli::Command::Lint(_) | cli::Command::Simulate(_) => Ok(()),
         cli::Command::List(cli::ListCommand::Rollouts(args)) => cmd::ctl::list(&args),
+        cli::Command::Get(cli::GetCommand::Rollout(args)) => cmd::get::rollout(&args),
         cli::Command::Promote(args) => {
             cmd::ctl::run(&args.rollout, &Ctl::Promote { full: args.full })
         }

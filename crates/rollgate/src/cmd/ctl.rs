@@ -95,7 +95,7 @@ pub fn list(args: &crate::cli::ListArgs) -> anyhow::Result<()> {
 /// A client for `--kubeconfig`/`--context` when given, else for the inferred configuration
 /// (`$KUBECONFIG`, `~/.kube/config`, then in-cluster). Its default namespace is the
 /// context's, else `default`.
-async fn connect(args: &ClusterArgs) -> anyhow::Result<Client> {
+pub(crate) async fn connect(args: &ClusterArgs) -> anyhow::Result<Client> {
     let options = KubeConfigOptions {
         context: args.context.clone(),
         ..Default::default()

@@ -4,5 +4,6 @@ pub mod controller;
 pub mod crds;
 pub mod ctl;
 pub mod demo;
+pub mod get;
 pub mod lint;
 pub mod simulate;
