@@ -4,6 +4,7 @@
 //! This is what `rollgate demo`, the end-to-end tests and the benchmarks run. Under tokio's
 //! paused clock everything (pod readiness, delays, deadlines) runs in virtual time.
 
+pub mod kubeconfig;
 pub mod simulated_metrics;
 pub mod snapshot;
 

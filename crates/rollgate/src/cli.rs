@@ -31,6 +31,8 @@ pub enum Command {
     Controller(ControllerArgs),
     /// Run a release on an embedded simulated cluster and print its timeline.
     Demo(DemoArgs),
+    /// Run a local simulated cluster, with the controller inside, for kubectl (until Ctrl-C).
+    Dev(DevArgs),
     /// Wait until a rollout is Healthy (exit 0) or Degraded (exit 1), or the timeout (exit 2).
     Status(StatusArgs),
     /// List resources.
@@ -252,6 +254,20 @@ pub struct DemoArgs {
     pub strategy: DemoStrategy,
 }
 
+/// `rollgate dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Where to serve the cluster's API: a loopback address (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: std::net::SocketAddr,
+    /// Where to write the kubeconfig for the cluster (context `rollgate-dev`).
+    #[arg(long, value_name = "PATH", default_value = "rollgate-dev.kubeconfig")]
+    pub kubeconfig: PathBuf,
+    /// How long a new pod takes to become ready, e.g. `3s`, `500ms`.
+    #[arg(long, default_value = "3s", value_parser = parse_timeout)]
+    pub ready_delay: std::time::Duration,
+}
+
 /// Strategies `rollgate demo` can show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DemoStrategy {
@@ -387,6 +403,31 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert!(Cli::try_parse_from(args).is_err());
+    }
+
+    #[test]
+    fn dev_defaults_and_options() {
+        let Command::Dev(a) = parse(&["rollgate", "dev"]) else {
+            panic!("dev expected");
+        };
+        assert_eq!(a.addr, "127.0.0.1:0".parse().expect("addr"));
+        assert_eq!(a.kubeconfig, PathBuf::from("rollgate-dev.kubeconfig"));
+        assert_eq!(a.ready_delay, std::time::Duration::from_secs(3));
+        let Command::Dev(a) = parse(&[
+            "rollgate",
+            "dev",
+            "--addr",
+            "127.0.0.1:8001",
+            "--kubeconfig",
+            "/tmp/dev.kubeconfig",
+            "--ready-delay",
+            "500ms",
+        ]) else {
+            panic!("dev expected");
+        };
+        assert_eq!(a.addr.port(), 8001);
+        assert_eq!(a.kubeconfig, PathBuf::from("/tmp/dev.kubeconfig"));
+        assert_eq!(a.ready_delay, std::time::Duration::from_millis(500));
     }
 
     #[test]

@@ -56,6 +56,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Crds(args) => cmd::crds::run(&args),
         cli::Command::Controller(args) => cmd::controller::run(&args),
         cli::Command::Demo(args) => cmd::demo::run(&args),
+        cli::Command::Dev(args) => cmd::dev::run(&args),
         // Handled in `main` (it exits with the verdict).
         cli::Command::Status(_) | cli::Command::Lint(_) | cli::Command::Simulate(_) => Ok(()),
         cli::Command::List(cli::ListCommand::Rollouts(args)) => cmd::ctl::list(&args),

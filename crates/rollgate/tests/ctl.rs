@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rollgate_api::{Rollout, RolloutStatus};
+use rollgate_local::kubeconfig::Kubeconfig;
 use rollgate_sim::{SimCluster, SimConfig};
 use serde_json::{Value, json};
 
@@ -42,29 +43,11 @@ fn replica_set(hash: &str, revision: i64, image: &str) -> anyhow::Result<Replica
 /// A kubeconfig with two contexts on the served cluster: `sim` (current, namespace `shop`)
 /// and `other` (no namespace: `default`).
 fn write_kubeconfig(dir: &Path, server: &str) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
     let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1
-kind: Config
-clusters:
-- name: sim
-  cluster:
-    server: {server}
-users:
-- name: nobody
-  user: {{}}
-contexts:
-- name: sim
-  context: {{cluster: sim, user: nobody, namespace: {NS}}}
-- name: other
-  context: {{cluster: sim, user: nobody}}
-current-context: sim
-"
-        ),
-    )?;
+    Kubeconfig::new("sim", server)
+        .namespace(NS)
+        .with_context("other", None)
+        .write(&path)?;
     Ok(path)
 }
 

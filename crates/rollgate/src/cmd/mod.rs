@@ -4,6 +4,7 @@ pub mod controller;
 pub mod crds;
 pub mod ctl;
 pub mod demo;
+pub mod dev;
 pub mod get;
 pub mod lint;
 pub mod simulate;
