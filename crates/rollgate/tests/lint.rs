@@ -95,3 +95,55 @@ spec:
         assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
     }
 }
+
+#[test]
+fn promql_that_does_not_parse_is_reported_with_its_field() {
+    let dir = std::env::temp_dir().join(format!("rollgate-lint-promql-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("templates.yaml");
+    std::fs::write(
+        &file,
+        r#"apiVersion: rollgate.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: good}
+spec:
+  args: [{name: hash}, {name: window}]
+  metrics:
+    - name: errors
+      successCondition: "result[0] < 0.05"
+      provider:
+        prometheus:
+          address: http://prometheus:9090
+          query: sum(rate(errors_total{hash="{{args.hash}}"}[{{args.window}}])) / sum(rate(requests_total{hash="{{args.hash}}"}[{{args.window}}]))
+---
+apiVersion: rollgate.dev/v1alpha1
+kind: ClusterAnalysisTemplate
+metadata: {name: broken}
+spec:
+  metrics:
+    - name: ok
+      successCondition: "result[0] < 1"
+      provider: {prometheus: {address: "http://p:9090", query: "vector(1)"}}
+    - name: latency
+      successCondition: "result[0] < 1"
+      provider:
+        prometheus:
+          address: http://prometheus:9090
+          query: sum(rate(http_requests_total[5m]) by (
+"#,
+    )
+    .expect("write");
+    let path = file.display().to_string();
+    let (code, out) = lint(&[&path]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, Some(1), "{out}");
+    let want = format!(
+        "{path}: ClusterAnalysisTemplate broken: metrics[1].provider.prometheus.query: invalid PromQL: "
+    );
+    assert!(out.contains(&want), "missing {want:?} in:\n{out}");
+    assert_eq!(
+        out.matches("invalid PromQL").count(),
+        1,
+        "the good template passes:\n{out}"
+    );
+}

@@ -71,7 +71,10 @@ pub fn lint(files: &[(String, String)]) -> (usize, Vec<String>) {
                 match spec {
                     Err(e) => problems.push(format!("{}: {} {}: {e}", d.file, d.kind, d.name)),
                     Ok(spec) => {
-                        for p in rollgate_engine::measure::validate_template(&spec) {
+                        for p in rollgate_engine::measure::validate_template(&spec)
+                            .into_iter()
+                            .chain(crate::cmd::promql::problems(&spec))
+                        {
                             problems.push(format!("{}: {} {}: {p}", d.file, d.kind, d.name));
                         }
                         observed.templates.insert((cluster, d.name.clone()), spec);

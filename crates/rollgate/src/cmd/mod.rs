@@ -7,4 +7,5 @@ pub mod demo;
 pub mod dev;
 pub mod get;
 pub mod lint;
+pub mod promql;
 pub mod simulate;
