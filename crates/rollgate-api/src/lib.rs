@@ -14,9 +14,13 @@
 pub mod analysis;
 pub mod crds;
 pub mod labels;
+pub mod reasons;
 pub mod rollout;
 
 pub use analysis::*;
+pub use reasons::{
+    AbortReason, ConditionReason, ConditionType, EventReason, PauseReason, UnknownValue,
+};
 pub use rollout::*;
 
 /// API group of every rollgate resource.

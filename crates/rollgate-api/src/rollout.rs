@@ -407,6 +407,18 @@ pub struct RolloutStatus {
     /// When the release was aborted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_at: Option<Time>,
+    /// Why the release was aborted (set with `abortedAt`; cleared by a retry or a new
+    /// revision). `kubectl get rollout -o jsonpath='{.status.abortReason}'` reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_reason: Option<crate::reasons::AbortReason>,
+    /// The abort in words, rendered once when it happened (shown with the phase; never
+    /// interpreted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_message: Option<String>,
+    /// When the release last made progress while waiting for pods, and a fingerprint of the
+    /// replica counts it was waiting on then: the progress deadline counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ProgressMark>,
     /// Set to skip all remaining steps and analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_full: Option<bool>,
@@ -483,12 +495,26 @@ pub struct RolloutCondition {
     pub last_update_time: Option<Time>,
 }
 
+/// Where a release waiting for pods last made progress.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressMark {
+    /// Fingerprint of the counts and sizes the release waited on (opaque; compared only for
+    /// equality).
+    pub fingerprint: String,
+    /// When that fingerprint was first seen.
+    pub since: Time,
+    /// True once `progressDeadlineSeconds` passed without progress (stays until progress).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deadline_exceeded: bool,
+}
+
 /// Why a rollout is paused.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseCondition {
-    /// `BlueGreenPause`, `CanaryPauseStep`, `InconclusiveAnalysis`, ...
-    pub reason: String,
+    /// `BlueGreenPause`, `CanaryPauseStep`, `InconclusiveAnalysis` or `AnalysisError`.
+    pub reason: crate::reasons::PauseReason,
     /// When the pause started.
     pub start_time: Time,
 }

@@ -14,7 +14,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use rollgate_api::labels::{FIELD_MANAGER, ROLLOUT_NAME};
-use rollgate_api::{AnalysisRun, Rollout};
+use rollgate_api::{AnalysisRun, EventReason, Rollout};
 use rollgate_engine::{Decision, Input};
 use tracing::{debug, info, warn};
 
@@ -132,7 +132,17 @@ pub async fn reconcile_rollout(
         debug!(rollout = %format!("{ns}/{name}"), ?action, "applying");
         apply::apply(&ctx.client, ns, name, action).await?;
     }
-    publish_events(ctx, &rollout, &decision.events, &format!("{ns}/{name}")).await;
+    // Events that report a change just made to another object go out now: it is done, and no
+    // later reconcile decides it again. Events of a transition recorded in the status go out
+    // once that status is written: if the write fails (409), the retry decides the same
+    // transition again and publishes it then, so it is published once.
+    let (done, transitions): (Vec<_>, Vec<_>) = decision
+        .events
+        .iter()
+        .cloned()
+        .partition(|e| e.reason.reports_action());
+    let who = format!("{ns}/{name}");
+    publish_events(ctx, &rollout, &done, &who).await;
     let current = rollout.status.clone().unwrap_or_default();
     let status_written = decision.status != current;
     if status_written {
@@ -151,6 +161,7 @@ pub async fn reconcile_rollout(
         .await
         .map_err(|e| Error::kube(format!("writing status of Rollout {ns}/{name}"), e))?;
     }
+    publish_events(ctx, &rollout, &transitions, &who).await;
     Ok(Some(Report {
         decision,
         status_written,
@@ -174,9 +185,10 @@ async fn publish_events(
     }
     let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
     let reference = rollout.object_ref(&());
-    let mut seen: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut seen: std::collections::BTreeMap<EventReason, usize> =
+        std::collections::BTreeMap::new();
     for event in events {
-        info!(rollout = %who, reason = event.reason, "{}", event.note);
+        info!(rollout = %who, reason = event.reason.as_str(), "{}", event.note);
         let n = seen.entry(event.reason).or_default();
         *n += 1;
         let action = if *n == 1 {

@@ -18,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use rollgate_api::RolloutStatus;
+use rollgate_api::{AbortReason, EventReason, RolloutStatus};
 use rollgate_engine::{Action, Decision};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -174,11 +174,16 @@ impl Telemetry {
                     .inc();
             }
         }
+        // One `RolloutAborted` Event per abort; its reason is data in the status.
         for event in &decision.events {
-            if event.reason == "RolloutAborted" {
+            if event.reason == EventReason::RolloutAborted {
+                let reason = decision
+                    .status
+                    .abort_reason
+                    .map_or("Other", AbortReason::as_str);
                 self.aborts
                     .get_or_create(&ReasonLabels {
-                        reason: abort_reason(&event.note).to_string(),
+                        reason: reason.to_string(),
                     })
                     .inc();
             }
@@ -280,21 +285,6 @@ impl Telemetry {
             out.clear();
         }
         out
-    }
-}
-
-/// The reason label of an abort, from its message.
-fn abort_reason(note: &str) -> &'static str {
-    if note.contains("Aborted by user") {
-        "User"
-    } else if note.contains("ProgressDeadlineExceeded") {
-        "ProgressDeadline"
-    } else if note.contains("could not measure") {
-        "AnalysisError"
-    } else if note.contains("analysis") {
-        "AnalysisFailed"
-    } else {
-        "Other"
     }
 }
 

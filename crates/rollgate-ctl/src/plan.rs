@@ -8,7 +8,7 @@
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use rollgate_api::{CanaryStep, Rollout, RolloutStatus};
+use rollgate_api::{CanaryStep, PauseReason, Rollout, RolloutStatus};
 use serde_json::{Value, json};
 
 use crate::command::Command;
@@ -178,16 +178,15 @@ fn promote(s: &Subject<'_>) -> Result<Plan, CtlError> {
     let total = canary.map_or(0, |c| c.steps.len());
     let label = format!("step {}/{total}", step_index.saturating_add(1));
     if !status.pause_conditions.is_empty() {
-        let reasons: Vec<&str> = status
-            .pause_conditions
-            .iter()
-            .map(|p| p.reason.as_str())
-            .collect();
+        let reasons: Vec<PauseReason> = status.pause_conditions.iter().map(|p| p.reason).collect();
         let detail = match step(step_index) {
-            Some(st) if st.pause.is_some() && reasons.contains(&"CanaryPauseStep") => {
+            Some(st) if st.pause.is_some() && reasons.contains(&PauseReason::CanaryPauseStep) => {
                 format!("pause at {label} skipped")
             }
-            _ => format!("{} ended", reasons.join(", ")),
+            _ => {
+                let names: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+                format!("{} ended", names.join(", "))
+            }
         };
         return Ok(s.status_plan(
             json!({ "pauseConditions": null }),
@@ -259,7 +258,7 @@ fn retry(s: &Subject<'_>) -> Result<Plan, CtlError> {
         .status()
         .pause_conditions
         .iter()
-        .any(|p| p.reason == "AnalysisError");
+        .any(|p| p.reason == PauseReason::AnalysisError);
     if analysis_error && !s.aborted() {
         return Ok(s.status_plan(
             json!({ "abort": false }),

@@ -122,8 +122,8 @@ impl ServiceRole {
 pub struct Event {
     /// Warning (true) or Normal.
     pub warning: bool,
-    /// Stable CamelCase reason.
-    pub reason: &'static str,
+    /// Reason.
+    pub reason: rollgate_api::EventReason,
     /// Human-readable note.
     pub note: String,
 }

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rollgate_api::labels::{ANALYSIS_KIND, POD_TEMPLATE_HASH, ROLLOUT_NAME, STEP_INDEX};
 use rollgate_api::{
-    AnalysisArg, AnalysisPhase, AnalysisRun, AnalysisRunSpec, RolloutAnalysis,
-    RolloutAnalysisRunStatus,
+    AnalysisArg, AnalysisPhase, AnalysisRun, AnalysisRunSpec, EventReason, PauseReason,
+    RolloutAnalysis, RolloutAnalysisRunStatus,
 };
 
 use crate::action::Action;
 use crate::context::Ctx;
+use crate::message::Msg;
 use crate::observed::{AnalysisKind, Observed};
 use crate::replicasets::owner_reference;
 
@@ -111,26 +112,18 @@ pub fn follow(
     slot: &mut Option<RolloutAnalysisRunStatus>,
 ) -> (AnalysisPhase, String) {
     // `rollgate retry` after an analysis that could not measure: a new run measures again.
-    if cx.retry
-        && let Some(pos) = cx
-            .status
-            .pause_conditions
-            .iter()
-            .position(|p| p.reason == crate::release::PAUSE_ANALYSIS_ERROR)
+    if cx.release.retry_asked
+        && cx.release.pause(PauseReason::AnalysisError).is_some()
         && slot
             .as_ref()
             .is_some_and(|s| s.status == AnalysisPhase::Error.to_string())
     {
-        cx.status.pause_conditions.remove(pos);
-        if cx.status.pause_conditions.is_empty() {
-            cx.status.controller_pause = None;
-        }
-        let old = slot.take().map(|s| s.name).unwrap_or_default();
-        cx.event(
-            false,
-            "AnalysisRetried",
-            format!("Measuring again: {old} could not measure"),
-        );
+        cx.release
+            .pauses
+            .retain(|p| p.reason != PauseReason::AnalysisError);
+        cx.release.promoted = false;
+        let run = slot.take().map(|s| s.name).unwrap_or_default();
+        cx.event(EventReason::AnalysisRetried, Msg::AnalysisRetried { run });
     }
     let runs = &cx.observed.analysis_runs;
     let known = slot
@@ -195,10 +188,15 @@ pub fn follow(
         spec,
         status: None,
     };
+    cx.created_runs
+        .push((name.clone(), cx.actions.len(), cx.events.len()));
     cx.event(
-        false,
-        "AnalysisRunCreated",
-        format!("Started {} analysis {name}", point),
+        EventReason::AnalysisRunCreated,
+        Msg::AnalysisStarted {
+            kind,
+            step,
+            run: name.clone(),
+        },
     );
     cx.actions.push(Action::CreateAnalysisRun(Box::new(run)));
     *slot = Some(RolloutAnalysisRunStatus {
@@ -207,6 +205,33 @@ pub fn follow(
         message: None,
     });
     (AnalysisPhase::Pending, name)
+}
+
+/// Takes back the creation of every run this reconcile started that is not in `keep` (its
+/// action and its Event), so that the next reconcile does not have to terminate it: a release
+/// that completed or aborted later in the same reconcile no longer follows it.
+pub fn drop_created_except(cx: &mut Ctx<'_>, keep: &[&str]) {
+    let dropped: Vec<(usize, usize)> = cx
+        .created_runs
+        .iter()
+        .filter(|(name, _, _)| !keep.contains(&name.as_str()))
+        .map(|(_, action, event)| (*action, *event))
+        .collect();
+    if dropped.is_empty() {
+        return;
+    }
+    let mut i = 0;
+    cx.actions.retain(|_| {
+        i += 1;
+        !dropped.iter().any(|(a, _)| *a == i - 1)
+    });
+    let mut i = 0;
+    cx.events.retain(|_| {
+        i += 1;
+        !dropped.iter().any(|(_, e)| *e == i - 1)
+    });
+    cx.created_runs
+        .retain(|(name, _, _)| keep.contains(&name.as_str()));
 }
 
 /// Asks every unfinished run not in `keep` to terminate.

@@ -9,33 +9,29 @@
 //! Invariant: the active Service is only ever pointed at a ReplicaSet with `replicas` ready and
 //! available pods, except on the very first deploy (nothing else exists to serve).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use rollgate_api::{RolloutAnalysisRunStatus, RolloutPhase};
+use rollgate_api::{
+    ConditionReason, EventReason, PauseReason, RolloutAnalysisRunStatus, RolloutPhase,
+};
 
 use crate::action::{Action, ServiceRole};
 use crate::analysis;
-use crate::context::{Ctx, REASON_ABORTED};
+use crate::context::Ctx;
 use crate::hash::pod_template_hash;
+use crate::lifecycle::AbortState;
+use crate::message::{Msg, Point, StrategyKind, Waiting};
 use crate::observed::AnalysisKind;
 use crate::release::{
-    Flow, aborted_before, analysis_gate, has_ready, pause_started, promoted_by_user, ready_counts,
-    reset_release, service_hash, start_release_if_new, waiting_for_pods,
+    self, Flow, Strategy, analysis_gate, end_pause, has_ready, pause_started, promoted_by_user,
+    ready_counts, service_hash, start_release_if_new, waiting_for_pods,
 };
 use crate::replicasets::{self, replica_set_name};
 use crate::time::add_secs;
 use crate::validate::BlueGreenSpec;
 
-/// Pause reason while waiting for promotion.
-const PAUSE_BLUE_GREEN: &str = "BlueGreenPause";
-
 pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
     let hash = pod_template_hash(&bg.common.template);
     cx.status.strategy = Some("BlueGreen".into());
-    if cx.status.abort == Some(false) {
-        // `retry` writes false; only `true` means anything.
-        cx.status.abort = None;
-    }
-    start_release_if_new(cx, &hash, "blue/green");
+    start_release_if_new(cx, &hash, StrategyKind::BlueGreen);
     let bgs = cx.status.blue_green.get_or_insert_with(Default::default);
     bgs.active_selector = service_hash(cx.observed, &bg.active_service);
     let preview = bg
@@ -52,7 +48,7 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
         Some(stable) => in_flight(cx, bg, &hash, &stable),
     }
 
-    let aborted = cx.status.abort == Some(true);
+    let aborted = cx.release.abort_flagged();
     let active = active_selector(cx);
     let stable = cx.status.stable_rs.clone();
     let mut protected: Vec<&str> = Vec::new();
@@ -115,17 +111,18 @@ fn switch(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, role: ServiceRole, service: &str
     {
         replicasets::schedule_scale_down(cx, from, bg.scale_down_delay_seconds);
     }
-    let (reason, field) = match role {
-        ServiceRole::Active => ("ActiveServiceSwitched", "active"),
-        _ => ("PreviewServiceSwitched", "preview"),
+    let reason = match role {
+        ServiceRole::Active => EventReason::ActiveServiceSwitched,
+        _ => EventReason::PreviewServiceSwitched,
     };
     cx.event(
-        false,
         reason,
-        format!(
-            "Switched {field} Service {service} from {} to {to}",
-            from.as_deref().unwrap_or("<none>")
-        ),
+        Msg::ServiceSwitched {
+            role,
+            service: service.to_string(),
+            from: from.clone(),
+            to: to.to_string(),
+        },
     );
     cx.actions.push(Action::SwitchService {
         service: service.to_string(),
@@ -161,7 +158,7 @@ fn switch_active_when_ready(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, to: &str) -> b
 
 fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
     let replicas = bg.common.replicas;
-    cx.status.abort = None;
+    cx.release.abort = AbortState::None;
     replicasets::ensure(cx, &bg.common, hash, replicas, cx.status.current_revision);
     // The one exception to the readiness invariant: nothing else could serve.
     switch(cx, bg, ServiceRole::Active, &bg.active_service, hash);
@@ -169,126 +166,86 @@ fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
     if has_ready(cx, hash, replicas) {
         cx.status.stable_rs = Some(hash.to_string());
         cx.event(
-            false,
-            "RolloutCompleted",
-            format!("First revision ({hash}) is available with {replicas} pods"),
+            EventReason::RolloutCompleted,
+            Msg::FirstRevisionAvailable {
+                hash: hash.to_string(),
+                replicas,
+            },
         );
-        let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
-        cx.set_outcome(
-            RolloutPhase::Healthy,
-            msg,
-            ("True", "NewReplicaSetAvailable"),
-        );
+        healthy(cx, hash, replicas);
     } else {
         let (ready, _) = ready_counts(cx, hash);
-        let name = replica_set_name(cx.name(), hash);
-        let msg = format!(
-            "First deploy: waiting for ReplicaSet {name}: {ready}/{replicas} pods available"
-        );
+        let waiting = Waiting::FirstDeploy {
+            rs: replica_set_name(cx.name(), hash),
+            ready,
+            replicas,
+        };
         // First deploy: nothing to fall back to, so the deadline only reports.
-        let _ = waiting_for_pods(cx, &bg.common, msg, false);
+        let _ = waiting_for_pods(cx, &bg.common, waiting, false);
     }
 }
 
 fn steady(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
     let replicas = bg.common.replicas;
-    cx.status.abort = None;
-    cx.status.aborted_at = None;
+    cx.release.abort = AbortState::None;
     replicasets::ensure(cx, &bg.common, hash, replicas, cx.status.current_revision);
     let switched = switch_active_when_ready(cx, bg, hash);
     switch_preview(cx, bg, hash);
     let (ready, _) = ready_counts(cx, hash);
     if switched && ready >= replicas {
-        let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
-        cx.set_outcome(
-            RolloutPhase::Healthy,
-            msg,
-            ("True", "NewReplicaSetAvailable"),
-        );
+        healthy(cx, hash, replicas);
         crate::restart::restart(cx, &bg.common, 1);
     } else {
-        let name = replica_set_name(cx.name(), hash);
-        let msg =
-            format!("Waiting for stable ReplicaSet {name}: {ready}/{replicas} pods available");
+        let msg = Msg::WaitingForStable {
+            rs: replica_set_name(cx.name(), hash),
+            ready,
+            replicas,
+        };
         cx.set_outcome(
             RolloutPhase::Progressing,
             msg,
-            ("True", "ReplicaSetUpdated"),
+            ConditionReason::ReplicaSetUpdated,
         );
     }
 }
 
+fn healthy(cx: &mut Ctx<'_>, hash: &str, replicas: i32) {
+    let msg = Msg::Healthy {
+        hash: hash.to_string(),
+        replicas,
+    };
+    cx.set_outcome(
+        RolloutPhase::Healthy,
+        msg,
+        ConditionReason::NewReplicaSetAvailable,
+    );
+}
+
 fn in_flight(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) {
-    let aborted_before = aborted_before(cx);
     // The stable ReplicaSet stays at full size while a release is in flight: an abort must be
     // able to return production traffic to it at once.
     if cx.observed.replica_set(stable).is_some() {
         replicasets::ensure(cx, &bg.common, stable, bg.common.replicas, None);
     }
-
-    // `promoteFull` set after an abort overrides it (an abort clears an earlier `promoteFull`,
-    // so whichever came last wins).
-    let full_after_abort = aborted_before.is_some() && cx.status.promote_full == Some(true);
-    if cx.status.abort == Some(true) && !full_after_abort {
-        let message = aborted_before.unwrap_or_else(|| {
-            let m = format!(
-                "Aborted by user (status.abort): production traffic stays on stable revision {stable}"
-            );
-            cx.event(true, "RolloutAborted", m.clone());
-            cx.status.promote_full = None;
-            m
-        });
-        if cx.status.aborted_at.is_none() {
-            cx.status.aborted_at = Some(Time(cx.now));
-        }
-        aborted(cx, bg, hash, stable, message);
-        return;
-    }
-    if aborted_before.is_some() {
-        let full = cx.status.promote_full;
-        let how = if full == Some(true) {
-            " with full promotion (no analysis, no pause)"
-        } else {
-            ""
-        };
-        cx.event(
-            false,
-            "RolloutRetried",
-            format!("Retrying the release of {hash}{how}"),
-        );
-        reset_release(cx);
-        cx.status.promote_full = full;
-    }
-    if let Flow::Abort(reason) = progress(cx, bg, hash, stable) {
-        let message =
-            format!("Aborted: {reason}; production traffic returned to stable revision {stable}");
-        cx.event(true, "RolloutAborted", message.clone());
-        cx.status.abort = Some(true);
-        cx.status.promote_full = None;
-        cx.status.aborted_at = Some(Time(cx.now));
-        aborted(cx, bg, hash, stable, message);
-    }
+    release::in_flight(cx, bg, hash, stable);
 }
 
-/// Appended to the abort message while the active Service cannot return to stable yet.
-const WAITING_FOR_STABLE: &str = " (waiting for stable pods to be ready before switching back)";
+impl Strategy for BlueGreenSpec {
+    type Plan = ();
+    const KIND: StrategyKind = StrategyKind::BlueGreen;
 
-/// The aborted state: active and preview back on stable, the new ReplicaSet scaled down after
-/// `abortScaleDownDelaySeconds`, Degraded until retried or superseded.
-fn aborted(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str, message: String) {
-    cx.status.pause_conditions.clear();
-    cx.status.controller_pause = None;
-    replicasets::schedule_scale_down(cx, hash, bg.abort_scale_down_delay_seconds);
-    let back = switch_active_when_ready(cx, bg, stable);
-    switch_preview(cx, bg, stable);
-    // `message` may come from the previous reconcile's condition, suffix included.
-    let base = message.strip_suffix(WAITING_FOR_STABLE).unwrap_or(&message);
-    let message = if back {
-        base.to_string()
-    } else {
-        format!("{base}{WAITING_FOR_STABLE}")
-    };
-    cx.set_outcome(RolloutPhase::Degraded, message, ("False", REASON_ABORTED));
+    /// Active and preview back on stable, the new ReplicaSet scaled down after
+    /// `abortScaleDownDelaySeconds`.
+    fn aborted(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> ((), bool) {
+        replicasets::schedule_scale_down(cx, hash, self.abort_scale_down_delay_seconds);
+        let back = switch_active_when_ready(cx, self, stable);
+        switch_preview(cx, self, stable);
+        ((), back)
+    }
+
+    fn progress(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Flow, ()) {
+        (progress(cx, self, hash, stable), ())
+    }
 }
 
 /// Moves a non-aborted release forward as far as the observed world allows.
@@ -310,10 +267,12 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
         let target = bg.preview_replica_count;
         let (ready, _) = ready_counts(cx, hash);
         let stop = if ready < target {
-            let name = replica_set_name(cx.name(), hash);
-            let msg =
-                format!("Waiting for preview ReplicaSet {name}: {ready}/{target} pods available");
-            Some(waiting_for_pods(cx, &bg.common, msg, true))
+            let waiting = Waiting::Preview {
+                rs: replica_set_name(cx.name(), hash),
+                ready,
+                target,
+            };
+            Some(waiting_for_pods(cx, &bg.common, waiting, true))
         } else {
             promotion_gates(cx, bg, hash)
         };
@@ -324,14 +283,13 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
         if let Some(bgs) = cx.status.blue_green.as_mut() {
             bgs.scale_up_preview_check_point = Some(true);
         }
-        cx.status.pause_conditions.clear();
-        cx.status.controller_pause = None;
+        end_pause(cx);
         cx.event(
-            false,
-            "RolloutPromoted",
-            format!(
-                "Promoting {hash}: scaling to {replicas} pods, then switching the active Service"
-            ),
+            EventReason::RolloutPromoted,
+            Msg::Promoting {
+                hash: hash.to_string(),
+                replicas,
+            },
         );
     }
     replicasets::ensure(cx, &bg.common, hash, replicas, revision);
@@ -340,19 +298,15 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
     // hand): it becomes stable, and the previous stable one goes, only once they are.
     if !switched || !has_ready(cx, hash, replicas) {
         let (ready, _) = ready_counts(cx, hash);
-        let name = replica_set_name(cx.name(), hash);
-        let msg = if switched {
-            format!(
-                "Waiting for ReplicaSet {name}, which the active Service selects: {ready}/{replicas} pods available"
-            )
-        } else {
-            format!(
-                "Promoting: waiting for ReplicaSet {name}: {ready}/{replicas} pods available before switching the active Service"
-            )
+        let waiting = Waiting::Promoting {
+            rs: replica_set_name(cx.name(), hash),
+            ready,
+            replicas,
+            switched,
         };
-        return waiting_for_pods(cx, &bg.common, msg, true);
+        return waiting_for_pods(cx, &bg.common, waiting, true);
     }
-    if cx.status.promote_full != Some(true)
+    if !cx.release.promote_full
         && let Some(post) = bg.post_promotion_analysis.clone()
     {
         let mut slot = take_slot(cx, AnalysisKind::PostPromotion);
@@ -365,7 +319,7 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
             &mut slot,
         );
         put_slot(cx, AnalysisKind::PostPromotion, slot.clone());
-        if let Some(flow) = analysis_gate(cx, "post-promotion", &post, phase, &run, slot) {
+        if let Some(flow) = analysis_gate(cx, Point::PostPromotion, &post, phase, &run, slot) {
             return flow;
         }
     }
@@ -375,21 +329,21 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
 
 /// Pre-promotion analysis and pauses. `None` means: promote now.
 fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<Flow> {
-    let full = cx.status.promote_full == Some(true);
+    let full = cx.release.promote_full;
     if !full && let Some(pre) = bg.pre_promotion_analysis.clone() {
         let mut slot = take_slot(cx, AnalysisKind::PrePromotion);
         let (phase, run) =
             analysis::follow(cx, AnalysisKind::PrePromotion, None, &pre, hash, &mut slot);
         put_slot(cx, AnalysisKind::PrePromotion, slot.clone());
-        if let Some(flow) = analysis_gate(cx, "pre-promotion", &pre, phase, &run, slot) {
+        if let Some(flow) = analysis_gate(cx, Point::PrePromotion, &pre, phase, &run, slot) {
             return Some(flow);
         }
     }
     if bg.common.paused {
         cx.set_outcome(
             RolloutPhase::Paused,
-            "Paused (spec.paused is true): set it to false to continue",
-            ("True", "RolloutPaused"),
+            Msg::SpecPausedBlueGreen,
+            ConditionReason::RolloutPaused,
         );
         return Some(Flow::Wait);
     }
@@ -397,32 +351,31 @@ fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<F
     if full || !needs_pause || promoted_by_user(cx) {
         return None;
     }
-    let start = pause_started(cx, PAUSE_BLUE_GREEN);
-    let name = cx.name().to_string();
+    let start = pause_started(cx, PauseReason::BlueGreenPause);
+    let rollout = cx.name().to_string();
+    let hash = hash.to_string();
     match bg.auto_promotion_seconds {
         Some(secs) => {
             let at = add_secs(start, secs);
             if cx.now >= at {
                 cx.event(
-                    false,
-                    "AutoPromotion",
-                    format!("autoPromotionSeconds ({secs}s) elapsed: promoting"),
+                    EventReason::AutoPromotion,
+                    Msg::AutoPromotion { seconds: secs },
                 );
                 return None;
             }
             cx.wake_at(at);
-            let msg = format!(
-                "Paused: preview {hash} is ready; promoting automatically at {at} \
-                 (autoPromotionSeconds: {secs}), or now with `rollgate promote {name}`"
-            );
-            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+            let msg = Msg::AutoPromotionPause {
+                hash,
+                at,
+                seconds: secs,
+                rollout,
+            };
+            cx.set_outcome(RolloutPhase::Paused, msg, ConditionReason::RolloutPaused);
         }
         None => {
-            let msg = format!(
-                "Paused: preview {hash} is ready and waiting for promotion \
-                 (`rollgate promote {name}`)"
-            );
-            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+            let msg = Msg::PromotionPause { hash, rollout };
+            cx.set_outcome(RolloutPhase::Paused, msg, ConditionReason::RolloutPaused);
         }
     }
     Some(Flow::Wait)
@@ -448,25 +401,19 @@ fn put_slot(cx: &mut Ctx<'_>, kind: AnalysisKind, slot: Option<RolloutAnalysisRu
 fn complete(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, previous: &str) {
     replicasets::schedule_scale_down(cx, previous, bg.scale_down_delay_seconds);
     cx.status.stable_rs = Some(hash.to_string());
-    cx.status.promote_full = None;
-    cx.status.pause_conditions.clear();
-    cx.status.controller_pause = None;
+    cx.release.promote_full = false;
+    end_pause(cx);
     if let Some(bgs) = cx.status.blue_green.as_mut() {
         bgs.scale_up_preview_check_point = None;
     }
     let replicas = bg.common.replicas;
     cx.event(
-        false,
-        "RolloutCompleted",
-        format!(
-            "Revision {hash} is stable; previous revision {previous} scales down in {}s",
-            bg.scale_down_delay_seconds
-        ),
+        EventReason::RolloutCompleted,
+        Msg::BlueGreenCompleted {
+            hash: hash.to_string(),
+            previous: previous.to_string(),
+            delay: bg.scale_down_delay_seconds,
+        },
     );
-    let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
-    cx.set_outcome(
-        RolloutPhase::Healthy,
-        msg,
-        ("True", "NewReplicaSetAvailable"),
-    );
+    healthy(cx, hash, replicas);
 }

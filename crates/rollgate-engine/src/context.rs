@@ -5,33 +5,17 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use rollgate_api::{Rollout, RolloutCondition, RolloutPhase, RolloutStatus};
+use rollgate_api::{
+    ConditionReason, ConditionType, EventReason, Rollout, RolloutCondition, RolloutPhase,
+    RolloutStatus,
+};
 
 use crate::Input;
 use crate::action::{Action, Decision, Event};
+use crate::lifecycle::Lifecycle;
+use crate::message::{Msg, Wording};
 use crate::observed::Observed;
 use crate::validate::Problem;
-
-/// Condition types.
-pub mod cond {
-    /// A release is moving (or why it is not).
-    pub const PROGRESSING: &str = "Progressing";
-    /// The Service with production traffic selects enough available pods.
-    pub const AVAILABLE: &str = "Available";
-    /// Waiting for a human or a timer.
-    pub const PAUSED: &str = "Paused";
-    /// The current revision is stable.
-    pub const COMPLETED: &str = "Completed";
-    /// Phase is Healthy.
-    pub const HEALTHY: &str = "Healthy";
-    /// The spec is invalid.
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-}
-
-/// Reason of the Progressing condition while a release is aborted.
-pub const REASON_ABORTED: &str = "RolloutAborted";
-/// Reason of the Progressing condition when the deadline passed without abort.
-pub const REASON_DEADLINE: &str = "ProgressDeadlineExceeded";
 
 /// Where the state machine ended this reconcile.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,9 +23,9 @@ pub struct Outcome {
     /// Phase.
     pub phase: RolloutPhase,
     /// Message (also the Progressing condition's message).
-    pub message: String,
-    /// Progressing condition status and reason.
-    pub progressing: (&'static str, &'static str),
+    pub message: Msg,
+    /// Reason of the Progressing condition (its status follows from it).
+    pub reason: ConditionReason,
     /// Whether production traffic is served by enough available pods.
     pub available: bool,
     /// Whether the current revision is the stable one.
@@ -52,34 +36,47 @@ pub struct Ctx<'a> {
     pub rollout: &'a Rollout,
     pub observed: &'a Observed,
     pub now: Timestamp,
-    pub old: RolloutStatus,
     pub status: RolloutStatus,
+    /// The release state, decoded from the status read and encoded into the new one.
+    pub release: Lifecycle,
     pub actions: Vec<Action>,
     pub events: Vec<Event>,
     wake: Option<Timestamp>,
+    wording: &'a dyn Wording,
     /// Scale-down deadlines set during this run, by ReplicaSet name.
     pub deadlines: BTreeMap<String, Timestamp>,
+    /// `spec.replicas` this run gives ReplicaSets (created or scaled; 0 when deleted), by name.
+    pub sizes: BTreeMap<String, i32>,
+    /// ReplicaSets this run creates: name, hash and replicas.
+    pub created: Vec<(String, (String, i32))>,
+    /// ReplicaSets this run deletes.
+    pub deleted: Vec<String>,
+    /// AnalysisRuns this run creates: name, and the index of the action and of the Event.
+    pub created_runs: Vec<(String, usize, usize)>,
     pub outcome: Option<Outcome>,
-    /// `status.abort` was written `false`: a user asked for a retry (`rollgate retry`).
-    pub retry: bool,
+    invalid: bool,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(input: Input<'a>) -> Self {
-        let old = input.rollout.status.clone().unwrap_or_default();
-        let retry = old.abort == Some(false);
+    pub fn new(input: Input<'a>, wording: &'a dyn Wording) -> Self {
+        let status = input.rollout.status.clone().unwrap_or_default();
         Self {
             rollout: input.rollout,
             observed: input.observed,
             now: input.now,
-            status: old.clone(),
-            old,
+            release: Lifecycle::decode(&status),
+            status,
             actions: Vec::new(),
             events: Vec::new(),
             wake: None,
+            wording,
             deadlines: BTreeMap::new(),
+            sizes: BTreeMap::new(),
+            created: Vec::new(),
+            deleted: Vec::new(),
+            created_runs: Vec::new(),
             outcome: None,
-            retry,
+            invalid: false,
         }
     }
 
@@ -87,11 +84,18 @@ impl<'a> Ctx<'a> {
         self.rollout.metadata.name.as_deref().unwrap_or_default()
     }
 
-    pub fn event(&mut self, warning: bool, reason: &'static str, note: impl Into<String>) {
+    /// Renders a message with this run's wording.
+    pub fn text(&self, msg: &Msg) -> String {
+        self.wording.text(msg)
+    }
+
+    /// Publishes an Event (Warning or Normal follows from the reason).
+    pub fn event(&mut self, reason: EventReason, msg: Msg) {
+        let note = self.text(&msg);
         self.events.push(Event {
-            warning,
+            warning: reason.is_warning(),
             reason,
-            note: note.into(),
+            note,
         });
     }
 
@@ -100,20 +104,11 @@ impl<'a> Ctx<'a> {
         self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
     }
 
-    pub fn old_condition(&self, type_: &str) -> Option<&RolloutCondition> {
-        self.old.conditions.iter().find(|c| c.type_ == type_)
-    }
-
-    pub fn set_outcome(
-        &mut self,
-        phase: RolloutPhase,
-        message: impl Into<String>,
-        progressing: (&'static str, &'static str),
-    ) {
+    pub fn set_outcome(&mut self, phase: RolloutPhase, message: Msg, reason: ConditionReason) {
         self.outcome = Some(Outcome {
             phase,
-            message: message.into(),
-            progressing,
+            message,
+            reason,
             available: false,
             completed: false,
         });
@@ -127,14 +122,19 @@ impl<'a> Ctx<'a> {
             .collect::<Vec<_>>()
             .join("; ");
         let message = format!("InvalidSpec: {text}");
-        if self.old_condition(cond::INVALID_SPEC).map(|c| &c.message) != Some(&text) {
-            self.event(true, "InvalidSpec", text.clone());
+        let old = self
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == ConditionType::InvalidSpec.as_str());
+        if old.map(|c| &c.message) != Some(&text) {
+            self.event(EventReason::InvalidSpec, Msg::InvalidSpec(text.clone()));
         }
         set_condition(
             &mut self.status.conditions,
-            cond::INVALID_SPEC,
+            ConditionType::InvalidSpec,
             "True",
-            "InvalidSpec",
+            ConditionReason::InvalidSpec,
             &text,
             self.now,
         );
@@ -142,73 +142,80 @@ impl<'a> Ctx<'a> {
         self.status.message = Some(message);
         self.status.observed_generation = self.rollout.metadata.generation;
         self.outcome = None;
+        self.invalid = true;
     }
 
-    /// Builds the decision: conditions, phase and message from the outcome.
+    /// Builds the decision: the release state, conditions, phase and message from the outcome.
     pub fn finish(mut self) -> Decision {
+        if !self.invalid {
+            self.release.encode(&mut self.status);
+        }
         if let Some(o) = self.outcome.take() {
             let now = self.now;
-            let conds = &mut self.status.conditions;
-            conds.retain(|c| c.type_ != cond::INVALID_SPEC);
-            set_condition(
-                conds,
-                cond::PROGRESSING,
-                o.progressing.0,
-                o.progressing.1,
-                &o.message,
-                now,
-            );
-            let avail = if o.available { "True" } else { "False" };
-            let avail_reason = if o.available {
-                "AvailableReason"
-            } else {
-                "NotAvailable"
+            let message = self.text(&o.message);
+            let status_message = match &o.message {
+                Msg::Waiting(w) if o.reason == ConditionReason::ProgressDeadlineExceeded => {
+                    self.text(&Msg::DeadlineExceeded(w.clone()))
+                }
+                _ => message.clone(),
             };
-            set_condition(conds, cond::AVAILABLE, avail, avail_reason, "", now);
-            let paused = o.phase == RolloutPhase::Paused;
+            let conds = &mut self.status.conditions;
+            conds.retain(|c| c.type_ != ConditionType::InvalidSpec.as_str());
             set_condition(
                 conds,
-                cond::PAUSED,
-                if paused { "True" } else { "False" },
-                if paused {
-                    "RolloutPaused"
-                } else {
-                    "RolloutResumed"
-                },
+                ConditionType::Progressing,
+                o.reason.progressing_status(),
+                o.reason,
+                &message,
+                now,
+            );
+            let (avail, avail_reason) = if o.available {
+                ("True", ConditionReason::AvailableReason)
+            } else {
+                ("False", ConditionReason::NotAvailable)
+            };
+            set_condition(
+                conds,
+                ConditionType::Available,
+                avail,
+                avail_reason,
                 "",
                 now,
             );
+            let (paused, paused_reason) = if o.phase == RolloutPhase::Paused {
+                ("True", ConditionReason::RolloutPaused)
+            } else {
+                ("False", ConditionReason::RolloutResumed)
+            };
+            set_condition(conds, ConditionType::Paused, paused, paused_reason, "", now);
+            let (completed, completed_reason) = if o.completed {
+                ("True", ConditionReason::RolloutCompleted)
+            } else {
+                ("False", ConditionReason::RolloutNotCompleted)
+            };
             set_condition(
                 conds,
-                cond::COMPLETED,
-                if o.completed { "True" } else { "False" },
-                if o.completed {
-                    "RolloutCompleted"
-                } else {
-                    "RolloutNotCompleted"
-                },
+                ConditionType::Completed,
+                completed,
+                completed_reason,
                 "",
                 now,
             );
-            let healthy = o.phase == RolloutPhase::Healthy;
+            let (healthy, healthy_reason) = if o.phase == RolloutPhase::Healthy {
+                ("True", ConditionReason::RolloutHealthy)
+            } else {
+                ("False", ConditionReason::RolloutNotHealthy)
+            };
             set_condition(
                 conds,
-                cond::HEALTHY,
-                if healthy { "True" } else { "False" },
-                if healthy {
-                    "RolloutHealthy"
-                } else {
-                    "RolloutNotHealthy"
-                },
+                ConditionType::Healthy,
+                healthy,
+                healthy_reason,
                 "",
                 now,
             );
             self.status.phase = Some(o.phase);
-            self.status.message = Some(if o.progressing.1 == REASON_DEADLINE {
-                format!("{REASON_DEADLINE}: {}", o.message)
-            } else {
-                o.message
-            });
+            self.status.message = Some(status_message);
             self.status.observed_generation = self.rollout.metadata.generation;
         }
         let requeue_after = self.wake.map(|at| {
@@ -229,12 +236,13 @@ impl<'a> Ctx<'a> {
 /// `lastUpdateTime` while nothing about it changes.
 pub fn set_condition(
     conditions: &mut Vec<RolloutCondition>,
-    type_: &str,
+    type_: ConditionType,
     status: &str,
-    reason: &str,
+    reason: ConditionReason,
     message: &str,
     now: Timestamp,
 ) {
+    let (type_, reason) = (type_.as_str(), reason.as_str());
     let new = |transition: Timestamp| RolloutCondition {
         type_: type_.to_string(),
         status: status.to_string(),

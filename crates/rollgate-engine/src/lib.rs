@@ -11,7 +11,9 @@ mod bluegreen;
 mod canary;
 mod context;
 pub mod hash;
+pub mod lifecycle;
 pub mod measure;
+pub mod message;
 pub mod observed;
 mod release;
 mod replicasets;
@@ -42,7 +44,13 @@ pub struct Input<'a> {
 
 /// Decides the next actions and status of a rollout. Pure and deterministic.
 pub fn reconcile(input: Input<'_>) -> Decision {
-    let mut cx = Ctx::new(input);
+    reconcile_worded(input, &message::English)
+}
+
+/// [`reconcile`] with messages and Event notes in another wording. Decisions never depend on
+/// the wording: only the texts in the status and the Events differ.
+pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Decision {
+    let mut cx = Ctx::new(input, wording);
     match validate::validate(input.rollout, input.observed) {
         Err(problems) => cx.invalid(&problems),
         Ok(validate::Valid::BlueGreen(spec)) => bluegreen::reconcile(&mut cx, &spec),

@@ -1,22 +1,20 @@
-//! The life of one release, shared by both strategies: starting it when the template changes,
-//! pauses and promotion by a human, analysis gates and the progress deadline.
+//! The life of one release, shared by both strategies: starting it when the template changes
+//! (supersede, fast rollback), pauses and promotion by a human, analysis gates, the progress
+//! deadline, and the transitions of a release in flight (abort, retry). Each strategy only says
+//! which replica counts, Service selectors and route weights a state wants ([`Strategy`]).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use rollgate_api::{
-    AnalysisPhase, PauseCondition, RolloutAnalysis, RolloutAnalysisRunStatus, RolloutPhase,
+    AnalysisPhase, ConditionReason, EventReason, PauseReason, RolloutAnalysis,
+    RolloutAnalysisRunStatus, RolloutPhase,
 };
 
-use crate::context::{Ctx, Outcome, REASON_ABORTED, REASON_DEADLINE, cond};
+use crate::context::Ctx;
+use crate::lifecycle::{AbortState, Aborted, Pause, Progress, fingerprint};
+use crate::message::{AbortCause, Msg, Point, StrategyKind, Waiting};
 use crate::observed::Observed;
 use crate::replicasets;
 use crate::time::add_secs;
 use crate::validate::CommonSpec;
-
-/// Pause reason after an inconclusive analysis.
-pub const PAUSE_INCONCLUSIVE: &str = "InconclusiveAnalysis";
-/// Pause reason after an analysis that could not measure (errorPolicy `Pause`).
-pub const PAUSE_ANALYSIS_ERROR: &str = "AnalysisError";
 
 /// True when an analysis Error aborts the release (`errorPolicy: Abort`); the default pauses.
 pub fn abort_on_error(analysis: &RolloutAnalysis) -> bool {
@@ -27,8 +25,107 @@ pub fn abort_on_error(analysis: &RolloutAnalysis) -> bool {
 pub enum Flow {
     /// The outcome is set; wait for the world to change.
     Wait,
-    /// Abort the release for this reason.
-    Abort(String),
+    /// Abort the release.
+    Abort(AbortCause),
+}
+
+/// What a strategy wants of the cluster in each state of a release in flight; the transitions
+/// between the states are [`in_flight`]'s.
+pub(crate) trait Strategy {
+    /// What the strategy planned (the canary's replica and weight plan; nothing for blue/green).
+    type Plan;
+    /// Which strategy, for messages.
+    const KIND: StrategyKind;
+    /// Traffic back on `stable`: returns the plan, and whether production traffic is fully
+    /// back on stable already.
+    fn aborted(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Self::Plan, bool);
+    /// Moves a release that is not aborted forward as far as the observed world allows.
+    fn progress(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Flow, Self::Plan);
+}
+
+/// A release of `hash` over `stable` in flight: aborted (by a human or by the release
+/// itself), retried, or moving forward.
+pub fn in_flight<S: Strategy>(cx: &mut Ctx<'_>, strategy: &S, hash: &str, stable: &str) -> S::Plan {
+    // `promoteFull` set after an abort overrides it (an abort clears an earlier `promoteFull`,
+    // so whichever came last wins).
+    let full_after_abort = cx.release.record().is_some() && cx.release.promote_full;
+    if cx.release.abort_flagged() && !full_after_abort {
+        if let AbortState::Requested { at } = cx.release.abort {
+            let msg = Msg::UserAbort {
+                strategy: S::KIND,
+                stable: stable.to_string(),
+            };
+            let message = cx.text(&msg);
+            cx.event(EventReason::RolloutAborted, msg);
+            cx.release.promote_full = false;
+            cx.release.abort = AbortState::Aborted(Aborted {
+                reason: rollgate_api::AbortReason::User,
+                at: at.unwrap_or(cx.now),
+                message,
+            });
+        }
+        return settle_aborted(cx, strategy, hash, stable);
+    }
+    if cx.release.record().is_some() {
+        let full = cx.release.promote_full;
+        cx.event(
+            EventReason::RolloutRetried,
+            Msg::Retrying {
+                strategy: S::KIND,
+                hash: hash.to_string(),
+                full,
+            },
+        );
+        reset_release(cx);
+        cx.release.promote_full = full;
+    }
+    match strategy.progress(cx, hash, stable) {
+        (Flow::Wait, plan) => plan,
+        (Flow::Abort(cause), _) => {
+            let reason = cause.reason();
+            let msg = Msg::Abort {
+                strategy: S::KIND,
+                cause,
+                stable: stable.to_string(),
+            };
+            let message = cx.text(&msg);
+            cx.event(EventReason::RolloutAborted, msg);
+            cx.release.promote_full = false;
+            cx.release.abort = AbortState::Aborted(Aborted {
+                reason,
+                at: cx.now,
+                message,
+            });
+            settle_aborted(cx, strategy, hash, stable)
+        }
+    }
+}
+
+/// The aborted state: no pause, the strategy's traffic back on stable, Degraded until retried
+/// or superseded.
+fn settle_aborted<S: Strategy>(
+    cx: &mut Ctx<'_>,
+    strategy: &S,
+    hash: &str,
+    stable: &str,
+) -> S::Plan {
+    cx.release.end_pauses();
+    let (plan, back) = strategy.aborted(cx, hash, stable);
+    let recorded = cx
+        .release
+        .record()
+        .map(|r| r.message.clone())
+        .unwrap_or_default();
+    cx.set_outcome(
+        RolloutPhase::Degraded,
+        Msg::Aborted {
+            strategy: S::KIND,
+            recorded,
+            waiting_for_stable: !back,
+        },
+        ConditionReason::RolloutAborted,
+    );
+    plan
 }
 
 /// The pod-template hash a Service's selector pins.
@@ -44,8 +141,8 @@ pub fn service_hash(observed: &Observed, name: &str) -> Option<String> {
 /// Going back to a revision whose ReplicaSet still exists (`rollgate undo`, or re-applying an
 /// older template) is a fast rollback: the release is marked `promoteFull`, so it skips steps,
 /// pauses and analysis. Going back to the stable revision needs no release at all.
-pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: &str) {
-    let previous = cx.old.current_pod_hash.clone();
+pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind) {
+    let previous = cx.status.current_pod_hash.clone();
     if previous.as_deref() == Some(hash) {
         return;
     }
@@ -62,39 +159,37 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: &str) {
     match (previous, stable) {
         (None, _) | (_, None) => {}
         (Some(_), Some(s)) if s == hash => cx.event(
-            false,
-            "RollbackToStable",
-            format!(
-                "Template matches the stable revision ({hash}): back to stable at once, \
-                 without steps or analysis"
-            ),
+            EventReason::RollbackToStable,
+            Msg::RollbackToStable {
+                hash: hash.to_string(),
+            },
         ),
         (Some(prev), Some(s)) => {
             if prev != s {
                 cx.event(
-                    false,
-                    "RolloutSuperseded",
-                    format!("Release of {prev} superseded by a newer revision"),
+                    EventReason::RolloutSuperseded,
+                    Msg::Superseded { previous: prev },
                 );
             }
             match existing {
                 Some(old) if old < latest => {
-                    cx.status.promote_full = Some(true);
+                    cx.release.promote_full = true;
                     cx.event(
-                        false,
-                        "RollbackToRevision",
-                        format!(
-                            "Template matches revision {old} ({hash}), whose ReplicaSet still \
-                             exists: fast rollback as revision {revision}, without steps or analysis"
-                        ),
+                        EventReason::RollbackToRevision,
+                        Msg::RollbackToRevision {
+                            old,
+                            hash: hash.to_string(),
+                            revision,
+                        },
                     );
                 }
                 _ => cx.event(
-                    false,
-                    "RolloutUpdated",
-                    format!(
-                        "New revision {revision} (pod-template-hash {hash}): starting {strategy} release"
-                    ),
+                    EventReason::RolloutUpdated,
+                    Msg::NewRevision {
+                        revision,
+                        hash: hash.to_string(),
+                        strategy,
+                    },
                 ),
             }
         }
@@ -103,12 +198,8 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: &str) {
 
 /// Clears the state of the current release (new revision or retry).
 pub fn reset_release(cx: &mut Ctx<'_>) {
+    cx.release.reset();
     let s = &mut cx.status;
-    s.pause_conditions.clear();
-    s.controller_pause = None;
-    s.abort = None;
-    s.aborted_at = None;
-    s.promote_full = None;
     if let Some(bgs) = s.blue_green.as_mut() {
         bgs.scale_up_preview_check_point = None;
         bgs.pre_promotion_analysis_run_status = None;
@@ -121,19 +212,6 @@ pub fn reset_release(cx: &mut Ctx<'_>) {
     if s.canary.is_some() || s.current_step_index.is_some() {
         s.current_step_index = Some(0);
     }
-    s.conditions.retain(|c| {
-        !(c.type_ == cond::PROGRESSING
-            && (c.reason == REASON_ABORTED || c.reason == REASON_DEADLINE))
-    });
-}
-
-/// The message of the Progressing condition when the release was aborted earlier.
-pub fn aborted_before(cx: &Ctx<'_>) -> Option<String> {
-    cx.status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == cond::PROGRESSING && c.reason == REASON_ABORTED)
-        .map(|c| c.message.clone())
 }
 
 /// True when the ReplicaSet of `hash` has `n` ready and available pods (always for `n == 0`).
@@ -156,147 +234,162 @@ pub fn ready_counts(cx: &Ctx<'_>, hash: &str) -> (i32, i32) {
 
 /// A user promotes by clearing `status.pauseConditions` while `controllerPause` is still set.
 pub fn promoted_by_user(cx: &Ctx<'_>) -> bool {
-    cx.status.controller_pause == Some(true) && cx.status.pause_conditions.is_empty()
+    cx.release.promoted
 }
 
 /// Start time of the pause with `reason`, adding the pause if it is new.
-pub fn pause_started(cx: &mut Ctx<'_>, reason: &str) -> Timestamp {
-    if let Some(p) = cx
-        .status
-        .pause_conditions
-        .iter()
-        .find(|p| p.reason == reason)
-    {
-        return p.start_time.0;
+pub fn pause_started(cx: &mut Ctx<'_>, reason: PauseReason) -> k8s_openapi::jiff::Timestamp {
+    if let Some(since) = cx.release.pause(reason) {
+        return since;
     }
     // Whole seconds: the status keeps no more, and timers computed from the start must not
     // change when the next reconcile reads it back.
-    let start = Timestamp::from_second(cx.now.as_second()).unwrap_or(cx.now);
-    cx.status.pause_conditions.push(PauseCondition {
-        reason: reason.to_string(),
-        start_time: Time(start),
-    });
-    cx.status.controller_pause = Some(true);
-    cx.event(false, "RolloutPaused", format!("Rollout paused ({reason})"));
-    start
+    let since = k8s_openapi::jiff::Timestamp::from_second(cx.now.as_second()).unwrap_or(cx.now);
+    cx.release.pauses.push(Pause { reason, since });
+    cx.release.promoted = false;
+    cx.event(EventReason::RolloutPaused, Msg::PauseStarted(reason));
+    since
 }
 
 /// Ends a pause the user promoted (or that is no longer needed).
 pub fn end_pause(cx: &mut Ctx<'_>) {
-    cx.status.pause_conditions.clear();
-    cx.status.controller_pause = None;
+    cx.release.end_pauses();
 }
 
 /// Turns an analysis phase into the next step: `None` to go on.
 pub fn analysis_gate(
     cx: &mut Ctx<'_>,
-    point: &str,
+    point: Point,
     analysis: &RolloutAnalysis,
     phase: AnalysisPhase,
     run: &str,
     slot: Option<RolloutAnalysisRunStatus>,
 ) -> Option<Flow> {
-    let detail = slot
-        .and_then(|s| s.message)
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default();
+    let detail = slot.and_then(|s| s.message);
+    let run = run.to_string();
     match phase {
         AnalysisPhase::Successful => None,
-        AnalysisPhase::Failed => Some(Flow::Abort(format!(
-            "{point} analysis {run} {phase}{detail}"
-        ))),
-        AnalysisPhase::Error if abort_on_error(analysis) => Some(Flow::Abort(format!(
-            "{point} analysis {run} could not measure (errorPolicy: Abort){detail}"
-        ))),
+        AnalysisPhase::Failed => Some(Flow::Abort(AbortCause::Analysis {
+            point,
+            run,
+            phase,
+            detail,
+        })),
+        AnalysisPhase::Error if abort_on_error(analysis) => {
+            Some(Flow::Abort(AbortCause::Analysis {
+                point,
+                run,
+                phase,
+                detail,
+            }))
+        }
         AnalysisPhase::Error => {
             // Missing evidence never promotes: traffic stays where it is.
             if promoted_by_user(cx) {
                 return None;
             }
-            pause_started(cx, PAUSE_ANALYSIS_ERROR);
-            let name = cx.name().to_string();
-            let msg = format!(
-                "Paused: {point} analysis {run} could not measure{detail}; traffic stays where \
-                 it is. Once the metric source is back, `rollgate retry {name}` measures again \
-                 (or `rollgate promote {name}` / `rollgate abort {name}`)"
-            );
-            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+            pause_started(cx, PauseReason::AnalysisError);
+            let msg = Msg::AnalysisErrorPause {
+                point,
+                run,
+                detail,
+                rollout: cx.name().to_string(),
+            };
+            cx.set_outcome(RolloutPhase::Paused, msg, ConditionReason::RolloutPaused);
             Some(Flow::Wait)
         }
         AnalysisPhase::Inconclusive => {
             if promoted_by_user(cx) {
                 return None;
             }
-            pause_started(cx, PAUSE_INCONCLUSIVE);
-            let name = cx.name().to_string();
-            let msg = format!(
-                "Paused: {point} analysis {run} is inconclusive{detail}: \
-                 `rollgate promote {name}` to continue, `rollgate abort {name}` to go back"
-            );
-            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
+            pause_started(cx, PauseReason::InconclusiveAnalysis);
+            let msg = Msg::InconclusivePause {
+                point,
+                run,
+                detail,
+                rollout: cx.name().to_string(),
+            };
+            cx.set_outcome(RolloutPhase::Paused, msg, ConditionReason::RolloutPaused);
             Some(Flow::Wait)
         }
         AnalysisPhase::Pending | AnalysisPhase::Running => {
-            let msg = format!("Waiting for {point} analysis {run} ({phase})");
-            cx.set_outcome(RolloutPhase::Progressing, msg, ("True", "AnalysisRunning"));
+            let msg = Msg::AnalysisRunning { point, run, phase };
+            cx.set_outcome(
+                RolloutPhase::Progressing,
+                msg,
+                ConditionReason::AnalysisRunning,
+            );
             Some(Flow::Wait)
         }
     }
 }
 
-/// Waiting for pods to become ready: progress while the message changes; past
-/// `progressDeadlineSeconds` without change the release is aborted (or only reported).
+/// Waiting for pods to become ready: progress while what it waits on changes (any count or
+/// size, compared by fingerprint); past `progressDeadlineSeconds` without change the release is
+/// aborted (or only reported).
 pub fn waiting_for_pods(
     cx: &mut Ctx<'_>,
     common: &CommonSpec,
-    msg: String,
+    waiting: Waiting,
     may_abort: bool,
 ) -> Flow {
     let deadline_secs = common.progress_deadline_seconds;
-    let old = cx.old_condition(cond::PROGRESSING).cloned();
-    let progressed = old.as_ref().is_none_or(|c| c.message != msg);
-    if progressed {
+    let print = fingerprint(&waiting);
+    cx.release.waited = true;
+    let old = cx
+        .release
+        .progress
+        .clone()
+        .filter(|p| p.fingerprint == print);
+    let Some(old) = old else {
+        cx.release.progress = Some(Progress {
+            fingerprint: print,
+            since: cx.now,
+            exceeded: false,
+        });
         cx.wake_at(add_secs(cx.now, deadline_secs));
         cx.set_outcome(
             RolloutPhase::Progressing,
-            msg,
-            ("True", "ReplicaSetUpdated"),
+            Msg::Waiting(waiting),
+            ConditionReason::ReplicaSetUpdated,
         );
         return Flow::Wait;
-    }
-    let since = old
-        .as_ref()
-        .and_then(|c| c.last_update_time.as_ref())
-        .map_or(cx.now, |t| t.0);
-    let deadline = add_secs(since, deadline_secs);
-    let exceeded = old.as_ref().is_some_and(|c| c.reason == REASON_DEADLINE) || cx.now >= deadline;
-    if !exceeded {
+    };
+    let deadline = add_secs(old.since, deadline_secs);
+    if !old.exceeded && cx.now < deadline {
         cx.wake_at(deadline);
         cx.set_outcome(
             RolloutPhase::Progressing,
-            msg,
-            ("True", "ReplicaSetUpdated"),
+            Msg::Waiting(waiting),
+            ConditionReason::ReplicaSetUpdated,
         );
         return Flow::Wait;
     }
     if may_abort && common.progress_deadline_abort {
-        return Flow::Abort(format!(
-            "ProgressDeadlineExceeded: no progress for {deadline_secs}s ({msg})"
-        ));
+        // Aborted: nothing waits any more.
+        cx.release.waited = false;
+        return Flow::Abort(AbortCause::Deadline {
+            seconds: deadline_secs,
+            waiting,
+        });
     }
-    if old.as_ref().is_none_or(|c| c.reason != REASON_DEADLINE) {
+    if !old.exceeded {
         cx.event(
-            true,
-            "ProgressDeadlineExceeded",
-            format!("No progress for {deadline_secs}s: {msg}"),
+            EventReason::ProgressDeadlineExceeded,
+            Msg::NoProgress {
+                seconds: deadline_secs,
+                waiting: waiting.clone(),
+            },
         );
     }
-    cx.outcome = Some(Outcome {
-        phase: RolloutPhase::Degraded,
-        message: msg,
-        progressing: ("False", REASON_DEADLINE),
-        available: false,
-        completed: false,
+    cx.release.progress = Some(Progress {
+        exceeded: true,
+        ..old
     });
+    cx.set_outcome(
+        RolloutPhase::Degraded,
+        Msg::Waiting(waiting),
+        ConditionReason::ProgressDeadlineExceeded,
+    );
     Flow::Wait
 }

@@ -7,11 +7,12 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
-use rollgate_api::Rollout;
 use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
+use rollgate_api::{EventReason, Rollout};
 
 use crate::action::{Action, DeadlineChange};
 use crate::context::Ctx;
+use crate::message::{Msg, ScaleDownWhy};
 use crate::observed::ObservedReplicaSet;
 use crate::validate::CommonSpec;
 
@@ -104,14 +105,17 @@ pub fn ensure(
         None => {
             let revision = revision.unwrap_or_else(|| next_revision(cx));
             let rs = build(cx, common, hash, replicas, revision);
+            let name = replica_set_name(cx.name(), hash);
             cx.event(
-                false,
-                "ScalingReplicaSet",
-                format!(
-                    "Created ReplicaSet {} (revision {revision}) with {replicas} replicas",
-                    replica_set_name(cx.name(), hash)
-                ),
+                EventReason::ScalingReplicaSet,
+                Msg::ReplicaSetCreated {
+                    rs: name.clone(),
+                    revision,
+                    replicas,
+                },
             );
+            cx.sizes.insert(name.clone(), replicas);
+            cx.created.push((name, (hash.to_string(), replicas)));
             cx.actions.push(Action::CreateReplicaSet(Box::new(rs)));
         }
         Some(rs) => {
@@ -121,15 +125,14 @@ pub fn ensure(
             if scale || clear || revision.is_some() {
                 if scale {
                     cx.event(
-                        false,
-                        "ScalingReplicaSet",
-                        format!(
-                            "Scaled {} ReplicaSet {} from {} to {replicas}",
-                            if replicas > rs.replicas { "up" } else { "down" },
-                            rs.name,
-                            rs.replicas
-                        ),
+                        EventReason::ScalingReplicaSet,
+                        Msg::ReplicaSetScaled {
+                            rs: rs.name.clone(),
+                            from: rs.replicas,
+                            to: replicas,
+                        },
                     );
+                    cx.sizes.insert(rs.name.clone(), replicas);
                 }
                 cx.actions.push(Action::UpdateReplicaSet {
                     name: rs.name.clone(),
@@ -144,6 +147,12 @@ pub fn ensure(
             }
         }
     }
+}
+
+/// `spec.replicas` this reconcile gives the ReplicaSet `name` (0 once deleted), if it changes
+/// it.
+pub fn planned_size(cx: &Ctx<'_>, name: &str) -> Option<i32> {
+    cx.sizes.get(name).copied()
 }
 
 /// Schedules the scale-down of a ReplicaSet `delay_secs` from now, unless one is scheduled.
@@ -164,17 +173,18 @@ pub fn schedule_scale_down(cx: &mut Ctx<'_>, hash: &str, delay_secs: i64) {
     });
 }
 
-fn scale_to_zero(cx: &mut Ctx<'_>, rs: &ObservedReplicaSet, why: &str) {
+fn scale_to_zero(cx: &mut Ctx<'_>, rs: &ObservedReplicaSet, why: ScaleDownWhy) {
     // A deadline set earlier in this run is already on its way: clear it too.
     let has_deadline = rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name);
     cx.event(
-        false,
-        "ScalingReplicaSet",
-        format!(
-            "Scaled down ReplicaSet {} from {} to 0 ({why})",
-            rs.name, rs.replicas
-        ),
+        EventReason::ScalingReplicaSet,
+        Msg::ReplicaSetScaledToZero {
+            rs: rs.name.clone(),
+            from: rs.replicas,
+            why,
+        },
     );
+    cx.sizes.insert(rs.name.clone(), 0);
     cx.actions.push(Action::UpdateReplicaSet {
         name: rs.name.clone(),
         replicas: Some(0),
@@ -214,12 +224,12 @@ pub fn clean_up(
             .or(rs.scale_down_deadline);
         match deadline {
             Some(at) if cx.now >= at => {
-                scale_to_zero(cx, &rs, "scale-down delay passed");
+                scale_to_zero(cx, &rs, ScaleDownWhy::DelayPassed);
                 idle.push(rs);
             }
             Some(at) => waiting.push((rs, at)),
             None => {
-                scale_to_zero(cx, &rs, "superseded, never served production traffic");
+                scale_to_zero(cx, &rs, ScaleDownWhy::NeverServed);
                 idle.push(rs);
             }
         }
@@ -230,7 +240,7 @@ pub fn clean_up(
         if i < limit {
             cx.wake_at(at);
         } else {
-            scale_to_zero(cx, &rs, "beyond scaleDownDelayRevisionLimit");
+            scale_to_zero(cx, &rs, ScaleDownWhy::BeyondRevisionLimit);
             idle.push(rs);
         }
     }
@@ -238,13 +248,15 @@ pub fn clean_up(
     let keep = usize::try_from(history_limit).unwrap_or(0);
     for rs in idle.iter().skip(keep) {
         cx.event(
-            false,
-            "ReplicaSetPruned",
-            format!(
-                "Deleted ReplicaSet {} (revision {}) beyond revisionHistoryLimit {history_limit}",
-                rs.name, rs.revision
-            ),
+            EventReason::ReplicaSetPruned,
+            Msg::ReplicaSetPruned {
+                rs: rs.name.clone(),
+                revision: rs.revision,
+                limit: history_limit,
+            },
         );
+        cx.sizes.insert(rs.name.clone(), 0);
+        cx.deleted.push(rs.name.clone());
         cx.actions.push(Action::DeleteReplicaSet {
             name: rs.name.clone(),
         });
@@ -260,32 +272,14 @@ pub fn count(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) {
         .iter()
         .map(|rs| (rs.name.clone(), (rs.hash.clone(), rs.replicas)))
         .collect();
-    for action in &cx.actions {
-        match action {
-            Action::CreateReplicaSet(rs) => {
-                let name = rs.metadata.name.clone().unwrap_or_default();
-                let h = rs
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(POD_TEMPLATE_HASH).cloned())
-                    .unwrap_or_default();
-                desired.insert(name, (h, rs.spec.replicas.unwrap_or(0)));
-            }
-            Action::UpdateReplicaSet {
-                name,
-                replicas: Some(r),
-                ..
-            } => {
-                if let Some(d) = desired.get_mut(name) {
-                    d.1 = *r;
-                }
-            }
-            Action::DeleteReplicaSet { name } => {
-                desired.remove(name);
-            }
-            _ => {}
+    desired.extend(cx.created.iter().cloned());
+    for (name, size) in &cx.sizes {
+        if let Some(d) = desired.get_mut(name) {
+            d.1 = *size;
         }
+    }
+    for name in &cx.deleted {
+        desired.remove(name);
     }
     // Ready pods are counted only up to what the ReplicaSet keeps, both as observed (its
     // status lags a scale-down) and once this run's scales and deletes are applied: the status

@@ -5,10 +5,11 @@
 //! available pods stay at or above `replicas - maxUnavailable` (blue/green: one at a time).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use rollgate_api::RolloutPhase;
+use rollgate_api::{ConditionReason, EventReason, RolloutPhase};
 
 use crate::action::Action;
 use crate::context::Ctx;
+use crate::message::Msg;
 use crate::validate::CommonSpec;
 
 /// Restarts old pods of the stable revision when `restartAt` asks for it. Call only when the
@@ -39,11 +40,7 @@ pub fn restart(cx: &mut Ctx<'_>, common: &CommonSpec, max_unavailable: i32) {
     let terminating = pods.iter().filter(|p| p.terminating).count();
     if old.is_empty() && terminating == 0 {
         cx.status.restarted_at = Some(Time(at));
-        cx.event(
-            false,
-            "RolloutRestarted",
-            format!("Every pod created before {at} (restartAt) was restarted"),
-        );
+        cx.event(EventReason::RolloutRestarted, Msg::Restarted { at });
         return;
     }
     let available = i32::try_from(pods.iter().filter(|p| p.ready && !p.terminating).count())
@@ -60,22 +57,24 @@ pub fn restart(cx: &mut Ctx<'_>, common: &CommonSpec, max_unavailable: i32) {
             budget -= 1;
         }
         cx.event(
-            false,
-            "PodRestarted",
-            format!("Deleted pod {} (created before restartAt {at})", pod.name),
+            EventReason::PodRestarted,
+            Msg::PodRestarted {
+                pod: pod.name.clone(),
+                at,
+            },
         );
         cx.actions.push(Action::DeletePod {
             name: pod.name.clone(),
         });
     }
-    let msg = format!(
-        "Restarting pods created before {at} (restartAt): {} of {} left",
-        old.len(),
-        pods.len()
-    );
+    let msg = Msg::Restarting {
+        at,
+        left: old.len(),
+        of: pods.len(),
+    };
     cx.set_outcome(
         RolloutPhase::Progressing,
         msg,
-        ("True", "RolloutRestarting"),
+        ConditionReason::RolloutRestarting,
     );
 }

@@ -60,7 +60,7 @@ fn terminate(name: &str) -> Action {
 
 fn pause(reason: &str, at: k8s_openapi::jiff::Timestamp) -> PauseCondition {
     PauseCondition {
-        reason: reason.into(),
+        reason: reason.parse().expect("a pause reason"),
         start_time: Time(at),
     }
 }

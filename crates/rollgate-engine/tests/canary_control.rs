@@ -313,7 +313,7 @@ fn abort_goes_back_to_stable_in_every_phase_in_flight() {
                 .collect::<Vec<_>>(),
             [Event {
                 warning: true,
-                reason: "RolloutAborted",
+                reason: rollgate_api::EventReason::RolloutAborted,
                 note: format!(
                     "Aborted by user (status.abort): canary weight back to 0, traffic on stable \
                      revision {v1}"
@@ -658,7 +658,7 @@ fn assert_invalid_in(mut w: World, text: &str) {
         d.events,
         [Event {
             warning: true,
-            reason: "InvalidSpec",
+            reason: rollgate_api::EventReason::InvalidSpec,
             note: text.to_string()
         }]
     );

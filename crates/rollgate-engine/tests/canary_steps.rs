@@ -28,7 +28,7 @@ fn pause_reasons(w: &World) -> Vec<String> {
     w.status()
         .pause_conditions
         .iter()
-        .map(|p| p.reason.clone())
+        .map(|p| p.reason.to_string())
         .collect()
 }
 

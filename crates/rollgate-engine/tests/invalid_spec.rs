@@ -25,7 +25,7 @@ fn assert_invalid(spec: Value, bg: Value, missing: &[&str], text: &str) {
         d.events,
         [Event {
             warning: true,
-            reason: "InvalidSpec",
+            reason: rollgate_api::EventReason::InvalidSpec,
             note: text.to_string()
         }]
     );

@@ -15,18 +15,20 @@
 
 mod sizing;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use rollgate_api::{AnalysisPhase, RolloutPhase, TrafficWeights};
+use rollgate_api::{
+    AnalysisPhase, ConditionReason, EventReason, PauseReason, RolloutPhase, TrafficWeights,
+};
 
 use crate::action::{Action, ServiceRole};
 use crate::analysis;
-use crate::context::{Ctx, REASON_ABORTED};
+use crate::context::Ctx;
 use crate::hash::pod_template_hash;
+use crate::lifecycle::AbortState;
+use crate::message::{Msg, Point, StrategyKind, Waiting};
 use crate::observed::AnalysisKind;
 use crate::release::{
-    Flow, abort_on_error, aborted_before, analysis_gate, end_pause, has_ready, pause_started,
-    promoted_by_user, ready_counts, reset_release, service_hash, start_release_if_new,
-    waiting_for_pods,
+    self, Flow, Strategy, abort_on_error, analysis_gate, end_pause, has_ready, pause_started,
+    promoted_by_user, ready_counts, service_hash, start_release_if_new, waiting_for_pods,
 };
 use crate::replicasets::{self, replica_set_name};
 use crate::time::add_secs;
@@ -34,12 +36,9 @@ use crate::validate::{CanaryScale, CanarySpec, Step};
 
 pub use sizing::{percent_of, pods_for_percent, split_for_weight};
 
-/// Pause reason of a `pause` step.
-const PAUSE_STEP: &str = "CanaryPauseStep";
-
 /// What the replica sets and the route should look like for one stage of the release.
 #[derive(Debug, Clone)]
-struct Plan {
+pub(crate) struct Plan {
     /// Traffic weight the stage asks for.
     weight: i32,
     /// Canary pods the stage asks for.
@@ -69,10 +68,7 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     cx.status.strategy = Some("Canary".into());
     cx.status.canary.get_or_insert_with(Default::default);
     cx.status.blue_green = None;
-    if cx.status.abort == Some(false) {
-        cx.status.abort = None;
-    }
-    start_release_if_new(cx, &hash, "canary");
+    start_release_if_new(cx, &hash, StrategyKind::Canary);
 
     let stable = cx.status.stable_rs.clone();
     let plan = match stable.clone() {
@@ -90,7 +86,7 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     replicasets::clean_up(cx, &protected, None, spec.common.revision_history_limit);
 
     let mut keep: Vec<String> = Vec::new();
-    if cx.status.abort != Some(true)
+    if !cx.release.abort_flagged()
         && stable.as_deref() != Some(hash.as_str())
         && let Some(c) = &cx.status.canary
     {
@@ -108,22 +104,7 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     // A run started by this very reconcile that the release no longer follows (a background
     // run restarted by a retry or an accepted result, in a reconcile that then completed or
     // aborted the release) is not created at all: the next reconcile would only terminate it.
-    let dropped: Vec<String> = cx
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::CreateAnalysisRun(r) => r.metadata.name.clone(),
-            _ => None,
-        })
-        .filter(|n| !keep.contains(&n.as_str()))
-        .collect();
-    cx.actions.retain(|a| {
-        !matches!(a, Action::CreateAnalysisRun(r)
-            if r.metadata.name.as_ref().is_some_and(|n| dropped.contains(n)))
-    });
-    cx.events.retain(|e| {
-        e.reason != "AnalysisRunCreated" || !dropped.iter().any(|n| e.note.ends_with(n.as_str()))
-    });
+    analysis::drop_created_except(cx, &keep);
     analysis::terminate_others(cx, &keep);
 
     replicasets::count(cx, &spec.common, &hash);
@@ -162,19 +143,7 @@ fn pods_available(cx: &Ctx<'_>) -> i32 {
 
 /// `spec.replicas` of the ReplicaSet `name` once this reconcile's scales and deletes apply.
 fn desired_replicas(cx: &Ctx<'_>, name: &str, observed: i32) -> i32 {
-    cx.actions
-        .iter()
-        .rev()
-        .find_map(|a| match a {
-            Action::UpdateReplicaSet {
-                name: n,
-                replicas: Some(r),
-                ..
-            } if n == name => Some(*r),
-            Action::DeleteReplicaSet { name: n } if n == name => Some(0),
-            _ => None,
-        })
-        .unwrap_or(observed)
+    replicasets::planned_size(cx, name).unwrap_or(observed)
 }
 
 /// The canary's real share of traffic: the route's weight once this reconcile's change is
@@ -183,7 +152,7 @@ fn desired_replicas(cx: &Ctx<'_>, name: &str, observed: i32) -> i32 {
 fn actual_weight(cx: &Ctx<'_>, spec: &CanarySpec, hash: &str, plan: &Plan) -> i32 {
     // Checked before the route: once the release is complete the route is back at canary 0,
     // but the canary Service then selects the stable revision, which has all the traffic.
-    if cx.status.stable_rs.as_deref() == Some(hash) && cx.status.abort != Some(true) {
+    if cx.status.stable_rs.as_deref() == Some(hash) && !cx.release.abort_flagged() {
         // Nothing in flight: the current revision is the stable one.
         return if spec.common.replicas > 0 { 100 } else { 0 };
     }
@@ -442,17 +411,15 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
 
 fn set_route(cx: &mut Ctx<'_>, r: &crate::validate::RouteRef, from: i32, to: i32) {
     cx.event(
-        false,
-        "TrafficWeightUpdated",
-        format!(
-            "HTTPRoute {}/{}: canary {} weight {from} -> {to}, stable {} weight {} -> {}",
-            r.namespace,
-            r.name,
-            r.canary_service,
-            r.stable_service,
-            100 - from,
-            100 - to
-        ),
+        EventReason::TrafficWeightUpdated,
+        Msg::RouteWeights {
+            namespace: r.namespace.clone(),
+            route: r.name.clone(),
+            canary: r.canary_service.clone(),
+            stable: r.stable_service.clone(),
+            from,
+            to,
+        },
     );
     cx.actions.push(Action::SetRouteWeights {
         namespace: r.namespace.clone(),
@@ -471,17 +438,17 @@ fn switch(cx: &mut Ctx<'_>, role: ServiceRole, service: &str, to: &str) {
         return;
     }
     let reason = match role {
-        ServiceRole::Stable => "StableServiceSwitched",
-        _ => "CanaryServiceSwitched",
+        ServiceRole::Stable => EventReason::StableServiceSwitched,
+        _ => EventReason::CanaryServiceSwitched,
     };
     cx.event(
-        false,
         reason,
-        format!(
-            "Switched {} Service {service} from {} to {to}",
-            role.as_str(),
-            from.as_deref().unwrap_or("<none>")
-        ),
+        Msg::ServiceSwitched {
+            role,
+            service: service.to_string(),
+            from: from.clone(),
+            to: to.to_string(),
+        },
     );
     cx.actions.push(Action::SwitchService {
         service: service.to_string(),
@@ -493,7 +460,7 @@ fn switch(cx: &mut Ctx<'_>, role: ServiceRole, service: &str, to: &str) {
 
 fn first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     let replicas = spec.common.replicas;
-    cx.status.abort = None;
+    cx.release.abort = AbortState::None;
     cx.status.current_step_index = i32::try_from(spec.steps.len()).ok();
     let p = plan(cx, spec, hash, hash, 100, None, Mode::Back);
     let mut p = Plan { weight: 100, ..p };
@@ -504,37 +471,42 @@ fn first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     if has_ready(cx, hash, replicas) {
         cx.status.stable_rs = Some(hash.to_string());
         cx.event(
-            false,
-            "RolloutCompleted",
-            format!("First revision ({hash}) is available with {replicas} pods"),
+            EventReason::RolloutCompleted,
+            Msg::FirstRevisionAvailable {
+                hash: hash.to_string(),
+                replicas,
+            },
         );
         healthy(cx, hash, replicas);
     } else {
         let (ready, _) = ready_counts(cx, hash);
-        let name = replica_set_name(cx.name(), hash);
-        let msg = format!(
-            "First deploy: waiting for ReplicaSet {name}: {ready}/{replicas} pods available"
-        );
-        let _ = waiting_for_pods(cx, &spec.common, msg, false);
+        let waiting = Waiting::FirstDeploy {
+            rs: replica_set_name(cx.name(), hash),
+            ready,
+            replicas,
+        };
+        let _ = waiting_for_pods(cx, &spec.common, waiting, false);
     }
     p
 }
 
 fn healthy(cx: &mut Ctx<'_>, hash: &str, replicas: i32) {
-    let msg = format!("Healthy: revision {hash} serves with {replicas}/{replicas} pods");
+    let msg = Msg::Healthy {
+        hash: hash.to_string(),
+        replicas,
+    };
     cx.set_outcome(
         RolloutPhase::Healthy,
         msg,
-        ("True", "NewReplicaSetAvailable"),
+        ConditionReason::NewReplicaSetAvailable,
     );
 }
 
 /// Nothing in flight (or back to stable): stable at full size, everything else going away.
 fn steady(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     let replicas = spec.common.replicas;
-    cx.status.abort = None;
-    cx.status.aborted_at = None;
-    cx.status.promote_full = None;
+    cx.release.abort = AbortState::None;
+    cx.release.promote_full = false;
     end_pause(cx);
     cx.status.current_step_index = i32::try_from(spec.steps.len()).ok();
     let mut p = plan(cx, spec, hash, hash, 100, None, Mode::Back);
@@ -545,71 +517,42 @@ fn steady(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
         healthy(cx, hash, replicas);
         crate::restart::restart(cx, &spec.common, spec.max_unavailable);
     } else {
-        let name = replica_set_name(cx.name(), hash);
-        let msg =
-            format!("Waiting for stable ReplicaSet {name}: {ready}/{replicas} pods available");
+        let msg = Msg::WaitingForStable {
+            rs: replica_set_name(cx.name(), hash),
+            ready,
+            replicas,
+        };
         cx.set_outcome(
             RolloutPhase::Progressing,
             msg,
-            ("True", "ReplicaSetUpdated"),
+            ConditionReason::ReplicaSetUpdated,
         );
     }
     p
 }
 
 fn in_flight(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> Plan {
-    let before = aborted_before(cx);
-    let full_after_abort = before.is_some() && cx.status.promote_full == Some(true);
-    if cx.status.abort == Some(true) && !full_after_abort {
-        let message = before.unwrap_or_else(|| {
-            let m = format!(
-                "Aborted by user (status.abort): canary weight back to 0, traffic on stable \
-                 revision {stable}"
-            );
-            cx.event(true, "RolloutAborted", m.clone());
-            cx.status.promote_full = None;
-            m
-        });
-        if cx.status.aborted_at.is_none() {
-            cx.status.aborted_at = Some(Time(cx.now));
-        }
-        return aborted(cx, spec, hash, stable, message);
+    release::in_flight(cx, spec, hash, stable)
+}
+
+impl Strategy for CanarySpec {
+    type Plan = Plan;
+    const KIND: StrategyKind = StrategyKind::Canary;
+
+    fn aborted(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Plan, bool) {
+        aborted(cx, self, hash, stable)
     }
-    if before.is_some() {
-        let full = cx.status.promote_full;
-        let how = if full == Some(true) {
-            " with full promotion (no steps, no analysis)"
-        } else {
-            " from the first step"
-        };
-        cx.event(
-            false,
-            "RolloutRetried",
-            format!("Retrying the release of {hash}{how}"),
-        );
-        reset_release(cx);
-        cx.status.promote_full = full;
-    }
-    match progress(cx, spec, hash, stable) {
-        (Flow::Wait, p) => p,
-        (Flow::Abort(reason), _) => {
-            let message = format!(
-                "Aborted: {reason}; canary weight back to 0, traffic on stable revision {stable}"
-            );
-            cx.event(true, "RolloutAborted", message.clone());
-            cx.status.abort = Some(true);
-            cx.status.promote_full = None;
-            cx.status.aborted_at = Some(Time(cx.now));
-            aborted(cx, spec, hash, stable, message)
-        }
+
+    fn progress(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Flow, Plan) {
+        progress(cx, self, hash, stable)
     }
 }
 
 /// The aborted state: canary weight 0 at once, stable at full size, the canary scaled down
 /// (after `abortScaleDownDelaySeconds` behind a router, where it no longer gets traffic;
-/// without one its pods are traffic, so they go as fast as availability allows).
-fn aborted(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str, message: String) -> Plan {
-    end_pause(cx);
+/// without one its pods are traffic, so they go as fast as availability allows). True once
+/// the stable ReplicaSet is fully available again.
+fn aborted(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Plan, bool) {
     let routed = spec.route.is_some();
     let canary_target = if routed {
         cx.observed.replica_set(hash).map_or(0, |rs| rs.replicas)
@@ -649,21 +592,8 @@ fn aborted(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str, messag
         replicasets::schedule_scale_down(cx, hash, spec.abort_scale_down_delay_seconds);
     }
     let (ready, _) = ready_counts(cx, stable);
-    let message = message
-        .strip_suffix(WAITING_FOR_STABLE)
-        .unwrap_or(&message)
-        .to_string();
-    let message = if ready >= replicas {
-        message
-    } else {
-        format!("{message}{WAITING_FOR_STABLE}")
-    };
-    cx.set_outcome(RolloutPhase::Degraded, message, ("False", REASON_ABORTED));
-    Plan { weight: 0, ..p }
+    (Plan { weight: 0, ..p }, ready >= replicas)
 }
-
-/// Appended to the abort message while the stable ReplicaSet is not back at full size.
-const WAITING_FOR_STABLE: &str = " (waiting for the stable ReplicaSet to be fully available)";
 
 /// Walks the steps as far as the observed world allows.
 fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Flow, Plan) {
@@ -672,7 +602,7 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
     let mut i = usize::try_from(cx.status.current_step_index.unwrap_or(0).max(0))
         .unwrap_or(0)
         .min(n);
-    let full = cx.status.promote_full == Some(true);
+    let full = cx.release.promote_full;
     if full {
         i = n;
         // A full promotion skips the pauses too: none stays in the status while finishing.
@@ -705,11 +635,11 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                     if phase == AnalysisPhase::Failed || abort_on_error(bg) =>
                 {
                     let p = plan_at(cx, spec, hash, stable, i);
-                    let flow = analysis_gate(cx, "background", bg, phase, &run, slot);
+                    let flow = analysis_gate(cx, Point::Background, bg, phase, &run, slot);
                     return (flow.unwrap_or(Flow::Wait), p);
                 }
                 AnalysisPhase::Inconclusive | AnalysisPhase::Error if !promoted_by_user(cx) => {
-                    let flow = analysis_gate(cx, "background", bg, phase, &run, slot);
+                    let flow = analysis_gate(cx, Point::Background, bg, phase, &run, slot);
                     cx.status.current_step_index = Some(i32::try_from(i).unwrap_or(total));
                     let p = plan_at(cx, spec, hash, stable, i);
                     emit(cx, spec, hash, stable, &p);
@@ -739,15 +669,12 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
     let mut completed = None;
     let flow = loop {
         if spec.common.paused {
-            let name = cx.name().to_string();
-            cx.set_outcome(
-                RolloutPhase::Paused,
-                format!(
-                    "Paused at step {}/{n} (spec.paused is true): `rollgate resume {name}` to continue",
-                    (i + 1).min(n.max(1))
-                ),
-                ("True", "RolloutPaused"),
-            );
+            let msg = Msg::SpecPausedCanary {
+                no: (i + 1).min(n.max(1)),
+                of: n,
+                rollout: cx.name().to_string(),
+            };
+            cx.set_outcome(RolloutPhase::Paused, msg, ConditionReason::RolloutPaused);
             break Flow::Wait;
         }
         if i >= n {
@@ -762,21 +689,20 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                 if p.at_target {
                     true
                 } else {
-                    let msg = waiting_message(cx, spec, hash, stable, &p, step_no, n);
-                    break waiting_for_pods(cx, &spec.common, msg, true);
+                    let waiting = waiting_for_step(cx, spec, hash, stable, &p, step_no, n);
+                    break waiting_for_pods(cx, &spec.common, waiting, true);
                 }
             }
             Step::Pause(duration) => {
                 if promoted_by_user(cx) {
                     cx.event(
-                        false,
-                        "RolloutPromoted",
-                        format!("Pause at step {step_no}/{n} promoted"),
+                        EventReason::RolloutPromoted,
+                        Msg::PausePromoted { no: step_no, of: n },
                     );
                     true
                 } else {
-                    let start = pause_started(cx, PAUSE_STEP);
-                    let name = cx.name().to_string();
+                    let start = pause_started(cx, PauseReason::CanaryPauseStep);
+                    let rollout = cx.name().to_string();
                     match duration {
                         Some(secs) => {
                             let at = add_secs(start, *secs);
@@ -784,24 +710,32 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                                 true
                             } else {
                                 cx.wake_at(at);
-                                let msg = format!(
-                                    "Paused at step {step_no}/{n} for {secs}s: continuing at {at} \
-                                     (`rollgate promote {name}` continues now)"
-                                );
+                                let msg = Msg::TimedPause {
+                                    no: step_no,
+                                    of: n,
+                                    seconds: *secs,
+                                    at,
+                                    rollout,
+                                };
                                 cx.set_outcome(
                                     RolloutPhase::Paused,
                                     msg,
-                                    ("True", "RolloutPaused"),
+                                    ConditionReason::RolloutPaused,
                                 );
                                 break Flow::Wait;
                             }
                         }
                         None => {
-                            let msg = format!(
-                                "Paused at step {step_no}/{n} until promoted: `rollgate promote {name}` \
-                                 to continue, `rollgate abort {name}` to go back to stable"
+                            let msg = Msg::IndefinitePause {
+                                no: step_no,
+                                of: n,
+                                rollout,
+                            };
+                            cx.set_outcome(
+                                RolloutPhase::Paused,
+                                msg,
+                                ConditionReason::RolloutPaused,
                             );
-                            cx.set_outcome(RolloutPhase::Paused, msg, ("True", "RolloutPaused"));
                             break Flow::Wait;
                         }
                     }
@@ -827,7 +761,8 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                 if let Some(c) = cx.status.canary.as_mut() {
                     c.current_step_analysis_run_status = slot.clone();
                 }
-                match analysis_gate(cx, &format!("step {step_no}/{n}"), a, phase, &run, slot) {
+                let point = Point::Step { no: step_no, of: n };
+                match analysis_gate(cx, point, a, phase, &run, slot) {
                     None => {
                         if let Some(c) = cx.status.canary.as_mut() {
                             c.current_step_analysis_run_status = None;
@@ -844,9 +779,8 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
             cx.status.current_step_index = Some(i32::try_from(i).unwrap_or(total));
             if i < n {
                 cx.event(
-                    false,
-                    "RolloutStepCompleted",
-                    format!("Step {}/{n} done: now at step {}", i, i + 1),
+                    EventReason::RolloutStepCompleted,
+                    Msg::StepCompleted { done: i, of: n },
                 );
             }
         }
@@ -898,7 +832,7 @@ fn after_moves(cx: &Ctx<'_>, p: &Plan, hash: &str) -> (i32, i32) {
     (ready.min(size), size)
 }
 
-fn waiting_message(
+fn waiting_for_step(
     cx: &Ctx<'_>,
     spec: &CanarySpec,
     hash: &str,
@@ -906,19 +840,23 @@ fn waiting_message(
     p: &Plan,
     step_no: usize,
     n: usize,
-) -> String {
+) -> Waiting {
     let (ready, _) = after_moves(cx, p, hash);
-    let (stable_ready, stable_spec) = after_moves(cx, p, stable);
-    let name = replica_set_name(cx.name(), hash);
-    let what = match spec.steps.get(step_no - 1) {
-        Some(Step::SetCanaryScale(_)) => "setCanaryScale".to_string(),
-        _ => format!("setWeight {}", p.weight),
+    let (stable_ready, stable_size) = after_moves(cx, p, stable);
+    let weight = match spec.steps.get(step_no - 1) {
+        Some(Step::SetCanaryScale(_)) => None,
+        _ => Some(p.weight),
     };
-    format!(
-        "Step {step_no}/{n} {what}: canary ReplicaSet {name} {ready}/{} pods available, \
-         stable {stable_ready}/{stable_spec}",
-        p.canary_pods
-    )
+    Waiting::Step {
+        no: step_no,
+        of: n,
+        weight,
+        rs: replica_set_name(cx.name(), hash),
+        ready,
+        canary_pods: p.canary_pods,
+        stable_ready,
+        stable_size,
+    }
 }
 
 /// After the last step: the canary at full size, then it becomes stable (the plan of the
@@ -933,13 +871,16 @@ fn finish(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Flo
     let ready = has_ready(cx, hash, replicas);
     let done = if routed { ready } else { p.at_target };
     if !done {
-        let (r, _) = after_moves(cx, &p, hash);
-        let (sr, ss) = after_moves(cx, &p, stable);
-        let name = replica_set_name(cx.name(), hash);
-        let msg = format!(
-            "Finishing: canary ReplicaSet {name} {r}/{replicas} pods available, stable {sr}/{ss}"
-        );
-        return (waiting_for_pods(cx, &spec.common, msg, true), None);
+        let (ready, _) = after_moves(cx, &p, hash);
+        let (stable_ready, stable_size) = after_moves(cx, &p, stable);
+        let waiting = Waiting::Finishing {
+            rs: replica_set_name(cx.name(), hash),
+            ready,
+            replicas,
+            stable_ready,
+            stable_size,
+        };
+        return (waiting_for_pods(cx, &spec.common, waiting, true), None);
     }
     (Flow::Wait, Some(complete(cx, spec, hash, stable, p)))
 }
@@ -948,7 +889,7 @@ fn finish(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Flo
 /// now selects the new pods), the previous stable scaled down after `scaleDownDelaySeconds`.
 fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut p: Plan) -> Plan {
     cx.status.stable_rs = Some(hash.to_string());
-    cx.status.promote_full = None;
+    cx.release.promote_full = false;
     end_pause(cx);
     if let Some(c) = cx.status.canary.as_mut() {
         c.current_step_analysis_run_status = None;
@@ -990,18 +931,16 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut
             }
         }
     }
-    let previous_note = if spec.route.is_some() {
-        format!(
-            "previous revision {previous} scales down in {}s",
-            spec.scale_down_delay_seconds
-        )
-    } else {
-        format!("previous revision {previous} has no pods left")
-    };
     cx.event(
-        false,
-        "RolloutCompleted",
-        format!("Revision {hash} is stable; {previous_note}"),
+        EventReason::RolloutCompleted,
+        Msg::CanaryCompleted {
+            hash: hash.to_string(),
+            previous: previous.to_string(),
+            delay: spec
+                .route
+                .is_some()
+                .then_some(spec.scale_down_delay_seconds),
+        },
     );
     healthy(cx, hash, spec.common.replicas);
     p

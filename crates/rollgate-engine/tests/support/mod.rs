@@ -715,7 +715,7 @@ impl World {
     }
 
     pub fn reasons(&self) -> Vec<&'static str> {
-        self.events.iter().map(|e| e.reason).collect()
+        self.events.iter().map(|e| e.reason.as_str()).collect()
     }
 
     /// The notes of every event with `reason`, in order.
@@ -730,7 +730,7 @@ impl World {
 
 /// Reasons of a decision's events.
 pub fn reasons(d: &Decision) -> Vec<&'static str> {
-    d.events.iter().map(|e| e.reason).collect()
+    d.events.iter().map(|e| e.reason.as_str()).collect()
 }
 
 /// A requeue of `secs` seconds as the engine reports it (it wakes 100 ms after a deadline).

@@ -1,0 +1,282 @@
+//! The typed vocabulary every crate shares: pause reasons, abort reasons, Event reasons,
+//! condition types and condition reasons.
+//!
+//! The engine decides with these values, the controller labels metrics with them, the CLI and
+//! `rollgate get` read them back. Messages and Event notes are rendered from typed data and are
+//! never parsed: only the values here carry meaning.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Defines a string-valued enum: serde, JSON schema `enum`, `as_str`, `Display`, `FromStr`,
+/// `ALL` and comparison with `&str` (handy in tests and at the CLI's edges).
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $( $(#[$vmeta])* $variant ),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The value as written in the API.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => stringify!($variant)),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownValue {
+                        kind: stringify!($name),
+                        value: s.to_string(),
+                        expected: Self::ALL.iter().map(|v| v.as_str()).collect(),
+                    })
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+    };
+}
+
+/// A string that is none of an enum's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}: expected one of {}", expected.join(", "))]
+pub struct UnknownValue {
+    /// The enum's name.
+    pub kind: &'static str,
+    /// What was given.
+    pub value: String,
+    /// The values allowed.
+    pub expected: Vec<&'static str>,
+}
+
+string_enum! {
+    /// Why a release waits (`status.pauseConditions[].reason`, Argo Rollouts' names).
+    pub enum PauseReason {
+        /// A canary `pause` step.
+        CanaryPauseStep,
+        /// A blue/green preview waits for promotion (manual or `autoPromotionSeconds`).
+        BlueGreenPause,
+        /// An analysis was inconclusive: a human decides.
+        InconclusiveAnalysis,
+        /// An analysis could not measure (`errorPolicy: Pause`): retry, promote or abort.
+        AnalysisError,
+    }
+}
+
+string_enum! {
+    /// Why a release was aborted (`status.abortReason`, label of `rollgate_aborts_total`).
+    pub enum AbortReason {
+        /// A human wrote `status.abort: true` (`rollgate abort`).
+        User,
+        /// No progress for `progressDeadlineSeconds` with `progressDeadlineAbort`.
+        ProgressDeadline,
+        /// An AnalysisRun failed.
+        AnalysisFailed,
+        /// An AnalysisRun could not measure and its `errorPolicy` is `Abort`.
+        AnalysisError,
+    }
+}
+
+string_enum! {
+    /// Reason of a Kubernetes Event the controller publishes on a Rollout.
+    pub enum EventReason {
+        /// A new revision starts a release.
+        RolloutUpdated,
+        /// A newer revision replaced the release in flight.
+        RolloutSuperseded,
+        /// The template is the stable one again: back at once.
+        RollbackToStable,
+        /// The template matches an older revision whose ReplicaSet exists: fast rollback.
+        RollbackToRevision,
+        /// The release paused.
+        RolloutPaused,
+        /// The release was aborted.
+        RolloutAborted,
+        /// An aborted release is retried.
+        RolloutRetried,
+        /// A pause ended by promotion, or blue/green promotion started.
+        RolloutPromoted,
+        /// `autoPromotionSeconds` elapsed.
+        AutoPromotion,
+        /// The new revision is stable.
+        RolloutCompleted,
+        /// A canary step is done.
+        RolloutStepCompleted,
+        /// No progress for `progressDeadlineSeconds`.
+        ProgressDeadlineExceeded,
+        /// The spec is invalid.
+        InvalidSpec,
+        /// An AnalysisRun was started.
+        AnalysisRunCreated,
+        /// An analysis that could not measure measures again.
+        AnalysisRetried,
+        /// A ReplicaSet was created or scaled.
+        ScalingReplicaSet,
+        /// A ReplicaSet beyond the history limit was deleted.
+        ReplicaSetPruned,
+        /// The blue/green active Service selects another revision.
+        ActiveServiceSwitched,
+        /// The blue/green preview Service selects another revision.
+        PreviewServiceSwitched,
+        /// The canary's stable Service selects another revision.
+        StableServiceSwitched,
+        /// The canary Service selects another revision.
+        CanaryServiceSwitched,
+        /// HTTPRoute weights changed.
+        TrafficWeightUpdated,
+        /// `restartAt`: a restart began.
+        RolloutRestarted,
+        /// `restartAt`: one pod was deleted to be replaced.
+        PodRestarted,
+    }
+}
+
+impl EventReason {
+    /// True for Events of type Warning: something went wrong.
+    pub fn is_warning(self) -> bool {
+        matches!(
+            self,
+            Self::RolloutAborted | Self::ProgressDeadlineExceeded | Self::InvalidSpec
+        )
+    }
+
+    /// True for Events that report a change the controller makes to another object in the same
+    /// reconcile (a Service switch, a scale, a route weight, a created run). They are published
+    /// even when the status write that follows fails: the change is done and will not be
+    /// decided again. Every other Event reports a transition recorded in the status and is
+    /// published only once that status is written (a retry decides it again).
+    pub fn reports_action(self) -> bool {
+        matches!(
+            self,
+            Self::ScalingReplicaSet
+                | Self::ReplicaSetPruned
+                | Self::ActiveServiceSwitched
+                | Self::PreviewServiceSwitched
+                | Self::StableServiceSwitched
+                | Self::CanaryServiceSwitched
+                | Self::TrafficWeightUpdated
+                | Self::AnalysisRunCreated
+                | Self::PodRestarted
+        )
+    }
+}
+
+string_enum! {
+    /// Type of a Rollout condition.
+    pub enum ConditionType {
+        /// A release is moving (or why it is not).
+        Progressing,
+        /// The Service with production traffic selects enough available pods.
+        Available,
+        /// Waiting for a human or a timer.
+        Paused,
+        /// The current revision is stable.
+        Completed,
+        /// Phase is Healthy.
+        Healthy,
+        /// The spec is invalid.
+        InvalidSpec,
+    }
+}
+
+string_enum! {
+    /// Reason of a Rollout condition.
+    pub enum ConditionReason {
+        /// Progressing: ReplicaSets are being created or scaled.
+        ReplicaSetUpdated,
+        /// Progressing: the current revision is available.
+        NewReplicaSetAvailable,
+        /// Progressing / Paused: the release is paused.
+        RolloutPaused,
+        /// Paused: not paused.
+        RolloutResumed,
+        /// Progressing: waiting for an AnalysisRun.
+        AnalysisRunning,
+        /// Progressing: the release was aborted.
+        RolloutAborted,
+        /// Progressing: no progress for `progressDeadlineSeconds`.
+        ProgressDeadlineExceeded,
+        /// Available: enough available pods serve.
+        AvailableReason,
+        /// Available: not enough.
+        NotAvailable,
+        /// Completed: the current revision is stable.
+        RolloutCompleted,
+        /// Completed: a release is in flight.
+        RolloutNotCompleted,
+        /// Healthy: phase is Healthy.
+        RolloutHealthy,
+        /// Healthy: phase is not Healthy.
+        RolloutNotHealthy,
+        /// InvalidSpec: the spec is invalid.
+        InvalidSpec,
+        /// Progressing: `restartAt` replaces pods.
+        RolloutRestarting,
+    }
+}
+
+impl ConditionReason {
+    /// The status of the Progressing condition with this reason: False once the release
+    /// cannot go on by itself (aborted, out of time), True otherwise.
+    pub fn progressing_status(self) -> &'static str {
+        match self {
+            Self::RolloutAborted | Self::ProgressDeadlineExceeded => "False",
+            _ => "True",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_through_text_and_json() {
+        for r in PauseReason::ALL {
+            assert_eq!(r.as_str().parse::<PauseReason>(), Ok(*r));
+            let json = serde_json::to_value(r).unwrap_or_default();
+            assert_eq!(json, serde_json::json!(r.as_str()));
+        }
+        for r in EventReason::ALL {
+            assert_eq!(r.to_string().parse::<EventReason>(), Ok(*r));
+        }
+    }
+
+    #[test]
+    fn an_unknown_value_names_what_was_expected() {
+        let e = "Paused".parse::<AbortReason>().err();
+        let text = e.map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            text,
+            "unknown AbortReason \"Paused\": expected one of User, ProgressDeadline, \
+             AnalysisFailed, AnalysisError"
+        );
+    }
+}
