@@ -70,6 +70,59 @@ pub struct World {
     pub steps: usize,
     /// Check the traffic invariant after each step (on by default).
     pub check_invariant: bool,
+    /// The texts of the last status (message, abort message, condition messages) in English
+    /// and as [`Reworded`] put them: each step also decides with every text reworded.
+    pub reworded: Vec<(String, String)>,
+}
+
+/// Another wording of every message: its typed data, debug-printed. Deciding with it must give
+/// the same actions, Event reasons, timers and status apart from the texts.
+pub struct Reworded;
+
+impl rollgate_engine::message::Wording for Reworded {
+    fn text(&self, msg: &rollgate_engine::message::Msg) -> String {
+        format!("<{msg:?}>")
+    }
+}
+
+/// The texts of a status, in a fixed order.
+fn texts(s: &RolloutStatus) -> Vec<String> {
+    let mut out = vec![
+        s.message.clone().unwrap_or_default(),
+        s.abort_message.clone().unwrap_or_default(),
+    ];
+    out.extend(s.conditions.iter().map(|c| c.message.clone()));
+    out
+}
+
+/// A status without its texts (and without the times at which texts last changed).
+fn without_texts(s: &RolloutStatus) -> RolloutStatus {
+    let mut s = s.clone();
+    s.message = None;
+    s.abort_message = None;
+    for c in &mut s.conditions {
+        c.message.clear();
+        c.last_update_time = None;
+    }
+    s
+}
+
+/// Replaces every text found in `pairs` (English -> reworded).
+fn reword(s: &mut RolloutStatus, pairs: &[(String, String)]) {
+    let swap = |t: &mut String| {
+        if let Some((_, alt)) = pairs.iter().find(|(en, _)| en == t) {
+            *t = alt.clone();
+        }
+    };
+    if let Some(m) = s.message.as_mut() {
+        swap(m);
+    }
+    if let Some(m) = s.abort_message.as_mut() {
+        swap(m);
+    }
+    for c in &mut s.conditions {
+        swap(&mut c.message);
+    }
 }
 
 /// JSON merge patch (RFC 7386): `null` removes a key.
@@ -157,6 +210,7 @@ impl World {
             actions: Vec::new(),
             steps: 0,
             check_invariant: true,
+            reworded: Vec::new(),
         }
     }
 
@@ -236,6 +290,7 @@ impl World {
     /// consistency and idempotence.
     pub fn step(&mut self) -> Decision {
         let d = self.decide();
+        self.check_wording(&d);
         for a in &d.actions {
             self.apply(a);
         }
@@ -264,6 +319,38 @@ impl World {
             "not idempotent: requeue changed"
         );
         d
+    }
+
+    /// Decides again with every message reworded (the status read carrying the reworded texts
+    /// of the previous steps): the decision must be `d` but for its texts.
+    fn check_wording(&mut self, d: &Decision) {
+        let mut rollout = self.rollout.clone();
+        if let Some(s) = rollout.status.as_mut() {
+            reword(s, &self.reworded);
+        }
+        let alt = rollgate_engine::reconcile_worded(
+            Input {
+                rollout: &rollout,
+                observed: &self.observed,
+                now: self.now,
+            },
+            &Reworded,
+        );
+        assert_eq!(alt.actions, d.actions, "rewording changed the actions");
+        assert_eq!(reasons(&alt), reasons(d), "rewording changed the Events");
+        assert_eq!(
+            alt.requeue_after, d.requeue_after,
+            "rewording changed the timers"
+        );
+        assert_eq!(
+            without_texts(&alt.status),
+            without_texts(&d.status),
+            "rewording changed the status"
+        );
+        self.reworded = texts(&d.status)
+            .into_iter()
+            .zip(texts(&alt.status))
+            .collect();
     }
 
     /// Steps and makes every (non-crashing) pod ready until a step changes nothing.
