@@ -2,9 +2,10 @@
 //! `manifests/controller.yaml`.
 //!
 //! It takes the same flags as `rollgate controller` and runs the same code
-//! ([`rollgate_controller::serve`]), but links none of the CLI, the demo, the simulated cluster
-//! or the test harnesses (`scripts/test` checks that with `cargo tree`). SIGINT and SIGTERM
-//! stop it cleanly: reconciles in flight finish, a leader releases its Lease, exit status 0.
+//! ([`rollgate_controller::serve`](mod@rollgate_controller::serve)), but links none of the
+//! CLI, the demo, the simulated cluster or the test harnesses (`scripts/check-deps` checks
+//! that with `cargo tree`). SIGINT and SIGTERM stop it cleanly: reconciles in flight finish,
+//! a leader releases its Lease, exit status 0.
 
 use std::process::ExitCode;
 

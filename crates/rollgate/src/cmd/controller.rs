@@ -1,5 +1,6 @@
-//! `rollgate controller`: the controller against a real cluster. The same code as the
-//! `rollgate-controller` binary ([`rollgate_controller::serve`]); only this one sets up logging.
+//! `rollgate controller`: the controller against a real cluster. The same flags and code as
+//! the `rollgate-controller` binary
+//! ([`rollgate_controller::serve`](mod@rollgate_controller::serve)).
 
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
