@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Metrics and arguments of an analysis, namespaced.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "rollgate.dev",
     version = "v1alpha1",
     kind = "AnalysisTemplate",
@@ -39,6 +40,7 @@ pub struct AnalysisTemplateSpec {
 /// The same as [`AnalysisTemplate`], cluster-scoped.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "rollgate.dev",
     version = "v1alpha1",
     kind = "ClusterAnalysisTemplate",
@@ -57,6 +59,7 @@ pub struct ClusterAnalysisTemplateSpec {
 /// One execution of an analysis for one rollout point.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "rollgate.dev",
     version = "v1alpha1",
     kind = "AnalysisRun",

@@ -1,7 +1,7 @@
 //! CustomResourceDefinitions generated from the Rust types, as written to `manifests/crds/`.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
+use kube_core::CustomResourceExt;
 
 use crate::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 

@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::{CustomResource, KubeSchema};
+use kube_derive::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Desired state of a [`Rollout`]: the workload, and how a new revision of it is released.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "rollgate.dev",
     version = "v1alpha1",
     kind = "Rollout",
@@ -98,6 +100,7 @@ pub struct RollbackWindow {
 
 /// Release strategy. Exactly one member must be set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[x_kube(validation = Rule::new("has(self.blueGreen) != has(self.canary)").message("exactly one of strategy.blueGreen or strategy.canary must be set"))]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStrategy {
@@ -111,6 +114,7 @@ pub struct RolloutStrategy {
 
 /// Blue/green strategy parameters.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[x_kube(validation = Rule::new("has(self.activeService) && self.activeService != ''").message("blueGreen.activeService is required"))]
 #[x_kube(validation = Rule::new("!has(self.previewService) || !has(self.activeService) || self.activeService != self.previewService").message("blueGreen.previewService must differ from blueGreen.activeService"))]
 #[serde(rename_all = "camelCase")]
@@ -194,6 +198,7 @@ pub struct PodMetadata {
 
 /// Canary strategy parameters.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[x_kube(validation = Rule::new("!has(self.canaryService) || !has(self.stableService) || self.canaryService != self.stableService").message("canary.canaryService must differ from canary.stableService"))]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStrategy {

@@ -18,8 +18,15 @@
 //! matter across replicas, as with Kubernetes' own leader election.)
 //!
 //! After stepping down the replica is a candidate again: when a later renewal succeeds, or
-//! the Lease is won again, its controller starts afresh. On shutdown the holder stops its
-//! controller gracefully and releases the Lease, so another replica takes over at once.
+//! the Lease is won again, its controller starts afresh.
+//!
+//! # Shutdown and hand-over
+//!
+//! On shutdown the holder stops its controller gracefully (reconciles in flight finish, but
+//! not past its own claim deadline) and releases the Lease (clears `holderIdentity`).
+//! `kube-lease-manager` makes a candidate sleep until the claim it last saw would have ended,
+//! so it would not notice the release; this module's own reads of the Lease do: a candidate
+//! that reads a Lease without holder starts a fresh manager, which takes the Lease at once.
 //! A non-leader reports ready on `/readyz` (it is healthy and waiting); the
 //! `rollgate_leader` gauge tells which replica leads.
 
@@ -28,8 +35,8 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
-use kube_lease_manager::LeaseManagerBuilder;
-use tokio::sync::oneshot;
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -101,21 +108,8 @@ pub async fn run_elected(
     settings: LeaderSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let manager = LeaseManagerBuilder::new(client.clone(), &settings.lease_name)
-        .with_namespace(&settings.namespace)
-        .with_identity(&settings.identity)
-        .with_duration(settings.duration_secs)
-        .with_grace(settings.grace_secs)
-        .build()
-        .await
-        .map_err(|e| {
-            Error::Lease(format!(
-                "Lease {}/{}: {e}",
-                settings.namespace, settings.lease_name
-            ))
-        })?;
-    let (mut state, renewals) = manager.watch().await;
-    let renewals = AbortOnDrop(renewals);
+    let (mut state, mut renewals) = start_manager(&client, &settings).await?;
+    let mut manager_started = Instant::now();
     let leases = Api::<Lease>::namespaced(client.clone(), &settings.namespace);
     let telemetry = config.telemetry.clone();
     telemetry.set_ready(true);
@@ -144,7 +138,25 @@ pub async fn run_elected(
             }
             _ = check.tick() => {
                 match leases.get_opt(&settings.lease_name).await {
-                    Ok(lease) => valid_until = claim_end(lease.as_ref(), &settings),
+                    Ok(lease) => {
+                        valid_until = claim_end(lease.as_ref(), &settings);
+                        // Released by its last holder: compete now, not when that holder's
+                        // claim would have ended (at most once a second).
+                        if running.is_none()
+                            && is_free(lease.as_ref())
+                            && manager_started.elapsed() >= Duration::from_secs(1)
+                        {
+                            info!(identity = %settings.identity,
+                                "the leader Lease is free: trying to take it");
+                            let (fresh_state, fresh_renewals) =
+                                start_manager(&client, &settings).await?;
+                            // The old manager holds no claim. Abort it before its channel
+                            // closes, which would make it write a release.
+                            renewals.0.abort();
+                            (state, renewals) = (fresh_state, fresh_renewals);
+                            manager_started = Instant::now();
+                        }
+                    }
                     // Unknown: the deadline stands and is not extended.
                     Err(e) => warn!(error = %e, "reading the leader Lease failed"),
                 }
@@ -178,8 +190,13 @@ pub async fn run_elected(
     // Shutdown: stop reconciling, then let the renewals release the Lease.
     if let Some(Running { stop, mut task }) = running.take() {
         let _ = stop.send(());
-        if let Ok(Err(e)) = (&mut task.0).await {
-            warn!(error = %e, "controller stopped with an error");
+        // Reconciles in flight finish, but not past this replica's claim: after it another
+        // replica may lead. (`running` implies a claim; none would mean stop now.)
+        let claim = valid_until.unwrap_or_else(Instant::now);
+        match tokio::time::timeout_at(claim, &mut task.0).await {
+            Ok(Ok(Err(e))) => warn!(error = %e, "controller stopped with an error"),
+            Ok(_) => {}
+            Err(_) => warn!("the claim ended before the reconciles in flight did: aborted"),
         }
     }
     telemetry.set_leader(false);
@@ -191,6 +208,42 @@ pub async fn run_elected(
         Err(e) => warn!(error = %e, "the Lease manager task failed"),
     }
     Ok(())
+}
+
+/// The receiving end of a Lease manager's state and its task.
+type Manager = (
+    watch::Receiver<bool>,
+    AbortOnDrop<Result<LeaseManager, LeaseManagerError>>,
+);
+
+/// Starts a Lease manager: it takes the Lease when it is free (creating it if missing) and
+/// renews it while held; closing its channel releases it.
+async fn start_manager(client: &Client, settings: &LeaderSettings) -> Result<Manager, Error> {
+    let manager = LeaseManagerBuilder::new(client.clone(), &settings.lease_name)
+        .with_namespace(&settings.namespace)
+        .with_identity(&settings.identity)
+        .with_duration(settings.duration_secs)
+        .with_grace(settings.grace_secs)
+        .build()
+        .await
+        .map_err(|e| {
+            Error::Lease(format!(
+                "Lease {}/{}: {e}",
+                settings.namespace, settings.lease_name
+            ))
+        })?;
+    let (state, renewals) = manager.watch().await;
+    Ok((state, AbortOnDrop(renewals)))
+}
+
+/// Whether the Lease exists and nobody holds it (its holder released it).
+fn is_free(lease: Option<&Lease>) -> bool {
+    lease.is_some_and(|l| {
+        l.spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref())
+            .is_none_or(str::is_empty)
+    })
 }
 
 /// When this replica's claim ends, as an instant on its clock, minus the margin; `None` when
@@ -261,6 +314,22 @@ mod tests {
         );
         assert_eq!(claim_end(Some(&lease("a", 60, 15)), &s), None, "expired");
         assert_eq!(claim_end(None, &s), None);
+    }
+
+    #[test]
+    fn a_lease_is_free_when_it_exists_without_holder() {
+        assert!(!is_free(None), "missing: the manager creates it");
+        assert!(!is_free(Some(&lease("a", 0, 15))));
+        assert!(is_free(Some(&Lease::default())));
+        let mut released = lease("a", 0, 15);
+        if let Some(spec) = released.spec.as_mut() {
+            spec.holder_identity = None;
+        }
+        assert!(is_free(Some(&released)));
+        if let Some(spec) = released.spec.as_mut() {
+            spec.holder_identity = Some(String::new());
+        }
+        assert!(is_free(Some(&released)));
     }
 
     #[test]

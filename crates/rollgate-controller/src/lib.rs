@@ -12,9 +12,11 @@ pub mod leader;
 pub mod metrics_source;
 pub mod observe;
 pub mod run;
+pub mod serve;
 pub mod telemetry;
 
 pub use clock::Clock;
 pub use error::Error;
 pub use leader::{LeaderSettings, run_elected};
 pub use run::{Config, run};
+pub use serve::{ControllerArgs, ServeError, serve, serve_until_signal};

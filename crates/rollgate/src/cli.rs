@@ -215,33 +215,9 @@ pub struct CrdsArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-/// `rollgate controller`.
-#[derive(Debug, Args)]
-pub struct ControllerArgs {
-    /// Only manage Rollouts in this namespace (default: all namespaces).
-    #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
-    /// Log as JSON lines.
-    #[arg(long)]
-    pub json_logs: bool,
-    /// Where to serve /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:8080")]
-    pub metrics_addr: std::net::SocketAddr,
-    /// Reconcile only while holding the leader Lease (run several replicas safely).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
-          default_missing_value = "true")]
-    pub leader_elect: bool,
-    /// Namespace of the leader Lease (default: $POD_NAMESPACE, else `default`).
-    #[arg(long)]
-    pub lease_namespace: Option<String>,
-    /// Seconds a leader's claim lasts after its last renewal.
-    #[arg(long, default_value_t = 15)]
-    pub lease_duration: u64,
-    /// Seconds before the end of its claim at which the leader renews it (less than
-    /// --lease-duration).
-    #[arg(long, default_value_t = 5)]
-    pub lease_grace: u64,
-}
+/// `rollgate controller`: the flags of the `rollgate-controller` binary, defined once in
+/// the controller library.
+pub use rollgate_controller::ControllerArgs;
 
 /// `rollgate demo`.
 #[derive(Debug, Args)]

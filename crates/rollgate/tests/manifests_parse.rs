@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use clap::Parser;
 use serde_json::Value;
 
 fn manifests_dir() -> PathBuf {
@@ -51,6 +52,13 @@ fn documents(path: &Path) -> Vec<Value> {
         }
     }
     docs
+}
+
+/// The flags of the `rollgate-controller` binary.
+#[derive(Debug, clap::Parser)]
+struct ControllerFlags {
+    #[command(flatten)]
+    args: rollgate_controller::ControllerArgs,
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -140,7 +148,20 @@ fn controller_runs_as_the_rbac_service_account() {
     assert_eq!(deployment["metadata"]["namespace"], ns);
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "rollgate-controller");
-    assert_eq!(pod["containers"][0]["args"][0], "controller");
+    // The controller-only binary, with flags it accepts.
+    let container = &pod["containers"][0];
+    assert_eq!(container["command"][0], "rollgate-controller");
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg"))
+        .collect();
+    let args = ControllerFlags::try_parse_from(std::iter::once("rollgate-controller").chain(args))
+        .unwrap_or_else(|e| panic!("controller.yaml args: {e}"))
+        .args;
+    assert!(args.json_logs);
+    assert!(args.leader_elect);
 
     // Two replicas, one leader: each knows its name and namespace, and may use Leases.
     assert_eq!(deployment["spec"]["replicas"], 2);
