@@ -101,11 +101,7 @@ pub struct StatusArgs {
 }
 
 fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
-    let d: k8s_openapi::jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a duration such as 90s or 10m, got \"{text}\""))?;
-    std::time::Duration::try_from(d).map_err(|_| format!("must not be negative, got \"{text}\""))
+    rollgate_api::duration::parse(text).map_err(|e| e.to_string())
 }
 
 /// `rollgate lint`.
