@@ -99,6 +99,9 @@ mod tests {
             r#"{{args.metric}}{job="api"}"#,
             "sum by ({{args.label}}) (rate({{args.metric}}[5m]))",
             "rate(x[{{args.range}}:{{args.step}}])",
+            "rate(x[5m] offset {{args.offset}})",
+            // A number and a name in one query.
+            "histogram_quantile({{args.q}}, sum by (le) (rate({{args.metric}}_bucket[5m])))",
         ] {
             assert_eq!(check(q), Ok(()), "{q}");
         }
