@@ -417,14 +417,19 @@ async fn with_error_policy_abort_an_outage_aborts() -> R {
 }
 
 #[tokio::test]
-async fn a_promql_syntax_error_and_an_unknown_metric_say_what_is_wrong() -> R {
+async fn an_unknown_metric_is_inconclusive_and_a_promql_syntax_error_an_invalid_spec() -> R {
     let w = world(0.0).await?;
-    let broken = json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-        "metadata": {"name": "error-rate"},
-        "spec": {"metrics": [{"name": "bad-query", "successCondition": "result[0] < 1.0",
-            "consecutiveErrorLimit": 0,
-            "provider": {"prometheus": {"address": w.prom.address(), "query": "sum(rate(("}}}]}});
-    w.stack.apply_yaml(&broken.to_string(), NS).await?;
+    let template = |query: &str| {
+        json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+            "metadata": {"name": "error-rate"},
+            "spec": {"metrics": [{"name": "bad-query", "successCondition": "result[0] < 1.0",
+                "consecutiveErrorLimit": 0,
+                "provider": {"prometheus": {"address": w.prom.address(), "query": query}}}]}})
+        .to_string()
+    };
+    w.stack
+        .apply_yaml(&template("no_such_metric_total"), NS)
+        .await?;
     w.stack
         .apply_yaml(
             &canary_rollout(json!([{"setWeight": 25},
@@ -433,25 +438,35 @@ async fn a_promql_syntax_error_and_an_unknown_metric_say_what_is_wrong() -> R {
         )
         .await?;
     release_v2(&w).await?;
-    let paused = wait(&w, "paused", 30, |r| phase(r) == Some(RolloutPhase::Paused)).await?;
-    let msg = message(&paused);
-    assert!(
-        msg.contains("metric \"bad-query\" could not be measured"),
-        "{msg}"
-    );
-    assert!(msg.contains("bad_data"), "Prometheus' own words: {msg}");
-
     // An unknown metric answers with no data: inconclusive by default, a pause for a human.
-    let unknown = broken
-        .to_string()
-        .replace("sum(rate((", "no_such_metric_total");
-    w.stack.apply_yaml(&unknown, NS).await?;
-    w.stack.set_image(NS, "web", "app", "app:3").await?;
     let paused = wait(&w, "inconclusive", 30, |r| {
         phase(r) == Some(RolloutPhase::Paused) && message(r).contains("inconclusive")
     })
     .await?;
     assert!(message(&paused).contains("no data"), "{}", message(&paused));
+
+    // A query that is not PromQL is refused before anything moves: no ReplicaSet for app:3.
+    w.stack.apply_yaml(&template("sum(rate(("), NS).await?;
+    w.stack.set_image(NS, "web", "app", "app:3").await?;
+    let invalid = wait(&w, "invalid", 30, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    let msg = message(&invalid);
+    assert!(
+        msg.contains(
+            "AnalysisTemplate \"error-rate\": metrics[0].provider.prometheus.query: invalid PromQL"
+        ),
+        "{msg}"
+    );
+    let v3 = hash_of("app:3");
+    assert!(
+        replica_sets(&w.stack, "web")
+            .await?
+            .iter()
+            .all(|(hash, _, _)| *hash != v3),
+        "nothing of app:3 deployed"
+    );
     Ok(())
 }
 

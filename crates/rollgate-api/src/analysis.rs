@@ -121,6 +121,7 @@ pub struct AnalysisArg {
 pub struct ArgValueFrom {
     /// `Stable` or `Latest`: the pod-template hash of that ReplicaSet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Stable", "Latest"]))]
     pub pod_template_hash_value: Option<String>,
     /// A field of the Rollout, e.g. `metadata.name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +198,7 @@ pub struct Metric {
     pub consecutive_error_limit: Option<IntOrString>,
     /// What an empty query result means: `Inconclusive` (default), `Fail` or `Pass`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Inconclusive", "Fail", "Pass"]))]
     pub no_data_policy: Option<String>,
     /// Where the value comes from.
     #[serde(default)]

@@ -66,6 +66,27 @@ mod tests {
     }
 
     #[test]
+    fn enum_like_string_fields_list_their_values_in_the_schema() {
+        let template = serde_json::to_value(AnalysisTemplate::crd()).expect("serializable");
+        let spec = &template["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"];
+        assert_eq!(
+            spec["args"]["items"]["properties"]["valueFrom"]["properties"]["podTemplateHashValue"]
+                ["enum"],
+            serde_json::json!(["Stable", "Latest"])
+        );
+        assert_eq!(
+            spec["metrics"]["items"]["properties"]["noDataPolicy"]["enum"],
+            serde_json::json!(["Inconclusive", "Fail", "Pass"])
+        );
+        let rollout = serde_json::to_string(&Rollout::crd()).expect("serializable");
+        assert!(
+            rollout.contains(r#""enum":["Pause","Abort"]"#),
+            "errorPolicy"
+        );
+    }
+
+    #[test]
     fn renders_one_file_per_crd() {
         let files = render().expect("renders");
         let names: Vec<_> = files.iter().map(|(n, _)| n.as_str()).collect();

@@ -341,6 +341,7 @@ pub struct RolloutAnalysis {
     /// `consecutiveErrorLimit` times in a row) does to the release: `Pause` (default: traffic
     /// stays where it is until a human retries, promotes or aborts) or `Abort`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Pause", "Abort"]))]
     pub error_policy: Option<String>,
 }
 

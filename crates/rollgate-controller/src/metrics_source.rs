@@ -1,16 +1,18 @@
 //! Where measurements come from: a Prometheus server (the real provider), or any other
-//! [`MetricSource`] (the demo's simulated one), and how one measurement's request is built:
-//! credentials and CA from a Secret, `rangeQuery` bounds, timeout.
+//! [`MetricSource`] (the demo's simulated one), and the I/O of one measurement's request:
+//! reading the Secrets of credentials and arguments. What a template means (its `rangeQuery`,
+//! timeout, headers, what a credentials Secret holds) is parsed by the engine's template
+//! validation ([`rollgate_engine::measure`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Client};
-use rollgate_api::{AnalysisArg, PrometheusMetric, RangeQuery};
+use rollgate_api::AnalysisArg;
+use rollgate_engine::measure::{self, Credentials, PrometheusQuery};
 use rollgate_prometheus::{Auth, QueryResult, Range, Request, Tls};
 
 /// A boxed future, as [`MetricSource`] returns.
@@ -108,137 +110,42 @@ pub async fn resolve_secret_args(
     Ok(out)
 }
 
-/// Builds the request of one measurement of `metric` (its query and address already
-/// rendered), reading credentials and a CA bundle from `authentication.secretName`.
+/// Builds the request of one measurement (its query already parsed by template validation
+/// and rendered by [`rollgate_engine::measure::plan`]): reads credentials and a CA bundle from
+/// the Secret named by `authentication.secretName`, and places `rangeQuery` at `now`.
 pub async fn build_request(
     client: &Client,
     ns: &str,
-    metric: &PrometheusMetric,
+    metric: &PrometheusQuery,
     now: Timestamp,
 ) -> Result<Request, String> {
     let mut req = Request::new(metric.address.clone(), metric.query.clone());
-    req.timeout = metric
-        .timeout
-        .filter(|t| *t > 0)
-        .and_then(|t| u64::try_from(t).ok())
-        .map(Duration::from_secs);
-    req.headers = metric
-        .headers
-        .iter()
-        .map(|h| (h.key.clone(), h.value.clone()))
-        .collect();
+    req.timeout = metric.timeout;
+    req.headers = metric.headers.clone();
     req.tls = Tls {
-        insecure: metric.insecure.unwrap_or(false),
+        insecure: metric.insecure,
         ca_pem: None,
     };
-    if let Some(auth) = &metric.authentication {
-        let data = secret_data(client, ns, &auth.secret_name).await?;
-        let text = |k: &str| {
-            data.get(k)
-                .map(|v| String::from_utf8_lossy(v).trim().to_string())
+    if let Some(secret) = &metric.secret {
+        let data = secret_data(client, ns, secret).await?;
+        let auth = measure::secret_auth(&format!("{ns}/{secret}"), &data)?;
+        req.auth = match auth.credentials {
+            Credentials::None => Auth::None,
+            Credentials::Bearer(token) => Auth::Bearer(token),
+            Credentials::Basic { user, password } => Auth::Basic { user, password },
         };
-        req.auth = match (text("token"), text("username"), text("password")) {
-            (Some(token), _, _) => Auth::Bearer(token),
-            (None, Some(user), Some(password)) => Auth::Basic { user, password },
-            (None, Some(_), None) | (None, None, Some(_)) => {
-                return Err(format!(
-                    "Secret {ns}/{}: username and password go together",
-                    auth.secret_name
-                ));
-            }
-            (None, None, None) => Auth::None,
-        };
-        req.tls.ca_pem = data.get("ca.crt").cloned();
+        req.tls.ca_pem = auth.ca_pem;
     }
-    match &metric.range_query {
-        Some(rq) => req.range = Some(range(rq, now)?),
+    match &metric.range {
+        Some(range) => {
+            let r = range.at(now)?;
+            req.range = Some(Range {
+                start: r.start,
+                end: r.end,
+                step: r.step,
+            });
+        }
         None => req.time = Some(now),
     }
     Ok(req)
-}
-
-/// Evaluates `rangeQuery` bounds: `now()`, `now() - 5m`, or a duration meaning "that long
-/// ago" (`5m`); the step is a duration (`30s`).
-pub fn range(rq: &RangeQuery, now: Timestamp) -> Result<Range, String> {
-    let point = |what: &str, text: &str| -> Result<Timestamp, String> {
-        let t = text.trim();
-        let ago = if let Some(rest) = t.strip_prefix("now()") {
-            let rest = rest.trim();
-            if rest.is_empty() {
-                return Ok(now);
-            }
-            rest.strip_prefix('-')
-                .ok_or_else(|| {
-                    format!("rangeQuery.{what}: expected now() - DURATION, got \"{text}\"")
-                })?
-                .trim()
-        } else {
-            t
-        };
-        let d =
-            parse_duration(ago).map_err(|e| format!("rangeQuery.{what}: {e}, got \"{text}\""))?;
-        now.checked_sub(d)
-            .map_err(|_| format!("rangeQuery.{what}: out of range, got \"{text}\""))
-    };
-    let start = point("start", &rq.start)?;
-    let end = if rq.end.trim().is_empty() {
-        now
-    } else {
-        point("end", &rq.end)?
-    };
-    if start > end {
-        return Err(format!(
-            "rangeQuery: start ({}) is after end ({})",
-            rq.start, rq.end
-        ));
-    }
-    let step = parse_duration(&rq.step)
-        .map_err(|e| format!("rangeQuery.step: {e}, got \"{}\"", rq.step))?;
-    let step = Duration::try_from(step).map_err(|_| "rangeQuery.step: negative".to_string())?;
-    if step.is_zero() {
-        return Err("rangeQuery.step: must be more than 0".into());
-    }
-    Ok(Range { start, end, step })
-}
-
-fn parse_duration(text: &str) -> Result<SignedDuration, String> {
-    let t = text.trim();
-    if let Ok(secs) = t.parse::<i64>() {
-        return Ok(SignedDuration::from_secs(secs));
-    }
-    t.parse::<SignedDuration>()
-        .map_err(|_| "expected a duration such as 30s, 5m or 1h".to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rq(start: &str, end: &str, step: &str) -> RangeQuery {
-        RangeQuery {
-            start: start.into(),
-            end: end.into(),
-            step: step.into(),
-        }
-    }
-
-    #[test]
-    fn range_bounds_are_relative_to_now() {
-        let now: Timestamp = "2026-11-23T10:00:00Z".parse().expect("time");
-        let r = range(&rq("now() - 5m", "now()", "30s"), now).expect("range");
-        assert_eq!(r.start.to_string(), "2026-11-23T09:55:00Z");
-        assert_eq!(r.end, now);
-        assert_eq!(r.step, Duration::from_secs(30));
-        let r = range(&rq("1h", "", "1m"), now).expect("range");
-        assert_eq!(r.start.to_string(), "2026-11-23T09:00:00Z");
-        assert!(range(&rq("now() + 5m", "now()", "30s"), now).is_err());
-        assert!(range(&rq("now() - 5m", "now() - 10m", "30s"), now).is_err());
-        assert!(range(&rq("now() - 5m", "now()", "0s"), now).is_err());
-        assert_eq!(
-            range(&rq("yesterday", "now()", "30s"), now)
-                .err()
-                .as_deref(),
-            Some("rangeQuery.start: expected a duration such as 30s, 5m or 1h, got \"yesterday\"")
-        );
-    }
 }

@@ -11,6 +11,7 @@ use rollgate_api::{
 
 use crate::action::Action;
 use crate::context::Ctx;
+use crate::measure::{ArgSource, HashSource};
 use crate::message::Msg;
 use crate::observed::{AnalysisKind, Observed};
 use crate::replicasets::owner_reference;
@@ -51,20 +52,17 @@ pub fn build_run_spec(
     spec.args = args
         .into_values()
         .map(|mut a| {
-            let hash = a
-                .value_from
-                .as_ref()
-                .and_then(|v| v.pod_template_hash_value.as_deref())
-                .map(|which| match which {
-                    "Stable" => stable_hash.unwrap_or(latest_hash).to_string(),
-                    _ => latest_hash.to_string(),
-                });
-            let field = a
-                .value_from
-                .as_ref()
-                .and_then(|v| v.field_ref.as_ref())
-                .and_then(|f| field_value(rollout, &f.field_path));
-            if let Some(value) = hash.or(field) {
+            // Validation has refused arguments that do not parse; one that still did not
+            // would be left unresolved, and its measurements would fail naming it.
+            let value = match crate::measure::arg_spec(&a.name, &a).map(|s| s.source) {
+                Ok(ArgSource::PodTemplateHash(HashSource::Stable)) => {
+                    Some(stable_hash.unwrap_or(latest_hash).to_string())
+                }
+                Ok(ArgSource::PodTemplateHash(HashSource::Latest)) => Some(latest_hash.to_string()),
+                Ok(ArgSource::FieldRef(path)) => field_value(rollout, &path),
+                _ => None,
+            };
+            if let Some(value) = value {
                 a.value = Some(value);
                 a.value_from = None;
             }

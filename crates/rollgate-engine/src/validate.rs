@@ -330,6 +330,10 @@ fn analysis_refs(
             format!("expected Pause or Abort, got \"{policy}\""),
         ));
     }
+    for p in crate::measure::validate_args(&format!("{field}.args"), &analysis.args) {
+        let (f, expected) = p.split_once(": ").unwrap_or((p.as_str(), ""));
+        problems.push(problem(f, expected));
+    }
     if analysis.templates.is_empty() {
         problems.push(problem(
             format!("{field}.templates"),
@@ -502,28 +506,15 @@ fn resolve_size(
     }
 }
 
-/// Parses a duration: integer seconds, or a string such as `30s`, `5m`, `1h30m`.
+/// Parses a duration: integer seconds, or a string such as `30s`, `5m`, `1h30m`
+/// ([`rollgate_api::duration::parse`]); whole seconds.
 pub fn parse_duration_secs(value: &IntOrString) -> Result<i64, String> {
     match value {
         IntOrString::Int(v) if *v < 0 => Err(format!("must be >= 0, got {v}")),
         IntOrString::Int(v) => Ok(i64::from(*v)),
-        IntOrString::String(s) => {
-            let t = s.trim();
-            if let Ok(n) = t.parse::<i64>() {
-                return if n < 0 {
-                    Err(format!("must be >= 0, got {n}"))
-                } else {
-                    Ok(n)
-                };
-            }
-            match t.parse::<k8s_openapi::jiff::SignedDuration>() {
-                Ok(d) if d.is_negative() => Err(format!("must not be negative, got \"{s}\"")),
-                Ok(d) => Ok(d.as_secs()),
-                Err(_) => Err(format!(
-                    "expected seconds or a duration such as 30s, 5m or 1h30m, got \"{s}\""
-                )),
-            }
-        }
+        IntOrString::String(s) => rollgate_api::duration::parse(s)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .map_err(|e| e.to_string()),
     }
 }
 

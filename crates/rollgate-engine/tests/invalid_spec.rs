@@ -6,7 +6,7 @@ mod support;
 use rollgate_api::{AnalysisPhase, RolloutPhase};
 use rollgate_engine::{AnalysisKind, Event};
 use serde_json::{Value, json};
-use support::{ACTIVE, PREVIEW, World, analysis, reasons};
+use support::{ACTIVE, PREVIEW, TEMPLATE, World, analysis, merge, reasons};
 
 /// Runs a new rollout built from `spec`/`bg` (minus `missing` Services) and checks that it is
 /// reported invalid with exactly `text`, touching nothing, and reported only once.
@@ -15,6 +15,12 @@ fn assert_invalid(spec: Value, bg: Value, missing: &[&str], text: &str) {
     for s in missing {
         w.observed.services.remove(*s);
     }
+    assert_world_invalid(w, text);
+}
+
+/// Checks that the new rollout of `w` is reported invalid with exactly `text`, touching
+/// nothing, and reported only once.
+fn assert_world_invalid(mut w: World, text: &str) {
     let d = w.step();
     assert!(
         d.actions.is_empty(),
@@ -262,6 +268,96 @@ fn analysis_without_templates_is_invalid() {
         "spec.strategy.blueGreen.prePromotionAnalysis.templates: at least one template \
          reference expected",
     );
+}
+
+/// A blue/green world whose pre-promotion analysis uses the template `error-rate` with
+/// `patch` merged over its only metric (and `args`, when given, as its arguments).
+fn with_broken_template(patch: Value, args: Option<Value>) -> World {
+    let mut w = World::new(json!({}), json!({"prePromotionAnalysis": analysis()}));
+    let key = (false, TEMPLATE.to_string());
+    let mut t = serde_json::to_value(&w.observed.templates[&key]).expect("template json");
+    merge(&mut t["metrics"][0], patch);
+    if let Some(args) = args {
+        t["args"] = args;
+    }
+    w.observed
+        .templates
+        .insert(key, serde_json::from_value(t).expect("template"));
+    w
+}
+
+const TEMPLATE_FIELD: &str =
+    "spec.strategy.blueGreen.prePromotionAnalysis.templates[0]: AnalysisTemplate \"error-rate\"";
+
+#[test]
+fn unknown_pod_template_hash_value_is_invalid() {
+    // In the template's arguments...
+    assert_world_invalid(
+        with_broken_template(
+            json!({}),
+            Some(
+                json!([{"name": "hash", "valueFrom": {"podTemplateHashValue": "Stabel"}},
+                        {"name": "window", "value": "5m"}]),
+            ),
+        ),
+        &format!(
+            "{TEMPLATE_FIELD}: args[0].valueFrom.podTemplateHashValue: expected Stable or \
+             Latest, got \"Stabel\""
+        ),
+    );
+    // ... and in the Rollout's.
+    assert_invalid(
+        json!({}),
+        json!({"prePromotionAnalysis": {"templates": [{"templateName": TEMPLATE}],
+            "args": [{"name": "hash", "valueFrom": {"podTemplateHashValue": "latest"}}]}}),
+        &[],
+        "spec.strategy.blueGreen.prePromotionAnalysis.args[0].valueFrom.podTemplateHashValue: \
+         expected Stable or Latest, got \"latest\"",
+    );
+}
+
+#[test]
+fn unknown_no_data_policy_is_invalid() {
+    assert_world_invalid(
+        with_broken_template(json!({"noDataPolicy": "Ignore"}), None),
+        &format!(
+            "{TEMPLATE_FIELD}: metrics[0].noDataPolicy: expected Inconclusive, Fail or Pass, \
+             got \"Ignore\""
+        ),
+    );
+}
+
+#[test]
+fn a_bad_range_query_is_invalid() {
+    assert_world_invalid(
+        with_broken_template(
+            json!({"provider": {"prometheus": {"rangeQuery":
+                {"start": "an hour ago", "end": "now()", "step": "0s"}}}}),
+            None,
+        ),
+        &format!(
+            "{TEMPLATE_FIELD}: metrics[0].provider.prometheus.rangeQuery.start: expected now(), \
+             now() - DURATION or a DURATION ago such as 5m, got \"an hour ago\"; \
+             {TEMPLATE_FIELD}: metrics[0].provider.prometheus.rangeQuery.step: must be more \
+             than 0, got \"0s\""
+        ),
+    );
+}
+
+#[test]
+fn a_promql_syntax_error_is_invalid() {
+    let w = with_broken_template(
+        json!({"provider": {"prometheus": {"query":
+            "sum(rate(errors{hash=\"{{args.hash}}\"}[{{args.window}}]) by ("}}}),
+        None,
+    );
+    let d = w.decide();
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    let note = d.events.first().map(|e| e.note.clone()).unwrap_or_default();
+    let prefix =
+        format!("{TEMPLATE_FIELD}: metrics[0].provider.prometheus.query: invalid PromQL: ");
+    assert!(note.starts_with(&prefix), "{note}");
+    assert_world_invalid(w, &note);
 }
 
 #[test]

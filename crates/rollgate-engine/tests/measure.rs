@@ -224,7 +224,7 @@ fn templates_are_validated_with_the_field_and_the_cause() {
     let problems = validate_template(&t);
     let text = problems.join("\n");
     for expected in [
-        "metrics[0].interval: expected a duration such as 30s, 5m or 1h30m, got \"often\"",
+        "metrics[0].interval: expected seconds or a duration such as 30s, 5m or 1h30m, got \"often\"",
         "metrics[0].noDataPolicy: expected Inconclusive, Fail or Pass, got \"Ignore\"",
         "metrics[0].successCondition: invalid CEL expression \"result[0] <\"",
         "metrics[0].provider.prometheus.address: required",

@@ -72,13 +72,10 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// Parses `90s`, `5m`, `1h30m`; negative durations are refused.
+/// Parses `90s`, `5m`, `1h30m` or a number of seconds ([`rollgate_api::duration::parse`]);
+/// negative durations are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d: jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|e| format!("{text:?} is not a duration like 90s, 5m or 1h30m ({e})"))?;
-    Duration::try_from(d).map_err(|_| format!("{text:?}: a duration must not be negative"))
+    rollgate_api::duration::parse(text).map_err(|e| e.to_string())
 }
 
 impl fmt::Display for Dur {
@@ -546,7 +543,7 @@ duration: 1h
             ("expect: {phase: Done}", "expect.phase: one of Healthy"),
             (
                 "timeline: [{at: soon, command: promote}]",
-                "is not a duration",
+                "expected seconds or a duration such as 30s, 5m or 1h30m, got \"soon\"",
             ),
             ("timeline: [{at: 1m, command: launch}]", "launch"),
             ("expect: {phse: Healthy}", "phse"),

@@ -41,7 +41,9 @@ pub enum Command {
     /// Show one resource in detail.
     #[command(subcommand)]
     Get(GetCommand),
-    /// Check Rollouts and analysis templates offline (exit 1 on problems).
+    /// Check Rollouts and analysis templates offline (exit 1 on problems). A Service,
+    /// template or HTTPRoute a Rollout names but the files do not hold is a warning (it may
+    /// already be in the cluster); with --strict it is a problem too.
     Lint(LintArgs),
     /// Run scenario files (rollout, templates, metric timeline, expectations) against the real
     /// controller on a simulated cluster in virtual time; exit 1 when an expectation fails.
@@ -101,11 +103,7 @@ pub struct StatusArgs {
 }
 
 fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
-    let d: k8s_openapi::jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a duration such as 90s or 10m, got \"{text}\""))?;
-    std::time::Duration::try_from(d).map_err(|_| format!("must not be negative, got \"{text}\""))
+    rollgate_api::duration::parse(text).map_err(|e| e.to_string())
 }
 
 /// `rollgate lint`.
@@ -114,6 +112,10 @@ pub struct LintArgs {
     /// Files to check (Rollouts, AnalysisTemplates, and the Services and HTTPRoutes they name).
     #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
+    /// Also fail (exit 1) when a Rollout names a Service, analysis template or HTTPRoute that
+    /// is not in the files (without it that is a warning, exit 0).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `rollgate simulate FILE...`.

@@ -5,8 +5,13 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_rollgate");
 
 fn lint(files: &[&str]) -> (Option<i32>, String) {
+    lint_with(&[], files)
+}
+
+fn lint_with(flags: &[&str], files: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(BIN)
         .arg("lint")
+        .args(flags)
         .arg("-f")
         .args(files)
         .output()
@@ -15,6 +20,15 @@ fn lint(files: &[&str]) -> (Option<i32>, String) {
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+/// Writes `text` to a fresh file; returns its path and the directory to remove.
+fn write(test: &str, text: &str) -> (String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("rollgate-lint-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("objects.yaml");
+    std::fs::write(&file, text).expect("write");
+    (file.display().to_string(), dir)
 }
 
 fn examples(name: &str) -> String {
@@ -83,17 +97,18 @@ spec:
             "{path}: AnalysisTemplate errors: metrics[0].successCondition: invalid CEL expression \"result[0] <\""
         ),
         format!(
-            "{path}: Rollout web: spec.strategy.canary.stableService: Service \"web-stable\" not found"
+            "warning: {path}: Rollout web: spec.strategy.canary.stableService: Service \"web-stable\" not found"
         ),
         format!(
             "{path}: Rollout web: spec.strategy.canary.steps[0].setWeight: expected a percentage between 0 and 100, got 120"
         ),
         format!(
-            "{path}: Rollout web: spec.strategy.canary.steps[1].analysis.templates[1].templateName: AnalysisTemplate \"missing\" not found"
+            "warning: {path}: Rollout web: spec.strategy.canary.steps[1].analysis.templates[1].templateName: AnalysisTemplate \"missing\" not found"
         ),
     ] {
         assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
     }
+    assert!(out.contains("3 problem(s), 2 warning(s)"), "{out}");
 }
 
 #[test]
@@ -146,4 +161,132 @@ spec:
         1,
         "the good template passes:\n{out}"
     );
+}
+
+/// A Rollout of a chart, linted without the files holding its Services, template and route.
+const ROLLOUT_ALONE: &str = r#"apiVersion: rollgate.dev/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "web:1"}]}
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+      trafficRouting: {gatewayAPI: {httpRoute: web-route}}
+      steps:
+        - setWeight: 20
+        - analysis: {templates: [{templateName: error-rate}]}
+"#;
+
+#[test]
+fn references_outside_the_files_are_warnings_unless_strict() {
+    let (path, dir) = write("alone", ROLLOUT_ALONE);
+    let (code, out) = lint(&[&path]);
+    let (strict_code, strict_out) = lint_with(&["--strict"], &[&path]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let missing = [
+        "spec.strategy.canary.canaryService: Service \"web-canary\" not found",
+        "spec.strategy.canary.stableService: Service \"web-stable\" not found",
+        "spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute: HTTPRoute shop/web-route \
+         (gateway.networking.k8s.io/v1) not found",
+        "spec.strategy.canary.steps[1].analysis.templates[0].templateName: AnalysisTemplate \
+         \"error-rate\" not found",
+    ];
+
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok: 1 Rollouts and analysis templates checked, 4 warning(s)"),
+        "{out}"
+    );
+    for m in missing {
+        let line = format!("warning: {path}: Rollout web: {m}");
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("warning: ").count(), 4, "{out}");
+    assert!(out.contains("not in the linted files"), "{out}");
+
+    assert_eq!(strict_code, Some(1), "{strict_out}");
+    assert!(strict_out.contains("4 problem(s)"), "{strict_out}");
+    assert!(!strict_out.contains("warning"), "{strict_out}");
+    for m in missing {
+        let line = format!("{path}: Rollout web: {m}");
+        assert!(
+            strict_out.contains(&line),
+            "missing {line:?} in:\n{strict_out}"
+        );
+    }
+}
+
+#[test]
+fn a_rollout_with_missing_references_is_still_checked() {
+    // The Rollout's own mistake is a problem; what it names outside the file only warns.
+    let broken = ROLLOUT_ALONE
+        .replace("setWeight: 20", "setWeight: 20\n        - pause: {duration: soon}")
+        .replace(
+            "templateName: error-rate}]",
+            "templateName: error-rate}], args: [{name: hash, valueFrom: {podTemplateHashValue: Stabel}}]",
+        );
+    let (path, dir) = write("still-checked", &broken);
+    let (code, out) = lint(&[&path]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, Some(1), "{out}");
+    // Whole lines: problems, not warnings.
+    for expected in [
+        format!(
+            "{path}: Rollout web: spec.strategy.canary.steps[1].pause.duration: expected \
+             seconds or a duration such as 30s, 5m or 1h30m, got \"soon\""
+        ),
+        format!(
+            "{path}: Rollout web: spec.strategy.canary.steps[2].analysis.args[0].valueFrom.\
+             podTemplateHashValue: expected Stable or Latest, got \"Stabel\""
+        ),
+    ] {
+        assert!(
+            out.lines().any(|l| l == expected),
+            "missing {expected:?} in:\n{out}"
+        );
+    }
+    assert!(out.contains("2 problem(s), 4 warning(s)"), "{out}");
+}
+
+#[test]
+fn range_queries_and_enum_like_fields_are_checked_like_the_controller_does() {
+    let (path, dir) = write(
+        "range",
+        r#"apiVersion: rollgate.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: latency}
+spec:
+  args: [{name: hash, valueFrom: {podTemplateHashValue: Latset}}]
+  metrics:
+    - name: p99
+      noDataPolicy: Ignore
+      successCondition: "all(result, x, all(x, y, y < 0.5))"
+      provider:
+        prometheus:
+          address: http://prometheus:9090
+          query: histogram_quantile(0.99, rate(latency_bucket{hash="{{args.hash}}"}[1m]))
+          rangeQuery: {start: "now() - 5m", end: "now() - 10m", step: 30s}
+"#,
+    );
+    let (code, out) = lint(&[&path]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, Some(1), "{out}");
+    for expected in [
+        "AnalysisTemplate latency: metrics[0].noDataPolicy: expected Inconclusive, Fail or Pass, \
+         got \"Ignore\"",
+        "AnalysisTemplate latency: metrics[0].provider.prometheus.rangeQuery.start: must not be \
+         after end, got start \"now() - 5m\" and end \"now() - 10m\"",
+        "AnalysisTemplate latency: args[0].valueFrom.podTemplateHashValue: expected Stable or \
+         Latest, got \"Latset\"",
+    ] {
+        let line = format!("{path}: {expected}");
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+    }
+    assert!(out.contains("3 problem(s)"), "{out}");
 }

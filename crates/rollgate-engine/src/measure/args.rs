@@ -7,17 +7,28 @@
 
 use std::collections::BTreeMap;
 
-/// Where in the query a placeholder stands.
+/// Where in a PromQL query a placeholder stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Context {
-    Code,
+pub(crate) enum Place {
+    /// Outside string literals; `in_brackets` inside `[...]` (a range or subquery duration).
+    Code {
+        /// Inside `[...]`.
+        in_brackets: bool,
+    },
+    /// Inside a string literal opened by this quote character.
     Quoted(char),
 }
 
-/// Substitutes placeholders in a PromQL query, escaping each value for where it stands.
-pub fn render_query(query: &str, args: &BTreeMap<String, String>) -> Result<String, String> {
+/// Walks a PromQL query and replaces each `{{args.NAME}}` placeholder with what `value`
+/// returns for its name and where it stands. Escapes written in the query's own string
+/// literals are kept as they are.
+pub(crate) fn substitute(
+    query: &str,
+    mut value: impl FnMut(&str, Place) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(query.len());
-    let mut ctx = Context::Code;
+    let mut quote: Option<char> = None;
+    let mut brackets = 0usize;
     let mut rest = query;
     while let Some(c) = rest.chars().next() {
         if rest.starts_with("{{") {
@@ -25,16 +36,18 @@ pub fn render_query(query: &str, args: &BTreeMap<String, String>) -> Result<Stri
                 .find("}}")
                 .ok_or_else(|| format!("unterminated placeholder in \"{query}\""))?;
             let name = placeholder(&rest[2..end])?;
-            let value = args
-                .get(name)
-                .ok_or_else(|| format!("argument \"{name}\" has no value"))?;
-            out.push_str(&escape(name, value, ctx)?);
+            let place = match quote {
+                Some(q) => Place::Quoted(q),
+                None => Place::Code {
+                    in_brackets: brackets > 0,
+                },
+            };
+            out.push_str(&value(name, place)?);
             rest = &rest[end + 2..];
             continue;
         }
-        match ctx {
-            Context::Code if matches!(c, '"' | '\'' | '`') => ctx = Context::Quoted(c),
-            Context::Quoted(q) if c == '\\' && q != '`' => {
+        match (quote, c) {
+            (Some(q), '\\') if q != '`' => {
                 // An escape inside the template itself: copy it and the escaped character.
                 out.push(c);
                 rest = &rest[1..];
@@ -44,7 +57,10 @@ pub fn render_query(query: &str, args: &BTreeMap<String, String>) -> Result<Stri
                 }
                 continue;
             }
-            Context::Quoted(q) if c == q => ctx = Context::Code,
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '[') => brackets += 1,
+            (None, ']') => brackets = brackets.saturating_sub(1),
             _ => {}
         }
         out.push(c);
@@ -53,8 +69,31 @@ pub fn render_query(query: &str, args: &BTreeMap<String, String>) -> Result<Stri
     Ok(out)
 }
 
+/// Substitutes placeholders in a PromQL query, escaping each value for where it stands.
+pub fn render_query(query: &str, args: &BTreeMap<String, String>) -> Result<String, String> {
+    substitute(query, |name, place| {
+        let value = args
+            .get(name)
+            .ok_or_else(|| format!("argument \"{name}\" has no value"))?;
+        escape(name, value, place)
+    })
+}
+
 /// Substitutes placeholders in a plain value (address, header): no escaping applies.
 pub fn render_plain(text: &str, args: &BTreeMap<String, String>) -> Result<String, String> {
+    substitute_plain(text, |name| {
+        args.get(name)
+            .cloned()
+            .ok_or_else(|| format!("argument \"{name}\" has no value"))
+    })
+}
+
+/// Replaces each `{{args.NAME}}` placeholder of a plain value with what `value` returns for
+/// its name.
+pub(crate) fn substitute_plain(
+    text: &str,
+    mut value: impl FnMut(&str) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -63,11 +102,7 @@ pub fn render_plain(text: &str, args: &BTreeMap<String, String>) -> Result<Strin
         let end = after
             .find("}}")
             .ok_or_else(|| format!("unterminated placeholder in \"{text}\""))?;
-        let name = placeholder(&after[2..end])?;
-        let value = args
-            .get(name)
-            .ok_or_else(|| format!("argument \"{name}\" has no value"))?;
-        out.push_str(value);
+        out.push_str(&value(placeholder(&after[2..end])?)?);
         rest = &after[end + 2..];
     }
     out.push_str(rest);
@@ -82,9 +117,9 @@ fn placeholder(inner: &str) -> Result<&str, String> {
         .ok_or_else(|| format!("unknown placeholder {{{{{inner}}}}}: expected {{{{args.NAME}}}}"))
 }
 
-fn escape(name: &str, value: &str, ctx: Context) -> Result<String, String> {
-    match ctx {
-        Context::Quoted('`') => {
+fn escape(name: &str, value: &str, place: Place) -> Result<String, String> {
+    match place {
+        Place::Quoted('`') => {
             if value.contains('`') {
                 Err(format!(
                     "argument \"{name}\" contains a backtick and stands in a backtick string, which cannot escape it"
@@ -93,7 +128,7 @@ fn escape(name: &str, value: &str, ctx: Context) -> Result<String, String> {
                 Ok(value.to_string())
             }
         }
-        Context::Quoted(q) => {
+        Place::Quoted(q) => {
             let mut s = String::with_capacity(value.len());
             for c in value.chars() {
                 match c {
@@ -111,7 +146,7 @@ fn escape(name: &str, value: &str, ctx: Context) -> Result<String, String> {
             }
             Ok(s)
         }
-        Context::Code => {
+        Place::Code { .. } => {
             let plain = !value.is_empty()
                 && value
                     .chars()

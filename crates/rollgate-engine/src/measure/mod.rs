@@ -5,16 +5,28 @@
 //! which classifies each measurement (conditions in CEL, no data by `noDataPolicy`, provider
 //! errors), applies the limits, and decides the metric and run phases, with a message naming
 //! the deciding metric, its value and the condition. [`validate_template`] reports broken
-//! templates (unparsable durations, invalid CEL) before any traffic moves.
+//! templates (unparsable durations, invalid CEL, PromQL that does not parse, bad `rangeQuery`
+//! bounds, unknown `noDataPolicy` or `podTemplateHashValue`) before any traffic moves; the
+//! controller's Rollout validation and `rollgate lint` both go through it.
 
 mod args;
 mod condition;
+mod promql;
+mod provider;
 mod run;
 mod spec;
 mod value;
 
 pub use args::{render_plain, render_query};
 pub use condition::{Condition, compile, evaluate};
+pub use promql::check as check_promql;
+pub use provider::{
+    Credentials, PrometheusQuery, RangeSpec, SecretAuth, TimeRange, prometheus_query, range_spec,
+    secret_auth,
+};
 pub use run::{Due, Outcome, Plan, RunDecision, plan, record};
-pub use spec::{MetricSpec, NoDataPolicy, metric_spec, run_metrics, validate_template};
+pub use spec::{
+    ArgSource, ArgSpec, HashSource, MetricSpec, NoDataPolicy, arg_spec, metric_spec, run_metrics,
+    validate_args, validate_template,
+};
 pub use value::{MetricValue, Sample, Series, number};

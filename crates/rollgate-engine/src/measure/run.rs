@@ -5,13 +5,10 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use rollgate_api::{
-    AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, Measurement, MetricResult, PrometheusMetric,
-    WebHeader,
-};
+use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, Measurement, MetricResult};
 
-use super::args::{render_plain, render_query};
 use super::condition;
+use super::provider::PrometheusQuery;
 use super::spec::{ERROR_RETRY, MetricSpec, NoDataPolicy, run_metrics};
 use super::value::MetricValue;
 
@@ -20,9 +17,9 @@ use super::value::MetricValue;
 pub struct Due {
     /// The metric.
     pub metric: String,
-    /// Its provider with every placeholder substituted, or why that failed (the measurement
+    /// Its query with every placeholder substituted, or why that failed (the measurement
     /// is then an error).
-    pub query: Result<PrometheusMetric, String>,
+    pub query: Result<PrometheusQuery, String>,
 }
 
 /// What [`plan`] decided.
@@ -166,21 +163,14 @@ pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Tim
     let started = s.started_at.as_ref().map_or(now, |t| t.0);
     let mut due = Vec::new();
     if !s.phase.is_some_and(AnalysisPhase::is_completed) {
-        for (m, parsed) in spec.metrics.iter().zip(&metrics) {
-            let Ok(ms) = parsed else { continue };
-            let Some(r) = s.metric_results.iter().find(|r| r.name == m.name) else {
+        for ms in metrics.iter().filter_map(|m| m.as_ref().ok()) {
+            let Some(r) = s.metric_results.iter().find(|r| r.name == ms.name) else {
                 continue;
             };
             if next_due(ms, r, started).is_some_and(|at| at <= now) {
-                let query = m
-                    .provider
-                    .prometheus
-                    .as_ref()
-                    .ok_or_else(|| "no provider".to_string())
-                    .and_then(|p| render(p, &args));
                 due.push(Due {
-                    metric: m.name.clone(),
-                    query,
+                    metric: ms.name.clone(),
+                    query: ms.provider.render(&args),
                 });
             }
         }
@@ -193,26 +183,6 @@ pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Tim
     }
 }
 
-fn render(
-    p: &PrometheusMetric,
-    args: &BTreeMap<String, String>,
-) -> Result<PrometheusMetric, String> {
-    let mut out = p.clone();
-    out.query = render_query(&p.query, args)?;
-    out.address = render_plain(&p.address, args)?;
-    out.headers = p
-        .headers
-        .iter()
-        .map(|h| {
-            Ok(WebHeader {
-                key: h.key.clone(),
-                value: render_plain(&h.value, args)?,
-            })
-        })
-        .collect::<Result<_, String>>()?;
-    Ok(out)
-}
-
 /// One measurement's phase and message, from its outcome.
 fn judge(ms: &MetricSpec, outcome: &Outcome) -> (AnalysisPhase, Option<String>, Option<String>) {
     let value = match outcome {
@@ -221,12 +191,15 @@ fn judge(ms: &MetricSpec, outcome: &Outcome) -> (AnalysisPhase, Option<String>, 
     };
     let shown = Some(value.display());
     if value.is_empty() {
-        let (phase, what) = match ms.no_data {
-            NoDataPolicy::Inconclusive => (AnalysisPhase::Inconclusive, "Inconclusive"),
-            NoDataPolicy::Fail => (AnalysisPhase::Failed, "Fail"),
-            NoDataPolicy::Pass => (AnalysisPhase::Successful, "Pass"),
+        let phase = match ms.no_data {
+            NoDataPolicy::Inconclusive => AnalysisPhase::Inconclusive,
+            NoDataPolicy::Fail => AnalysisPhase::Failed,
+            NoDataPolicy::Pass => AnalysisPhase::Successful,
         };
-        let msg = format!("no data: the query returned nothing (noDataPolicy {what})");
+        let msg = format!(
+            "no data: the query returned nothing (noDataPolicy {})",
+            ms.no_data.as_str()
+        );
         return (phase, shown, Some(msg));
     }
     let eval = |c: &Option<String>| -> Result<Option<bool>, String> {

@@ -1,11 +1,12 @@
-//! A metric's settings, parsed and defaulted; template validation.
+//! A metric's settings and a template's arguments, parsed and defaulted; template validation.
 
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use rollgate_api::{AnalysisRunSpec, AnalysisTemplateSpec, Metric};
+use rollgate_api::{AnalysisArg, AnalysisRunSpec, AnalysisTemplateSpec, Metric, SecretKeyRef};
 
 use super::condition;
+use super::provider::{PrometheusQuery, prometheus_query};
 
 /// Default `consecutiveErrorLimit`.
 pub const DEFAULT_CONSECUTIVE_ERROR_LIMIT: i32 = 4;
@@ -23,6 +24,150 @@ pub enum NoDataPolicy {
     Fail,
     /// Successful.
     Pass,
+}
+
+impl NoDataPolicy {
+    /// Parses `noDataPolicy` (`field` is its path for messages); absent is `Inconclusive`.
+    pub fn parse(field: &str, value: Option<&str>) -> Result<Self, String> {
+        match value {
+            None | Some("Inconclusive") => Ok(Self::Inconclusive),
+            Some("Fail") => Ok(Self::Fail),
+            Some("Pass") => Ok(Self::Pass),
+            Some(other) => Err(format!(
+                "{field}: expected Inconclusive, Fail or Pass, got \"{other}\""
+            )),
+        }
+    }
+
+    /// The name as written in a template.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inconclusive => "Inconclusive",
+            Self::Fail => "Fail",
+            Self::Pass => "Pass",
+        }
+    }
+}
+
+/// Which ReplicaSet's pod-template hash an argument takes (`podTemplateHashValue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashSource {
+    /// The stable ReplicaSet's (the latest's while there is no stable one yet).
+    Stable,
+    /// The ReplicaSet of the revision being released.
+    Latest,
+}
+
+impl HashSource {
+    /// Parses `podTemplateHashValue` (`field` is its path for messages).
+    pub fn parse(field: &str, value: &str) -> Result<Self, String> {
+        match value {
+            "Stable" => Ok(Self::Stable),
+            "Latest" => Ok(Self::Latest),
+            other => Err(format!(
+                "{field}: expected Stable or Latest, got \"{other}\""
+            )),
+        }
+    }
+}
+
+/// Where an analysis argument's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArgSource {
+    /// Neither `value` nor `valueFrom`: another argument list (the Rollout's) must set it.
+    Unset,
+    /// A literal `value`.
+    Value(String),
+    /// `valueFrom.podTemplateHashValue`.
+    PodTemplateHash(HashSource),
+    /// `valueFrom.fieldRef.fieldPath`: a field of the Rollout.
+    FieldRef(String),
+    /// `valueFrom.secretKeyRef`: read when measuring, never stored in a run.
+    SecretKeyRef(SecretKeyRef),
+}
+
+/// One analysis argument, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgSpec {
+    /// Name referenced as `{{args.NAME}}`.
+    pub name: String,
+    /// Where its value comes from.
+    pub source: ArgSource,
+}
+
+/// Parses one analysis argument (`field` is its path for messages, e.g. `args[0]`).
+pub fn arg_spec(field: &str, a: &AnalysisArg) -> Result<ArgSpec, Vec<String>> {
+    let mut problems = Vec::new();
+    if a.name.trim().is_empty() {
+        problems.push(format!("{field}.name: required"));
+    }
+    let source = match (&a.value, &a.value_from) {
+        (None, None) => Some(ArgSource::Unset),
+        (Some(v), None) => Some(ArgSource::Value(v.clone())),
+        (Some(_), Some(_)) => {
+            problems.push(format!(
+                "{field}: value and valueFrom exclude each other, found both"
+            ));
+            None
+        }
+        (None, Some(from)) => {
+            let f = format!("{field}.valueFrom");
+            match (
+                &from.pod_template_hash_value,
+                &from.field_ref,
+                &from.secret_key_ref,
+            ) {
+                (Some(which), None, None) => {
+                    HashSource::parse(&format!("{f}.podTemplateHashValue"), which)
+                        .map(ArgSource::PodTemplateHash)
+                        .map_err(|e| problems.push(e))
+                        .ok()
+                }
+                (None, Some(r), None) if r.field_path.trim().is_empty() => {
+                    problems.push(format!("{f}.fieldRef.fieldPath: required"));
+                    None
+                }
+                (None, Some(r), None) => Some(ArgSource::FieldRef(r.field_path.clone())),
+                (None, None, Some(r)) if r.name.trim().is_empty() || r.key.is_empty() => {
+                    problems.push(format!(
+                        "{f}.secretKeyRef: name and key of a Secret expected"
+                    ));
+                    None
+                }
+                (None, None, Some(r)) => Some(ArgSource::SecretKeyRef(r.clone())),
+                _ => {
+                    problems.push(format!(
+                        "{f}: exactly one of podTemplateHashValue, fieldRef or secretKeyRef \
+                         expected"
+                    ));
+                    None
+                }
+            }
+        }
+    };
+    match source {
+        Some(source) if problems.is_empty() => Ok(ArgSpec {
+            name: a.name.clone(),
+            source,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// Every problem of an argument list (`field` is its path, e.g. `args` or
+/// `spec.strategy.canary.steps[1].analysis.args`).
+pub fn validate_args(field: &str, args: &[AnalysisArg]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (i, a) in args.iter().enumerate() {
+        if !a.name.is_empty() && !names.insert(a.name.as_str()) {
+            problems.push(format!("{field}[{i}].name: \"{}\" is used twice", a.name));
+        }
+        if let Err(p) = arg_spec(&format!("{field}[{i}]"), a) {
+            problems.extend(p);
+        }
+    }
+    problems
 }
 
 /// One metric, validated, with defaults applied.
@@ -52,23 +197,17 @@ pub struct MetricSpec {
     pub dry_run: bool,
     /// Measurements kept.
     pub retention: usize,
+    /// The Prometheus query (placeholders not substituted yet).
+    pub provider: PrometheusQuery,
 }
 
 fn duration(field: &str, value: Option<&str>) -> Result<Option<Duration>, String> {
-    let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    let parsed = match text.parse::<i64>() {
-        Ok(secs) => Ok(k8s_openapi::jiff::SignedDuration::from_secs(secs)),
-        Err(_) => text.parse::<k8s_openapi::jiff::SignedDuration>(),
-    };
-    parsed
-        .ok()
-        .and_then(|d| Duration::try_from(d).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            format!("{field}: expected a duration such as 30s, 5m or 1h30m, got \"{text}\"")
-        })
+    match value.filter(|t| !t.trim().is_empty()) {
+        None => Ok(None),
+        Some(text) => rollgate_api::duration::parse(text)
+            .map(Some)
+            .map_err(|e| format!("{field}: {e}")),
+    }
 }
 
 fn limit(field: &str, value: Option<&IntOrString>, default: i32) -> Result<i32, String> {
@@ -135,17 +274,13 @@ pub fn metric_spec(
             DEFAULT_CONSECUTIVE_ERROR_LIMIT,
         ),
     );
-    let no_data = match m.no_data_policy.as_deref() {
-        None | Some("Inconclusive") => Some(NoDataPolicy::Inconclusive),
-        Some("Fail") => Some(NoDataPolicy::Fail),
-        Some("Pass") => Some(NoDataPolicy::Pass),
-        Some(other) => {
-            problems.push(format!(
-                "{field}.noDataPolicy: expected Inconclusive, Fail or Pass, got \"{other}\""
-            ));
-            None
-        }
-    };
+    let no_data = keep(
+        &mut problems,
+        NoDataPolicy::parse(
+            &format!("{field}.noDataPolicy"),
+            m.no_data_policy.as_deref(),
+        ),
+    );
     for (name, cond) in [
         ("successCondition", &m.success_condition),
         ("failureCondition", &m.failure_condition),
@@ -159,20 +294,18 @@ pub fn metric_spec(
     if m.name.trim().is_empty() {
         problems.push(format!("{field}.name: required"));
     }
-    match &m.provider.prometheus {
-        None => problems.push(format!("{field}.provider: expected prometheus")),
-        Some(p) => {
-            if p.address.trim().is_empty() {
-                problems.push(format!("{field}.provider.prometheus.address: required"));
-            }
-            if p.query.trim().is_empty() {
-                problems.push(format!("{field}.provider.prometheus.query: required"));
-            }
+    let provider = match &m.provider.prometheus {
+        None => {
+            problems.push(format!("{field}.provider: expected prometheus"));
+            None
         }
-    }
-    if !problems.is_empty() {
+        Some(p) => prometheus_query(&format!("{field}.provider.prometheus"), p)
+            .map_err(|p| problems.extend(p))
+            .ok(),
+    };
+    let (Some(provider), true) = (provider, problems.is_empty()) else {
         return Err(problems);
-    }
+    };
     let count = count.unwrap_or(0);
     Ok(MetricSpec {
         name: m.name.clone(),
@@ -194,6 +327,7 @@ pub fn metric_spec(
             .and_then(|r| usize::try_from(r).ok())
             .filter(|r| *r > 0)
             .unwrap_or(DEFAULT_RETENTION),
+        provider,
     })
 }
 
@@ -233,6 +367,7 @@ pub fn validate_template(t: &AnalysisTemplateSpec) -> Vec<String> {
             problems.extend(p);
         }
     }
+    problems.extend(validate_args("args", &t.args));
     for (i, d) in t.dry_run.iter().enumerate() {
         if d.metric_name != "*" && !names.contains(d.metric_name.as_str()) {
             problems.push(format!(

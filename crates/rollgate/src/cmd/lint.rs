@@ -1,15 +1,39 @@
 //! `rollgate lint -f FILE...`: checks Rollouts and analysis templates offline, with the same
-//! validation the controller applies, against the other objects in the given files (Services,
+//! validation the controller applies (templates: durations, CEL conditions, PromQL syntax,
+//! `rangeQuery`, enum-like fields), against the other objects in the given files (Services,
 //! templates, HTTPRoutes). Every problem is printed as `FILE: KIND NAME: FIELD: what was
 //! expected`; the exit code is 1 when there is any.
+//!
+//! A Service, template or HTTPRoute that a Rollout names but the files do not hold may already
+//! be in the cluster (a chart linted one file at a time): that is a warning, and the Rollout is
+//! checked as if it existed and were valid. `--strict` makes those warnings problems.
 
 use std::collections::BTreeMap;
 
-use rollgate_api::{AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
+use rollgate_api::{
+    AnalysisTemplate, AnalysisTemplateSpec, ClusterAnalysisTemplate, Metric, MetricProvider,
+    PrometheusMetric, Rollout,
+};
+use rollgate_engine::validate::Problem;
 use rollgate_engine::{Observed, ObservedRoute, ObservedService};
 use serde_json::Value;
 
 use crate::cli::LintArgs;
+
+/// What linting found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Rollouts and analysis templates checked.
+    pub checked: usize,
+    /// Problems, one line each.
+    pub problems: Vec<String>,
+    /// References to objects not in the files, one line each (`FILE: Rollout NAME: FIELD:
+    /// ... not found`).
+    pub missing: Vec<String>,
+}
+
+/// Why a reference is only a warning.
+const NOT_IN_FILES: &str = "(not in the linted files: it must already be in the cluster)";
 
 /// One object read from a file.
 struct Doc {
@@ -19,9 +43,10 @@ struct Doc {
     value: Value,
 }
 
-/// Checks the files; returns the problems, each on one line.
-pub fn lint(files: &[(String, String)]) -> (usize, Vec<String>) {
+/// Checks the files.
+pub fn lint(files: &[(String, String)]) -> Report {
     let mut problems = Vec::new();
+    let mut missing = Vec::new();
     let mut docs = Vec::new();
     for (file, text) in files {
         match serde_saphyr::from_multiple::<Value>(text) {
@@ -71,10 +96,7 @@ pub fn lint(files: &[(String, String)]) -> (usize, Vec<String>) {
                 match spec {
                     Err(e) => problems.push(format!("{}: {} {}: {e}", d.file, d.kind, d.name)),
                     Ok(spec) => {
-                        for p in rollgate_engine::measure::validate_template(&spec)
-                            .into_iter()
-                            .chain(crate::cmd::promql::problems(&spec))
-                        {
+                        for p in rollgate_engine::measure::validate_template(&spec) {
                             problems.push(format!("{}: {} {}: {p}", d.file, d.kind, d.name));
                         }
                         observed.templates.insert((cluster, d.name.clone()), spec);
@@ -84,18 +106,10 @@ pub fn lint(files: &[(String, String)]) -> (usize, Vec<String>) {
             _ => {}
         }
     }
-    let routes: BTreeMap<String, ObservedRoute> = docs
+    let routes: BTreeMap<&str, &Value> = docs
         .iter()
         .filter(|d| d.kind == "HTTPRoute")
-        .map(|d| {
-            let ns = d.value["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or("default");
-            (
-                d.name.clone(),
-                ObservedRoute::from_json(ns, &d.name, &d.value),
-            )
-        })
+        .map(|d| (d.name.as_str(), &d.value))
         .collect();
     let mut checked = 0;
     for d in docs.iter().filter(|d| d.kind == "Rollout") {
@@ -107,31 +121,99 @@ pub fn lint(files: &[(String, String)]) -> (usize, Vec<String>) {
                 continue;
             }
         };
-        let ns = rollout
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        rollout.metadata.namespace = Some(ns.clone());
+        if rollout.metadata.namespace.is_none() {
+            rollout.metadata.namespace = Some("default".into());
+        }
         let mut observed = observed.clone();
         observed.route = rollgate_engine::references(&rollout)
             .route
-            .and_then(|(_, name)| routes.get(&name).cloned())
-            .map(|mut r| {
-                r.namespace = ns.clone();
-                r
+            .and_then(|(ns, name)| {
+                let route = routes.get(name.as_str())?;
+                Some(ObservedRoute::from_json(&ns, &name, route))
             });
-        if let Err(found) = rollgate_engine::validate::validate(&rollout, &observed) {
-            for p in found {
-                problems.push(format!("{}: Rollout {}: {p}", d.file, d.name));
+        // Problems with what the files hold, and with what they lack assumed to be in the
+        // cluster: those only in the first are missing references.
+        let found = validate(&rollout, &observed);
+        let assumed = validate(&rollout, &with_stand_ins(&rollout, observed));
+        for p in &found {
+            let line = format!("{}: Rollout {}: {p}", d.file, d.name);
+            if assumed.contains(p) {
+                problems.push(line);
+            } else {
+                missing.push(line);
             }
+        }
+        for p in assumed.iter().filter(|p| !found.contains(p)) {
+            problems.push(format!("{}: Rollout {}: {p}", d.file, d.name));
         }
     }
     checked += docs
         .iter()
         .filter(|d| d.kind.ends_with("AnalysisTemplate"))
         .count();
-    (checked, problems)
+    Report {
+        checked,
+        problems,
+        missing,
+    }
+}
+
+fn validate(rollout: &Rollout, observed: &Observed) -> Vec<Problem> {
+    rollgate_engine::validate::validate(rollout, observed)
+        .err()
+        .unwrap_or_default()
+}
+
+/// `observed` plus a stand-in for each Service, template and HTTPRoute the rollout names
+/// that it lacks: a Service selecting nothing, a template that is valid, a route with one
+/// rule whose backends are the canary and stable Services.
+fn with_stand_ins(rollout: &Rollout, mut observed: Observed) -> Observed {
+    let refs = rollgate_engine::references(rollout);
+    for name in refs.services {
+        observed
+            .services
+            .entry(name.clone())
+            .or_insert(ObservedService {
+                name,
+                selected_hash: None,
+            });
+    }
+    for key in refs.templates {
+        observed
+            .templates
+            .entry(key)
+            .or_insert_with(|| AnalysisTemplateSpec {
+                metrics: vec![Metric {
+                    name: "stand-in".into(),
+                    provider: MetricProvider {
+                        prometheus: Some(PrometheusMetric {
+                            address: "http://prometheus:9090".into(),
+                            query: "vector(1)".into(),
+                            ..Default::default()
+                        }),
+                    },
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+    }
+    if let (Some((namespace, name)), None, Some(c)) = (
+        refs.route,
+        &observed.route,
+        rollout.spec.strategy.canary.as_ref(),
+    ) {
+        let backends = [&c.canary_service, &c.stable_service]
+            .into_iter()
+            .flatten()
+            .map(|s| (s.clone(), None))
+            .collect();
+        observed.route = Some(ObservedRoute {
+            namespace,
+            name,
+            rules: vec![backends],
+        });
+    }
+    observed
 }
 
 /// Runs `rollgate lint`; returns the exit code.
@@ -142,15 +224,31 @@ pub fn run(args: &LintArgs) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         files.push((path.display().to_string(), text));
     }
-    let (checked, problems) = lint(&files);
-    for p in &problems {
-        println!("{p}");
+    let Report {
+        checked,
+        mut problems,
+        missing,
+    } = lint(&files);
+    let mut warnings = Vec::new();
+    for line in missing {
+        if args.strict {
+            problems.push(format!("{line} {NOT_IN_FILES}"));
+        } else {
+            warnings.push(format!("warning: {line} {NOT_IN_FILES}"));
+        }
     }
+    for line in problems.iter().chain(&warnings) {
+        println!("{line}");
+    }
+    let warned = match warnings.len() {
+        0 => String::new(),
+        n => format!(", {n} warning(s)"),
+    };
     if problems.is_empty() {
-        println!("ok: {checked} Rollouts and analysis templates checked");
+        println!("ok: {checked} Rollouts and analysis templates checked{warned}");
         Ok(0)
     } else {
-        println!("{} problem(s)", problems.len());
+        println!("{} problem(s){warned}", problems.len());
         Ok(1)
     }
 }

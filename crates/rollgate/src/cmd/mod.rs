@@ -7,5 +7,4 @@ pub mod demo;
 pub mod dev;
 pub mod get;
 pub mod lint;
-pub mod promql;
 pub mod simulate;
