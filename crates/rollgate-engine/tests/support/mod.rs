@@ -85,12 +85,11 @@ impl rollgate_engine::message::Wording for Reworded {
     }
 }
 
-/// The texts of a status, in a fixed order.
+/// The texts of a status, in the order [`reword`] visits them.
 fn texts(s: &RolloutStatus) -> Vec<String> {
-    let mut out = vec![
-        s.message.clone().unwrap_or_default(),
-        s.abort_message.clone().unwrap_or_default(),
-    ];
+    let mut out: Vec<String> = Vec::new();
+    out.extend(s.message.clone());
+    out.extend(s.abort_message.clone());
     out.extend(s.conditions.iter().map(|c| c.message.clone()));
     out
 }
@@ -107,21 +106,21 @@ fn without_texts(s: &RolloutStatus) -> RolloutStatus {
     s
 }
 
-/// Replaces every text found in `pairs` (English -> reworded).
+/// Puts the reworded texts of the last status back, field by field, where the status still
+/// holds that status's English text (a test may have changed a field in between).
 fn reword(s: &mut RolloutStatus, pairs: &[(String, String)]) {
-    let swap = |t: &mut String| {
-        if let Some((_, alt)) = pairs.iter().find(|(en, _)| en == t) {
-            *t = alt.clone();
-        }
-    };
+    let mut fields: Vec<&mut String> = Vec::new();
     if let Some(m) = s.message.as_mut() {
-        swap(m);
+        fields.push(m);
     }
     if let Some(m) = s.abort_message.as_mut() {
-        swap(m);
+        fields.push(m);
     }
-    for c in &mut s.conditions {
-        swap(&mut c.message);
+    fields.extend(s.conditions.iter_mut().map(|c| &mut c.message));
+    for (field, (en, alt)) in fields.into_iter().zip(pairs) {
+        if field == en {
+            *field = alt.clone();
+        }
     }
 }
 
