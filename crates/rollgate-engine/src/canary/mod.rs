@@ -43,8 +43,12 @@ pub(crate) struct Plan {
     weight: i32,
     /// Canary pods the stage asks for.
     canary_pods: i32,
-    /// New `spec.replicas` per hash after one bounded move (canary, stable, others).
+    /// New `spec.replicas` per hash after one bounded move (canary, stable, others), applied
+    /// with the route and the Services ([`emit`]).
     moves: Vec<(String, i32)>,
+    /// Sizes applied only after the Services and the route have moved (on completion:
+    /// superseded canaries that may still have route weight through the canary Service).
+    late: Vec<(String, i32)>,
     /// Hashes the move manages besides canary and stable (superseded canaries).
     others: Vec<String>,
     /// Canary weight of the route before this reconcile (0 when the canary Service is about
@@ -52,6 +56,22 @@ pub(crate) struct Plan {
     route: Option<(i32, i32)>,
     /// True when the world already matches the stage.
     at_target: bool,
+}
+
+/// What the release wants of the ReplicaSets and the route now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The first revision: all its pods at once, the route on the stable backend.
+    FirstDeploy,
+    /// Nothing in flight: the stable revision at full size, everything else going away, the
+    /// route on the stable backend.
+    Steady,
+    /// Step `i` of the release (`steps.len()`: after the last step, at full size).
+    Step(usize),
+    /// Aborted: canary weight 0, the stable side at full size at once.
+    Aborted,
+    /// The canary becomes stable.
+    Complete,
 }
 
 /// How the stage treats the stable side.
@@ -82,6 +102,7 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     let mut protected: Vec<&str> = Vec::new();
     protected.extend(stable.as_deref());
     protected.extend(plan.moves.iter().map(|(h, _)| h.as_str()));
+    protected.extend(plan.late.iter().map(|(h, _)| h.as_str()));
     protected.extend(plan.others.iter().map(String::as_str));
     replicasets::clean_up(cx, &protected, None, spec.common.revision_history_limit);
 
@@ -226,15 +247,90 @@ fn route_weight_now(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str) -> Option<i32
     })
 }
 
-/// Plans one stage: `weight` and `scale` for canary `canary` over stable `stable`.
-fn plan(
+/// The plan for `target`, canary `canary` over stable `stable`: final, applied as it is.
+fn plan(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, target: Target) -> Plan {
+    let replicas = spec.common.replicas;
+    let routed = spec.route.is_some();
+    let stage = match target {
+        Target::FirstDeploy | Target::Steady => (100, None, Mode::Back),
+        Target::Step(i) => {
+            let (weight, scale) = stage(spec, i);
+            (weight, scale, Mode::Forward)
+        }
+        Target::Complete => {
+            let (weight, scale) = stage(spec, spec.steps.len());
+            (weight, scale, Mode::Forward)
+        }
+        Target::Aborted => {
+            // Behind a router the aborted canary keeps its pods until its delayed scale-down;
+            // without one its pods are traffic, so they go as fast as availability allows.
+            let keep = if routed {
+                cx.observed.replica_set(canary).map_or(0, |rs| rs.replicas)
+            } else {
+                0
+            };
+            (0, Some(CanaryScale::Replicas(keep)), Mode::Back)
+        }
+    };
+    let mut p = size(cx, spec, canary, stable, stage);
+    let to_stable_backend = |route: Option<(i32, i32)>| route.map(|(now, _)| (now, 0));
+    match target {
+        Target::Step(_) => {}
+        Target::FirstDeploy => {
+            // Nothing else exists to serve: all pods at once, the route to the stable backend.
+            p.moves = vec![(canary.to_string(), replicas)];
+            p.route = to_stable_backend(p.route);
+        }
+        Target::Steady => p.route = to_stable_backend(p.route),
+        Target::Aborted => {
+            // The canary's delayed scale-down starts only once the stable ReplicaSet is fully
+            // available again (it may be short of pods, as with dynamicStableScale): until
+            // then the canary keeps its pods, so that available pods never drop through a
+            // scale-down of ours. And no canary ReplicaSet is ever created while aborted.
+            let missing = cx.observed.replica_set(canary).is_none();
+            if (routed && !aborted_canary_held(cx, spec, canary, stable)) || missing {
+                p.moves.retain(|(h, _)| h != canary);
+            }
+        }
+        Target::Complete => {
+            // Route back to the stable backend, which selects the new pods once the stable
+            // Service has moved.
+            p.route = to_stable_backend(p.route);
+            if routed {
+                // The previous stable serves until the stable Service and the route have
+                // moved: it is not scaled with the plan (dynamicStableScale would shrink it
+                // before the switch) but after them.
+                p.moves.retain(|(h, _)| h != stable);
+            }
+            // Superseded canaries may still have route weight through the canary Service:
+            // they are scaled after the Services and the route have moved too.
+            let (late, moves): (Vec<_>, Vec<_>) =
+                p.moves.drain(..).partition(|(h, _)| p.others.contains(h));
+            p.moves = moves;
+            p.late = late;
+        }
+    }
+    p
+}
+
+/// Behind a router, an aborted canary keeps its pods while the stable ReplicaSet is short of
+/// ready pods and the canary's scale-down is not scheduled yet.
+fn aborted_canary_held(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str) -> bool {
+    spec.route.is_some()
+        && !has_ready(cx, stable, spec.common.replicas)
+        && cx
+            .observed
+            .replica_set(canary)
+            .is_some_and(|rs| rs.scale_down_deadline.is_none())
+}
+
+/// Sizes one stage, `(weight, scale, mode)`, within every bound: one bounded move.
+fn size(
     cx: &Ctx<'_>,
     spec: &CanarySpec,
     canary: &str,
     stable: &str,
-    weight: i32,
-    scale: Option<CanaryScale>,
-    mode: Mode,
+    (weight, scale, mode): (i32, Option<CanaryScale>, Mode),
 ) -> Plan {
     let replicas = spec.common.replicas;
     let routed = spec.route.is_some();
@@ -339,6 +435,7 @@ fn plan(
         weight,
         canary_pods,
         moves,
+        late: Vec::new(),
         others,
         route,
         at_target,
@@ -462,11 +559,7 @@ fn first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     let replicas = spec.common.replicas;
     cx.release.abort = AbortState::None;
     cx.status.current_step_index = i32::try_from(spec.steps.len()).ok();
-    let p = plan(cx, spec, hash, hash, 100, None, Mode::Back);
-    let mut p = Plan { weight: 100, ..p };
-    // Nothing else exists to serve: all pods at once, the route to the stable backend.
-    p.moves = vec![(hash.to_string(), replicas)];
-    p.route = p.route.map(|(now, _)| (now, 0));
+    let p = plan(cx, spec, hash, hash, Target::FirstDeploy);
     emit(cx, spec, hash, hash, &p);
     if has_ready(cx, hash, replicas) {
         cx.status.stable_rs = Some(hash.to_string());
@@ -509,8 +602,7 @@ fn steady(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     cx.release.promote_full = false;
     end_pause(cx);
     cx.status.current_step_index = i32::try_from(spec.steps.len()).ok();
-    let mut p = plan(cx, spec, hash, hash, 100, None, Mode::Back);
-    p.route = p.route.map(|(now, _)| (now, 0));
+    let p = plan(cx, spec, hash, hash, Target::Steady);
     emit(cx, spec, hash, hash, &p);
     let (ready, _) = ready_counts(cx, hash);
     if ready >= replicas && p.moves.iter().all(|(h, n)| h == hash || *n == 0) {
@@ -553,46 +645,16 @@ impl Strategy for CanarySpec {
 /// without one its pods are traffic, so they go as fast as availability allows). True once
 /// the stable ReplicaSet is fully available again.
 fn aborted(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Plan, bool) {
-    let routed = spec.route.is_some();
-    let canary_target = if routed {
-        cx.observed.replica_set(hash).map_or(0, |rs| rs.replicas)
-    } else {
-        0
-    };
-    let mut p = plan(
-        cx,
-        spec,
-        hash,
-        stable,
-        0,
-        Some(CanaryScale::Replicas(canary_target)),
-        Mode::Back,
-    );
-    // (The route falls to 0 at once; with dynamicStableScale only as far as the stable's
-    // ready pods carry the traffic, see `plan`.)
-    let replicas = spec.common.replicas;
-    // The canary's delayed scale-down starts only once the stable ReplicaSet is fully
-    // available again (it may be short of pods, as with dynamicStableScale): until then the
-    // canary keeps its pods, so that available pods never drop through a scale-down of ours.
-    let hold = routed
-        && !has_ready(cx, stable, replicas)
-        && cx
-            .observed
-            .replica_set(hash)
-            .is_some_and(|rs| rs.scale_down_deadline.is_none());
-    if routed && !hold {
-        p.moves.retain(|(h, _)| h != hash);
-    }
-    // Never create a canary ReplicaSet while aborted.
-    if cx.observed.replica_set(hash).is_none() {
-        p.moves.retain(|(h, _)| h != hash);
-    }
+    // The route falls to 0 at once; with dynamicStableScale only as far as the stable's ready
+    // pods carry the traffic (see `size`).
+    let held = aborted_canary_held(cx, spec, hash, stable);
+    let p = plan(cx, spec, hash, stable, Target::Aborted);
     emit(cx, spec, hash, stable, &p);
-    if routed && !hold {
+    if spec.route.is_some() && !held {
         replicasets::schedule_scale_down(cx, hash, spec.abort_scale_down_delay_seconds);
     }
     let (ready, _) = ready_counts(cx, stable);
-    (Plan { weight: 0, ..p }, ready >= replicas)
+    (p, ready >= spec.common.replicas)
 }
 
 /// Walks the steps as far as the observed world allows.
@@ -816,8 +878,7 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
 }
 
 fn plan_at(cx: &Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str, i: usize) -> Plan {
-    let (weight, scale) = stage(spec, i);
-    plan(cx, spec, hash, stable, weight, scale, Mode::Forward)
+    plan(cx, spec, hash, stable, Target::Step(i))
 }
 
 /// Available pods and size of the ReplicaSet of `hash` once the plan's scales apply: messages
@@ -882,12 +943,13 @@ fn finish(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Flo
         };
         return (waiting_for_pods(cx, &spec.common, waiting, true), None);
     }
-    (Flow::Wait, Some(complete(cx, spec, hash, stable, p)))
+    (Flow::Wait, Some(complete(cx, spec, hash, stable)))
 }
 
 /// The canary becomes stable: stable Service switched, route back to the stable backend (which
 /// now selects the new pods), the previous stable scaled down after `scaleDownDelaySeconds`.
-fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut p: Plan) -> Plan {
+fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str) -> Plan {
+    let p = plan(cx, spec, hash, previous, Target::Complete);
     cx.status.stable_rs = Some(hash.to_string());
     cx.release.promote_full = false;
     end_pause(cx);
@@ -895,23 +957,10 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str, mut
         c.current_step_analysis_run_status = None;
         c.current_background_analysis_run_status = None;
     }
-    p.route = p.route.map(|(now, _)| (now, 0));
-    if spec.route.is_some() {
-        // The previous stable serves until the stable Service and the route have moved: it is
-        // not scaled with the plan (dynamicStableScale would shrink it before the switch) but
-        // after them, below.
-        p.moves.retain(|(h, _)| h != previous);
-    }
-    // Superseded canaries may still have route weight through the canary Service: they are
-    // scaled after the Services and the route have moved too.
-    let (late, moves): (Vec<_>, Vec<_>) =
-        p.moves.drain(..).partition(|(h, _)| p.others.contains(h));
-    p.moves = moves;
     emit(cx, spec, hash, hash, &p);
-    for (h, n) in &late {
+    for (h, n) in &p.late {
         replicasets::ensure(cx, &spec.common, h, *n, None);
     }
-    p.moves.extend(late);
     if spec.route.is_some() {
         // Without a router the previous stable is already down to 0 by now.
         let left = cx
