@@ -96,6 +96,16 @@ impl ApiError {
         )
     }
 
+    /// 409 Conflict injected by a test ([`crate::SimCluster::conflict_once`]).
+    pub fn injected_conflict() -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            "the object has been modified; please apply your changes to the latest version \
+             and try again (injected)",
+        )
+    }
+
     /// 409 Conflict with a reason of its own (precondition failures, apply conflicts).
     pub fn conflict_because(rt: &ResourceType, name: &str, why: &str) -> Self {
         Self {

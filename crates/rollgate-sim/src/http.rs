@@ -154,6 +154,9 @@ pub(crate) fn handle(
     parts: &http::request::Parts,
     body: &Bytes,
 ) -> Response<Body> {
+    if inner.take_conflict(&parts.method, parts.uri.path()) {
+        return error(&ApiError::injected_conflict());
+    }
     let path = parts.uri.path().to_string();
     let query: Query = parts
         .uri

@@ -102,6 +102,8 @@ pub(crate) struct Inner {
     pod_ips: AtomicU64,
     /// User agents cut off from the server (requests answered 503, never handled).
     partitioned: Mutex<std::collections::HashSet<String>>,
+    /// Injected conflicts: (method, path) of writes to answer 409 once each, not handled.
+    conflicts: Mutex<Vec<(::http::Method, String)>>,
 }
 
 impl Inner {
@@ -126,6 +128,19 @@ impl Inner {
             ImageBehavior::Ready {
                 after: self.config.default_ready_delay,
             }
+        }
+    }
+
+    /// Takes an injected conflict for this request, if one is armed (see
+    /// [`SimCluster::conflict_once`]).
+    pub(crate) fn take_conflict(&self, method: &::http::Method, path: &str) -> bool {
+        let mut armed = self.conflicts.lock().unwrap_or_else(|p| p.into_inner());
+        match armed.iter().position(|(m, p)| m == method && p == path) {
+            Some(i) => {
+                armed.remove(i);
+                true
+            }
+            None => false,
         }
     }
 
@@ -167,6 +182,7 @@ impl SimCluster {
             bursts: Mutex::new(HashMap::new()),
             pod_ips: AtomicU64::new(0),
             partitioned: Mutex::default(),
+            conflicts: Mutex::default(),
         });
         {
             let mut st = inner.lock();
@@ -208,9 +224,30 @@ impl SimCluster {
         kube::Client::new(service, "default")
     }
 
+    /// Answers the next `method` request to `path` (for example `PUT` to
+    /// `/apis/rollgate.dev/v1alpha1/namespaces/ns/rollouts/web/status`) with 409 Conflict without
+    /// handling it, as a real API server does when the object changed since the client read it.
+    pub fn conflict_once(&self, method: ::http::Method, path: &str) {
+        self.inner
+            .conflicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((method, path.to_string()));
+    }
+
+    /// Injected conflicts not answered yet.
+    pub fn armed_conflicts(&self) -> usize {
+        self.inner
+            .conflicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
     /// Cuts the clients of `identity` (see [`SimCluster::client_as`]) off from the server, or
     /// reconnects them: while cut off, every request they send fails with 503 and is neither
     /// handled nor audited, as in a network partition. Watches already open keep streaming.
+    /// (See also [`SimCluster::conflict_once`].)
     pub fn set_partitioned(&self, identity: &str, partitioned: bool) {
         let mut set = self
             .inner

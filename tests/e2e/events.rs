@@ -1,0 +1,71 @@
+//! Events and status writes: a transition is published once even when writing the status that
+//! records it fails with a conflict and the reconcile runs again.
+
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+use rollgate_api::{AbortReason, RolloutPhase};
+use rollgate_e2e::*;
+use serde_json::json;
+
+type R = anyhow::Result<()>;
+
+/// Reasons of the Events published on the Rollout `name`, oldest first.
+async fn reasons(stack: &Stack, name: &str) -> anyhow::Result<Vec<String>> {
+    let list = Api::<Event>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default())
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reason)
+        .collect())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_is_published_once_when_its_status_write_conflicts() -> R {
+    let stack = stack().await?;
+    stack.apply_yaml(&services("web"), NS).await?;
+    stack
+        .apply_yaml(
+            &rollout(
+                "web",
+                "app:1",
+                json!({}),
+                json!({"autoPromotionEnabled": false}),
+            ),
+            NS,
+        )
+        .await?;
+    wait_phase(&stack, "web", RolloutPhase::Healthy, 120).await?;
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+
+    // The controller's next status write (a replace, PUT) is refused once with 409, as when
+    // someone else changed the Rollout in between; the user's abort itself is a merge patch.
+    stack.sim.conflict_once(
+        http::Method::PUT,
+        &format!("/apis/rollgate.dev/v1alpha1/namespaces/{NS}/rollouts/web/status"),
+    );
+    stack
+        .patch_rollout_status(NS, "web", json!({"abort": true}))
+        .await?;
+    let aborted = wait_phase(&stack, "web", RolloutPhase::Degraded, 30).await?;
+    assert_eq!(
+        aborted.status.as_ref().and_then(|s| s.abort_reason),
+        Some(AbortReason::User)
+    );
+    let reasons = reasons(&stack, "web").await?;
+    let aborts = reasons.iter().filter(|r| *r == "RolloutAborted").count();
+    assert_eq!(aborts, 1, "{reasons:?}");
+    assert_eq!(stack.sim.armed_conflicts(), 0, "the conflict was answered");
+    // The preview Service went back to v1 in the reconcile whose status write failed: that
+    // is reported once too (the retry finds it done). First deploy, v2, back to v1: three.
+    let switches = reasons
+        .iter()
+        .filter(|r| *r == "PreviewServiceSwitched")
+        .count();
+    assert_eq!(switches, 3, "{reasons:?}");
+    Ok(())
+}
