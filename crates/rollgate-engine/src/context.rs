@@ -122,12 +122,13 @@ impl<'a> Ctx<'a> {
             .collect::<Vec<_>>()
             .join("; ");
         let message = format!("InvalidSpec: {text}");
-        let old = self
-            .status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == ConditionType::InvalidSpec.as_str());
-        if old.map(|c| &c.message) != Some(&text) {
+        // Reported once per generation: when the spec becomes invalid, or is changed and still
+        // is (the condition carries the current problems meanwhile).
+        let reported = self.status.observed_generation == self.rollout.metadata.generation
+            && self.status.conditions.iter().any(|c| {
+                c.type_ == ConditionType::InvalidSpec.as_str() && c.status == "True"
+            });
+        if !reported {
             self.event(EventReason::InvalidSpec, Msg::InvalidSpec(text.clone()));
         }
         set_condition(
