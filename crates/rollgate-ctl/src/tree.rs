@@ -147,6 +147,23 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
     if let Some(m) = status.message.as_deref().filter(|m| !m.is_empty()) {
         line(&mut out, "Message:", m);
     }
+    if let Some(reason) = status.abort_reason {
+        let at = status
+            .aborted_at
+            .as_ref()
+            .map(|t| format!(" ({} ago)", age(now, Some(t.0))))
+            .filter(|_| with_ages)
+            .unwrap_or_default();
+        line(&mut out, "Abort reason:", &format!("{reason}{at}"));
+    }
+    if !status.pause_conditions.is_empty() {
+        let reasons: Vec<&str> = status
+            .pause_conditions
+            .iter()
+            .map(|p| p.reason.as_str())
+            .collect();
+        line(&mut out, "Pause reasons:", &reasons.join(", "));
+    }
     line(
         &mut out,
         "Strategy:",
@@ -608,6 +625,36 @@ mod tests {
             .find(|l| l.contains("web-h2"))
             .unwrap_or_default();
         assert!(h2.ends_with("delay:30s"), "{text}");
+    }
+
+    #[test]
+    fn the_abort_and_pause_reasons_are_shown_from_status_data() {
+        let aborted = Objects {
+            rollout: bluegreen(json!({"phase": "Degraded", "message": "anything at all",
+                "abort": true, "abortReason": "AnalysisFailed", "abortedAt": "2026-01-01T00:08:00Z"})),
+            replica_sets: vec![],
+            pods: vec![],
+            runs: vec![],
+        };
+        let text = render(&aborted, now(), true);
+        assert!(
+            text.contains("\nAbort reason:    AnalysisFailed ("),
+            "{text}"
+        );
+        assert!(!render(&aborted, now(), false).contains(" ago)"));
+        let paused = Objects {
+            rollout: bluegreen(json!({"phase": "Paused", "controllerPause": true,
+                "pauseConditions": [{"reason": "BlueGreenPause", "startTime": T0}]})),
+            replica_sets: vec![],
+            pods: vec![],
+            runs: vec![],
+        };
+        let text = render(&paused, now(), true);
+        assert!(
+            text.contains("\nPause reasons:   BlueGreenPause\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Abort reason"), "{text}");
     }
 
     #[test]

@@ -125,9 +125,11 @@ impl<'a> Ctx<'a> {
         // Reported once per generation: when the spec becomes invalid, or is changed and still
         // is (the condition carries the current problems meanwhile).
         let reported = self.status.observed_generation == self.rollout.metadata.generation
-            && self.status.conditions.iter().any(|c| {
-                c.type_ == ConditionType::InvalidSpec.as_str() && c.status == "True"
-            });
+            && self
+                .status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == ConditionType::InvalidSpec.as_str() && c.status == "True");
         if !reported {
             self.event(EventReason::InvalidSpec, Msg::InvalidSpec(text.clone()));
         }
