@@ -400,9 +400,7 @@ fn put_slot(cx: &mut Ctx<'_>, kind: AnalysisKind, slot: Option<RolloutAnalysisRu
 /// The new revision becomes stable; the previous stable one is scaled down after the delay.
 fn complete(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, previous: &str) {
     replicasets::schedule_scale_down(cx, previous, bg.scale_down_delay_seconds);
-    cx.status.stable_rs = Some(hash.to_string());
-    cx.release.promote_full = false;
-    end_pause(cx);
+    release::complete(cx, hash);
     if let Some(bgs) = cx.status.blue_green.as_mut() {
         bgs.scale_up_preview_check_point = None;
     }

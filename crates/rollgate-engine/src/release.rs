@@ -196,6 +196,14 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind
     }
 }
 
+/// The release is complete: `hash` is the stable revision, and no pause or full promotion
+/// stays behind.
+pub fn complete(cx: &mut Ctx<'_>, hash: &str) {
+    cx.status.stable_rs = Some(hash.to_string());
+    cx.release.promote_full = false;
+    cx.release.end_pauses();
+}
+
 /// Clears the state of the current release (new revision or retry).
 pub fn reset_release(cx: &mut Ctx<'_>) {
     cx.release.reset();

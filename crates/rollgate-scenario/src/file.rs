@@ -330,6 +330,13 @@ impl Scenario {
         if self.name.trim().is_empty() {
             return Err("name: a non-empty name expected".into());
         }
+        if let Some(expect) = &self.expect {
+            for (i, reason) in expect.events.iter().enumerate() {
+                reason
+                    .parse::<rollgate_api::EventReason>()
+                    .map_err(|e| format!("expect.events[{i}]: {e}"))?;
+            }
+        }
         for (i, o) in self.objects.iter().enumerate() {
             for field in ["apiVersion", "kind"] {
                 if !o[field].is_string() {
@@ -547,6 +554,10 @@ duration: 1h
             ),
             ("timeline: [{at: 1m, command: launch}]", "launch"),
             ("expect: {phse: Healthy}", "phse"),
+            (
+                "expect: {events: [RolloutCompleted, RolloutDone]}",
+                "expect.events[1]: unknown EventReason \"RolloutDone\": expected one of RolloutUpdated,",
+            ),
         ];
         for (extra, want) in cases {
             let err = with(extra).expect_err("should fail");

@@ -950,9 +950,7 @@ fn finish(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Flo
 /// now selects the new pods), the previous stable scaled down after `scaleDownDelaySeconds`.
 fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str) -> Plan {
     let p = plan(cx, spec, hash, previous, Target::Complete);
-    cx.status.stable_rs = Some(hash.to_string());
-    cx.release.promote_full = false;
-    end_pause(cx);
+    release::complete(cx, hash);
     if let Some(c) = cx.status.canary.as_mut() {
         c.current_step_analysis_run_status = None;
         c.current_background_analysis_run_status = None;
