@@ -19,12 +19,14 @@
 
 #![allow(dead_code, missing_docs)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rollgate_api::{
-    AnalysisPhase, AnalysisTemplateSpec, Rollout, RolloutCondition, RolloutPhase, RolloutStatus,
+    AnalysisPhase, AnalysisTemplateSpec, PauseCondition, Rollout, RolloutCondition, RolloutPhase,
+    RolloutStatus,
 };
 use rollgate_engine::{
     Action, AnalysisKind, DeadlineChange, Decision, Event, Input, Observed, ObservedAnalysisRun,
@@ -877,6 +879,65 @@ pub fn summary(d: &Decision) -> Vec<String> {
             other => format!("{other:?}"),
         })
         .collect()
+}
+
+// ----- blue/green helpers -----
+
+/// `{"autoPromotionEnabled": false}`: a blue/green release that pauses until promoted.
+pub fn manual() -> Value {
+    json!({"autoPromotionEnabled": false})
+}
+
+/// The owner reference of everything the engine creates for the world's rollout.
+pub fn owner() -> OwnerReference {
+    OwnerReference {
+        api_version: "rollgate.dev/v1alpha1".into(),
+        kind: "Rollout".into(),
+        name: "web".into(),
+        uid: "6f1c0d2e-uid".into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// A label (or annotation) map of `pairs`.
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+/// A scale to 0 pods, clearing the scale-down deadline (`clear`) or keeping it.
+pub fn scale_to_zero(hash: &str, clear: bool) -> Action {
+    Action::UpdateReplicaSet {
+        name: rs_name(hash),
+        replicas: Some(0),
+        deadline: if clear {
+            DeadlineChange::Clear
+        } else {
+            DeadlineChange::Keep
+        },
+        revision: None,
+    }
+}
+
+/// The termination of the run `name`.
+pub fn terminate(name: &str) -> Action {
+    Action::TerminateAnalysisRun { name: name.into() }
+}
+
+/// A pause condition of `reason` (its name in the API) started `at`.
+pub fn pause(reason: &str, at: Timestamp) -> PauseCondition {
+    PauseCondition {
+        reason: reason.parse().expect("a pause reason"),
+        start_time: Time(at),
+    }
+}
+
+/// `status.blueGreen`.
+pub fn bg_status(w: &World) -> rollgate_api::BlueGreenStatus {
+    w.status().blue_green.expect("blueGreen status")
 }
 
 // ----- canary helpers -----
