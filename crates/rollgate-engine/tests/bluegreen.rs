@@ -292,11 +292,14 @@ fn new_revision_starts_a_preview_at_preview_replica_count_behind_the_preview_ser
 
 #[test]
 fn preview_replica_count_defaults_to_full_size_and_is_capped_at_replicas() {
-    for bg in [json!({}), json!({"previewReplicaCount": 7})] {
+    for (case, bg) in [
+        ("unset", json!({})),
+        ("above replicas", json!({"previewReplicaCount": 7})),
+    ] {
         let (mut w, _) = World::deployed(json!({}), bg);
         let v2 = w.set_image("app:2");
         let d = w.step();
-        assert_eq!(summary(&d)[1], format!("create rs web-{v2} x3"));
+        assert_eq!(summary(&d)[1], format!("create rs web-{v2} x3"), "{case}");
     }
 }
 

@@ -8,8 +8,8 @@ mod support;
 
 use rollgate_api::RolloutPhase;
 use rollgate_engine::Action;
-use serde_json::json;
-use support::{ACTIVE, World, deadline, requeue, rs_name, scale_to_zero, switch};
+use serde_json::{Value, json};
+use support::{ACTIVE, World, cases, deadline, requeue, rs_name, scale_to_zero, switch};
 
 #[test]
 fn old_revision_is_scaled_down_only_after_scale_down_delay_seconds() {
@@ -81,9 +81,10 @@ fn scale_down_delay_revision_limit_caps_the_old_revisions_kept_up() {
     assert_eq!(d.requeue_after, requeue(600));
 }
 
-#[test]
-fn scale_down_delay_revision_limit_zero_scales_the_old_revision_down_at_the_switch() {
-    let (mut w, v1) = World::deployed(json!({}), json!({"scaleDownDelayRevisionLimit": 0}));
+/// With `bg`, the old revision is scaled down in the reconcile that switches: the scale-down
+/// deadline the switch sets (`delay` seconds on) is cleared at once.
+fn old_revision_scaled_down_at_the_switch(bg: Value, delay: i64) {
+    let (mut w, v1) = World::deployed(json!({}), bg);
     let v2 = w.set_image("app:2");
     w.step();
     w.make_ready(&v2);
@@ -92,10 +93,11 @@ fn scale_down_delay_revision_limit_zero_scales_the_old_revision_down_at_the_swit
         d.actions,
         [
             switch(ACTIVE, Some(&v1), &v2),
-            deadline(&v1, w.at(30)),
+            deadline(&v1, w.at(delay)),
             scale_to_zero(&v1, true),
         ]
     );
+    assert_eq!(w.rs(&v1).replicas, 0);
     assert_eq!(
         w.rs(&v1).scale_down_deadline,
         None,
@@ -104,23 +106,12 @@ fn scale_down_delay_revision_limit_zero_scales_the_old_revision_down_at_the_swit
     assert_eq!(d.requeue_after, None, "nothing is waiting");
 }
 
-#[test]
-fn zero_scale_down_delay_scales_the_old_revision_down_at_the_switch() {
-    let (mut w, v1) = World::deployed(json!({}), json!({"scaleDownDelaySeconds": 0}));
-    let v2 = w.set_image("app:2");
-    w.step();
-    w.make_ready(&v2);
-    let d = w.step();
-    assert_eq!(
-        d.actions,
-        [
-            switch(ACTIVE, Some(&v1), &v2),
-            deadline(&v1, w.now),
-            scale_to_zero(&v1, true),
-        ]
-    );
-    assert_eq!(w.rs(&v1).replicas, 0);
-    assert_eq!(w.rs(&v1).scale_down_deadline, None);
+cases! {
+    old_revision_scaled_down_at_the_switch;
+    scale_down_delay_revision_limit_zero_scales_the_old_revision_down_at_the_switch:
+        (json!({"scaleDownDelayRevisionLimit": 0}), 30),
+    zero_scale_down_delay_scales_the_old_revision_down_at_the_switch:
+        (json!({"scaleDownDelaySeconds": 0}), 0),
 }
 
 #[test]

@@ -34,6 +34,22 @@ use rollgate_engine::{
 };
 use serde_json::{Value, json};
 
+/// A table of named cases, one `#[test]` each: `cases! { check; name: (args), ... }` defines
+/// `fn name()` calling `check(args)`, so a failing case is named by its test.
+#[allow(unused_macros)]
+macro_rules! cases {
+    ($check:path; $($name:ident: ($($arg:expr),* $(,)?)),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $check($($arg),*)
+            }
+        )+
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use cases;
+
 /// Name of the rollout every world holds.
 pub const NAME: &str = "web";
 /// Its active Service.
