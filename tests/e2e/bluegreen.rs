@@ -11,14 +11,18 @@ use rollgate_api::{AnalysisRun, RolloutPhase};
 use rollgate_controller::run::{Context, reconcile_rollout};
 use rollgate_e2e::*;
 use rollgate_sim::ImageBehavior;
+use rollgate_test_support::{blue_green_rollout, blue_green_services};
 use serde_json::json;
 
 type R = anyhow::Result<()>;
 
 async fn deploy(stack: &Stack, name: &str, bg: serde_json::Value) -> anyhow::Result<String> {
-    stack.apply_yaml(&services(name), NS).await?;
+    stack.apply_yaml(&blue_green_services(name), NS).await?;
     stack
-        .apply_yaml(&rollout(name, "app:1", json!({}), bg), NS)
+        .apply_yaml(
+            &blue_green_rollout(name, "app:1", json!({}), bg).to_string(),
+            NS,
+        )
         .await?;
     let r = wait_phase(stack, name, RolloutPhase::Healthy, 120).await?;
     Ok(r.status.and_then(|s| s.stable_rs).unwrap_or_default())
@@ -303,12 +307,13 @@ async fn old_revisions_scale_down_after_the_delay_and_history_is_pruned() -> R {
     let v1 = deploy(&stack, "web", json!({"scaleDownDelaySeconds": 60})).await?;
     stack
         .apply_yaml(
-            &rollout(
+            &blue_green_rollout(
                 "web",
                 "app:1",
                 json!({"revisionHistoryLimit": 1}),
                 json!({"scaleDownDelaySeconds": 60}),
-            ),
+            )
+            .to_string(),
             NS,
         )
         .await?;
@@ -435,10 +440,13 @@ async fn assert_invalid_touches_nothing(
     field: &str,
 ) -> R {
     let stack = stack().await?;
-    stack.apply_yaml(&services("bad"), NS).await?;
+    stack.apply_yaml(&blue_green_services("bad"), NS).await?;
     stack.sim.clear_audit_log();
     stack
-        .apply_yaml(&rollout("bad", "app:1", spec, bg), NS)
+        .apply_yaml(
+            &blue_green_rollout("bad", "app:1", spec, bg).to_string(),
+            NS,
+        )
         .await?;
     let r = wait_phase(&stack, "bad", RolloutPhase::Degraded, 30).await?;
     let status = r.status.clone().unwrap_or_default();

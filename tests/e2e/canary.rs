@@ -11,6 +11,10 @@ use rollgate_api::{AnalysisRun, Rollout, RolloutPhase};
 use rollgate_controller::run::{Context, reconcile_rollout};
 use rollgate_e2e::*;
 use rollgate_sim::ImageBehavior;
+use rollgate_test_support::{
+    analysis_ref, analysis_template, canary_rollout, documents, prometheus_metric, route_routing,
+    service,
+};
 use serde_json::{Value, json};
 
 type R = anyhow::Result<()>;
@@ -18,14 +22,6 @@ type R = anyhow::Result<()>;
 /// Services `<name>` (both versions), `<name>-canary`, `<name>-stable` and an HTTPRoute
 /// `<name>-route` whose rule sends everything to the stable Service.
 fn canary_fixtures(name: &str) -> String {
-    let svc = |n: String| {
-        json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": n},
-            "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}
-        })
-        .to_string()
-    };
     let route = json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
         "metadata": {"name": format!("{name}-route")},
@@ -33,44 +29,25 @@ fn canary_fixtures(name: &str) -> String {
             {"name": format!("{name}-stable"), "port": 80, "weight": 100},
             {"name": format!("{name}-canary"), "port": 80, "weight": 0}]}]}
     });
-    [
-        svc(name.to_string()),
-        svc(format!("{name}-canary")),
-        svc(format!("{name}-stable")),
-        route.to_string(),
-    ]
-    .join("\n---\n")
-}
-
-/// A canary Rollout: 10 replicas, `canary` merged over the strategy.
-fn canary_rollout(name: &str, image: &str, canary: Value) -> String {
-    let mut strategy = json!({
-        "canaryService": format!("{name}-canary"),
-        "stableService": format!("{name}-stable"),
-    });
-    merge(&mut strategy, canary);
-    json!({
-        "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 10,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "app", "image": image}]}},
-            "strategy": {"canary": strategy}
-        }
-    })
-    .to_string()
+    documents(&[
+        service(name, name),
+        service(&format!("{name}-canary"), name),
+        service(&format!("{name}-stable"), name),
+        route,
+    ])
 }
 
 fn routed() -> Value {
-    json!({"gatewayAPI": {"httpRoute": "web-route"}})
+    route_routing("web-route")
 }
 
 async fn deploy(stack: &Stack, canary: Value) -> anyhow::Result<String> {
     stack.apply_yaml(&canary_fixtures("web"), NS).await?;
     stack
-        .apply_yaml(&canary_rollout("web", "app:1", canary), NS)
+        .apply_yaml(
+            &canary_rollout("web", "app:1", json!({}), canary).to_string(),
+            NS,
+        )
         .await?;
     let r = wait_phase(stack, "web", RolloutPhase::Healthy, 120).await?;
     Ok(r.status.and_then(|s| s.stable_rs).unwrap_or_default())
@@ -473,12 +450,15 @@ async fn ctl(stack: &Stack, cmd: rollgate_ctl::Command) -> Result<String, rollga
 async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
     use rollgate_ctl::{Command, ContainerImage, CtlError};
     let stack = stack().await?;
-    stack
-        .apply_yaml(&analysis_template("error-rate"), NS)
-        .await?;
+    // No metric source measures in this stack: the analysis step is skipped before it could.
+    let template = analysis_template(
+        "error-rate",
+        json!({"metrics": [prometheus_metric("m", "http://127.0.0.1:9", "vector(0)")]}),
+    );
+    stack.apply_yaml(&template.to_string(), NS).await?;
     let v1 = deploy(
         &stack,
-        json!({"steps": [{"setWeight": 30}, {"analysis": {"templates": [{"templateName": "error-rate"}]}},
+        json!({"steps": [{"setWeight": 30}, {"analysis": analysis_ref("error-rate")},
                          {"pause": {}}, {"setWeight": 70}],
                "scaleDownDelaySeconds": 0}),
     )

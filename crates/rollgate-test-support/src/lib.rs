@@ -8,8 +8,8 @@
 //!   both test suites use (pods labelled `app=<name>`, one container `app`, Services named
 //!   `<name>-active`, `<name>-preview`, `<name>-canary`, `<name>-stable`);
 //! - [`analysis_ref`], [`prometheus_metric`], [`analysis_template`]: analysis;
-//! - [`service`], [`route_routing`], [`documents`]: what a rollout refers to, and several
-//!   objects as one multi-document YAML text.
+//! - [`service`], [`blue_green_services`], [`route_routing`]: what a rollout refers to;
+//!   [`documents`]: several objects as one multi-document YAML text.
 //!
 //! It is a dev-dependency only: nothing shipped links it (`scripts/check-deps` checks the
 //! controller binary).
@@ -134,6 +134,15 @@ pub fn service(name: &str, app: &str) -> Value {
     })
 }
 
+/// The Services of a [`blue_green_rollout`] `name`, `<name>-active` and `<name>-preview`, both
+/// selecting `app=<name>` (the rollout adds the pod-template hash), as one YAML text.
+pub fn blue_green_services(name: &str) -> String {
+    documents(&[
+        service(&format!("{name}-active"), name),
+        service(&format!("{name}-preview"), name),
+    ])
+}
+
 /// A canary's `trafficRouting` through the Gateway API HTTPRoute `route`.
 pub fn route_routing(route: &str) -> Value {
     json!({"gatewayAPI": {"httpRoute": route}})
@@ -204,5 +213,9 @@ mod tests {
             .map(|d| serde_json::from_str(d).expect("json"))
             .collect();
         assert_eq!(docs, [service("a", "x"), service("b", "x")]);
+        assert_eq!(
+            blue_green_services("web"),
+            documents(&[service("web-active", "web"), service("web-preview", "web")])
+        );
     }
 }
