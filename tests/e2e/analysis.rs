@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Api;
 use kube::api::ListParams;
 use rollgate_api::{AnalysisRun, Rollout, RolloutPhase};
@@ -13,6 +12,10 @@ use rollgate_controller::metrics_source::PrometheusSource;
 use rollgate_e2e::*;
 use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
 use rollgate_sim::SimConfig;
+use rollgate_test_support::{
+    analysis_ref, analysis_template, blue_green_rollout, blue_green_services, image_hash, merge,
+    prometheus_metric, rollout,
+};
 use serde_json::{Value, json};
 
 type R = anyhow::Result<()>;
@@ -26,15 +29,9 @@ struct World {
     _server: MetricsServer,
 }
 
-fn template(image: &str) -> Value {
-    json!({"metadata": {"labels": {"app": "web"}},
-           "spec": {"containers": [{"name": "app", "image": image}]}})
-}
-
 /// The pod-template hash the controller will give the revision running `image`.
 fn hash_of(image: &str) -> String {
-    let t: PodTemplateSpec = serde_json::from_value(template(image)).expect("template");
-    rollgate_engine::hash::pod_template_hash(&t)
+    image_hash("web", image)
 }
 
 fn error_ratio(hash: &str, window: &str) -> String {
@@ -86,32 +83,41 @@ async fn world_with(v2_errors: f64, auth: Option<(&str, &str)>) -> anyhow::Resul
 /// The `error-rate` AnalysisTemplate against this world's Prometheus; `metric` is merged over
 /// its one metric.
 fn error_rate_template(w: &World, metric: Value) -> String {
-    let mut m = json!({
-        "name": "error-rate", "interval": "1s", "count": 3,
-        "successCondition": "result[0] < 0.05", "consecutiveErrorLimit": 1,
-        "provider": {"prometheus": {"address": w.prom.address(),
-            "query": error_ratio("{{args.hash}}", "5s")}}
-    });
+    let mut m = prometheus_metric(
+        "error-rate",
+        &w.prom.address(),
+        &error_ratio("{{args.hash}}", "5s"),
+    );
+    merge(
+        &mut m,
+        json!({"interval": "1s", "count": 3, "consecutiveErrorLimit": 1}),
+    );
     merge(&mut m, metric);
-    json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-           "metadata": {"name": "error-rate"},
-           "spec": {"args": [{"name": "hash"}], "metrics": [m]}})
+    analysis_template(
+        "error-rate",
+        json!({"args": [{"name": "hash"}], "metrics": [m]}),
+    )
     .to_string()
 }
 
 fn analysis(extra: Value) -> Value {
-    let mut a = json!({"templates": [{"templateName": "error-rate"}],
-        "args": [{"name": "hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]});
+    let mut a = analysis_ref("error-rate");
+    merge(
+        &mut a,
+        json!({"args": [{"name": "hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]}),
+    );
     merge(&mut a, extra);
     a
 }
 
+/// A canary Rollout `web` of 4 replicas (`app:1`) with `steps` and no Services.
 fn canary_rollout(steps: Value) -> String {
-    json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
-           "metadata": {"name": "web"},
-           "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
-                    "template": template("app:1"),
-                    "strategy": {"canary": {"steps": steps}}}})
+    rollout(
+        "web",
+        "app:1",
+        json!({"canary": {"steps": steps}}),
+        json!({"replicas": 4}),
+    )
     .to_string()
 }
 
@@ -227,21 +233,15 @@ async fn a_canary_whose_error_rate_rises_at_step_2_is_rolled_back_with_the_value
     Ok(())
 }
 
+/// A blue/green Rollout `web` of 2 replicas (`app:1`); `bg` is merged over the strategy.
 fn bg_rollout(bg: Value) -> String {
-    let mut strategy = json!({"activeService": "web-active", "previewService": "web-preview"});
-    merge(&mut strategy, bg);
-    json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
-           "metadata": {"name": "web"},
-           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                    "template": template("app:1"),
-                    "strategy": {"blueGreen": strategy}}})
-    .to_string()
+    blue_green_rollout("web", "app:1", json!({"replicas": 2}), bg).to_string()
 }
 
 #[tokio::test]
 async fn blue_green_with_a_failing_pre_promotion_analysis_never_switches() -> R {
     let w = world(0.5).await?;
-    w.stack.apply_yaml(&services("web"), NS).await?;
+    w.stack.apply_yaml(&blue_green_services("web"), NS).await?;
     w.stack
         .apply_yaml(&error_rate_template(&w, json!({})), NS)
         .await?;
@@ -274,7 +274,7 @@ async fn blue_green_with_a_failing_pre_promotion_analysis_never_switches() -> R 
 #[tokio::test]
 async fn blue_green_with_a_failing_post_promotion_analysis_switches_back() -> R {
     let w = world(0.5).await?;
-    w.stack.apply_yaml(&services("web"), NS).await?;
+    w.stack.apply_yaml(&blue_green_services("web"), NS).await?;
     w.stack
         .apply_yaml(&error_rate_template(&w, json!({})), NS)
         .await?;
@@ -420,11 +420,12 @@ async fn with_error_policy_abort_an_outage_aborts() -> R {
 async fn an_unknown_metric_is_inconclusive_and_a_promql_syntax_error_an_invalid_spec() -> R {
     let w = world(0.0).await?;
     let template = |query: &str| {
-        json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-            "metadata": {"name": "error-rate"},
-            "spec": {"metrics": [{"name": "bad-query", "successCondition": "result[0] < 1.0",
+        analysis_template(
+            "error-rate",
+            json!({"metrics": [{"name": "bad-query", "successCondition": "result[0] < 1.0",
                 "consecutiveErrorLimit": 0,
-                "provider": {"prometheus": {"address": w.prom.address(), "query": query}}}]}})
+                "provider": {"prometheus": {"address": w.prom.address(), "query": query}}}]}),
+        )
         .to_string()
     };
     w.stack
@@ -433,7 +434,7 @@ async fn an_unknown_metric_is_inconclusive_and_a_promql_syntax_error_an_invalid_
     w.stack
         .apply_yaml(
             &canary_rollout(json!([{"setWeight": 25},
-                {"analysis": {"templates": [{"templateName": "error-rate"}]}}])),
+                {"analysis": analysis_ref("error-rate")}])),
             NS,
         )
         .await?;
@@ -513,14 +514,15 @@ async fn credentials_and_arguments_come_from_secrets() -> R {
                   "stringData": {"window": "5s"}})
         .to_string();
     w.stack.apply_yaml(&secrets, NS).await?;
-    let template = json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-        "metadata": {"name": "error-rate"},
-        "spec": {"args": [{"name": "hash"}, {"name": "window"}],
+    let template = analysis_template(
+        "error-rate",
+        json!({"args": [{"name": "hash"}, {"name": "window"}],
             "metrics": [{"name": "error-rate", "interval": "1s", "count": 2,
                 "successCondition": "result[0] < 0.05", "consecutiveErrorLimit": 0,
                 "provider": {"prometheus": {"address": w.prom.address(),
                     "authentication": {"secretName": "prometheus-auth"},
-                    "query": error_ratio("{{args.hash}}", "{{args.window}}")}}}]}});
+                    "query": error_ratio("{{args.hash}}", "{{args.window}}")}}}]}),
+    );
     w.stack.apply_yaml(&template.to_string(), NS).await?;
     let a = analysis(json!({"args": [
         {"name": "hash", "valueFrom": {"podTemplateHashValue": "Latest"}},

@@ -9,9 +9,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use rollgate_api::RolloutPhase;
 use rollgate_controller::LeaderSettings;
-use rollgate_e2e::{NS, phase, rollout, services};
+use rollgate_e2e::{NS, phase};
 use rollgate_local::Stack;
 use rollgate_sim::SimConfig;
+use rollgate_test_support::{blue_green_rollout, blue_green_services};
 use serde_json::json;
 
 type R = anyhow::Result<()>;
@@ -96,10 +97,13 @@ async fn only_the_leader_writes_and_a_crashed_leader_is_replaced() -> R {
     })
     .await?;
     stack.start_elected_controller("ctl-b", settings(), None);
-    stack.apply_yaml(&services("web"), NS).await?;
+    stack.apply_yaml(&blue_green_services("web"), NS).await?;
     let manual = json!({"autoPromotionEnabled": false});
     stack
-        .apply_yaml(&rollout("web", "web:1", json!({}), manual.clone()), NS)
+        .apply_yaml(
+            &blue_green_rollout("web", "web:1", json!({}), manual.clone()).to_string(),
+            NS,
+        )
         .await?;
     until(20, "first revision Healthy", || async {
         Ok(rollout_phase(&stack, "web").await? == Some(RolloutPhase::Healthy))
@@ -107,7 +111,10 @@ async fn only_the_leader_writes_and_a_crashed_leader_is_replaced() -> R {
     .await?;
     // A release that waits for a promotion: the leader is busy with it when it crashes.
     stack
-        .apply_yaml(&rollout("web", "web:2", json!({}), manual), NS)
+        .apply_yaml(
+            &blue_green_rollout("web", "web:2", json!({}), manual).to_string(),
+            NS,
+        )
         .await?;
     until(20, "release paused for promotion", || async {
         Ok(rollout_phase(&stack, "web").await? == Some(RolloutPhase::Paused))
@@ -170,9 +177,12 @@ async fn a_stopped_leader_releases_the_lease() -> R {
         Ok(stack.is_leading("ctl-b") && holder(&stack).await?.as_deref() == Some("ctl-b"))
     })
     .await?;
-    stack.apply_yaml(&services("web"), NS).await?;
+    stack.apply_yaml(&blue_green_services("web"), NS).await?;
     stack
-        .apply_yaml(&rollout("web", "web:1", json!({}), json!({})), NS)
+        .apply_yaml(
+            &blue_green_rollout("web", "web:1", json!({}), json!({})).to_string(),
+            NS,
+        )
         .await?;
     until(20, "Healthy under ctl-b", || async {
         Ok(rollout_phase(&stack, "web").await? == Some(RolloutPhase::Healthy))

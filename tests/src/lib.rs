@@ -1,5 +1,7 @@
-//! Harness for the end-to-end tests: a [`Stack`] with a running controller, fixtures, and an
-//! invariant monitor that checks production traffic every virtual second.
+//! Harness for the end-to-end tests: a [`Stack`] with a running controller, reads and waits on
+//! what it does, and an invariant monitor that checks production traffic every virtual second.
+//! The objects the tests apply come from `rollgate-test-support`, which the engine's tests
+//! share.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +14,6 @@ use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
 use rollgate_api::{Rollout, RolloutPhase};
 pub use rollgate_local::Stack;
 use rollgate_sim::SimConfig;
-use serde_json::{Value, json};
 
 /// Namespace of every fixture.
 pub const NS: &str = "default";
@@ -28,54 +29,6 @@ pub async fn stack() -> anyhow::Result<Stack> {
     Ok(stack)
 }
 
-/// Two Services `<name>-active` and `<name>-preview` selecting `app=<name>`.
-pub fn services(name: &str) -> String {
-    let svc = |role: &str| {
-        json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": format!("{name}-{role}")},
-            "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}
-        })
-        .to_string()
-    };
-    format!("{}\n---\n{}\n", svc("active"), svc("preview"))
-}
-
-/// A blue/green Rollout named `name`; `blue_green` is merged over the default strategy
-/// (`activeService`, `previewService`), `spec` over the default spec.
-pub fn rollout(name: &str, image: &str, spec: Value, blue_green: Value) -> String {
-    let mut strategy = json!({
-        "activeService": format!("{name}-active"),
-        "previewService": format!("{name}-preview"),
-    });
-    merge(&mut strategy, blue_green);
-    let mut s = json!({
-        "replicas": 3,
-        "selector": {"matchLabels": {"app": name}},
-        "template": {
-            "metadata": {"labels": {"app": name}},
-            "spec": {"containers": [{"name": "app", "image": image}]}
-        },
-        "strategy": {"blueGreen": strategy}
-    });
-    merge(&mut s, spec);
-    json!({
-        "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": name}, "spec": s
-    })
-    .to_string()
-}
-
-/// An AnalysisTemplate `name` with one metric `m`. Tests that use it set the phase of its
-/// AnalysisRuns themselves (no controller measures in these stacks).
-pub fn analysis_template(name: &str) -> String {
-    json!({"apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
-           "metadata": {"name": name},
-           "spec": {"metrics": [{"name": "m", "successCondition": "result[0] < 0.05",
-               "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "vector(0)"}}}]}})
-    .to_string()
-}
-
 /// Names of the live (not terminating) pods labelled `app=<app>`, sorted.
 pub async fn pod_names(stack: &Stack, app: &str) -> anyhow::Result<Vec<String>> {
     let pods = Api::<Pod>::namespaced(stack.client.clone(), NS)
@@ -89,22 +42,6 @@ pub async fn pod_names(stack: &Stack, app: &str) -> anyhow::Result<Vec<String>> 
         .collect();
     names.sort();
     Ok(names)
-}
-
-/// JSON merge (RFC 7386) of `patch` into `base`.
-pub fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    b.remove(&k);
-                } else {
-                    merge(b.entry(k).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (b, p) => *b = p,
-    }
 }
 
 /// The pod-template hash a Service selects.

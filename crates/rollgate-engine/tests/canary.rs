@@ -7,16 +7,6 @@ use rollgate_engine::AnalysisKind;
 use serde_json::json;
 use support::{CANARY_SVC, STABLE_SVC, World, analysis, route_routing};
 
-fn weights(w: &World) -> (i32, i32) {
-    let c = w.status().canary.expect("canary status");
-    let t = c.weights.expect("weights");
-    (t.set_weight, t.actual_weight)
-}
-
-fn step_index(w: &World) -> i32 {
-    w.status().current_step_index.expect("step index")
-}
-
 #[test]
 fn first_deploy_is_healthy_with_both_services_on_the_first_revision() {
     let (w, v1) = World::canary_deployed(json!({}), json!({"steps": [{"setWeight": 20}]}));
@@ -24,7 +14,7 @@ fn first_deploy_is_healthy_with_both_services_on_the_first_revision() {
     assert_eq!(w.selects(CANARY_SVC), Some(v1.clone()));
     assert_eq!(w.selects(STABLE_SVC), Some(v1.clone()));
     assert_eq!(w.rs(&v1).replicas, 10);
-    assert_eq!(weights(&w), (100, 100));
+    assert_eq!(w.canary_weights(), (100, 100));
     assert_eq!(w.status().strategy.as_deref(), Some("Canary"));
 }
 
@@ -41,14 +31,14 @@ fn a_five_step_replica_canary_completes() {
     // setWeight 20 reached (2 canary, 8 stable), now pausing for a minute.
     assert_eq!(w.rs(&v2).replicas, 2);
     assert_eq!(w.rs(&v1).replicas, 8);
-    assert_eq!(step_index(&w), 1);
+    assert_eq!(w.step_index(), 1);
     assert_eq!(w.phase(), Some(RolloutPhase::Paused));
-    assert_eq!(weights(&w), (20, 20));
+    assert_eq!(w.canary_weights(), (20, 20));
     assert_eq!(w.selects(CANARY_SVC), Some(v2.clone()));
     assert_eq!(w.selects(STABLE_SVC), Some(v1.clone()));
     w.advance(61);
     w.run_until_settled();
-    assert_eq!(step_index(&w), 3, "{}", w.message());
+    assert_eq!(w.step_index(), 3, "{}", w.message());
     assert_eq!((w.rs(&v2).replicas, w.rs(&v1).replicas), (5, 5));
     assert_eq!(w.phase(), Some(RolloutPhase::Paused));
     w.promote();
@@ -85,11 +75,11 @@ fn gateway_weights_follow_the_steps_once_pods_are_ready() {
     w.step();
     assert_eq!(w.route_weights(), (30, 70));
     w.run_until_settled();
-    assert_eq!(step_index(&w), 1);
+    assert_eq!(w.step_index(), 1);
     w.promote();
     w.run_until_settled();
     assert_eq!(w.route_weights(), (60, 40));
-    assert_eq!(weights(&w), (60, 60));
+    assert_eq!(w.canary_weights(), (60, 60));
     // Abort: weight back to 0 in the same reconcile, stable untouched.
     w.abort();
     let d = w.step();
@@ -116,7 +106,7 @@ fn failed_step_analysis_aborts_and_a_retry_starts_from_the_first_step() {
     );
     let v2 = w.set_image("app:2");
     w.run_until_settled();
-    assert_eq!(step_index(&w), 1);
+    assert_eq!(w.step_index(), 1);
     w.set_run_phase(AnalysisKind::Step, AnalysisPhase::Failed);
     w.step();
     assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
@@ -129,7 +119,7 @@ fn failed_step_analysis_aborts_and_a_retry_starts_from_the_first_step() {
     w.run_until_settled();
     w.retry();
     w.run_until_settled();
-    assert_eq!(step_index(&w), 1);
+    assert_eq!(w.step_index(), 1);
     assert_eq!(w.phase(), Some(RolloutPhase::Progressing));
     w.set_run_phase(AnalysisKind::Step, AnalysisPhase::Successful);
     w.run_until_settled();

@@ -516,38 +516,46 @@ fn undo_to_an_older_revision_is_a_fast_rollback_in_every_phase() {
 
 #[test]
 fn a_crash_looping_canary_is_aborted_after_the_progress_deadline() {
-    for (deadline, spec) in [
-        (600i64, json!({})),
-        (120, json!({"progressDeadlineSeconds": 120})),
+    for (case, deadline, spec) in [
+        ("default deadline", 600i64, json!({})),
+        (
+            "progressDeadlineSeconds",
+            120,
+            json!({"progressDeadlineSeconds": 120}),
+        ),
     ] {
         let (mut w, v1) = World::canary_deployed(spec, steps());
         let v2 = w.crash("app:2");
         w.set_image("app:2");
         let d = w.step();
-        assert_eq!(d.requeue_after, requeue(deadline.unsigned_abs()));
+        assert_eq!(d.requeue_after, requeue(deadline.unsigned_abs()), "{case}");
         w.make_all_ready();
         w.advance(deadline - 1);
         let d = w.step();
-        assert!(d.actions.is_empty());
-        assert_eq!(w.phase(), Some(RolloutPhase::Progressing));
-        assert_eq!(d.requeue_after, requeue(1));
+        assert!(d.actions.is_empty(), "{case}");
+        assert_eq!(w.phase(), Some(RolloutPhase::Progressing), "{case}");
+        assert_eq!(d.requeue_after, requeue(1), "{case}");
         w.advance(1);
         let d = w.step();
-        assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
-        assert_eq!(w.status().abort, Some(true));
+        assert_eq!(w.phase(), Some(RolloutPhase::Degraded), "{case}");
+        assert_eq!(w.status().abort, Some(true), "{case}");
         let msg = w.message();
         assert!(
             msg.starts_with(&format!(
                 "Aborted: ProgressDeadlineExceeded: no progress for {deadline}s (Step 1/4 \
                  setWeight 50: canary ReplicaSet web-{v2} 0/5 pods available"
             )),
-            "{msg}"
+            "{case}: {msg}"
         );
-        assert!(reasons(&d).contains(&"RolloutAborted"));
-        assert_eq!(w.size(&v2), 0, "pods that never became ready go at once");
+        assert!(reasons(&d).contains(&"RolloutAborted"), "{case}");
+        assert_eq!(
+            w.size(&v2),
+            0,
+            "{case}: pods that never became ready go at once"
+        );
         w.run_until_settled();
-        assert_eq!((w.size(&v2), w.size(&v1)), (0, 10));
-        assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+        assert_eq!((w.size(&v2), w.size(&v1)), (0, 10), "{case}");
+        assert_eq!(w.phase(), Some(RolloutPhase::Degraded), "{case}");
     }
 }
 
@@ -645,156 +653,199 @@ fn a_crash_looping_canary_behind_a_router_never_gets_weight() {
 
 // ----- invalid specs -----
 
-/// A new canary rollout with `canary` merged over the strategy (and `spec` over the spec) is
-/// invalid with exactly `text`: Degraded, one warning Event, no action, now and later.
-fn assert_invalid(spec: Value, canary: Value, text: &str) {
-    assert_invalid_in(World::canary(spec, canary), text);
+/// One invalid canary spec: the case, `spec` merged over the rollout's spec and `canary` over
+/// its strategy (as [`World::canary`] does), and the exact text it is reported with.
+type Invalid = (&'static str, Value, Value, String);
+
+/// Every case's new canary rollout is invalid with exactly its text: Degraded, one warning
+/// Event, no action, now and later. A failure names the case.
+fn assert_invalid(cases: impl IntoIterator<Item = Invalid>) {
+    for (case, spec, canary, text) in cases {
+        assert_invalid_in(case, World::canary(spec, canary), &text);
+    }
 }
 
-fn assert_invalid_in(mut w: World, text: &str) {
+fn assert_invalid_in(case: &str, mut w: World, text: &str) {
     let d = w.step();
-    assert!(d.actions.is_empty(), "{text}: {:?}", d.actions);
+    assert!(d.actions.is_empty(), "{case}: {text}: {:?}", d.actions);
     assert_eq!(
         d.events,
         [Event {
             warning: true,
             reason: rollgate_api::EventReason::InvalidSpec,
             note: text.to_string()
-        }]
+        }],
+        "{case}"
     );
     let s = w.status();
-    assert_eq!(s.phase, Some(RolloutPhase::Degraded), "{text}");
-    assert_eq!(s.message, Some(format!("InvalidSpec: {text}")));
-    assert_eq!(w.cond("InvalidSpec"), ("True".into(), "InvalidSpec".into()));
-    assert_eq!(d.requeue_after, None);
-    assert!(w.observed.replica_sets.is_empty());
+    assert_eq!(s.phase, Some(RolloutPhase::Degraded), "{case}: {text}");
+    assert_eq!(s.message, Some(format!("InvalidSpec: {text}")), "{case}");
+    assert_eq!(
+        w.cond("InvalidSpec"),
+        ("True".into(), "InvalidSpec".into()),
+        "{case}"
+    );
+    assert_eq!(d.requeue_after, None, "{case}");
+    assert!(w.observed.replica_sets.is_empty(), "{case}");
     w.advance(3600);
     let d = w.step();
-    assert!(d.actions.is_empty() && d.events.is_empty(), "{text}");
+    assert!(
+        d.actions.is_empty() && d.events.is_empty(),
+        "{case}: {text}"
+    );
 }
 
 const F: &str = "spec.strategy.canary";
 
 #[test]
 fn a_step_with_two_members_is_invalid() {
-    assert_invalid(
-        json!({}),
-        json!({"steps": [{"setWeight": 20}, {"setWeight": 40, "pause": {}}]}),
-        &format!(
-            "{F}.steps[1]: exactly one of setWeight, pause, analysis or setCanaryScale expected"
+    assert_invalid([
+        (
+            "two members",
+            json!({}),
+            json!({"steps": [{"setWeight": 20}, {"setWeight": 40, "pause": {}}]}),
+            format!(
+                "{F}.steps[1]: exactly one of setWeight, pause, analysis or setCanaryScale \
+                 expected"
+            ),
         ),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"steps": [{}]}),
-        &format!(
-            "{F}.steps[0]: exactly one of setWeight, pause, analysis or setCanaryScale expected"
+        (
+            "no member",
+            json!({}),
+            json!({"steps": [{}]}),
+            format!(
+                "{F}.steps[0]: exactly one of setWeight, pause, analysis or setCanaryScale \
+                 expected"
+            ),
         ),
-    );
+    ]);
 }
 
 #[test]
 fn a_weight_above_100_is_invalid() {
-    assert_invalid(
-        json!({}),
-        json!({"steps": [{"setWeight": 120}]}),
-        &format!("{F}.steps[0].setWeight: expected a percentage between 0 and 100, got 120"),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"steps": [{"setWeight": -5}]}),
-        &format!("{F}.steps[0].setWeight: expected a percentage between 0 and 100, got -5"),
-    );
+    assert_invalid([
+        (
+            "above 100",
+            json!({}),
+            json!({"steps": [{"setWeight": 120}]}),
+            format!("{F}.steps[0].setWeight: expected a percentage between 0 and 100, got 120"),
+        ),
+        (
+            "negative",
+            json!({}),
+            json!({"steps": [{"setWeight": -5}]}),
+            format!("{F}.steps[0].setWeight: expected a percentage between 0 and 100, got -5"),
+        ),
+    ]);
 }
 
 #[test]
 fn an_unparsable_pause_duration_is_invalid() {
-    assert_invalid(
-        json!({}),
-        json!({"steps": [{"setWeight": 20}, {"pause": {"duration": "soon"}}]}),
-        &format!(
-            "{F}.steps[1].pause.duration: expected seconds or a duration such as 30s, 5m or \
-             1h30m, got \"soon\""
+    assert_invalid([
+        (
+            "not a duration",
+            json!({}),
+            json!({"steps": [{"setWeight": 20}, {"pause": {"duration": "soon"}}]}),
+            format!(
+                "{F}.steps[1].pause.duration: expected seconds or a duration such as 30s, 5m or \
+                 1h30m, got \"soon\""
+            ),
         ),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"steps": [{"pause": {"duration": -3}}]}),
-        &format!("{F}.steps[0].pause.duration: must be >= 0, got -3"),
-    );
+        (
+            "negative",
+            json!({}),
+            json!({"steps": [{"pause": {"duration": -3}}]}),
+            format!("{F}.steps[0].pause.duration: must be >= 0, got -3"),
+        ),
+    ]);
 }
 
 #[test]
 fn set_canary_scale_without_traffic_routing_is_invalid() {
-    assert_invalid(
-        json!({}),
-        json!({"steps": [{"setCanaryScale": {"replicas": 2}}]}),
-        &format!(
-            "{F}.steps[0].setCanaryScale: requires trafficRouting: without a router the canary's \
-             share of pods is its traffic weight"
+    assert_invalid([
+        (
+            "without a router",
+            json!({}),
+            json!({"steps": [{"setCanaryScale": {"replicas": 2}}]}),
+            format!(
+                "{F}.steps[0].setCanaryScale: requires trafficRouting: without a router the \
+                 canary's share of pods is its traffic weight"
+            ),
         ),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"trafficRouting": route_routing(),
-               "steps": [{"setCanaryScale": {"replicas": 2, "weight": 20}}]}),
-        &format!(
-            "{F}.steps[0].setCanaryScale: exactly one of replicas, weight or matchTrafficWeight: \
-             true expected"
+        (
+            "two members",
+            json!({}),
+            json!({"trafficRouting": route_routing(),
+                   "steps": [{"setCanaryScale": {"replicas": 2, "weight": 20}}]}),
+            format!(
+                "{F}.steps[0].setCanaryScale: exactly one of replicas, weight or \
+                 matchTrafficWeight: true expected"
+            ),
         ),
-    );
+    ]);
 }
 
 #[test]
 fn traffic_routing_without_both_services_is_invalid() {
     let required = "required with trafficRouting: the route's backends are the canary and \
                     stable Services";
-    assert_invalid(
-        json!({}),
-        json!({"canaryService": null, "trafficRouting": route_routing(), "steps": []}),
-        &format!("{F}.canaryService: {required}"),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"canaryService": null, "stableService": null,
-               "trafficRouting": route_routing(), "steps": []}),
-        &format!("{F}.canaryService: {required}; {F}.stableService: {required}"),
-    );
+    assert_invalid([
+        (
+            "no canary Service",
+            json!({}),
+            json!({"canaryService": null, "trafficRouting": route_routing(), "steps": []}),
+            format!("{F}.canaryService: {required}"),
+        ),
+        (
+            "neither Service",
+            json!({}),
+            json!({"canaryService": null, "stableService": null,
+                   "trafficRouting": route_routing(), "steps": []}),
+            format!("{F}.canaryService: {required}; {F}.stableService: {required}"),
+        ),
+    ]);
 }
 
 #[test]
 fn a_missing_http_route_is_invalid() {
-    assert_invalid(
-        json!({}),
-        json!({"trafficRouting": {"gatewayAPI": {"httpRoute": "other"}}}),
-        &format!(
-            "{F}.trafficRouting.gatewayAPI.httpRoute: HTTPRoute shop/other \
-             (gateway.networking.k8s.io/v1) not found"
+    assert_invalid([
+        (
+            "unknown route",
+            json!({}),
+            json!({"trafficRouting": {"gatewayAPI": {"httpRoute": "other"}}}),
+            format!(
+                "{F}.trafficRouting.gatewayAPI.httpRoute: HTTPRoute shop/other \
+                 (gateway.networking.k8s.io/v1) not found"
+            ),
         ),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"trafficRouting": {"gatewayAPI": {"httpRoute": ROUTE, "namespace": "edge"}}}),
-        &format!(
-            "{F}.trafficRouting.gatewayAPI.httpRoute: HTTPRoute edge/{ROUTE} \
-             (gateway.networking.k8s.io/v1) not found"
+        (
+            "route in another namespace",
+            json!({}),
+            json!({"trafficRouting": {"gatewayAPI": {"httpRoute": ROUTE, "namespace": "edge"}}}),
+            format!(
+                "{F}.trafficRouting.gatewayAPI.httpRoute: HTTPRoute edge/{ROUTE} \
+                 (gateway.networking.k8s.io/v1) not found"
+            ),
         ),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"trafficRouting": {"gatewayAPI": {}}}),
-        &format!(
-            "{F}.trafficRouting.gatewayAPI.httpRoute: required, expected the name of an HTTPRoute"
+        (
+            "no route name",
+            json!({}),
+            json!({"trafficRouting": {"gatewayAPI": {}}}),
+            format!(
+                "{F}.trafficRouting.gatewayAPI.httpRoute: required, expected the name of an \
+                 HTTPRoute"
+            ),
         ),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"trafficRouting": {}}),
-        &format!(
-            "{F}.trafficRouting: expected gatewayAPI (the only router this rollgate version \
-             supports)"
+        (
+            "no router",
+            json!({}),
+            json!({"trafficRouting": {}}),
+            format!(
+                "{F}.trafficRouting: expected gatewayAPI (the only router this rollgate version \
+                 supports)"
+            ),
         ),
-    );
+    ]);
 }
 
 #[test]
@@ -807,6 +858,7 @@ fn a_route_without_backends_for_both_services_is_invalid() {
         ];
     }
     assert_invalid_in(
+        "one backend per rule",
         w,
         &format!(
             "{F}.trafficRouting.gatewayAPI.httpRoute: HTTPRoute shop/{ROUTE} has no rule with \
@@ -817,85 +869,101 @@ fn a_route_without_backends_for_both_services_is_invalid() {
 
 #[test]
 fn a_starting_step_out_of_range_is_invalid() {
-    for start in [3, -1] {
-        let mut bg = analysis();
-        bg["startingStep"] = json!(start);
-        assert_invalid(
-            json!({}),
-            json!({"analysis": bg, "steps": [{"setWeight": 20}, {"pause": {}}]}),
-            &format!(
-                "{F}.analysis.startingStep: expected a step index between 0 and 2, got {start}"
-            ),
-        );
-    }
+    assert_invalid(
+        [("past the last step", 3), ("negative", -1)].map(|(case, start)| {
+            let mut bg = analysis();
+            bg["startingStep"] = json!(start);
+            (
+                case,
+                json!({}),
+                json!({"analysis": bg, "steps": [{"setWeight": 20}, {"pause": {}}]}),
+                format!(
+                    "{F}.analysis.startingStep: expected a step index between 0 and 2, got \
+                     {start}"
+                ),
+            )
+        }),
+    );
 }
 
 #[test]
 fn dynamic_stable_scale_without_routing_is_invalid() {
-    assert_invalid(
+    assert_invalid([(
+        "without a router",
         json!({}),
         json!({"dynamicStableScale": true}),
-        &format!(
+        format!(
             "{F}.dynamicStableScale: only meaningful with trafficRouting (without a router the \
              stable ReplicaSet is always scaled down as the canary's share of pods grows)"
         ),
-    );
+    )]);
 }
 
 #[test]
 fn unparsable_or_zero_surge_and_unavailability_are_invalid() {
-    assert_invalid(
-        json!({}),
-        json!({"maxSurge": "abc"}),
-        &format!(
-            "{F}.maxSurge: expected a number of pods or a percentage between 0% and 100%, got \
-             \"abc\""
-        ),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"maxUnavailable": "150%"}),
-        &format!(
-            "{F}.maxUnavailable: expected a number of pods or a percentage between 0% and 100%, \
-             got \"150%\""
-        ),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"maxSurge": -1}),
-        &format!("{F}.maxSurge: must be >= 0, got -1"),
-    );
     let zero = |replicas: i32| {
         format!(
             "{F}.maxUnavailable: maxSurge and maxUnavailable resolve to 0 pods each for \
              {replicas} replicas: at least one must allow a pod, or the release could never move"
         )
     };
-    assert_invalid(
-        json!({}),
-        json!({"maxSurge": 0, "maxUnavailable": 0}),
-        &zero(10),
-    );
-    // Percentages resolve against replicas: 20% of 4 rounds down to 0 unavailable pods.
-    assert_invalid(
-        json!({"replicas": 4}),
-        json!({"maxSurge": "0%", "maxUnavailable": "20%"}),
-        &zero(4),
-    );
+    assert_invalid([
+        (
+            "maxSurge not a quantity",
+            json!({}),
+            json!({"maxSurge": "abc"}),
+            format!(
+                "{F}.maxSurge: expected a number of pods or a percentage between 0% and 100%, \
+                 got \"abc\""
+            ),
+        ),
+        (
+            "maxUnavailable above 100%",
+            json!({}),
+            json!({"maxUnavailable": "150%"}),
+            format!(
+                "{F}.maxUnavailable: expected a number of pods or a percentage between 0% and \
+                 100%, got \"150%\""
+            ),
+        ),
+        (
+            "negative maxSurge",
+            json!({}),
+            json!({"maxSurge": -1}),
+            format!("{F}.maxSurge: must be >= 0, got -1"),
+        ),
+        (
+            "both 0",
+            json!({}),
+            json!({"maxSurge": 0, "maxUnavailable": 0}),
+            zero(10),
+        ),
+        // Percentages resolve against replicas: 20% of 4 rounds down to 0 unavailable pods.
+        (
+            "both 0 once resolved",
+            json!({"replicas": 4}),
+            json!({"maxSurge": "0%", "maxUnavailable": "20%"}),
+            zero(4),
+        ),
+    ]);
 }
 
 #[test]
 fn canary_and_stable_services_must_exist_and_differ() {
-    assert_invalid(
-        json!({}),
-        json!({"stableService": CANARY_SVC}),
-        &format!("{F}.canaryService: must differ from stableService"),
-    );
-    assert_invalid(
-        json!({}),
-        json!({"canaryService": "nope"}),
-        &format!("{F}.canaryService: Service \"nope\" not found in the rollout's namespace"),
-    );
+    assert_invalid([
+        (
+            "the same Service",
+            json!({}),
+            json!({"stableService": CANARY_SVC}),
+            format!("{F}.canaryService: must differ from stableService"),
+        ),
+        (
+            "unknown Service",
+            json!({}),
+            json!({"canaryService": "nope"}),
+            format!("{F}.canaryService: Service \"nope\" not found in the rollout's namespace"),
+        ),
+    ]);
 }
 
 #[test]

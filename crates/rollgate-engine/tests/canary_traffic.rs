@@ -331,7 +331,7 @@ fn routed(extra: Value) -> (World, String) {
     let mut canary = json!({"trafficRouting": route_routing(),
                             "steps": [{"setWeight": 30}, {"pause": {}}, {"setWeight": 60},
                                       {"pause": {}}]});
-    support::merge(&mut canary, extra);
+    rollgate_test_support::merge(&mut canary, extra);
     World::canary_deployed(json!({}), canary)
 }
 

@@ -5,8 +5,9 @@ mod support;
 
 use rollgate_api::{AnalysisPhase, RolloutPhase};
 use rollgate_engine::{AnalysisKind, Event};
+use rollgate_test_support::merge;
 use serde_json::{Value, json};
-use support::{ACTIVE, PREVIEW, TEMPLATE, World, analysis, merge, reasons};
+use support::{ACTIVE, PREVIEW, TEMPLATE, World, analysis, reasons};
 
 /// Runs a new rollout built from `spec`/`bg` (minus `missing` Services) and checks that it is
 /// reported invalid with exactly `text`, touching nothing, and reported only once.

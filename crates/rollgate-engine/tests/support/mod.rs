@@ -19,18 +19,37 @@
 
 #![allow(dead_code, missing_docs)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rollgate_api::{
-    AnalysisPhase, AnalysisTemplateSpec, Rollout, RolloutCondition, RolloutPhase, RolloutStatus,
+    AnalysisPhase, AnalysisTemplateSpec, PauseCondition, Rollout, RolloutCondition, RolloutPhase,
+    RolloutStatus,
 };
 use rollgate_engine::{
     Action, AnalysisKind, DeadlineChange, Decision, Event, Input, Observed, ObservedAnalysisRun,
     ObservedReplicaSet, ObservedRoute, ObservedService, reconcile,
 };
+use rollgate_test_support as fixtures;
 use serde_json::{Value, json};
+
+/// A table of named cases, one `#[test]` each: `cases! { check; name: (args), ... }` defines
+/// `fn name()` calling `check(args)`, so a failing case is named by its test.
+#[allow(unused_macros)]
+macro_rules! cases {
+    ($check:path; $($name:ident: ($($arg:expr),* $(,)?)),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $check($($arg),*)
+            }
+        )+
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use cases;
 
 /// Name of the rollout every world holds.
 pub const NAME: &str = "web";
@@ -47,7 +66,7 @@ pub const ROUTE: &str = "web-route";
 
 /// `trafficRouting` naming the canary worlds' HTTPRoute.
 pub fn route_routing() -> Value {
-    json!({"gatewayAPI": {"httpRoute": ROUTE}})
+    fixtures::route_routing(ROUTE)
 }
 
 /// The analysis template every world knows.
@@ -124,25 +143,9 @@ fn reword(s: &mut RolloutStatus, pairs: &[(String, String)]) {
     }
 }
 
-/// JSON merge patch (RFC 7386): `null` removes a key.
-pub fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    b.remove(&k);
-                } else {
-                    merge(b.entry(k).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (b, p) => *b = p,
-    }
-}
-
 /// `{"templates": [{"templateName": TEMPLATE}]}`: an analysis on the known template.
 pub fn analysis() -> Value {
-    json!({"templates": [{"templateName": TEMPLATE}]})
+    fixtures::analysis_ref(TEMPLATE)
 }
 
 pub fn ts(s: &str) -> Timestamp {
@@ -164,37 +167,29 @@ impl World {
     /// `web-active` and `web-preview` (selecting nothing yet) and the analysis template
     /// `error-rate`. `spec` is merge-patched over the spec, `bg` over `strategy.blueGreen`.
     pub fn new(spec: Value, bg: Value) -> Self {
-        let mut strategy = json!({"activeService": ACTIVE, "previewService": PREVIEW});
-        merge(&mut strategy, bg);
-        let mut s = json!({
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}},
-                         "spec": {"containers": [{"name": "app", "image": "app:1"}]}},
-            "strategy": {"blueGreen": strategy},
-        });
-        merge(&mut s, spec);
-        let rollout: Rollout = serde_json::from_value(json!({
-            "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": NAME, "namespace": "shop", "uid": "6f1c0d2e-uid", "generation": 1},
-            "spec": s,
-        }))
-        .expect("valid rollout json");
-        let mut observed = Observed::default();
+        let mut w = Self::of(fixtures::blue_green_rollout(NAME, "app:1", spec, bg));
         for name in [ACTIVE, PREVIEW] {
-            observed.services.insert(
-                name.into(),
-                ObservedService {
-                    name: name.into(),
-                    selected_hash: None,
-                },
-            );
+            w.add_service(name);
         }
+        w
+    }
+
+    /// A world holding `rollout` (put in namespace `shop`, generation 1) and the analysis
+    /// template `error-rate`, with no Service yet.
+    fn of(mut rollout: Value) -> Self {
+        fixtures::merge(
+            &mut rollout,
+            json!({"metadata": {"namespace": "shop", "uid": "6f1c0d2e-uid", "generation": 1}}),
+        );
+        let rollout: Rollout = serde_json::from_value(rollout).expect("valid rollout json");
+        let mut observed = Observed::default();
         let template: AnalysisTemplateSpec = serde_json::from_value(json!({
             "args": [{"name": "hash"}, {"name": "window", "value": "5m"}],
-            "metrics": [{"name": "errors", "successCondition": "result[0] < 0.05",
-                         "provider": {"prometheus": {"address": "http://prometheus:9090",
-                                      "query": "rate(errors{hash=\"{{args.hash}}\"}[{{args.window}}])"}}}]
+            "metrics": [fixtures::prometheus_metric(
+                "errors",
+                "http://prometheus:9090",
+                "rate(errors{hash=\"{{args.hash}}\"}[{{args.window}}])",
+            )]
         }))
         .expect("template json");
         observed
@@ -219,13 +214,7 @@ impl World {
     /// merge-patched over `strategy.canary`; the route is used only when `canary` names it in
     /// `trafficRouting` (see [`route_routing`]).
     pub fn canary(spec: Value, canary: Value) -> Self {
-        let mut strategy = json!({"canaryService": CANARY_SVC, "stableService": STABLE_SVC});
-        merge(&mut strategy, canary);
-        let mut s = json!({"replicas": 10, "strategy": {"blueGreen": null, "canary": strategy}});
-        merge(&mut s, spec);
-        let mut w = Self::new(s, json!({}));
-        w.rollout.spec.strategy.blue_green = None;
-        w.observed.services.clear();
+        let mut w = Self::of(fixtures::canary_rollout(NAME, "app:1", spec, canary));
         for name in [CANARY_SVC, STABLE_SVC] {
             w.add_service(name);
         }
@@ -659,11 +648,8 @@ impl World {
 
     /// The hash of the current template with `image`.
     pub fn hash_of(&self, image: &str) -> String {
-        let mut t = self.rollout.spec.template.clone().expect("template");
-        if let Some(c) = t.spec.as_mut().and_then(|s| s.containers.first_mut()) {
-            c.image = Some(image.into());
-        }
-        rollgate_engine::hash::pod_template_hash(&t)
+        let t = self.rollout.spec.template.as_ref().expect("template");
+        fixtures::hash_with_image(t, image)
     }
 
     /// Changes the image (a new revision); returns its hash. Bumps the generation.
@@ -877,6 +863,65 @@ pub fn summary(d: &Decision) -> Vec<String> {
             other => format!("{other:?}"),
         })
         .collect()
+}
+
+// ----- blue/green helpers -----
+
+/// `{"autoPromotionEnabled": false}`: a blue/green release that pauses until promoted.
+pub fn manual() -> Value {
+    json!({"autoPromotionEnabled": false})
+}
+
+/// The owner reference of everything the engine creates for the world's rollout.
+pub fn owner() -> OwnerReference {
+    OwnerReference {
+        api_version: "rollgate.dev/v1alpha1".into(),
+        kind: "Rollout".into(),
+        name: "web".into(),
+        uid: "6f1c0d2e-uid".into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// A label (or annotation) map of `pairs`.
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+/// A scale to 0 pods, clearing the scale-down deadline (`clear`) or keeping it.
+pub fn scale_to_zero(hash: &str, clear: bool) -> Action {
+    Action::UpdateReplicaSet {
+        name: rs_name(hash),
+        replicas: Some(0),
+        deadline: if clear {
+            DeadlineChange::Clear
+        } else {
+            DeadlineChange::Keep
+        },
+        revision: None,
+    }
+}
+
+/// The termination of the run `name`.
+pub fn terminate(name: &str) -> Action {
+    Action::TerminateAnalysisRun { name: name.into() }
+}
+
+/// A pause condition of `reason` (its name in the API) started `at`.
+pub fn pause(reason: &str, at: Timestamp) -> PauseCondition {
+    PauseCondition {
+        reason: reason.parse().expect("a pause reason"),
+        start_time: Time(at),
+    }
+}
+
+/// `status.blueGreen`.
+pub fn bg_status(w: &World) -> rollgate_api::BlueGreenStatus {
+    w.status().blue_green.expect("blueGreen status")
 }
 
 // ----- canary helpers -----
