@@ -6,6 +6,7 @@ use kube::Api;
 use kube::api::ListParams;
 use rollgate_api::{AbortReason, RolloutPhase};
 use rollgate_e2e::*;
+use rollgate_test_support::{blue_green_rollout, blue_green_services};
 use serde_json::json;
 
 type R = anyhow::Result<()>;
@@ -26,15 +27,16 @@ async fn reasons(stack: &Stack, name: &str) -> anyhow::Result<Vec<String>> {
 #[tokio::test(start_paused = true)]
 async fn an_abort_is_published_once_when_its_status_write_conflicts() -> R {
     let stack = stack().await?;
-    stack.apply_yaml(&services("web"), NS).await?;
+    stack.apply_yaml(&blue_green_services("web"), NS).await?;
     stack
         .apply_yaml(
-            &rollout(
+            &blue_green_rollout(
                 "web",
                 "app:1",
                 json!({}),
                 json!({"autoPromotionEnabled": false}),
-            ),
+            )
+            .to_string(),
             NS,
         )
         .await?;
