@@ -193,10 +193,8 @@ pub async fn run_elected(
         // Reconciles in flight finish, but not past this replica's claim: after it another
         // replica may lead. (`running` implies a claim; none would mean stop now.)
         let claim = valid_until.unwrap_or_else(Instant::now);
-        match tokio::time::timeout_at(claim, &mut task.0).await {
-            Ok(Ok(Err(e))) => warn!(error = %e, "controller stopped with an error"),
-            Ok(_) => {}
-            Err(_) => warn!("the claim ended before the reconciles in flight did: aborted"),
+        if !crate::telemetry::drain(&mut task.0, &telemetry, claim).await {
+            warn!("the claim ended before the reconciles in flight did: aborted");
         }
     }
     telemetry.set_leader(false);

@@ -219,6 +219,7 @@ async fn publish_events(
 }
 
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let _running = ctx.config.telemetry.reconcile_running();
     let ns = rollout.namespace().ok_or(Error::MissingIdentity)?;
     let name = rollout.name_any();
     let key = format!("{ns}/{name}");
@@ -343,6 +344,7 @@ async fn reconcile_analysis_run(
     run: Arc<AnalysisRun>,
     ctx: Arc<RunContext>,
 ) -> Result<Requeue, Error> {
+    let _running = ctx.telemetry.reconcile_running();
     let ns = run.namespace().ok_or(Error::MissingIdentity)?;
     match reconcile_run(&ctx, &ns, &run.name_any()).await? {
         Some(after) => Ok(Requeue::requeue(after)),

@@ -166,6 +166,7 @@ async fn serve_with(
             // may never come (API server unreachable, CRD missing): hence the relay and the
             // limit.
             let (stop, stopped) = oneshot::channel::<()>();
+            let telemetry = config.telemetry.clone();
             let controller = run(client, config, async move {
                 let _ = stopped.await;
             });
@@ -174,10 +175,10 @@ async fn serve_with(
                 result = &mut controller => result?,
                 () = shutdown => {
                     let _ = stop.send(());
-                    match tokio::time::timeout(drain_limit, controller).await {
-                        Ok(result) => result?,
-                        Err(_) => warn!(limit = ?drain_limit,
-                            "reconciles still in flight at the drain limit: stopped without them"),
+                    let until = tokio::time::Instant::now() + drain_limit;
+                    if !crate::telemetry::drain(&mut controller, &telemetry, until).await {
+                        warn!(limit = ?drain_limit,
+                            "reconciles still in flight at the drain limit: stopped without them");
                     }
                 }
             }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,6 +72,8 @@ pub struct Telemetry {
     time_to_decision: Family<RunPhaseLabels, Histogram, fn() -> Histogram>,
     leader: Gauge,
     ready: AtomicBool,
+    /// Reconciles (of Rollouts and AnalysisRuns) running now.
+    in_flight: AtomicUsize,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -158,6 +160,7 @@ impl Telemetry {
             time_to_decision,
             leader,
             ready: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -273,6 +276,17 @@ impl Telemetry {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
+    /// Counts a reconcile as running until the returned guard is dropped.
+    pub fn reconcile_running(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// Reconciles running now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     /// Whether `/readyz` answers 200.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
@@ -327,4 +341,36 @@ pub async fn serve(
         let _ = axum::serve(listener, app).await;
     });
     Ok((bound, task))
+}
+
+/// A running reconcile (see [`Telemetry::reconcile_running`]).
+pub struct InFlight(Arc<Telemetry>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// After a stop was asked of `controller`: waits until it ends, or until no reconcile is
+/// running any more (reconciles not started yet are left to the next controller), or `until`.
+/// True when it ended or went idle, false at `until`.
+pub async fn drain<F: std::future::Future + Unpin>(
+    controller: &mut F,
+    telemetry: &Telemetry,
+    until: tokio::time::Instant,
+) -> bool {
+    let idle = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if telemetry.in_flight() == 0 {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = controller => true,
+        () = idle => true,
+        () = tokio::time::sleep_until(until) => false,
+    }
 }

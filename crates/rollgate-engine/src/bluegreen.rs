@@ -13,7 +13,7 @@ use rollgate_api::{
     ConditionReason, EventReason, PauseReason, RolloutAnalysisRunStatus, RolloutPhase,
 };
 
-use crate::action::{Action, ServiceRole};
+use crate::action::ServiceRole;
 use crate::analysis;
 use crate::context::Ctx;
 use crate::hash::pod_template_hash;
@@ -111,25 +111,7 @@ fn switch(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, role: ServiceRole, service: &str
     {
         replicasets::schedule_scale_down(cx, from, bg.scale_down_delay_seconds);
     }
-    let reason = match role {
-        ServiceRole::Active => EventReason::ActiveServiceSwitched,
-        _ => EventReason::PreviewServiceSwitched,
-    };
-    cx.event(
-        reason,
-        Msg::ServiceSwitched {
-            role,
-            service: service.to_string(),
-            from: from.clone(),
-            to: to.to_string(),
-        },
-    );
-    cx.actions.push(Action::SwitchService {
-        service: service.to_string(),
-        role,
-        from,
-        to: to.to_string(),
-    });
+    release::switch_service(cx, role, service, from, to);
     if let Some(bgs) = cx.status.blue_green.as_mut() {
         match role {
             ServiceRole::Active => bgs.active_selector = Some(to.to_string()),

@@ -8,6 +8,7 @@ use rollgate_api::{
     RolloutAnalysisRunStatus, RolloutPhase,
 };
 
+use crate::action::{Action, ServiceRole};
 use crate::context::Ctx;
 use crate::lifecycle::{AbortState, Aborted, Pause, Progress, fingerprint};
 use crate::message::{AbortCause, Msg, Point, StrategyKind, Waiting};
@@ -126,6 +127,38 @@ fn settle_aborted<S: Strategy>(
         ConditionReason::RolloutAborted,
     );
     plan
+}
+
+/// Points a Service at `to`, its previous selection being `from` (which differs): the action
+/// and its Event, whose reason follows from the role.
+pub fn switch_service(
+    cx: &mut Ctx<'_>,
+    role: ServiceRole,
+    service: &str,
+    from: Option<String>,
+    to: &str,
+) {
+    let reason = match role {
+        ServiceRole::Active => EventReason::ActiveServiceSwitched,
+        ServiceRole::Preview => EventReason::PreviewServiceSwitched,
+        ServiceRole::Stable => EventReason::StableServiceSwitched,
+        ServiceRole::Canary => EventReason::CanaryServiceSwitched,
+    };
+    cx.event(
+        reason,
+        Msg::ServiceSwitched {
+            role,
+            service: service.to_string(),
+            from: from.clone(),
+            to: to.to_string(),
+        },
+    );
+    cx.actions.push(Action::SwitchService {
+        service: service.to_string(),
+        role,
+        from,
+        to: to.to_string(),
+    });
 }
 
 /// The pod-template hash a Service's selector pins.

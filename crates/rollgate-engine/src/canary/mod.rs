@@ -534,25 +534,7 @@ fn switch(cx: &mut Ctx<'_>, role: ServiceRole, service: &str, to: &str) {
     if from.as_deref() == Some(to) {
         return;
     }
-    let reason = match role {
-        ServiceRole::Stable => EventReason::StableServiceSwitched,
-        _ => EventReason::CanaryServiceSwitched,
-    };
-    cx.event(
-        reason,
-        Msg::ServiceSwitched {
-            role,
-            service: service.to_string(),
-            from: from.clone(),
-            to: to.to_string(),
-        },
-    );
-    cx.actions.push(Action::SwitchService {
-        service: service.to_string(),
-        role,
-        from,
-        to: to.to_string(),
-    });
+    release::switch_service(cx, role, service, from, to);
 }
 
 fn first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
