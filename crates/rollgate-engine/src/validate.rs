@@ -228,6 +228,16 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
         Some(v) => i64::from(v),
         None => DEFAULT_PROGRESS_DEADLINE_SECONDS,
     };
+    if i64::from(min_ready_seconds) >= progress_deadline_seconds {
+        // A pod is not available before minReadySeconds: the deadline would always pass first.
+        problems.push(problem(
+            "spec.progressDeadlineSeconds",
+            format!(
+                "must be greater than spec.minReadySeconds ({min_ready_seconds}), got \
+                 {progress_deadline_seconds}"
+            ),
+        ));
+    }
     let template = match &spec.template {
         None => {
             problems.push(problem(

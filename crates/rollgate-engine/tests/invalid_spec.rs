@@ -194,6 +194,22 @@ fn negative_replicas_are_invalid() {
 }
 
 #[test]
+fn a_progress_deadline_not_above_min_ready_seconds_is_invalid() {
+    assert_invalid(
+        json!({"minReadySeconds": 700}),
+        json!({}),
+        &[],
+        "spec.progressDeadlineSeconds: must be greater than spec.minReadySeconds (700), got 600",
+    );
+    assert_invalid(
+        json!({"minReadySeconds": 30, "progressDeadlineSeconds": 30}),
+        json!({}),
+        &[],
+        "spec.progressDeadlineSeconds: must be greater than spec.minReadySeconds (30), got 30",
+    );
+}
+
+#[test]
 fn non_positive_progress_deadline_is_invalid() {
     assert_invalid(
         json!({"progressDeadlineSeconds": 0}),

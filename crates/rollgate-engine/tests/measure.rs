@@ -235,3 +235,40 @@ fn templates_are_validated_with_the_field_and_the_cause() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn more_than_one_measurement_needs_an_interval() {
+    let template = |metric: Value| -> rollgate_api::AnalysisTemplateSpec {
+        let mut m = json!({"name": "rate", "successCondition": "result[0] >= 0.95",
+            "provider": {"prometheus": {"address": "http://127.0.0.1:9090", "query": "up"}}});
+        if let (Some(m), Some(extra)) = (m.as_object_mut(), metric.as_object()) {
+            m.extend(extra.clone());
+        }
+        serde_json::from_value(json!({"metrics": [m]})).expect("template")
+    };
+    for (case, metric) in [
+        ("no interval", json!({"count": 1000})),
+        ("interval 0s", json!({"interval": "0s", "count": 1000})),
+    ] {
+        let problems = validate_template(&template(metric));
+        assert_eq!(
+            problems,
+            [
+                "metrics[0].interval: required when count is more than 1 (count 1000 would query \
+              1000 times back to back), expected a duration such as 30s"
+            ],
+            "{case}"
+        );
+    }
+    for ok in [
+        json!({"count": 1}),
+        json!({"interval": "30s", "count": 3}),
+        json!({"interval": "30s"}),
+    ] {
+        assert_eq!(
+            validate_template(&template(ok.clone())),
+            Vec::<String>::new(),
+            "{ok}"
+        );
+    }
+}

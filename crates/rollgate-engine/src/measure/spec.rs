@@ -303,6 +303,20 @@ pub fn metric_spec(
             .map_err(|p| problems.extend(p))
             .ok(),
     };
+    // No interval, or 0s (an interval that did not parse is reported already).
+    let back_to_back = match (&m.interval, interval) {
+        (Some(text), None) => text.trim().is_empty(),
+        (_, Some(d)) => d.is_zero(),
+        (None, None) => true,
+    };
+    if let Some(n) = count.filter(|n| *n > 1)
+        && back_to_back
+    {
+        problems.push(format!(
+            "{field}.interval: required when count is more than 1 (count {n} would query {n} \
+             times back to back), expected a duration such as 30s"
+        ));
+    }
     let (Some(provider), true) = (provider, problems.is_empty()) else {
         return Err(problems);
     };
