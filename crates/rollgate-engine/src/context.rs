@@ -256,7 +256,10 @@ pub fn set_condition(
     };
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         None => conditions.push(new(now)),
-        Some(c) if c.status == status && c.reason == reason && c.message == message => {}
+        // Unchanged: both times stay (bookkeeping of the condition, not a decision).
+        Some(c)
+            if (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+                == (status, reason, message) => {}
         Some(c) => {
             let transition = match (&c.last_transition_time, c.status == status) {
                 (Some(t), true) => t.0,

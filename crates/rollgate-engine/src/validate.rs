@@ -495,10 +495,12 @@ fn resolve_size(
         }
         Some(IntOrString::Int(v)) => Some(*v),
         Some(IntOrString::String(s)) => {
+            // "25%": the number before the one trailing percent sign.
             let parsed = s
                 .trim()
-                .strip_suffix('%')
-                .and_then(|p| p.trim().parse::<i64>().ok())
+                .split_once('%')
+                .filter(|(_, rest)| rest.is_empty())
+                .and_then(|(p, _)| p.trim().parse::<i64>().ok())
                 .filter(|p| (0..=100).contains(p));
             match parsed {
                 Some(p) => percent(p),
