@@ -79,6 +79,10 @@ pub struct ClusterArgs {
     /// Kubeconfig context to use (default: the current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// How long one request to the API server may take (connect, send, answer) before the
+    /// command fails, as kubectl's `--request-timeout`; `0` waits for ever.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub request_timeout: std::time::Duration,
 }
 
 /// One rollout, and how to reach its cluster.

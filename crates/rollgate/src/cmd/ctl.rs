@@ -100,7 +100,7 @@ pub(crate) async fn connect(args: &ClusterArgs) -> anyhow::Result<Client> {
         context: args.context.clone(),
         ..Default::default()
     };
-    let config = match (&args.kubeconfig, &args.context) {
+    let mut config = match (&args.kubeconfig, &args.context) {
         (Some(path), _) => {
             let kubeconfig = Kubeconfig::read_from(path)
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -115,5 +115,11 @@ pub(crate) async fn connect(args: &ClusterArgs) -> anyhow::Result<Client> {
             .await
             .context("finding a Kubernetes configuration (kubeconfig or in-cluster)")?,
     };
+    if !args.request_timeout.is_zero() {
+        let limit = Some(args.request_timeout);
+        config.connect_timeout = limit;
+        config.read_timeout = limit;
+        config.write_timeout = limit;
+    }
     Client::try_from(config).context("creating the Kubernetes client")
 }
