@@ -41,9 +41,10 @@ pub enum Command {
     /// Show one resource in detail.
     #[command(subcommand)]
     Get(GetCommand),
-    /// Check Rollouts and analysis templates offline (exit 1 on problems). A Service,
-    /// template or HTTPRoute a Rollout names but the files do not hold is a warning (it may
-    /// already be in the cluster); with --strict it is a problem too.
+    /// Check Rollouts and analysis templates offline. A Service, template or HTTPRoute a
+    /// Rollout names but the files do not hold is a warning (it may already be in the
+    /// cluster); with --strict it is a problem too. Exit 0: no problem (warnings allowed);
+    /// 1: problems; 3: a file could not be read (missing, not UTF-8).
     Lint(LintArgs),
     /// Run scenario files (rollout, templates, metric timeline, expectations) against the real
     /// controller on a simulated cluster in virtual time; exit 1 when an expectation fails.

@@ -290,3 +290,32 @@ spec:
     }
     assert!(out.contains("3 problem(s)"), "{out}");
 }
+
+#[test]
+fn an_unreadable_file_exits_3_as_the_help_says() {
+    let help = Command::new(BIN)
+        .args(["lint", "--help"])
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    assert!(
+        help.contains("3: a file could not be read (missing, not UTF-8)"),
+        "{help}"
+    );
+    let dir = std::env::temp_dir().join(format!("rollgate-lint-binary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("binary.yaml");
+    std::fs::write(&file, b"\xff\xfe\x00kind: Rollout").expect("write");
+    let out = Command::new(BIN)
+        .args(["lint", "-f"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("binary.yaml") && stderr.contains("UTF-8"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
