@@ -545,3 +545,49 @@ async fn restart_at_replaces_the_active_pods_one_at_a_time() -> R {
     assert_eq!(monitor.violations(), Vec::<String>::new());
     Ok(())
 }
+
+/// Switching the strategy to a canary without Services hands the active and preview Services
+/// back to their plain selector: once the canary completes and the old revision is scaled
+/// down, a Service still pinned to it would select nothing (an outage).
+#[tokio::test(start_paused = true)]
+async fn switching_to_canary_releases_the_blue_green_services() -> R {
+    let stack = stack().await?;
+    let old = deploy(&stack, "web", json!({})).await?;
+    assert_eq!(selected(&stack, "web-active").await?, Some(old.clone()));
+    // What `kubectl apply` of the canary manifest sends: blueGreen removed, canary added.
+    let patch = json!({"spec": {
+        "strategy": {"blueGreen": null, "canary": {
+            "steps": [{"setWeight": 50}, {"pause": {"duration": "10s"}}]}},
+        "template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}});
+    Api::<rollgate_api::Rollout>::namespaced(stack.client.clone(), NS)
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    stack
+        .wait_for(NS, "web", Duration::from_secs(300), "new stable", |r| {
+            r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) != Some(old.as_str())
+                && phase(r) == Some(RolloutPhase::Healthy)
+        })
+        .await?;
+    for svc in ["web-active", "web-preview"] {
+        assert_eq!(selected(&stack, svc).await?, None, "{svc} selector");
+        let s = Api::<Service>::namespaced(stack.client.clone(), NS)
+            .get(svc)
+            .await?;
+        let labels = s.metadata.labels.unwrap_or_default();
+        assert!(
+            !labels.contains_key(rollgate_api::labels::ROLLOUT_NAME),
+            "{svc} keeps no rollgate mark: {labels:?}"
+        );
+    }
+    let names: Vec<String> = events(&stack, "web")
+        .await?
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        names.iter().filter(|r| *r == "ServiceReleased").count(),
+        2,
+        "{names:?}"
+    );
+    Ok(())
+}

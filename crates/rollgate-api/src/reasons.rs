@@ -149,6 +149,8 @@ string_enum! {
         StableServiceSwitched,
         /// The canary Service selects another revision.
         CanaryServiceSwitched,
+        /// A Service the current strategy no longer names got its plain selector back.
+        ServiceReleased,
         /// HTTPRoute weights changed.
         TrafficWeightUpdated,
         /// `restartAt`: a restart began.
@@ -181,6 +183,7 @@ impl EventReason {
                 | Self::PreviewServiceSwitched
                 | Self::StableServiceSwitched
                 | Self::CanaryServiceSwitched
+                | Self::ServiceReleased
                 | Self::TrafficWeightUpdated
                 | Self::AnalysisRunCreated
                 | Self::PodRestarted

@@ -6,7 +6,7 @@ use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Po
 use kube::{Api, Client};
 use rollgate_api::AnalysisRun;
 use rollgate_api::labels::{
-    FIELD_MANAGER, MANAGED_BY, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE,
+    FIELD_MANAGER, MANAGED_BY, POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME, SCALE_DOWN_DEADLINE,
 };
 use rollgate_engine::{Action, DeadlineChange};
 use serde_json::{Map, Value, json};
@@ -87,8 +87,13 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
             }
         }
         Action::SwitchService { service, to, .. } => {
+            // The label lets the controller find the Service again once the spec stops naming
+            // it (a strategy change or a rename), to give it its plain selector back.
             let patch = json!({
-                "metadata": { "annotations": { MANAGED_BY: rollout } },
+                "metadata": {
+                    "annotations": { MANAGED_BY: rollout },
+                    "labels": { ROLLOUT_NAME: rollout },
+                },
                 "spec": { "selector": { POD_TEMPLATE_HASH: to } },
             });
             Api::<Service>::namespaced(client.clone(), ns)
@@ -96,6 +101,26 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
                 .await
                 .map(drop)
                 .map_err(|e| Error::kube(format!("switching Service {ns}/{service} to {to}"), e))
+        }
+        Action::ReleaseService { service, from } => {
+            let patch = json!({
+                "metadata": {
+                    "annotations": { MANAGED_BY: null },
+                    "labels": { ROLLOUT_NAME: null },
+                },
+                "spec": { "selector": { POD_TEMPLATE_HASH: null } },
+            });
+            match Api::<Service>::namespaced(client.clone(), ns)
+                .patch(service, &patch_params(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if has_code(&e, 404) => Ok(()),
+                Err(e) => Err(Error::kube(
+                    format!("releasing Service {ns}/{service} (was pinned to {from})"),
+                    e,
+                )),
+            }
         }
         Action::CreateAnalysisRun(run) => {
             let name = run.metadata.name.clone().unwrap_or_default();

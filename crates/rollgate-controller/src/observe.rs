@@ -84,7 +84,20 @@ pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Err
 
     let refs = rollgate_engine::references(rollout);
     let services = Api::<Service>::namespaced(client.clone(), ns);
+    // Services this rollout pinned earlier, named by the spec or not: the engine gives those
+    // the spec no longer names their plain selector back.
+    let pinned = services
+        .list(&ListParams::default().labels(&format!("{ROLLOUT_NAME}={name}")))
+        .await
+        .map_err(|e| Error::kube(format!("listing Services of {ns}/{name}"), e))?;
+    for s in &pinned.items {
+        let svc = ObservedService::from_service(s);
+        observed.services.insert(svc.name.clone(), svc);
+    }
     for svc in refs.services {
+        if observed.services.contains_key(&svc) {
+            continue;
+        }
         match services.get_opt(&svc).await {
             Ok(Some(s)) => {
                 observed

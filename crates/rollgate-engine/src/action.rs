@@ -51,6 +51,14 @@ pub enum Action {
         /// Hash it selects after.
         to: String,
     },
+    /// Give a Service its plain selector back: remove the pod-template hash the rollout pinned
+    /// (and the rollout's mark), because the current strategy no longer names the Service.
+    ReleaseService {
+        /// Service name.
+        service: String,
+        /// Hash it selected before.
+        from: String,
+    },
     /// Delete a pod so that its ReplicaSet replaces it (`restartAt`).
     DeletePod {
         /// Pod name.

@@ -53,8 +53,14 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
     let mut cx = Ctx::new(input, wording);
     match validate::validate(input.rollout, input.observed) {
         Err(problems) => cx.invalid(&problems),
-        Ok(validate::Valid::BlueGreen(spec)) => bluegreen::reconcile(&mut cx, &spec),
-        Ok(validate::Valid::Canary(spec)) => canary::reconcile(&mut cx, &spec),
+        Ok(validate::Valid::BlueGreen(spec)) => {
+            release::release_unnamed_services(&mut cx);
+            bluegreen::reconcile(&mut cx, &spec);
+        }
+        Ok(validate::Valid::Canary(spec)) => {
+            release::release_unnamed_services(&mut cx);
+            canary::reconcile(&mut cx, &spec);
+        }
     }
     cx.finish()
 }

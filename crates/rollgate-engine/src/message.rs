@@ -401,6 +401,13 @@ pub enum Msg {
         /// Hash after.
         to: String,
     },
+    /// A Service the strategy no longer names selects every pod of the rollout again.
+    ServiceReleased {
+        /// Its name.
+        service: String,
+        /// Hash it pinned.
+        from: String,
+    },
     /// The first revision is available.
     FirstRevisionAvailable {
         /// Hash.
@@ -715,6 +722,11 @@ impl fmt::Display for Msg {
                 "Switched {} Service {service} from {} to {to}",
                 role.as_str(),
                 none_or(from)
+            ),
+            Self::ServiceReleased { service, from } => write!(
+                f,
+                "Released Service {service}: the strategy no longer names it, so its selector \
+                 no longer pins {from}"
             ),
             Self::FirstRevisionAvailable { hash, replicas } => write!(
                 f,

@@ -15,7 +15,8 @@ use rollgate_api::{AnalysisPhase, AnalysisRun, AnalysisTemplateSpec};
 pub struct Observed {
     /// ReplicaSets owned by the rollout.
     pub replica_sets: Vec<ObservedReplicaSet>,
-    /// Services the rollout references that exist, by name.
+    /// Services the rollout references that exist, and Services whose selector it pinned
+    /// earlier (labelled with its name; see [`rollgate_api::labels::ROLLOUT_NAME`]), by name.
     pub services: BTreeMap<String, ObservedService>,
     /// AnalysisRuns owned by the rollout.
     pub analysis_runs: Vec<ObservedAnalysisRun>,

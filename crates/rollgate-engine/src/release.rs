@@ -161,6 +161,33 @@ pub fn switch_service(
     });
 }
 
+/// Services this rollout pinned that its spec no longer names (the strategy changed, or a
+/// Service was renamed) get their plain selector back at once: a hash pinned by a strategy
+/// that no longer manages it would select nothing once that revision is scaled down.
+pub fn release_unnamed_services(cx: &mut Ctx<'_>) {
+    let named = crate::references(cx.rollout).services;
+    let observed = cx.observed;
+    for (name, svc) in &observed.services {
+        let Some(from) = &svc.selected_hash else {
+            continue;
+        };
+        if named.contains(name) {
+            continue;
+        }
+        cx.event(
+            EventReason::ServiceReleased,
+            Msg::ServiceReleased {
+                service: name.clone(),
+                from: from.clone(),
+            },
+        );
+        cx.actions.push(Action::ReleaseService {
+            service: name.clone(),
+            from: from.clone(),
+        });
+    }
+}
+
 /// The pod-template hash a Service's selector pins.
 pub fn service_hash(observed: &Observed, name: &str) -> Option<String> {
     observed

@@ -464,6 +464,16 @@ impl World {
                     }
                 }
             }
+            Action::ReleaseService { service, from } => {
+                let svc = self
+                    .observed
+                    .services
+                    .get(service)
+                    .unwrap_or_else(|| panic!("release of a missing Service {service}"));
+                assert_eq!(svc.selected_hash.as_ref(), Some(from), "released Service");
+                // Unlabelled, it is no longer observed unless the spec names it.
+                self.observed.services.remove(service);
+            }
             Action::DeletePod { name } => {
                 let before = self.observed.pods.len();
                 self.observed.pods.retain(|p| &p.name != name);
@@ -487,7 +497,19 @@ impl World {
     }
 
     fn check_consistency(&self, d: &Decision) {
+        let named = rollgate_engine::references(&self.rollout).services;
+        let invalid = d
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.reason == rollgate_api::ConditionReason::InvalidSpec.as_str());
         for svc in self.observed.services.values() {
+            assert!(
+                invalid || named.contains(&svc.name) || svc.selected_hash.is_none(),
+                "Service {} is no longer named by the spec but still pins {:?}",
+                svc.name,
+                svc.selected_hash
+            );
             if let Some(h) = &svc.selected_hash {
                 assert!(
                     self.observed.replica_set(h).is_some(),
@@ -499,7 +521,10 @@ impl World {
         if self.rollout.spec.strategy.blue_green.is_some()
             && let Some(bgs) = &d.status.blue_green
         {
-            assert_eq!(bgs.active_selector, self.active(), "status.activeSelector");
+            let active = self.rollout.spec.strategy.blue_green.as_ref();
+            let active = active.and_then(|b| b.active_service.as_deref());
+            let active = active.and_then(|name| self.selects(name));
+            assert_eq!(bgs.active_selector, active, "status.activeSelector");
             if self.observed.services.contains_key(PREVIEW) {
                 assert_eq!(
                     bgs.preview_selector,
@@ -526,7 +551,8 @@ impl World {
                 );
             }
         }
-        if let Some(h) = self.active() {
+        let blue_green = self.rollout.spec.strategy.blue_green.is_some();
+        if let Some(h) = self.active().filter(|_| blue_green) {
             let rs = self
                 .observed
                 .replica_set(&h)
