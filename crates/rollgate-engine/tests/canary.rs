@@ -125,3 +125,75 @@ fn failed_step_analysis_aborts_and_a_retry_starts_from_the_first_step() {
     w.run_until_settled();
     assert_eq!(w.status().stable_rs, Some(v2));
 }
+
+/// Pods every ReplicaSet of the world asks for.
+fn pods_asked(w: &World) -> i32 {
+    w.observed.replica_sets.iter().map(|rs| rs.replicas).sum()
+}
+
+/// Steps, applying actions one by one, and returns the most pods asked for at any point.
+fn step_peak(w: &mut World) -> i32 {
+    let mut replay = w.clone();
+    let d = w.step();
+    let mut peak = pods_asked(&replay);
+    for a in &d.actions {
+        replay.apply(a);
+        peak = peak.max(pods_asked(&replay));
+    }
+    peak
+}
+
+#[test]
+fn an_abort_without_a_router_stays_within_the_surge() {
+    // 4 replicas, maxSurge 1, maxUnavailable 0: never more than 5 pods.
+    let (mut w, _) = World::canary_deployed(
+        json!({"replicas": 4}),
+        json!({"canaryService": null, "stableService": null, "maxSurge": 1,
+               "maxUnavailable": 0, "steps": [{"setWeight": 50}, {"pause": {}}]}),
+    );
+    w.set_image("app:2");
+    let mut peak = 0;
+    for _ in 0..12 {
+        peak = peak.max(step_peak(&mut w));
+        w.one_more_ready();
+    }
+    assert_eq!(
+        w.phase(),
+        Some(rollgate_api::RolloutPhase::Paused),
+        "{}",
+        w.message()
+    );
+    w.abort();
+    for _ in 0..12 {
+        peak = peak.max(step_peak(&mut w));
+        w.one_more_ready();
+    }
+    assert!(
+        peak <= 5,
+        "{peak} pods asked for with maxSurge 1 on 4 replicas"
+    );
+    assert_eq!(w.size(&w.hash_of("app:1")), 4);
+    assert_eq!(w.size(&w.hash_of("app:2")), 0);
+}
+
+#[test]
+fn a_second_revision_before_the_first_is_ready_is_not_a_second_first_deploy() {
+    let mut w = World::canary(
+        json!({"replicas": 4}),
+        json!({"maxSurge": 1, "maxUnavailable": 0, "steps": [{"setWeight": 50}]}),
+    );
+    w.crash("app:1");
+    w.step();
+    w.make_all_ready();
+    w.crash("app:2");
+    w.set_image("app:2");
+    let mut peak = 0;
+    for _ in 0..6 {
+        peak = peak.max(step_peak(&mut w));
+        w.make_all_ready();
+    }
+    assert!(
+        peak <= 5,
+        "{peak} pods asked for with maxSurge 1 on 4 replicas"
+    );
+}

@@ -246,13 +246,43 @@ fn apply(w: &mut World, op: &Op, v1: &str, v2: &str, steps: usize) {
     }
 }
 
+thread_local! {
+    /// `replicas + maxSurge` of the case being run.
+    static MAX_TOTAL: std::cell::Cell<i32> = const { std::cell::Cell::new(i32::MAX) };
+}
+
 /// Ready and available pods the stable and canary ReplicaSets keep.
 fn serving(w: &World, v1: &str, v2: &str) -> i32 {
     w.ready_of(v1) + w.ready_of(v2)
 }
 
-/// The two invariants on one state of the world.
+/// Without a router, the pods every ReplicaSet asks for together stay within
+/// `replicas + maxSurge` (with a router the canary is sized by its weight beside a full stable
+/// side, as in Argo Rollouts).
+fn check_surge(w: &World, max_total: i32, routed: bool, when: &str) {
+    if routed {
+        return;
+    }
+    let total: i32 = w.observed.replica_sets.iter().map(|rs| rs.replicas).sum();
+    let sets: Vec<(&str, i32, i32)> = w
+        .observed
+        .replica_sets
+        .iter()
+        .map(|rs| (rs.hash.as_str(), rs.replicas, rs.ready.min(rs.available)))
+        .collect();
+    let when: String = when.chars().take(160).collect();
+    assert!(
+        total <= max_total,
+        "{when}: {total} pods asked for, more than replicas + maxSurge = {max_total}: \
+         (hash, replicas, available) {sets:?}; {}",
+        w.message()
+    );
+}
+
+/// The invariants on one state of the world.
 fn check(w: &World, v1: &str, v2: &str, min_available: i32, routed: bool, when: &str) {
+    let max_total = MAX_TOTAL.with(std::cell::Cell::get);
+    check_surge(w, max_total, routed, when);
     let available = serving(w, v1, v2);
     assert!(
         available >= min_available,
@@ -310,9 +340,10 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..40),
     ) {
         let mut s = settings;
-        let (_, max_unavailable) = limits(&mut s);
+        let (max_surge, max_unavailable) = limits(&mut s);
         let replicas = s.replicas;
         let min_available = replicas - max_unavailable;
+        MAX_TOTAL.with(|m| m.set(replicas + max_surge));
         let (mut w, v1) = World::canary_deployed(json!({"replicas": replicas}), canary_json(&s));
         prop_assert_eq!(w.phase(), Some(RolloutPhase::Healthy));
         let v2 = w.set_image("app:2");
@@ -361,6 +392,8 @@ fn all_available(w: &World) -> i32 {
 /// scaled down), and a route that gives each Service weight only while it selects a
 /// ReplicaSet with a ready pod.
 fn check_any(w: &World, min_available: i32, routed: bool, when: &str) {
+    let max_total = MAX_TOTAL.with(std::cell::Cell::get);
+    check_surge(w, max_total, routed, when);
     let available = all_available(w);
     assert!(
         available >= min_available,
@@ -403,9 +436,10 @@ proptest! {
         // Not with dynamicStableScale: a new template while the stable side is short of pods
         // moves the route to it at once (a known engine limitation).
         s.dynamic = false;
-        let (_, max_unavailable) = limits(&mut s);
+        let (max_surge, max_unavailable) = limits(&mut s);
         let replicas = s.replicas;
         let min_available = replicas - max_unavailable;
+        MAX_TOTAL.with(|m| m.set(replicas + max_surge));
         let (mut w, v1) = World::canary_deployed(json!({"replicas": replicas}), canary_json(&s));
         let v2 = w.hash_of("app:2");
         for op in &ops {
@@ -418,6 +452,49 @@ proptest! {
                 check_any(&replay, min_available, s.routed, &format!("{op:?}: action {i} {a:?}"));
             }
             check_any(&w, min_available, s.routed, &format!("after {op:?}"));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The first revision never becomes (fully) ready and new templates keep arriving: there
+    /// is no stable revision to protect, but every ReplicaSet together still asks for at most
+    /// `replicas + maxSurge` pods (the new one is not a second first deploy).
+    #[test]
+    fn new_templates_before_the_first_is_ready_stay_within_the_surge(
+        settings in settings(),
+        ops in proptest::collection::vec(image_op(), 1..30),
+    ) {
+        let mut s = settings;
+        s.dynamic = false;
+        s.routed = false;
+        let (max_surge, _) = limits(&mut s);
+        let replicas = s.replicas;
+        MAX_TOTAL.with(|m| m.set(replicas + max_surge));
+        let mut w = World::canary(json!({"replicas": replicas}), canary_json(&s));
+        w.step();
+        let v1 = w.hash_of("app:1");
+        // A pod or none of the first revision ever becomes ready, never all of them.
+        if replicas > 1 {
+            w.one_more_ready_of(&v1);
+        }
+        let v2 = w.hash_of("app:2");
+        for op in &ops {
+            let op = match op {
+                Op::AllReady | Op::Ready | Op::ReadyStable => Op::ReadyCanary,
+                other => other.clone(),
+            };
+            apply(&mut w, &op, &v1, &v2, s.steps.len());
+            let before = w.clone();
+            let d = w.step();
+            let mut replay = before;
+            for (i, a) in d.actions.iter().enumerate() {
+                replay.apply(a);
+                check_surge(&replay, replicas + max_surge, false, &format!("{op:?}: action {i} {a:?}"));
+            }
+            check_surge(&w, replicas + max_surge, false, &format!("after {op:?}"));
         }
     }
 }

@@ -249,7 +249,6 @@ fn route_weight_now(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str) -> Option<i32
 
 /// The plan for `target`, canary `canary` over stable `stable`: final, applied as it is.
 fn plan(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, target: Target) -> Plan {
-    let replicas = spec.common.replicas;
     let routed = spec.route.is_some();
     let stage = match target {
         Target::FirstDeploy | Target::Steady => (100, None, Mode::Back),
@@ -277,8 +276,9 @@ fn plan(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, target: Tar
     match target {
         Target::Step(_) => {}
         Target::FirstDeploy => {
-            // Nothing else exists to serve: all pods at once, the route to the stable backend.
-            p.moves = vec![(canary.to_string(), replicas)];
+            // All pods at once when nothing else exists; beside an earlier revision that never
+            // became ready (and a second one arrives) the moves stay within the surge: that
+            // earlier revision's unready pods go first, its ready ones as the new pods serve.
             p.route = to_stable_backend(p.route);
         }
         Target::Steady => p.route = to_stable_backend(p.route),
@@ -412,7 +412,9 @@ fn size(
     }
     let limits = sizing::Limits {
         min_available: (replicas - spec.max_unavailable).max(0),
-        max_total: (!routed && mode == Mode::Forward).then(|| replicas + spec.max_surge),
+        // Going back (abort, a template back to stable) is bounded too: the canary's pods
+        // that do not serve go first, and the stable side grows within the surge.
+        max_total: (!routed).then(|| replicas + spec.max_surge),
     };
     let up_order: Vec<usize> = match mode {
         Mode::Forward => vec![canary_index, stable_index],
@@ -474,7 +476,16 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
             current = Some(to);
         }
     }
-    for (hash, replicas) in &plan.moves {
+    // Scale-downs first: applied in order, the pods asked for never exceed the surge bound
+    // between two requests (a scale-up is only planned within what the scale-downs free).
+    let shrinks = |(hash, replicas): &(String, i32)| {
+        cx.observed
+            .replica_set(hash)
+            .is_some_and(|rs| *replicas < rs.replicas)
+    };
+    let down = plan.moves.iter().filter(|m| shrinks(m));
+    let up = plan.moves.iter().filter(|m| !shrinks(m));
+    for (hash, replicas) in down.chain(up) {
         let unchanged = cx
             .observed
             .replica_set(hash)
