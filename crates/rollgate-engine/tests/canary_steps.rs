@@ -815,3 +815,29 @@ fn a_run_restarted_by_a_retry_in_a_reconcile_that_aborts_is_not_created() {
     );
     assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
 }
+
+#[test]
+fn a_completed_release_terminates_its_background_run() {
+    let mut bg = analysis();
+    bg["startingStep"] = json!(0);
+    let (mut w, _, v2) = releasing(json!({
+        "analysis": bg,
+        "steps": [{"setWeight": 20}, {"pause": {"duration": "10s"}}, {"setWeight": 60}]
+    }));
+    w.step();
+    let run = w
+        .observed
+        .analysis_runs
+        .iter()
+        .find(|r| r.kind == AnalysisKind::Background)
+        .map(|r| r.name.clone())
+        .expect("background run");
+    w.set_run_phase(AnalysisKind::Background, AnalysisPhase::Running);
+    for _ in 0..20 {
+        w.make_all_ready();
+        w.advance(11);
+        w.step();
+    }
+    assert_eq!(w.status().stable_rs, Some(v2));
+    assert!(w.run(&run).terminating, "the background run is terminated");
+}

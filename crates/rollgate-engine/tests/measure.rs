@@ -186,6 +186,11 @@ fn terminate_ends_the_run_with_what_it_has() {
     let p = plan(&s, Some(&st), t(1));
     assert!(p.due.is_empty());
     assert_eq!(phase(&p.status), AnalysisPhase::Successful);
+    // What the controller writes: the plan's status through `record` (nothing measured).
+    let (st, requeue, measured) = step(&s, Some(st), t(5), v(0.01));
+    assert_eq!(measured, 0);
+    assert_eq!(phase(&st), AnalysisPhase::Successful, "{st:?}");
+    assert_eq!(requeue, None, "a terminated run is not looked at again");
 }
 
 #[test]

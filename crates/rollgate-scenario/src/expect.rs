@@ -36,6 +36,16 @@ fn or_none<T: ToString>(v: Option<T>) -> String {
 /// Every check `expect` asks for, in the order of its fields.
 pub fn check(expect: &Expect, o: &Outcome) -> Vec<Check> {
     let mut checks = Vec::new();
+    // Always checked: a controller that never goes idle stops virtual time (see
+    // `crate::ticker`), which no scenario expects.
+    if o.stalled_seconds > 0 {
+        checks.push(Check {
+            field: "(idle)",
+            expected: "the controller goes idle".into(),
+            actual: format!("virtual time moved on by force for {}s", o.stalled_seconds),
+            ok: false,
+        });
+    }
     if let Some(phase) = &expect.phase {
         checks.push(Check {
             field: "phase",
@@ -135,7 +145,21 @@ mod tests {
             steps_reached: Some(2),
             steps: Some(5),
             events: vec!["RolloutUpdated".into(), "RolloutAborted".into()],
+            stalled_seconds: 0,
         }
+    }
+
+    #[test]
+    fn a_controller_that_never_went_idle_fails_the_scenario() {
+        let expect = Expect::default();
+        assert!(check(&expect, &outcome()).is_empty());
+        let stalled = Outcome {
+            stalled_seconds: 3,
+            ..outcome()
+        };
+        let checks = check(&expect, &stalled);
+        assert_eq!(checks.len(), 1);
+        assert!(!checks[0].ok, "{}", checks[0]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod file;
 pub mod runner;
 pub mod series;
 pub mod source;
+pub mod ticker;
 
 pub use expect::{Check, check};
 pub use file::Scenario;

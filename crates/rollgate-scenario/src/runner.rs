@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::ScenarioError;
 use crate::file::{Availability, Command, Dur, Scenario, TimelineEntry};
 use crate::source::ScenarioMetrics;
+use crate::ticker::Ticker;
 
 /// How long the rollout must stay Healthy or Degraded, unchanged (two minutes), after the timeline is done
 /// for the scenario to end before its `duration`.
@@ -47,6 +48,9 @@ pub struct Outcome {
     pub steps: Option<usize>,
     /// Reasons of the Events recorded on the Rollout, in order.
     pub events: Vec<String>,
+    /// Virtual seconds the clock had to be moved on by force because the controller never
+    /// went idle (a controller bug; see [`crate::ticker`]): the run stops at the first.
+    pub stalled_seconds: u32,
 }
 
 /// Runs `scenario` on a fresh current-thread runtime with tokio's clock paused (virtual
@@ -63,7 +67,7 @@ pub fn run_blocking(
     runtime.block_on(run(scenario, out))
 }
 
-/// Runs `scenario` (under a paused tokio clock, or it takes real time).
+/// Runs `scenario`; expects tokio's clock to be paused (virtual time).
 pub async fn run(
     scenario: &Scenario,
     out: &mut dyn FnMut(String),
@@ -153,6 +157,7 @@ impl Run<'_> {
         let mut pending = pending.into_iter().peekable();
         let limit = scenario.max_duration();
         let mut unchanged_since = Duration::ZERO;
+        let mut ticker = Ticker::start();
         loop {
             while let Some(entry) = pending.next_if(|e| e.at.0 <= self.start.elapsed()) {
                 self.act(entry, &scenario.namespace).await?;
@@ -167,8 +172,18 @@ impl Run<'_> {
             if (pending.peek().is_none() && settled) || elapsed >= limit {
                 break;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            if ticker.sleep(Duration::from_secs(1)).await {
+                // Every further second would take as long in real time: the run ends here
+                // and fails (see `expect::check`).
+                self.say(format!(
+                    "stopped: virtual time stood still for {}s of real time (the controller \
+                     never went idle)",
+                    crate::ticker::STALL.as_secs()
+                ));
+                break;
+            }
         }
+        self.outcome.stalled_seconds = ticker.forced();
         self.finish();
         Ok(self.outcome.clone())
     }

@@ -101,3 +101,70 @@ fn a_wrong_expect_fails_with_what_happened() {
     assert!(failed[0].starts_with("FAIL phase"), "{}", failed[0]);
     assert!(failed[0].contains("expected Healthy") && failed[0].ends_with("got Degraded"));
 }
+
+/// Whatever the metrics say, a scenario ends by its `duration` with the controller idle: here
+/// every shipped canary scenario with a background analysis, its regressions removed
+/// (constant metrics), and again with its first `pause` step removed. The background run of a
+/// release that succeeded stayed Running forever and kept the controller busy, so virtual
+/// time never reached the end.
+#[test]
+fn with_constant_metrics_every_scenario_ends_idle() {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir())
+        .expect("test data")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    for path in files {
+        let mut scenario = Scenario::load(&path).expect("test data");
+        let background = scenario
+            .objects
+            .iter()
+            .any(|o| o.pointer("/spec/strategy/canary/analysis").is_some());
+        if !background {
+            continue;
+        }
+        for values in scenario.metrics.values_mut() {
+            for series in values
+                .default
+                .iter_mut()
+                .chain(values.revisions.values_mut())
+            {
+                if let rollgate_scenario::file::Series::Generator(g) = series {
+                    g.regression = None;
+                }
+            }
+        }
+        for variant in 0..2 {
+            if variant == 1 {
+                let Some(steps) = scenario
+                    .objects
+                    .iter_mut()
+                    .filter_map(|o| o.pointer_mut("/spec/strategy/canary/steps"))
+                    .find_map(|s| s.as_array_mut())
+                else {
+                    continue;
+                };
+                let Some(i) = steps.iter().position(|s| s.get("pause").is_some()) else {
+                    continue;
+                };
+                steps.remove(i);
+            }
+            let mut timeline = Vec::new();
+            let outcome =
+                run_blocking(&scenario, &mut |line| timeline.push(line)).expect("test data");
+            assert!(
+                outcome.ended_at <= scenario.max_duration(),
+                "{}: ended at {:?}",
+                path.display(),
+                outcome.ended_at
+            );
+            assert_eq!(
+                outcome.stalled_seconds,
+                0,
+                "{} (variant {variant}): the controller never went idle:\n{}",
+                path.display(),
+                timeline.join("\n")
+            );
+        }
+    }
+}

@@ -298,7 +298,10 @@ pub fn record(
         r.phase = Some(mp);
         r.message = mm;
     }
-    conclude(&metrics, &mut s, false);
+    // A terminated run ends with what it has (as `plan` concluded it): recording nothing
+    // after that must not bring it back to Running, which would wait for measurements that
+    // are never taken.
+    conclude(&metrics, &mut s, spec.terminate == Some(true));
     let requeue_after = requeue(&metrics, &s, now);
     RunDecision {
         status: s,
