@@ -555,7 +555,7 @@ fn first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     let p = plan(cx, spec, hash, hash, Target::FirstDeploy);
     emit(cx, spec, hash, hash, &p);
     if has_ready(cx, hash, replicas) {
-        cx.status.stable_rs = Some(hash.to_string());
+        release::complete(cx, hash);
         cx.event(
             EventReason::RolloutCompleted,
             Msg::FirstRevisionAvailable {
