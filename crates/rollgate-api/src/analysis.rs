@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
     derive = "PartialEq",
     derive = "Default"
 )]
+#[schemars(extend("required" = ["metrics"]))]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateSpec {
     /// The metrics to measure.
@@ -163,11 +164,13 @@ pub struct MeasurementRetention {
     /// Metric name (or a regular expression matching names).
     pub metric_name: String,
     /// Measurements kept.
+    #[schemars(range(min = 0))]
     pub limit: i32,
 }
 
 /// One metric check.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["name", "provider"]))]
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     /// Metric name, unique in the run.
@@ -215,6 +218,7 @@ pub struct MetricProvider {
 
 /// A Prometheus query.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["address", "query"]))]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusMetric {
     /// Base URL of the Prometheus server.
@@ -224,6 +228,7 @@ pub struct PrometheusMetric {
     #[serde(default)]
     pub query: String,
     /// Query timeout in seconds.
+    #[schemars(range(min = 1))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// Extra HTTP headers.
@@ -251,6 +256,7 @@ pub struct WebHeader {
 
 /// Range query bounds, as PromQL-style expressions (`now() - 5m`) or durations.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["start", "end", "step"]))]
 pub struct RangeQuery {
     /// Start.
     #[serde(default)]
