@@ -86,7 +86,7 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindow>,
     /// How a new revision is released: exactly one of `blueGreen` or `canary`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "RolloutStrategy::is_empty")]
     pub strategy: RolloutStrategy,
     /// Argo Rollouts' reference to a Deployment whose template the rollout would use instead of
     /// `template`. Kept in the schema so that the API server stores it, but not supported:
@@ -118,6 +118,13 @@ pub struct RolloutStrategy {
     /// Canary: traffic moved to the new version in steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStrategy>,
+}
+
+impl RolloutStrategy {
+    /// True when neither strategy is set.
+    pub fn is_empty(&self) -> bool {
+        self.blue_green.is_none() && self.canary.is_none()
+    }
 }
 
 /// Blue/green strategy parameters.
@@ -381,7 +388,7 @@ pub struct RolloutAnalysisBackground {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateRef {
     /// Name of the template.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub template_name: String,
     /// True for a ClusterAnalysisTemplate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
