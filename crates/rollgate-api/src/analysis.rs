@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
     derive = "PartialEq",
     derive = "Default"
 )]
+#[schemars(extend("required" = ["metrics"]))]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateSpec {
     /// The metrics to measure.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<Metric>,
     /// Arguments the metrics may reference as `{{args.NAME}}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -163,11 +164,13 @@ pub struct MeasurementRetention {
     /// Metric name (or a regular expression matching names).
     pub metric_name: String,
     /// Measurements kept.
+    #[schemars(range(min = 0))]
     pub limit: i32,
 }
 
 /// One metric check.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["name", "provider"]))]
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     /// Metric name, unique in the run.
@@ -201,7 +204,7 @@ pub struct Metric {
     #[schemars(extend("enum" = ["Inconclusive", "Fail", "Pass"]))]
     pub no_data_policy: Option<String>,
     /// Where the value comes from.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "MetricProvider::is_empty")]
     pub provider: MetricProvider,
 }
 
@@ -213,17 +216,26 @@ pub struct MetricProvider {
     pub prometheus: Option<PrometheusMetric>,
 }
 
+impl MetricProvider {
+    /// True when no provider is set.
+    pub fn is_empty(&self) -> bool {
+        self.prometheus.is_none()
+    }
+}
+
 /// A Prometheus query.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["address", "query"]))]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusMetric {
     /// Base URL of the Prometheus server.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub address: String,
     /// PromQL query; may contain `{{args.NAME}}`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub query: String,
     /// Query timeout in seconds.
+    #[schemars(range(min = 1))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// Extra HTTP headers.
@@ -251,15 +263,16 @@ pub struct WebHeader {
 
 /// Range query bounds, as PromQL-style expressions (`now() - 5m`) or durations.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["start", "step"]))]
 pub struct RangeQuery {
     /// Start.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub start: String,
-    /// End.
-    #[serde(default)]
+    /// End (default `now()`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub end: String,
     /// Resolution step, e.g. `30s`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub step: String,
 }
 

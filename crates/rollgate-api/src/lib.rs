@@ -13,6 +13,7 @@
 
 pub mod analysis;
 pub mod crds;
+pub mod decode;
 pub mod duration;
 pub mod labels;
 pub mod reasons;

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
     derive = "PartialEq",
     derive = "Default"
 )]
+#[schemars(extend("required" = ["selector", "template", "strategy"]))]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
     /// Number of desired pods (default 1).
@@ -85,8 +86,14 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindow>,
     /// How a new revision is released: exactly one of `blueGreen` or `canary`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "RolloutStrategy::is_empty")]
     pub strategy: RolloutStrategy,
+    /// Argo Rollouts' reference to a Deployment whose template the rollout would use instead of
+    /// `template`. Kept in the schema so that the API server stores it, but not supported:
+    /// validation reports it (InvalidSpec) instead of ignoring it.
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ref: Option<serde_json::Value>,
 }
 
 /// Rollback window: how many previous revisions roll back instantly.
@@ -94,6 +101,7 @@ pub struct RolloutSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RollbackWindow {
     /// Number of previous revisions in the window.
+    #[schemars(range(min = 0))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revisions: Option<i32>,
 }
@@ -112,11 +120,19 @@ pub struct RolloutStrategy {
     pub canary: Option<CanaryStrategy>,
 }
 
+impl RolloutStrategy {
+    /// True when neither strategy is set.
+    pub fn is_empty(&self) -> bool {
+        self.blue_green.is_none() && self.canary.is_none()
+    }
+}
+
 /// Blue/green strategy parameters.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[x_kube(crates(kube_core = "::kube_core"))]
 #[x_kube(validation = Rule::new("has(self.activeService) && self.activeService != ''").message("blueGreen.activeService is required"))]
 #[x_kube(validation = Rule::new("!has(self.previewService) || !has(self.activeService) || self.activeService != self.previewService").message("blueGreen.previewService must differ from blueGreen.activeService"))]
+#[schemars(extend("required" = ["activeService"]))]
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStrategy {
     /// Service that receives production traffic; its selector is switched on promotion. Required.
@@ -234,6 +250,12 @@ pub struct CanaryStrategy {
     #[schemars(range(min = 0))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_scale_down_delay_seconds: Option<i32>,
+    /// Argo Rollouts' limit of old ReplicaSets waiting for their scale-down delay. Kept in
+    /// the schema so that the API server stores it, but not supported for canaries:
+    /// validation reports it (InvalidSpec) instead of ignoring it.
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_revision_limit: Option<i32>,
     /// Labels and annotations added to canary pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_metadata: Option<PodMetadata>,
@@ -286,9 +308,11 @@ pub struct RolloutPause {
 #[serde(rename_all = "camelCase")]
 pub struct SetCanaryScale {
     /// Absolute number of canary replicas.
+    #[schemars(range(min = 0))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     /// Canary replicas as a percentage of `spec.replicas`.
+    #[schemars(range(min = 0, max = 100))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
     /// Scale the canary to match the traffic weight again.
@@ -353,16 +377,18 @@ pub struct RolloutAnalysisBackground {
     #[serde(flatten)]
     pub analysis: RolloutAnalysis,
     /// Index of the step at which the background analysis starts (default 0).
+    #[schemars(range(min = 0))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starting_step: Option<i32>,
 }
 
 /// Reference to an AnalysisTemplate or ClusterAnalysisTemplate.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["templateName"]))]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateRef {
     /// Name of the template.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub template_name: String,
     /// True for a ClusterAnalysisTemplate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -582,4 +608,102 @@ pub struct RolloutAnalysisRunStatus {
     /// Its message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use kube_core::CustomResourceExt;
+    use serde_json::{Value, json};
+
+    use super::Rollout;
+    use crate::AnalysisTemplate;
+
+    fn schema_of(crd: impl serde::Serialize) -> Value {
+        let crd = serde_json::to_value(crd).expect("serializable");
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+
+    fn bounds(field: &Value) -> (Value, Value, Value, Value) {
+        (
+            field["type"].clone(),
+            field["format"].clone(),
+            field["minimum"].clone(),
+            field["maximum"].clone(),
+        )
+    }
+
+    #[test]
+    fn the_rollout_schema_bounds_its_integers_and_requires_its_required_fields() {
+        let root = schema_of(Rollout::crd());
+        assert_eq!(root["required"], json!(["spec"]));
+        let spec = &root["properties"]["spec"];
+        let mut required: Vec<&str> = spec["required"]
+            .as_array()
+            .expect("spec.required")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        required.sort_unstable();
+        assert_eq!(required, ["selector", "strategy", "template"]);
+        let p = &spec["properties"];
+        let int32 = |min: Value, max: Value| (json!("integer"), json!("int32"), min, max);
+        for (field, want) in [
+            (&p["replicas"], int32(json!(0.0), Value::Null)),
+            (&p["minReadySeconds"], int32(json!(0.0), Value::Null)),
+            (&p["revisionHistoryLimit"], int32(json!(0.0), Value::Null)),
+            (
+                &p["progressDeadlineSeconds"],
+                int32(json!(1.0), Value::Null),
+            ),
+            (
+                &p["rollbackWindow"]["properties"]["revisions"],
+                int32(json!(0.0), Value::Null),
+            ),
+        ] {
+            assert_eq!(bounds(field), want, "{field}");
+        }
+        let strategy = &p["strategy"]["properties"];
+        assert_eq!(strategy["blueGreen"]["required"], json!(["activeService"]));
+        let canary = &strategy["canary"]["properties"];
+        let step = &canary["steps"]["items"]["properties"];
+        assert_eq!(bounds(&step["setWeight"]), int32(json!(0.0), json!(100.0)));
+        assert_eq!(
+            bounds(&step["setCanaryScale"]["properties"]["weight"]),
+            int32(json!(0.0), json!(100.0))
+        );
+        assert_eq!(
+            bounds(&canary["scaleDownDelayRevisionLimit"]),
+            int32(json!(0.0), Value::Null)
+        );
+        assert_eq!(
+            step["analysis"]["properties"]["templates"]["items"]["required"],
+            json!(["templateName"])
+        );
+        // Argo fields rollgate does not implement stay in the schema (the server keeps them and
+        // validation reports them) instead of being pruned.
+        assert_eq!(
+            p["workloadRef"]["x-kubernetes-preserve-unknown-fields"],
+            json!(true)
+        );
+    }
+
+    #[test]
+    fn the_analysis_template_schema_requires_metric_names_providers_and_queries() {
+        let root = schema_of(AnalysisTemplate::crd());
+        let spec = &root["properties"]["spec"];
+        assert_eq!(spec["required"], json!(["metrics"]));
+        let metric = &spec["properties"]["metrics"]["items"];
+        assert_eq!(metric["required"], json!(["name", "provider"]));
+        let prometheus = &metric["properties"]["provider"]["properties"]["prometheus"];
+        assert_eq!(prometheus["required"], json!(["address", "query"]));
+        assert_eq!(
+            bounds(&prometheus["properties"]["timeout"]),
+            (json!("integer"), json!("int64"), json!(1.0), Value::Null)
+        );
+        let retention = &spec["properties"]["measurementRetention"]["items"]["properties"];
+        assert_eq!(
+            bounds(&retention["limit"]),
+            (json!("integer"), json!("int32"), json!(0.0), Value::Null)
+        );
+    }
 }

@@ -14,6 +14,7 @@ pub mod observe;
 pub mod run;
 pub mod serve;
 pub mod telemetry;
+pub mod watch_health;
 
 pub use clock::Clock;
 pub use error::Error;

@@ -4,18 +4,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::PostParams;
+use kube::api::{ApiResource, DynamicObject, PartialObjectMeta, PostParams};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use rollgate_api::decode::{self, DecodeError};
 use rollgate_api::labels::{FIELD_MANAGER, ROLLOUT_NAME};
-use rollgate_api::{AnalysisRun, EventReason, Rollout};
-use rollgate_engine::{Decision, Input};
+use rollgate_api::{AnalysisRun, EventReason, Rollout, RolloutStatus};
+use rollgate_engine::validate::Problem;
+use rollgate_engine::{Decision, Input, Observed};
 use tracing::{debug, info, warn};
 
 use crate::analysis_run::{RunContext, reconcile_run};
@@ -23,6 +26,7 @@ use crate::clock::Clock;
 use crate::error::{Error, has_code};
 use crate::metrics_source::{MetricSource, PrometheusSource};
 use crate::telemetry::Telemetry;
+use crate::watch_health::WatchHealth;
 use crate::{apply, observe};
 
 /// Longest time between two reconciles of an unchanged rollout.
@@ -109,17 +113,29 @@ pub async fn reconcile_rollout(
     ns: &str,
     name: &str,
 ) -> Result<Option<Report>, Error> {
-    let api = Api::<Rollout>::namespaced(ctx.client.clone(), ns);
-    let Some(rollout) = api
+    let raw_api =
+        Api::<DynamicObject>::namespaced_with(ctx.client.clone(), ns, &rollout_resource());
+    let Some(raw) = raw_api
         .get_opt(name)
         .await
         .map_err(|e| Error::kube(format!("reading Rollout {ns}/{name}"), e))?
     else {
         return Ok(None);
     };
-    if rollout.metadata.deletion_timestamp.is_some() {
+    if raw.metadata.deletion_timestamp.is_some() {
         return Ok(None);
     }
+    // Decoded here, one object at a time: a Rollout the types cannot represent (stored under
+    // a looser CRD, say) is reported on its own status instead of blinding the controller.
+    let rollout = match decode_rollout(&raw) {
+        Ok(rollout) => rollout,
+        Err(problem) => {
+            return report_undecodable(ctx, &raw_api, raw, problem)
+                .await
+                .map(Some);
+        }
+    };
+    let api = Api::<Rollout>::namespaced(ctx.client.clone(), ns);
     let observed = observe::observe(&ctx.client, &rollout).await?;
     let started = std::time::Instant::now();
     let decision = rollgate_engine::reconcile(Input {
@@ -167,6 +183,95 @@ pub async fn reconcile_rollout(
         status_written,
         decided_in,
     }))
+}
+
+/// The API resource of Rollouts, for the untyped reads and watches.
+pub fn rollout_resource() -> ApiResource {
+    ApiResource::erase::<Rollout>(&())
+}
+
+/// The API resource of AnalysisRuns, for the untyped watch of the run controller.
+fn run_resource() -> ApiResource {
+    ApiResource::erase::<AnalysisRun>(&())
+}
+
+/// Decodes a Rollout read untyped; on failure, names the field that does not decode.
+pub fn decode_rollout(raw: &DynamicObject) -> Result<Rollout, DecodeError> {
+    let value = serde_json::to_value(raw).map_err(|e| DecodeError {
+        field: String::new(),
+        problem: e.to_string(),
+    })?;
+    decode::rollout(&value)
+}
+
+/// Reports a Rollout that cannot be decoded as the engine reports an invalid spec: Degraded
+/// and an `InvalidSpec` condition naming the field (the status is written into the object as
+/// read, guarded by its resourceVersion), one Warning Event per generation. Nothing else is
+/// touched.
+async fn report_undecodable(
+    ctx: &Context,
+    api: &Api<DynamicObject>,
+    raw: DynamicObject,
+    problem: DecodeError,
+) -> Result<Report, Error> {
+    let ns = raw.namespace().unwrap_or_default();
+    let name = raw.name_any();
+    let who = format!("{ns}/{name}");
+    // The status may still decode (the controller wrote it); the engine keeps its conditions
+    // and reports the problem once per generation.
+    let status = raw
+        .data
+        .get("status")
+        .and_then(|s| decode::decode::<RolloutStatus>(s).ok())
+        .unwrap_or_default();
+    let shell = Rollout {
+        metadata: raw.metadata.clone(),
+        spec: Default::default(),
+        status: Some(status),
+    };
+    let problems = [Problem {
+        field: problem.field.clone(),
+        expected: problem.problem.clone(),
+    }];
+    let started = std::time::Instant::now();
+    let decision = rollgate_engine::validate::reject(
+        Input {
+            rollout: &shell,
+            observed: &Observed::default(),
+            now: ctx.config.clock.now(),
+        },
+        &problems,
+    );
+    let decided_in = started.elapsed();
+    let current = shell.status.clone().unwrap_or_default();
+    let status_written = decision.status != current;
+    if status_written {
+        warn!(rollout = %who, problem = %problem, "cannot decode the Rollout: reported as InvalidSpec");
+        let mut updated = raw.clone();
+        updated.data["status"] =
+            serde_json::to_value(&decision.status).map_err(|source| Error::Serialize {
+                what: format!("the status of Rollout {who}"),
+                source,
+            })?;
+        api.replace_status(
+            &name,
+            &PostParams {
+                dry_run: false,
+                field_manager: Some(FIELD_MANAGER.into()),
+            },
+            &updated,
+        )
+        .await
+        .map_err(|e| Error::kube(format!("writing status of Rollout {who}"), e))?;
+    } else {
+        debug!(rollout = %who, problem = %problem, "cannot decode the Rollout (reported already)");
+    }
+    publish_events(ctx, &shell, &decision.events, &who).await;
+    Ok(Report {
+        decision,
+        status_written,
+        decided_in,
+    })
 }
 
 /// Publishes the engine's events on the Rollout. Best effort: the status carries the same facts.
@@ -218,7 +323,7 @@ async fn publish_events(
     }
 }
 
-async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+async fn reconcile(rollout: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let _running = ctx.config.telemetry.reconcile_running();
     let ns = rollout.namespace().ok_or(Error::MissingIdentity)?;
     let name = rollout.name_any();
@@ -241,7 +346,7 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Requeue, 
     }
 }
 
-fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Requeue {
+fn error_policy(rollout: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Requeue {
     ctx.config.telemetry.failed(error.label());
     let who = format!(
         "{}/{}",
@@ -267,19 +372,72 @@ where
     }
 }
 
+fn dynamic_api(client: &Client, ns: Option<&str>, resource: &ApiResource) -> Api<DynamicObject> {
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+/// Reports every item of a watcher's stream to `health` (the stream owns it: dropping the
+/// stream unregisters the watch).
+fn tracked<K>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    health: WatchHealth,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send {
+    events.inspect(move |event| health.saw(event))
+}
+
 /// Runs the controller until `shutdown` resolves.
+///
+/// Rollouts and AnalysisRuns are watched untyped (`DynamicObject`) and decoded one by one in
+/// reconcile, so that an object the types cannot represent is reported on its own instead of
+/// failing the list of all of them. `/readyz` follows the watches: ready once each one listed
+/// its objects, not while one keeps failing.
 pub async fn run(
     client: Client,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
     let ns = config.namespace.clone();
+    let telemetry = config.telemetry.clone();
     let owned = watcher::Config::default().labels(ROLLOUT_NAME);
-    let controller = Controller::new(
-        api::<Rollout>(&client, ns.as_deref()),
-        watcher::Config::default(),
-    );
-    let rollouts = controller.store();
+    let rollout_type = rollout_resource();
+    let writer = Writer::<DynamicObject>::new(rollout_type.clone());
+    let rollouts = writer.as_reader();
+    let rollout_events = tracked(
+        watcher(
+            dynamic_api(&client, ns.as_deref(), &rollout_type),
+            watcher::Config::default(),
+        ),
+        telemetry.watch("rollouts"),
+    )
+    .reflect(writer)
+    .applied_objects();
+    let replica_set_events = tracked(
+        watcher(
+            api::<PartialObjectMeta<ReplicaSet>>(&client, ns.as_deref()),
+            owned.clone(),
+        ),
+        telemetry.watch("replicasets"),
+    )
+    .touched_objects();
+    let owned_run_events = tracked(
+        watcher(
+            api::<PartialObjectMeta<AnalysisRun>>(&client, ns.as_deref()),
+            owned,
+        ),
+        telemetry.watch("analysisruns"),
+    )
+    .touched_objects();
+    let service_events = tracked(
+        watcher(
+            api::<Service>(&client, ns.as_deref()),
+            watcher::Config::default(),
+        ),
+        telemetry.watch("services"),
+    )
+    .touched_objects();
     let runs = config.metric_source.clone().map(|source| {
         let run_ctx = Arc::new(RunContext {
             client: client.clone(),
@@ -287,38 +445,47 @@ pub async fn run(
             source,
             telemetry: config.telemetry.clone(),
         });
-        Controller::new(
-            api::<AnalysisRun>(&client, ns.as_deref()),
-            watcher::Config::default(),
+        let run_type = run_resource();
+        let writer = Writer::<DynamicObject>::new(run_type.clone());
+        let reader = writer.as_reader();
+        let events = tracked(
+            watcher(
+                dynamic_api(&client, ns.as_deref(), &run_type),
+                watcher::Config::default(),
+            ),
+            telemetry.watch("analysisruns (measuring)"),
         )
-        .run(reconcile_analysis_run, run_error_policy, run_ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                debug!(error = %e, "analysis run controller event");
-            }
-        })
+        .reflect(writer)
+        .applied_objects();
+        Controller::for_stream_with(events, reader, run_type)
+            .run(reconcile_analysis_run, run_error_policy, run_ctx)
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    debug!(error = %e, "analysis run controller event");
+                }
+            })
     });
-    let telemetry = config.telemetry.clone();
     let ctx = Arc::new(Context::new(client.clone(), config));
     telemetry.set_ready(true);
-    let rollouts_done = controller
-        .owns(api::<ReplicaSet>(&client, ns.as_deref()), owned.clone())
-        .owns(api::<AnalysisRun>(&client, ns.as_deref()), owned)
-        .watches(
-            api::<Service>(&client, ns.as_deref()),
-            watcher::Config::default(),
-            move |svc: Service| {
-                let svc_ns = svc.namespace();
-                let svc_name = svc.name_any();
-                rollouts
-                    .state()
-                    .into_iter()
-                    .filter(|r| r.namespace() == svc_ns)
-                    .filter(|r| rollgate_engine::references(r).services.contains(&svc_name))
-                    .map(|r| ObjectRef::from_obj(&*r))
-                    .collect::<Vec<_>>()
-            },
-        )
+    let mapper_type = rollout_type.clone();
+    let rollouts_done = Controller::for_stream_with(rollout_events, rollouts.clone(), rollout_type)
+        .owns_stream(replica_set_events)
+        .owns_stream(owned_run_events)
+        .watches_stream(service_events, move |svc: Service| {
+            let svc_ns = svc.namespace();
+            let svc_name = svc.name_any();
+            rollouts
+                .state()
+                .into_iter()
+                .filter(|r| r.namespace() == svc_ns)
+                .filter(|r| {
+                    // A Rollout that does not decode names no Service it could be woken for.
+                    decode_rollout(r)
+                        .is_ok_and(|r| rollgate_engine::references(&r).services.contains(&svc_name))
+                })
+                .map(|r| ObjectRef::from_obj_with(&*r, mapper_type.clone()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -341,18 +508,28 @@ pub async fn run(
 }
 
 async fn reconcile_analysis_run(
-    run: Arc<AnalysisRun>,
+    run: Arc<DynamicObject>,
     ctx: Arc<RunContext>,
 ) -> Result<Requeue, Error> {
     let _running = ctx.telemetry.reconcile_running();
     let ns = run.namespace().ok_or(Error::MissingIdentity)?;
-    match reconcile_run(&ctx, &ns, &run.name_any()).await? {
+    let name = run.name_any();
+    // One run the types cannot represent is left alone (its rollout waits for a phase that
+    // does not come: its own progress deadline applies); the others are measured.
+    let decoded = serde_json::to_value(&*run)
+        .map_err(|e| e.to_string())
+        .and_then(|v| decode::decode::<AnalysisRun>(&v).map_err(|e| e.to_string()));
+    if let Err(problem) = decoded {
+        warn!(run = %format!("{ns}/{name}"), %problem, "cannot decode the AnalysisRun: not measured");
+        return Ok(Requeue::await_change());
+    }
+    match reconcile_run(&ctx, &ns, &name).await? {
         Some(after) => Ok(Requeue::requeue(after)),
         None => Ok(Requeue::await_change()),
     }
 }
 
-fn run_error_policy(run: Arc<AnalysisRun>, error: &Error, _ctx: Arc<RunContext>) -> Requeue {
+fn run_error_policy(run: Arc<DynamicObject>, error: &Error, _ctx: Arc<RunContext>) -> Requeue {
     let who = format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any());
     if error.is_conflict() {
         debug!(run = %who, error = %error, "retrying after conflict");

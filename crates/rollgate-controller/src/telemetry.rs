@@ -21,6 +21,8 @@ use prometheus_client::registry::Registry;
 use rollgate_api::{AbortReason, EventReason, RolloutStatus};
 use rollgate_engine::{Action, Decision};
 
+use crate::watch_health::{WatchHealth, Watches};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabels {
     phase: String,
@@ -72,6 +74,8 @@ pub struct Telemetry {
     time_to_decision: Family<RunPhaseLabels, Histogram, fn() -> Histogram>,
     leader: Gauge,
     ready: AtomicBool,
+    /// The watches of the running controllers (ready only once they all listed).
+    watches: Arc<Watches>,
     /// Reconciles (of Rollouts and AnalysisRuns) running now.
     in_flight: AtomicUsize,
 }
@@ -160,6 +164,7 @@ impl Telemetry {
             time_to_decision,
             leader,
             ready: AtomicBool::new(false),
+            watches: Arc::default(),
             in_flight: AtomicUsize::new(0),
         }
     }
@@ -270,8 +275,9 @@ impl Telemetry {
         self.leader.get() == 1
     }
 
-    /// Marks the controller ready (its watches are running, or it waits as a candidate for
-    /// the leader Lease).
+    /// Marks the controller ready (its controllers run, or it waits as a candidate for the
+    /// leader Lease). `/readyz` also waits for the watches registered with
+    /// [`Telemetry::watch`].
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
     }
@@ -287,9 +293,21 @@ impl Telemetry {
         self.in_flight.load(Ordering::SeqCst)
     }
 
-    /// Whether `/readyz` answers 200.
+    /// Registers a watch of a running controller: `/readyz` is not ready until it listed its
+    /// objects, nor while it keeps failing, until the returned handle is dropped.
+    pub fn watch(&self, name: &'static str) -> WatchHealth {
+        self.watches.register(name)
+    }
+
+    /// Registered watches that have not listed their objects yet or keep failing.
+    pub fn unready_watches(&self) -> Vec<&'static str> {
+        self.watches.unready()
+    }
+
+    /// Whether `/readyz` answers 200: marked ready, and every registered watch listed its
+    /// objects and is not failing.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.ready.load(Ordering::Relaxed) && self.watches.unready().is_empty()
     }
 
     /// The metrics in the Prometheus text format.
@@ -322,10 +340,17 @@ async fn metrics(State(t): State<Arc<Telemetry>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(t): State<Arc<Telemetry>>) -> impl IntoResponse {
-    if t.is_ready() {
-        (StatusCode::OK, "ready")
+    if !t.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting".to_string());
+    }
+    let unready = t.unready_watches();
+    if unready.is_empty() {
+        (StatusCode::OK, "ready".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("watches not listed yet or failing: {}", unready.join(", ")),
+        )
     }
 }
 

@@ -157,6 +157,15 @@ pub enum CtlError {
         /// Attempts made.
         attempts: usize,
     },
+    /// The API server stores the Rollout, but it holds a value these types cannot represent
+    /// (it was stored under an older or looser CRD).
+    #[error("rollout {rollout} cannot be read: {problem} (correct it with `kubectl edit`)")]
+    Undecodable {
+        /// `NAMESPACE/NAME`.
+        rollout: String,
+        /// The field and what is wrong with it.
+        problem: rollgate_api::decode::DecodeError,
+    },
     /// A request to the API server failed. The client's error is the [`source`](std::error::Error::source)
     /// (print the chain, e.g. with anyhow's `{:#}`).
     #[error("{what}")]

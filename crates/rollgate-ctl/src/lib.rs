@@ -32,4 +32,4 @@ pub use error::CtlError;
 pub use k8s_openapi::jiff::Timestamp;
 pub use plan::{PatchTarget, Plan, plan};
 pub use run::{FIELD_MANAGER, MAX_ATTEMPTS, run};
-pub use status::{RolloutRow, Verdict, list, render_table, wait_status};
+pub use status::{RolloutRow, Verdict, list, read_rollout, render_table, wait_status};

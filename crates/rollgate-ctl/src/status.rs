@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use kube::api::ListParams;
+use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::{Api, Client};
+use rollgate_api::decode::{self, DecodeError};
 use rollgate_api::{Rollout, RolloutPhase};
 
 use crate::error::CtlError;
@@ -36,6 +37,44 @@ impl Verdict {
     }
 }
 
+/// Decodes a Rollout read untyped; on failure, names the field that does not decode.
+pub fn decode_rollout(raw: &DynamicObject) -> Result<Rollout, DecodeError> {
+    let value = serde_json::to_value(raw).map_err(|e| DecodeError {
+        field: String::new(),
+        problem: e.to_string(),
+    })?;
+    decode::rollout(&value)
+}
+
+/// Reads the Rollout `namespace/name`. One that the API server stores but these types cannot
+/// represent (stored under an older or looser CRD) is an error naming the field.
+pub async fn read_rollout(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Rollout, CtlError> {
+    let api = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        namespace,
+        &ApiResource::erase::<Rollout>(&()),
+    );
+    let raw = api
+        .get_opt(name)
+        .await
+        .map_err(|source| CtlError::Kube {
+            what: format!("reading rollout {namespace}/{name}"),
+            source,
+        })?
+        .ok_or_else(|| CtlError::NotFound {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })?;
+    decode_rollout(&raw).map_err(|problem| CtlError::Undecodable {
+        rollout: format!("{namespace}/{name}"),
+        problem,
+    })
+}
+
 /// Phase and message of the status, when it describes the current generation.
 fn current(r: &Rollout) -> Option<(RolloutPhase, String)> {
     let s = r.status.as_ref()?;
@@ -54,21 +93,10 @@ pub async fn wait_status(
     timeout: Duration,
     mut progress: impl FnMut(&str),
 ) -> Result<Verdict, CtlError> {
-    let api = Api::<Rollout>::namespaced(client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::new();
     loop {
-        let rollout = api
-            .get_opt(name)
-            .await
-            .map_err(|source| CtlError::Kube {
-                what: format!("reading rollout {namespace}/{name}"),
-                source,
-            })?
-            .ok_or_else(|| CtlError::NotFound {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            })?;
+        let rollout = read_rollout(client, namespace, name).await?;
         let now = current(&rollout);
         let line = match &now {
             Some((phase, message)) => format!("{phase}: {message}"),
@@ -111,7 +139,7 @@ pub struct RolloutRow {
     pub weight: String,
     /// Ready pods / desired.
     pub ready: String,
-    /// Status message.
+    /// Status message (for a Rollout that does not decode: `invalid: FIELD: PROBLEM`).
     pub message: String,
 }
 
@@ -157,11 +185,36 @@ impl RolloutRow {
     }
 }
 
-/// The rollouts of `namespace`, or of every namespace when `None`, sorted.
+impl RolloutRow {
+    /// The row of a Rollout that does not decode: its name, the phase its status may still
+    /// show, and `invalid: FIELD: PROBLEM` as the message.
+    pub fn undecodable(raw: &DynamicObject, problem: &DecodeError) -> Self {
+        let phase = raw
+            .data
+            .get("status")
+            .and_then(|s| s.get("phase"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("-");
+        Self {
+            namespace: raw.metadata.namespace.clone().unwrap_or_default(),
+            name: raw.metadata.name.clone().unwrap_or_default(),
+            strategy: "-".into(),
+            phase: phase.into(),
+            step: "-".into(),
+            weight: "-".into(),
+            ready: "-".into(),
+            message: format!("invalid: {problem}"),
+        }
+    }
+}
+
+/// The rollouts of `namespace`, or of every namespace when `None`, sorted. Each is decoded on
+/// its own: one that does not decode is listed with the field that is wrong.
 pub async fn list(client: &Client, namespace: Option<&str>) -> Result<Vec<RolloutRow>, CtlError> {
-    let api: Api<Rollout> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    let resource = ApiResource::erase::<Rollout>(&());
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
     };
     let items = api
         .list(&ListParams::default())
@@ -171,7 +224,13 @@ pub async fn list(client: &Client, namespace: Option<&str>) -> Result<Vec<Rollou
             source,
         })?
         .items;
-    let mut rows: Vec<RolloutRow> = items.iter().map(RolloutRow::of).collect();
+    let mut rows: Vec<RolloutRow> = items
+        .iter()
+        .map(|raw| match decode_rollout(raw) {
+            Ok(r) => RolloutRow::of(&r),
+            Err(problem) => RolloutRow::undecodable(raw, &problem),
+        })
+        .collect();
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(rows)
 }

@@ -31,14 +31,7 @@ pub struct Objects {
 /// Reads the rollout `namespace/name`, its ReplicaSets, their pods and its AnalysisRuns.
 pub async fn fetch(client: &Client, namespace: &str, name: &str) -> Result<Objects, CtlError> {
     let kube_err = |what: String| move |source| CtlError::Kube { what, source };
-    let rollout = Api::<Rollout>::namespaced(client.clone(), namespace)
-        .get_opt(name)
-        .await
-        .map_err(kube_err(format!("reading rollout {namespace}/{name}")))?
-        .ok_or_else(|| CtlError::NotFound {
-            namespace: namespace.into(),
-            name: name.into(),
-        })?;
+    let rollout = crate::status::read_rollout(client, namespace, name).await?;
     let owned = ListParams::default().labels(&format!("{ROLLOUT_NAME}={name}"));
     let replica_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
         .list(&owned)

@@ -208,6 +208,7 @@ fn non_negative(field: &str, value: Option<i32>, problems: &mut Vec<Problem>) ->
 }
 
 fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec> {
+    unsupported(spec, problems);
     let replicas = non_negative("spec.replicas", spec.replicas, problems).unwrap_or(1);
     let min_ready_seconds =
         non_negative("spec.minReadySeconds", spec.min_ready_seconds, problems).unwrap_or(0);
@@ -253,6 +254,7 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
                     "at least one container expected",
                 ));
             }
+            images(t, problems);
             Some(t.clone())
         }
     };
@@ -299,6 +301,100 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
         progress_deadline_abort: spec.progress_deadline_abort.unwrap_or(true),
         restart_at: spec.restart_at.as_ref().map(|t| t.0),
     })
+}
+
+/// Argo Rollouts fields the CRD keeps but rollgate does not act on: reported, so that a spec
+/// relying on one of them never runs as if it were not there.
+fn unsupported(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
+    let bg = spec.strategy.blue_green.as_ref();
+    let canary = spec.strategy.canary.as_ref();
+    let fields = [
+        (
+            "spec.workloadRef",
+            spec.workload_ref.is_some(),
+            "the pod template must be in spec.template",
+        ),
+        (
+            "spec.rollbackWindow",
+            spec.rollback_window.is_some(),
+            "every kept revision is rolled back to without steps or analysis",
+        ),
+        (
+            "spec.strategy.blueGreen.antiAffinity",
+            bg.is_some_and(|b| b.anti_affinity.is_some()),
+            "set affinity in spec.template",
+        ),
+        (
+            "spec.strategy.blueGreen.activeMetadata",
+            bg.is_some_and(|b| b.active_metadata.is_some()),
+            "pods carry the labels of spec.template only",
+        ),
+        (
+            "spec.strategy.blueGreen.previewMetadata",
+            bg.is_some_and(|b| b.preview_metadata.is_some()),
+            "pods carry the labels of spec.template only",
+        ),
+        (
+            "spec.strategy.canary.scaleDownDelayRevisionLimit",
+            canary.is_some_and(|c| c.scale_down_delay_revision_limit.is_some()),
+            "use scaleDownDelaySeconds",
+        ),
+        (
+            "spec.strategy.canary.canaryMetadata",
+            canary.is_some_and(|c| c.canary_metadata.is_some()),
+            "pods carry the labels of spec.template only",
+        ),
+        (
+            "spec.strategy.canary.stableMetadata",
+            canary.is_some_and(|c| c.stable_metadata.is_some()),
+            "pods carry the labels of spec.template only",
+        ),
+    ];
+    for (field, set, instead) in fields {
+        if set {
+            problems.push(problem(
+                field,
+                format!("not supported by rollgate ({instead}); remove it"),
+            ));
+        }
+    }
+}
+
+/// Every container of the template needs an image: the API server refuses a ReplicaSet
+/// whose pod template has a container without one.
+fn images(template: &PodTemplateSpec, problems: &mut Vec<Problem>) {
+    let Some(spec) = template.spec.as_ref() else {
+        return;
+    };
+    let lists = [
+        ("containers", spec.containers.as_slice()),
+        (
+            "initContainers",
+            spec.init_containers.as_deref().unwrap_or_default(),
+        ),
+    ];
+    for (list, containers) in lists {
+        for (i, c) in containers.iter().enumerate() {
+            if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+                problems.push(problem(
+                    format!("spec.template.spec.{list}[{i}].image"),
+                    format!(
+                        "required, expected a container image for container \"{}\"",
+                        c.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// The decision for a Rollout whose problems are known without validating it (it could not be
+/// decoded at all, say): the same as for an invalid spec (Degraded, an `InvalidSpec` condition
+/// naming the problems, one Warning Event per generation) and no action.
+pub fn reject(input: crate::Input<'_>, problems: &[Problem]) -> crate::Decision {
+    let mut cx = crate::context::Ctx::new(input, &crate::message::English);
+    cx.invalid(problems);
+    cx.finish()
 }
 
 fn service_ref(

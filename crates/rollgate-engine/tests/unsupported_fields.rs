@@ -1,0 +1,184 @@
+//! Argo Rollouts fields rollgate keeps in its schema but does not implement, containers
+//! without an image, and the decision for a Rollout known to be invalid without validation
+//! (`validate::reject`): Degraded, an InvalidSpec condition naming the field, one Warning
+//! Event per generation, and no action.
+
+mod support;
+
+use rollgate_api::{EventReason, Rollout, RolloutPhase};
+use rollgate_engine::validate::{Problem, reject};
+use rollgate_engine::{Event, Input, Observed};
+use serde_json::{Value, json};
+use support::{World, ts};
+
+/// Checks that the new rollout of `w` is reported invalid with exactly `text`, touching
+/// nothing, and reported once.
+fn assert_invalid(mut w: World, text: &str) {
+    let d = w.step();
+    assert!(d.actions.is_empty(), "{text}: {:?}", d.actions);
+    assert_eq!(
+        d.events,
+        [Event {
+            warning: true,
+            reason: EventReason::InvalidSpec,
+            note: text.to_string()
+        }]
+    );
+    assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+    assert_eq!(w.message(), format!("InvalidSpec: {text}"));
+    let c = w.condition("InvalidSpec");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "InvalidSpec")
+    );
+    assert!(w.observed.replica_sets.is_empty());
+    w.advance(600);
+    let d = w.step();
+    assert!(d.actions.is_empty() && d.events.is_empty(), "{text}");
+}
+
+#[test]
+fn a_workload_ref_is_reported_not_ignored() {
+    assert_invalid(
+        World::new(
+            json!({"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}),
+            json!({}),
+        ),
+        "spec.workloadRef: not supported by rollgate (the pod template must be in \
+         spec.template); remove it",
+    );
+}
+
+#[test]
+fn a_canary_scale_down_delay_revision_limit_is_reported_not_ignored() {
+    assert_invalid(
+        World::canary(
+            json!({}),
+            json!({"scaleDownDelayRevisionLimit": 2, "steps": [{"setWeight": 50}]}),
+        ),
+        "spec.strategy.canary.scaleDownDelayRevisionLimit: not supported by rollgate (use \
+         scaleDownDelaySeconds); remove it",
+    );
+}
+
+#[test]
+fn pod_metadata_and_anti_affinity_are_reported_not_ignored() {
+    assert_invalid(
+        World::new(
+            json!({}),
+            json!({"activeMetadata": {"labels": {"role": "active"}}, "antiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 10}}}),
+        ),
+        "spec.strategy.blueGreen.antiAffinity: not supported by rollgate (set affinity in \
+         spec.template); remove it; spec.strategy.blueGreen.activeMetadata: not supported by \
+         rollgate (pods carry the labels of spec.template only); remove it",
+    );
+}
+
+#[test]
+fn an_unsupported_field_added_mid_life_stops_everything() {
+    let (mut w, _v1) = World::deployed(json!({}), json!({}));
+    w.edit_spec(|s| {
+        s.workload_ref = Some(json!({"kind": "Deployment", "name": "web"}));
+    });
+    w.set_template_image("app:2");
+    let d = w.step();
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+    assert!(w.message().contains("spec.workloadRef: not supported"));
+}
+
+#[test]
+fn a_container_without_an_image_is_invalid() {
+    for image in [Value::Null, json!(""), json!(" ")] {
+        let mut container = json!({"name": "app"});
+        if !image.is_null() {
+            container["image"] = image;
+        }
+        assert_invalid(
+            World::new(
+                json!({"template": {"spec": {"containers": [container]}}}),
+                json!({}),
+            ),
+            "spec.template.spec.containers[0].image: required, expected a container image for \
+             container \"app\"",
+        );
+    }
+}
+
+#[test]
+fn an_init_container_without_an_image_is_invalid() {
+    assert_invalid(
+        World::new(
+            json!({"template": {"spec": {"initContainers": [{"name": "migrate"}]}}}),
+            json!({}),
+        ),
+        "spec.template.spec.initContainers[0].image: required, expected a container image for \
+         container \"migrate\"",
+    );
+}
+
+#[test]
+fn a_rejected_rollout_is_reported_once_per_generation_and_nothing_moves() {
+    let mut rollout: Rollout = serde_json::from_value(json!({
+        "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "shop", "generation": 3},
+        "spec": {}
+    }))
+    .expect("rollout");
+    let problems = [Problem {
+        field: "spec.replicas".into(),
+        expected: "invalid value: integer `2147483648`, expected i32".into(),
+    }];
+    let observed = Observed::default();
+    let now = ts(support::T0);
+    let d = reject(
+        Input {
+            rollout: &rollout,
+            observed: &observed,
+            now,
+        },
+        &problems,
+    );
+    let text = "spec.replicas: invalid value: integer `2147483648`, expected i32";
+    assert!(d.actions.is_empty());
+    assert_eq!(d.requeue_after, None);
+    assert_eq!(
+        d.events,
+        [Event {
+            warning: true,
+            reason: EventReason::InvalidSpec,
+            note: text.into()
+        }]
+    );
+    assert_eq!(d.status.phase, Some(RolloutPhase::Degraded));
+    assert_eq!(
+        d.status.message.as_deref(),
+        Some(&*format!("InvalidSpec: {text}"))
+    );
+    assert_eq!(d.status.observed_generation, Some(3));
+    assert!(
+        d.status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "InvalidSpec" && c.status == "True" && c.message == text)
+    );
+    // Once the status is written, the same generation is not reported again...
+    rollout.status = Some(d.status.clone());
+    let input = Input {
+        rollout: &rollout,
+        observed: &observed,
+        now,
+    };
+    let again = reject(input, &problems);
+    assert!(again.events.is_empty() && again.actions.is_empty());
+    assert_eq!(again.status, d.status);
+    // ...but a new generation is.
+    rollout.metadata.generation = Some(4);
+    let input = Input {
+        rollout: &rollout,
+        observed: &observed,
+        now,
+    };
+    assert_eq!(reject(input, &problems).events.len(), 1);
+}
