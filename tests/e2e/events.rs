@@ -71,3 +71,49 @@ async fn an_abort_is_published_once_when_its_status_write_conflicts() -> R {
     assert_eq!(switches, 3, "{reasons:?}");
     Ok(())
 }
+
+/// A release through a thousand zero-length pauses does not write thousands of Events: past
+/// the Rollout's Event budget they are counted, and one `EventsThrottled` Event says so.
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_steps_stays_within_the_event_budget() -> R {
+    use rollgate_controller::event_budget::{BURST, REFILL};
+    let stack = stack().await?;
+    let steps: Vec<serde_json::Value> = (0..1000)
+        .map(|_| json!({"pause": {"duration": "0s"}}))
+        .collect();
+    let rollout = rollgate_test_support::canary_rollout(
+        "web",
+        "app:1",
+        json!({"replicas": 2}),
+        json!({"canaryService": null, "stableService": null, "steps": steps}),
+    );
+    stack.apply_yaml(&rollout.to_string(), NS).await?;
+    wait_phase(&stack, "web", RolloutPhase::Healthy, 120).await?;
+    let start = tokio::time::Instant::now();
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    stack
+        .wait_for(
+            NS,
+            "web",
+            std::time::Duration::from_secs(600),
+            "v2 stable",
+            |r| {
+                r.status.as_ref().and_then(|s| s.current_revision) == Some(2)
+                    && phase(r) == Some(RolloutPhase::Healthy)
+            },
+        )
+        .await?;
+    let elapsed = start.elapsed();
+    let reasons = reasons(&stack, "web").await?;
+    let refills = u32::try_from(elapsed.as_secs() / REFILL.as_secs()).unwrap_or(u32::MAX);
+    assert!(
+        u32::try_from(reasons.len()).unwrap_or(u32::MAX) <= BURST + refills + 5,
+        "{} Events in {elapsed:?}",
+        reasons.len()
+    );
+    assert!(
+        reasons.iter().any(|r| r == "EventsThrottled"),
+        "{reasons:?}"
+    );
+    Ok(())
+}

@@ -151,6 +151,8 @@ string_enum! {
         CanaryServiceSwitched,
         /// A Service the current strategy no longer names got its plain selector back.
         ServiceReleased,
+        /// Events of the Rollout were left out: it published more than its Event budget.
+        EventsThrottled,
         /// HTTPRoute weights changed.
         TrafficWeightUpdated,
         /// `restartAt`: a restart began.

@@ -8,6 +8,7 @@ pub mod analysis_run;
 pub mod apply;
 pub mod clock;
 pub mod error;
+pub mod event_budget;
 pub mod leader;
 pub mod metrics_source;
 pub mod observe;

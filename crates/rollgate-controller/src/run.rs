@@ -10,6 +10,8 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{ApiResource, DynamicObject, PartialObjectMeta, PostParams};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+
+use crate::event_budget::{BURST, REFILL, Verdict};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -79,6 +81,8 @@ pub struct Context {
     pub reporter: Reporter,
     /// Settings.
     pub config: Config,
+    /// Event budget of each Rollout.
+    pub event_budget: crate::event_budget::EventBudget,
 }
 
 impl Context {
@@ -92,6 +96,7 @@ impl Context {
             client,
             reporter,
             config,
+            event_budget: Default::default(),
         }
     }
 }
@@ -120,6 +125,7 @@ pub async fn reconcile_rollout(
         .await
         .map_err(|e| Error::kube(format!("reading Rollout {ns}/{name}"), e))?
     else {
+        ctx.event_budget.forget(&format!("{ns}/{name}"));
         return Ok(None);
     };
     if raw.metadata.deletion_timestamp.is_some() {
@@ -292,8 +298,32 @@ async fn publish_events(
     let reference = rollout.object_ref(&());
     let mut seen: std::collections::BTreeMap<EventReason, usize> =
         std::collections::BTreeMap::new();
+    let mut queue: Vec<rollgate_engine::Event> = Vec::with_capacity(events.len());
     for event in events {
         info!(rollout = %who, reason = event.reason.as_str(), "{}", event.note);
+        if event.warning {
+            queue.push(event.clone());
+            continue;
+        }
+        match ctx.event_budget.take(who, ctx.config.clock.now()) {
+            Verdict::Drop => {}
+            Verdict::Publish { dropped } => {
+                if dropped > 0 {
+                    queue.push(rollgate_engine::Event {
+                        reason: EventReason::EventsThrottled,
+                        warning: false,
+                        note: format!(
+                            "{dropped} Events of this rollout were not published (more than \
+                             {BURST} at once, then one per {}s); its status shows where it is",
+                            REFILL.as_secs()
+                        ),
+                    });
+                }
+                queue.push(event.clone());
+            }
+        }
+    }
+    for event in &queue {
         let n = seen.entry(event.reason).or_default();
         *n += 1;
         let action = if *n == 1 {
