@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::apply::{self, ApplyRequest};
 use crate::convert::{from_storage, to_storage};
+use crate::decode::{FieldValidation, Warnings};
 use crate::error::{ApiError, qualified};
 use crate::gc::Propagation;
 use crate::patch::{self, PatchKind};
@@ -163,8 +164,17 @@ pub(crate) fn handle(
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let result = answer(inner, &parts.method, &path, &query, &parts.headers, body);
-    let (response, rv) = match result {
+    let warnings = Warnings::default();
+    let result = answer(
+        inner,
+        &parts.method,
+        &path,
+        &query,
+        &parts.headers,
+        body,
+        &warnings,
+    );
+    let (mut response, rv) = match result {
         Ok(Reply::Json(code, v)) => {
             let rv = v["metadata"]["resourceVersion"].as_str().map(String::from);
             (json_response(code, &v), rv)
@@ -184,6 +194,13 @@ pub(crate) fn handle(
         }
         Err(e) => (error(&e), None),
     };
+    for w in warnings.into_inner() {
+        // `299 - "text"`, the text escaped as a quoted string.
+        let quoted = serde_json::to_string(&w).unwrap_or_default();
+        if let Ok(v) = http::HeaderValue::from_str(&format!("299 - {quoted}")) {
+            response.headers_mut().append(http::header::WARNING, v);
+        }
+    }
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         let entry = AuditEntry {
             method: parts.method.to_string(),
@@ -214,6 +231,7 @@ fn answer(
     query: &Query,
     headers: &HeaderMap,
     body: &[u8],
+    warnings: &Warnings,
 ) -> Result<Reply, ApiError> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let ok = |v: Value| Ok(Reply::Json(StatusCode::OK, v));
@@ -240,11 +258,11 @@ fn answer(
         }
         ["api", v, rest @ ..] => {
             let route = route(inner, "", v, rest).ok_or_else(|| ApiError::no_route(path))?;
-            dispatch(inner, method, query, headers, body, &route)
+            dispatch(inner, method, query, headers, body, &route, warnings)
         }
         ["apis", g, v, rest @ ..] => {
             let route = route(inner, g, v, rest).ok_or_else(|| ApiError::no_route(path))?;
-            dispatch(inner, method, query, headers, body, &route)
+            dispatch(inner, method, query, headers, body, &route, warnings)
         }
         _ => Err(ApiError::no_route(path)),
     }
@@ -391,6 +409,11 @@ fn field_selector(rt: &ResourceType, query: &Query) -> Result<Selector, ApiError
     Ok(sel)
 }
 
+/// The `fieldValidation` of a write.
+fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
+    FieldValidation::parse(query.get("fieldValidation").map(String::as_str))
+}
+
 fn dispatch(
     inner: &Arc<Inner>,
     method: &Method,
@@ -398,6 +421,7 @@ fn dispatch(
     headers: &HeaderMap,
     body: &[u8],
     route: &Route,
+    warnings: &Warnings,
 ) -> Result<Reply, ApiError> {
     let rt = &route.rt;
     if rt.namespaced && route.name.is_some() && route.namespace.is_none() {
@@ -493,6 +517,8 @@ fn dispatch(
                 now: &now,
                 dry_run: dry_run(query)?,
                 manager: Some(&manager),
+                validation: field_validation(query)?,
+                warnings: Some(warnings),
             };
             let mut st = inner.lock();
             let created = write::create(&mut st, rt, ns, obj, &ctx)?;
@@ -508,6 +534,8 @@ fn dispatch(
                 now: &now,
                 dry_run: dry_run(query)?,
                 manager: Some(&manager),
+                validation: field_validation(query)?,
+                warnings: Some(warnings),
             };
             let mut st = inner.lock();
             if route.sub == Sub::Scale {
@@ -520,14 +548,15 @@ fn dispatch(
             Ok(Reply::Json(StatusCode::OK, from_storage(rt, &updated)))
         }
         (&Method::PATCH, Some(name)) => {
-            patch(inner, rt, ns, name, route.sub, query, headers, body, &now)
+            patch(
+                inner, rt, ns, name, route.sub, query, headers, body, &now, warnings,
+            )
         }
         (&Method::DELETE, Some(name)) => {
             let opts = delete_options(query, body)?;
             let ctx = WriteCtx {
-                now: &now,
                 dry_run: dry_run(query)? || opts.1,
-                manager: None,
+                ..WriteCtx::internal(&now)
             };
             let mut st = inner.lock();
             let deleted = write::delete(&mut st, rt, ns, name, &opts.0, &ctx)?;
@@ -541,9 +570,8 @@ fn dispatch(
             let fields = field_selector(rt, query)?;
             let opts = delete_options(query, body)?;
             let ctx = WriteCtx {
-                now: &now,
                 dry_run: dry_run(query)? || opts.1,
-                manager: None,
+                ..WriteCtx::internal(&now)
             };
             let mut st = inner.lock();
             let scope = if rt.namespaced {
@@ -633,6 +661,7 @@ fn patch(
     headers: &HeaderMap,
     body: &[u8],
     now: &str,
+    warnings: &Warnings,
 ) -> Result<Reply, ApiError> {
     let ct = headers
         .get(http::header::CONTENT_TYPE)
@@ -652,6 +681,7 @@ fn patch(
     let patch_body =
         patch::parse_body(kind, body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let dry = dry_run(query)?;
+    let validation = field_validation(query)?;
     let target = if sub == Sub::Status {
         Target::Status
     } else {
@@ -691,6 +721,8 @@ fn patch(
             now,
             dry_run: dry,
             manager: None,
+            validation,
+            warnings: Some(warnings),
         };
         return match current {
             None if sub == Sub::Status => Err(ApiError::not_found(rt, name)),
@@ -726,6 +758,8 @@ fn patch(
         now,
         dry_run: dry,
         manager: Some(&manager),
+        validation,
+        warnings: Some(warnings),
     };
     if sub == Sub::Scale {
         let mut scale = scale_of(

@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod clock;
 pub mod convert;
+pub mod decode;
 mod defaults;
 pub mod discovery;
 pub mod error;
@@ -187,11 +188,7 @@ impl SimCluster {
         {
             let mut st = inner.lock();
             let now = inner.clock.stamp();
-            let ctx = WriteCtx {
-                now: &now,
-                dry_run: false,
-                manager: None,
-            };
+            let ctx = WriteCtx::internal(&now);
             if let Some(rt) = st.registry.get("", "v1", "namespaces").cloned() {
                 for ns in &inner.config.namespaces {
                     let obj = serde_json::json!({"metadata": {"name": ns}});
