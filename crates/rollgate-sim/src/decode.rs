@@ -56,11 +56,9 @@ pub fn unknown_fields(rt: &ResourceType, obj: &Value) -> Vec<Vec<Seg>> {
     };
     if rt.is_custom() && obj["metadata"].is_object() {
         let mut path = vec![Seg::Key("metadata".into())];
-        if let Some(known) =
-            round_trip::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(
-                &obj["metadata"],
-            )
-        {
+        if let Some(known) = round_trip::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(
+            &obj["metadata"],
+        ) {
             diff(&obj["metadata"], &known, &mut path, &mut out);
         }
     }
@@ -232,7 +230,10 @@ mod tests {
         let quiet = Warnings::default();
         judge(cm, &unknown, FieldValidation::Ignore, Some(&quiet)).expect("ignore");
         assert!(quiet.borrow().is_empty());
-        assert_eq!(FieldValidation::parse(None).ok(), Some(FieldValidation::Warn));
+        assert_eq!(
+            FieldValidation::parse(None).ok(),
+            Some(FieldValidation::Warn)
+        );
         assert!(FieldValidation::parse(Some("strict")).is_err());
     }
 }

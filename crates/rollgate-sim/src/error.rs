@@ -261,7 +261,11 @@ impl ApiError {
         };
         Self {
             details: d,
-            ..Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {what}"))
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind} \"{name}\" is invalid: {what}"),
+            )
         }
     }
 

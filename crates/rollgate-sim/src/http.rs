@@ -547,11 +547,9 @@ fn dispatch(
             }
             Ok(Reply::Json(StatusCode::OK, from_storage(rt, &updated)))
         }
-        (&Method::PATCH, Some(name)) => {
-            patch(
-                inner, rt, ns, name, route.sub, query, headers, body, &now, warnings,
-            )
-        }
+        (&Method::PATCH, Some(name)) => patch(
+            inner, rt, ns, name, route.sub, query, headers, body, &now, warnings,
+        ),
         (&Method::DELETE, Some(name)) => {
             let opts = delete_options(query, body)?;
             let ctx = WriteCtx {
@@ -678,7 +676,7 @@ fn patch(
             "the body of the request was in an unknown format - {accepted}"
         )));
     }
-    let patch_body =
+    let mut patch_body =
         patch::parse_body(kind, body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let dry = dry_run(query)?;
     let validation = field_validation(query)?;
@@ -709,6 +707,13 @@ fn patch(
             ));
         }
         check_apply_config(rt, name, &patch_body)?;
+        // The configuration is decoded before it is applied: its unknown fields are judged
+        // (and dropped) before any conflict.
+        let unknown = crate::decode::unknown_fields(rt, &to_storage(rt, patch_body.clone()));
+        crate::decode::judge(rt, &unknown, validation, Some(warnings))?;
+        for path in &unknown {
+            crate::schema::remove_at(&mut patch_body, path);
+        }
         let req = ApplyRequest {
             manager: &manager,
             force,

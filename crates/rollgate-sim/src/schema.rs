@@ -289,10 +289,7 @@ fn check(schema: &Value, v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Issue>) {
         push(Cause::type_invalid(
             &field,
             type_of(v),
-            &format!(
-                "{field} in body must be of type {want}: \"{}\"",
-                type_of(v)
-            ),
+            &format!("{field} in body must be of type {want}: \"{}\"", type_of(v)),
         ));
         return;
     }
@@ -495,7 +492,10 @@ mod tests {
         let unknown = default_and_prune(&schema, &mut obj);
         let mut unknown: Vec<String> = unknown.iter().map(|p| path_string(p)).collect();
         unknown.sort();
-        assert_eq!(unknown, ["other", "spec.items[0].b", "spec.junk", "status.extra"]);
+        assert_eq!(
+            unknown,
+            ["other", "spec.items[0].b", "spec.junk", "status.extra"]
+        );
         assert_eq!(
             obj,
             json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n"},
@@ -570,7 +570,9 @@ mod tests {
         let status = validate(&schema, &obj, Scope::Status);
         assert_eq!(
             fields(&status),
-            ["status.count: Invalid value: \"string\": status.count in body must be of type integer: \"string\""]
+            [
+                "status.count: Invalid value: \"string\": status.count in body must be of type integer: \"string\""
+            ]
         );
         assert_eq!(status[0].cause.reason, "FieldValueTypeInvalid");
         assert_eq!(status[0].cause.field, "status.count");
@@ -590,7 +592,9 @@ mod tests {
         );
         assert_eq!(
             fields(&validate(&schema, &obj, Scope::All)),
-            ["spec.steps[0]: Invalid value: \"null\": spec.steps[0] in body must be of type object: \"null\""]
+            [
+                "spec.steps[0]: Invalid value: \"null\": spec.steps[0] in body must be of type object: \"null\""
+            ]
         );
     }
 
@@ -602,7 +606,9 @@ mod tests {
         let issues = ratchet(validate(&schema, &new, Scope::All), &old, &new);
         assert_eq!(
             fields(&issues),
-            ["spec.size: Invalid value: -2: spec.size in body should be greater than or equal to 0"]
+            [
+                "spec.size: Invalid value: -2: spec.size in body should be greater than or equal to 0"
+            ]
         );
     }
 
