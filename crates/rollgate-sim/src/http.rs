@@ -559,7 +559,7 @@ fn dispatch(
             let mut st = inner.lock();
             let deleted = write::delete(&mut st, rt, ns, name, &opts.0, &ctx)?;
             if !ctx.dry_run {
-                after_delete(inner, &mut st, rt, &deleted);
+                after_delete(inner, rt, &deleted);
             }
             Ok(Reply::Json(StatusCode::OK, from_storage(rt, &deleted)))
         }
@@ -598,7 +598,7 @@ fn dispatch(
             for (ons, oname) in names {
                 if let Ok(d) = write::delete(&mut st, rt, &ons, &oname, &opts.0, &ctx) {
                     if !ctx.dry_run {
-                        after_delete(inner, &mut st, rt, &d);
+                        after_delete(inner, rt, &d);
                     }
                     items.push(from_storage(rt, &d));
                 }
@@ -1057,7 +1057,7 @@ fn after_create(inner: &Arc<Inner>, st: &mut Store, rt: &ResourceType, obj: &Val
         ("apps", "replicasets") => replicaset::reconcile(inner, st, &ns, &name),
         ("", "pods") => {
             kubelet::start_pod(inner, st, &ns, &name);
-            pod_changed(inner, st, obj);
+            pod_changed(inner, obj);
         }
         _ => {}
     }
@@ -1074,19 +1074,21 @@ fn after_update(inner: &Arc<Inner>, st: &mut Store, rt: &ResourceType, obj: &Val
             }
         }
         ("apps", "replicasets") => replicaset::reconcile(inner, st, &ns, &name),
-        ("", "pods") => pod_changed(inner, st, obj),
+        ("", "pods") => pod_changed(inner, obj),
         _ => {}
     }
 }
 
 /// Work the cluster does after an object was deleted (or marked) through the API.
-fn after_delete(inner: &Arc<Inner>, st: &mut Store, rt: &ResourceType, obj: &Value) {
+fn after_delete(inner: &Arc<Inner>, rt: &ResourceType, obj: &Value) {
     if (rt.group.as_str(), rt.plural.as_str()) == ("", "pods") {
-        pod_changed(inner, st, obj);
+        pod_changed(inner, obj);
     }
 }
 
-fn pod_changed(inner: &Arc<Inner>, st: &mut Store, pod: &Value) {
+/// A pod changed through the API: its ReplicaSet syncs (once for all the pods one request
+/// changes, a collection delete say).
+fn pod_changed(inner: &Arc<Inner>, pod: &Value) {
     let (ns, _) = ns_name(pod);
     let owner = pod["metadata"]["ownerReferences"]
         .as_array()
@@ -1096,7 +1098,7 @@ fn pod_changed(inner: &Arc<Inner>, st: &mut Store, pod: &Value) {
         .and_then(|o| o["name"].as_str())
         .map(String::from);
     if let Some(rs) = owner {
-        replicaset::reconcile(inner, st, &ns, &rs);
+        replicaset::enqueue(inner, &ns, &rs);
     }
 }
 

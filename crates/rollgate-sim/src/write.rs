@@ -211,6 +211,12 @@ pub fn create(
     if st.get(&ty, ns, &name).is_some() {
         return Err(ApiError::already_exists(rt, &name));
     }
+    if ty == (String::new(), "pods".to_string()) && st.count(&ty) >= st.max_pods {
+        return Err(ApiError::forbidden(format!(
+            "pods \"{name}\" is forbidden: exceeded quota: the simulated cluster holds at most {} pods",
+            st.max_pods
+        )));
+    }
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);
     let uid = st.next_uid();
