@@ -2,10 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::registry::ResourceType;
-use crate::schema;
-use crate::selector::{dns_label_ok, dns_subdomain_ok, from_label_selector};
+use crate::schema::{self, Scope};
+use crate::selector::{
+    dns_label_ok, dns_subdomain_ok, from_label_selector, label_key_problem, label_value_problem,
+};
+use crate::write::Target;
 
 /// Checks an object name for its kind.
 pub fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
@@ -41,8 +44,15 @@ pub fn on_create(
         .as_str()
         .unwrap_or_default()
         .to_string();
+    let mut causes = metadata_causes(&obj["metadata"]);
     if let Some(s) = &rt.schema {
         schema::default_and_prune(s, obj);
+        let scope = if rt.status_subresource {
+            Scope::AllButStatus
+        } else {
+            Scope::All
+        };
+        causes.extend(schema::validate(s, obj, scope).into_iter().map(|i| i.cause));
     }
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "namespaces") => {
@@ -67,13 +77,15 @@ pub fn on_create(
                 spec["internalTrafficPolicy"] = json!("Cluster");
             }
             default_service_ports(spec);
+            causes.extend(label_map_causes("spec.selector", &obj["spec"]["selector"]));
             obj["status"] = json!({"loadBalancer": {}});
         }
         ("apps", "replicasets" | "deployments") => {
             if obj["spec"]["replicas"].is_null() {
                 obj["spec"]["replicas"] = json!(1);
             }
-            validate_workload(rt, &name, obj)?;
+            check_replicas_type(rt, obj)?;
+            causes.extend(workload_causes(obj));
         }
         ("", "secrets") => {
             if obj["type"].as_str().is_none_or(str::is_empty) {
@@ -82,17 +94,7 @@ pub fn on_create(
             fold_string_data(obj);
         }
         ("", "pods") => {
-            if obj["spec"]["containers"]
-                .as_array()
-                .is_none_or(Vec::is_empty)
-            {
-                return Err(ApiError::invalid(
-                    rt,
-                    &name,
-                    "spec.containers",
-                    "Required value",
-                ));
-            }
+            causes.extend(pod_spec_causes("spec", &obj["spec"]));
             obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
@@ -101,17 +103,41 @@ pub fn on_create(
         }
         _ => {}
     }
-    Ok(())
+    refuse(rt, &name, &causes)
 }
 
-/// Fills defaults into an updated object and validates it against the stored one.
-pub fn on_update(rt: &ResourceType, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+/// 422 Invalid naming every cause, if there are any.
+fn refuse(rt: &ResourceType, name: &str, causes: &[Cause]) -> Result<(), ApiError> {
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_causes(rt, name, causes))
+    }
+}
+
+/// Fills defaults into an updated object and validates it against the stored one. Schema
+/// violations that the update did not touch are let through (ratcheting), and a write to
+/// the status subresource is validated against the status schema only.
+pub fn on_update(
+    rt: &ResourceType,
+    old: &Value,
+    new: &mut Value,
+    target: Target,
+) -> Result<(), ApiError> {
     let name = old["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
         .to_string();
+    let mut causes = metadata_causes(&new["metadata"]);
     if let Some(s) = &rt.schema {
         schema::default_and_prune(s, new);
+        let scope = match target {
+            Target::Status => Scope::Status,
+            Target::Main if rt.status_subresource => Scope::AllButStatus,
+            Target::Main => Scope::All,
+        };
+        let issues = schema::ratchet(schema::validate(s, new, scope), old, new);
+        causes.extend(issues.into_iter().map(|i| i.cause));
     }
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "secrets") => fold_string_data(new),
@@ -141,18 +167,19 @@ pub fn on_update(rt: &ResourceType, old: &Value, new: &mut Value) -> Result<(), 
                 }
             }
             default_service_ports(spec);
+            causes.extend(label_map_causes("spec.selector", &new["spec"]["selector"]));
         }
         ("apps", "replicasets" | "deployments") => {
             if new["spec"]["replicas"].is_null() {
                 new["spec"]["replicas"] = json!(1);
             }
-            validate_workload(rt, &name, new)?;
+            check_replicas_type(rt, new)?;
+            causes.extend(workload_causes(new));
             if new["spec"]["selector"] != old["spec"]["selector"] {
-                return Err(ApiError::invalid(
-                    rt,
-                    &name,
+                causes.push(Cause::invalid(
                     "spec.selector",
-                    "Invalid value: field is immutable",
+                    &new["spec"]["selector"],
+                    "field is immutable",
                 ));
             }
         }
@@ -170,7 +197,7 @@ pub fn on_update(rt: &ResourceType, old: &Value, new: &mut Value) -> Result<(), 
         }
         _ => {}
     }
-    Ok(())
+    refuse(rt, &name, &causes)
 }
 
 /// Moves a Secret's `stringData` into `data` (base64), as the API server does.
@@ -200,56 +227,194 @@ fn default_service_ports(spec: &mut Value) {
     }
 }
 
-fn validate_workload(rt: &ResourceType, name: &str, obj: &Value) -> Result<(), ApiError> {
+/// `spec.replicas` of a workload must decode as an int32 (400 BadRequest otherwise, as the
+/// API server's decoder answers).
+fn check_replicas_type(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let r = &obj["spec"]["replicas"];
+    if r.is_null() || r.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: spec.replicas: \
+         expected an int32, got {r}",
+        kind = rt.kind,
+        version = rt.version,
+    )))
+}
+
+/// What is wrong with a ReplicaSet's or Deployment's spec.
+fn workload_causes(obj: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
     let selector = &obj["spec"]["selector"];
-    if !selector.is_object() {
-        return Err(ApiError::invalid(
-            rt,
-            name,
-            "spec.selector",
-            "Required value",
-        ));
-    }
-    let sel = from_label_selector(selector);
-    if sel.is_empty() {
-        return Err(ApiError::invalid(
-            rt,
-            name,
-            "spec.selector",
-            "Invalid value: empty selector is invalid for deployment",
-        ));
-    }
     let template = &obj["spec"]["template"];
-    let containers_ok = template["spec"]["containers"]
-        .as_array()
-        .is_some_and(|c| !c.is_empty() && c.iter().all(Value::is_object));
-    let meta_ok = template["metadata"].is_null() || template["metadata"].is_object();
-    if !containers_ok || !meta_ok {
-        return Err(ApiError::invalid(
-            rt,
-            name,
-            "spec.template.spec.containers",
-            "Required value",
-        ));
-    }
     let labels = &template["metadata"]["labels"];
-    if !sel.matches_label_map(labels) {
-        return Err(ApiError::invalid(
-            rt,
-            name,
-            "spec.template.metadata.labels",
-            &format!("Invalid value: {labels}: `selector` does not match template `labels`"),
-        ));
+    if selector.is_object() {
+        let before = causes.len();
+        causes.extend(selector_causes("spec.selector", selector));
+        let sel = from_label_selector(selector);
+        if causes.len() == before {
+            if sel.is_empty() {
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    selector,
+                    "empty selector is invalid for deployment",
+                ));
+            } else if !sel.matches_label_map(labels) {
+                causes.push(Cause::invalid(
+                    "spec.template.metadata.labels",
+                    labels,
+                    "`selector` does not match template `labels`",
+                ));
+            }
+        }
+    } else {
+        causes.push(Cause::required("spec.selector", ""));
     }
-    if obj["spec"]["replicas"].as_i64().is_some_and(|r| r < 0) {
-        return Err(ApiError::invalid(
-            rt,
-            name,
+    if !(template["metadata"].is_null() || template["metadata"].is_object()) {
+        causes.push(Cause::invalid(
+            "spec.template.metadata",
+            &template["metadata"],
+            "must be an object",
+        ));
+    } else {
+        causes.extend(label_map_causes("spec.template.metadata.labels", labels));
+    }
+    causes.extend(pod_spec_causes("spec.template.spec", &template["spec"]));
+    let replicas = &obj["spec"]["replicas"];
+    if replicas.as_i64().is_some_and(|r| r < 0) {
+        causes.push(Cause::invalid(
             "spec.replicas",
-            "Invalid value: must be greater than or equal to 0",
+            replicas,
+            "must be greater than or equal to 0",
         ));
     }
-    Ok(())
+    causes
+}
+
+/// What is wrong with a pod spec at `at` (`spec`, `spec.template.spec`): containers need a
+/// unique DNS-label name and an image.
+fn pod_spec_causes(at: &str, spec: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let containers = spec["containers"].as_array();
+    if containers.is_none_or(Vec::is_empty) {
+        causes.push(Cause::required(&format!("{at}.containers"), ""));
+    }
+    let mut seen = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for (i, c) in spec[list].as_array().into_iter().flatten().enumerate() {
+            let here = format!("{at}.{list}[{i}]");
+            if !c.is_object() {
+                causes.push(Cause::invalid(&here, c, "must be an object"));
+                continue;
+            }
+            match c["name"].as_str() {
+                None | Some("") => causes.push(Cause::required(&format!("{here}.name"), "")),
+                Some(n) if !dns_label_ok(n) => causes.push(Cause::invalid(
+                    &format!("{here}.name"),
+                    &c["name"],
+                    "must be a lowercase RFC 1123 label (lowercase alphanumerics and '-', \
+                     starting and ending with an alphanumeric, at most 63 characters)",
+                )),
+                Some(n) if seen.contains(&n) => causes.push(Cause {
+                    reason: "FieldValueDuplicate",
+                    field: format!("{here}.name"),
+                    message: format!("Duplicate value: \"{n}\""),
+                }),
+                Some(n) => seen.push(n),
+            }
+            if c["image"].as_str().is_none_or(|i| i.trim().is_empty()) {
+                causes.push(Cause::required(&format!("{here}.image"), ""));
+            }
+        }
+    }
+    causes
+}
+
+/// What is wrong with an object's metadata that every kind checks: its labels.
+fn metadata_causes(meta: &Value) -> Vec<Cause> {
+    label_map_causes("metadata.labels", &meta["labels"])
+}
+
+/// What is wrong with a map of labels at `at` (keys: qualified names; values: label values).
+fn label_map_causes(at: &str, labels: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    match labels {
+        Value::Null => {}
+        Value::Object(m) => {
+            for (k, v) in m {
+                if let Some(why) = label_key_problem(k) {
+                    causes.push(Cause::invalid(at, &json!(k), &why));
+                }
+                match v.as_str() {
+                    Some(s) => {
+                        if let Some(why) = label_value_problem(s) {
+                            causes.push(Cause::invalid(at, v, &why));
+                        }
+                    }
+                    None => causes.push(Cause::invalid(
+                        &format!("{at}.{k}"),
+                        v,
+                        "a label value must be a string",
+                    )),
+                }
+            }
+        }
+        other => causes.push(Cause::invalid(at, other, "must be a map of strings")),
+    }
+    causes
+}
+
+/// What is wrong with a label selector object at `at`.
+fn selector_causes(at: &str, sel: &Value) -> Vec<Cause> {
+    let mut causes = label_map_causes(&format!("{at}.matchLabels"), &sel["matchLabels"]);
+    let exprs = &sel["matchExpressions"];
+    if !exprs.is_null() && !exprs.is_array() {
+        causes.push(Cause::invalid(
+            &format!("{at}.matchExpressions"),
+            exprs,
+            "must be a list",
+        ));
+    }
+    for (i, e) in exprs.as_array().into_iter().flatten().enumerate() {
+        let here = format!("{at}.matchExpressions[{i}]");
+        match e["key"].as_str() {
+            None | Some("") => causes.push(Cause::required(&format!("{here}.key"), "")),
+            Some(k) => {
+                if let Some(why) = label_key_problem(k) {
+                    causes.push(Cause::invalid(&format!("{here}.key"), &e["key"], &why));
+                }
+            }
+        }
+        let values = e["values"].as_array();
+        let n = values.map_or(0, Vec::len);
+        match e["operator"].as_str() {
+            Some("In" | "NotIn") if n == 0 => causes.push(Cause::required(
+                &format!("{here}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            Some("Exists" | "DoesNotExist") if n > 0 => causes.push(Cause::forbidden(
+                &format!("{here}.values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            Some("In" | "NotIn" | "Exists" | "DoesNotExist") => {}
+            None => causes.push(Cause::required(&format!("{here}.operator"), "")),
+            Some(_) => causes.push(Cause::invalid(
+                &format!("{here}.operator"),
+                &e["operator"],
+                "not a valid selector operator (In, NotIn, Exists, DoesNotExist)",
+            )),
+        }
+        for (j, v) in values.into_iter().flatten().enumerate() {
+            let why = match v.as_str() {
+                Some(s) => label_value_problem(s),
+                None => Some("a label value must be a string".to_string()),
+            };
+            if let Some(why) = why {
+                causes.push(Cause::invalid(&format!("{here}.values[{j}]"), v, &why));
+            }
+        }
+    }
+    causes
 }
 
 fn validate_crd(rt: &ResourceType, name: &str, crd: &Value) -> Result<(), ApiError> {

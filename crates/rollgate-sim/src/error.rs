@@ -36,6 +36,104 @@ fn details(rt: &ResourceType, name: &str) -> Value {
     d
 }
 
+/// One reason an object is invalid: a `details.causes` entry of a 422 `Status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// `FieldValueInvalid`, `FieldValueRequired`, `FieldValueNotSupported`,
+    /// `FieldValueTypeInvalid`, `FieldValueTooLong`, `FieldValueTooMany`, `FieldValueForbidden`.
+    pub reason: &'static str,
+    /// The field's path: `spec.replicas`, `spec.template.spec.containers[0].image`.
+    pub field: String,
+    /// What is wrong: `Required value`, `Invalid value: 3: ...`.
+    pub message: String,
+}
+
+/// A value as the API server shows it in messages: strings quoted, numbers as they are.
+pub fn shown(v: &Value) -> String {
+    v.to_string()
+}
+
+impl Cause {
+    fn new(reason: &'static str, field: &str, message: String) -> Self {
+        Self {
+            reason,
+            field: field.to_string(),
+            message,
+        }
+    }
+
+    /// `field: Invalid value: <value>: <detail>`.
+    pub fn invalid(field: &str, value: &Value, detail: &str) -> Self {
+        Self::new(
+            "FieldValueInvalid",
+            field,
+            format!("Invalid value: {}: {detail}", shown(value)),
+        )
+    }
+
+    /// `field: Invalid value: "<type>": <detail>` for a value of the wrong type.
+    pub fn type_invalid(field: &str, type_name: &str, detail: &str) -> Self {
+        Self::new(
+            "FieldValueTypeInvalid",
+            field,
+            format!("Invalid value: \"{type_name}\": {detail}"),
+        )
+    }
+
+    /// `field: Required value` (with an optional explanation).
+    pub fn required(field: &str, detail: &str) -> Self {
+        let message = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
+        Self::new("FieldValueRequired", field, message)
+    }
+
+    /// `field: Unsupported value: <value>: supported values: "a", "b"`.
+    pub fn not_supported(field: &str, value: &Value, supported: &[Value]) -> Self {
+        let list: Vec<String> = supported.iter().map(shown).collect();
+        Self::new(
+            "FieldValueNotSupported",
+            field,
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                shown(value),
+                list.join(", ")
+            ),
+        )
+    }
+
+    /// `field: Forbidden: <detail>`.
+    pub fn forbidden(field: &str, detail: &str) -> Self {
+        Self::new("FieldValueForbidden", field, format!("Forbidden: {detail}"))
+    }
+
+    /// `field: Too long: may not be more than <max> bytes`.
+    pub fn too_long(field: &str, max: u64) -> Self {
+        Self::new(
+            "FieldValueTooLong",
+            field,
+            format!("Too long: may not be more than {max} bytes"),
+        )
+    }
+
+    /// `field: Too many: <n>: must have at most <max> items`.
+    pub fn too_many(field: &str, n: usize, max: u64) -> Self {
+        Self::new(
+            "FieldValueTooMany",
+            field,
+            format!("Too many: {n}: must have at most {max} items"),
+        )
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -128,22 +226,45 @@ impl ApiError {
 
     /// 422 for an object that fails validation; `field` and `why` become a cause.
     pub fn invalid(rt: &ResourceType, name: &str, field: &str, why: &str) -> Self {
+        Self::invalid_causes(
+            rt,
+            name,
+            &[Cause {
+                reason: "FieldValueInvalid",
+                field: field.to_string(),
+                message: why.to_string(),
+            }],
+        )
+    }
+
+    /// 422 for an object that fails validation for every one of `causes`, worded as the API
+    /// server words it: `Kind.group "name" is invalid: field: why` for one cause,
+    /// `... is invalid: [a: why, b: why]` for several.
+    pub fn invalid_causes(rt: &ResourceType, name: &str, causes: &[Cause]) -> Self {
         let kind = if rt.group.is_empty() {
             rt.kind.clone()
         } else {
             format!("{}.{}", rt.kind, rt.group)
         };
-        let mut d = json!({"name": name, "kind": rt.kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": why, "field": field}]});
+        let list: Vec<Value> = causes
+            .iter()
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .collect();
+        let mut d = json!({"name": name, "kind": rt.kind, "causes": list});
         if !rt.group.is_empty() {
             d["group"] = json!(rt.group);
         }
+        let shown: Vec<String> = causes.iter().map(Cause::to_string).collect();
+        let what = match shown.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
         Self {
             details: d,
             ..Self::new(
                 422,
                 "Invalid",
-                format!("{kind} \"{name}\" is invalid: {field}: {why}"),
+                format!("{kind} \"{name}\" is invalid: {what}"),
             )
         }
     }

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::apply::{self, ApplyRequest};
 use crate::convert::{from_storage, to_storage};
+use crate::decode::{FieldValidation, Warnings};
 use crate::error::{ApiError, qualified};
 use crate::gc::Propagation;
 use crate::patch::{self, PatchKind};
@@ -163,8 +164,17 @@ pub(crate) fn handle(
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let result = answer(inner, &parts.method, &path, &query, &parts.headers, body);
-    let (response, rv) = match result {
+    let warnings = Warnings::default();
+    let result = answer(
+        inner,
+        &parts.method,
+        &path,
+        &query,
+        &parts.headers,
+        body,
+        &warnings,
+    );
+    let (mut response, rv) = match result {
         Ok(Reply::Json(code, v)) => {
             let rv = v["metadata"]["resourceVersion"].as_str().map(String::from);
             (json_response(code, &v), rv)
@@ -184,6 +194,13 @@ pub(crate) fn handle(
         }
         Err(e) => (error(&e), None),
     };
+    for w in warnings.into_inner() {
+        // `299 - "text"`, the text escaped as a quoted string.
+        let quoted = serde_json::to_string(&w).unwrap_or_default();
+        if let Ok(v) = http::HeaderValue::from_str(&format!("299 - {quoted}")) {
+            response.headers_mut().append(http::header::WARNING, v);
+        }
+    }
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         let entry = AuditEntry {
             method: parts.method.to_string(),
@@ -214,6 +231,7 @@ fn answer(
     query: &Query,
     headers: &HeaderMap,
     body: &[u8],
+    warnings: &Warnings,
 ) -> Result<Reply, ApiError> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let ok = |v: Value| Ok(Reply::Json(StatusCode::OK, v));
@@ -240,11 +258,11 @@ fn answer(
         }
         ["api", v, rest @ ..] => {
             let route = route(inner, "", v, rest).ok_or_else(|| ApiError::no_route(path))?;
-            dispatch(inner, method, query, headers, body, &route)
+            dispatch(inner, method, query, headers, body, &route, warnings)
         }
         ["apis", g, v, rest @ ..] => {
             let route = route(inner, g, v, rest).ok_or_else(|| ApiError::no_route(path))?;
-            dispatch(inner, method, query, headers, body, &route)
+            dispatch(inner, method, query, headers, body, &route, warnings)
         }
         _ => Err(ApiError::no_route(path)),
     }
@@ -391,6 +409,11 @@ fn field_selector(rt: &ResourceType, query: &Query) -> Result<Selector, ApiError
     Ok(sel)
 }
 
+/// The `fieldValidation` of a write.
+fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
+    FieldValidation::parse(query.get("fieldValidation").map(String::as_str))
+}
+
 fn dispatch(
     inner: &Arc<Inner>,
     method: &Method,
@@ -398,6 +421,7 @@ fn dispatch(
     headers: &HeaderMap,
     body: &[u8],
     route: &Route,
+    warnings: &Warnings,
 ) -> Result<Reply, ApiError> {
     let rt = &route.rt;
     if rt.namespaced && route.name.is_some() && route.namespace.is_none() {
@@ -493,6 +517,8 @@ fn dispatch(
                 now: &now,
                 dry_run: dry_run(query)?,
                 manager: Some(&manager),
+                validation: field_validation(query)?,
+                warnings: Some(warnings),
             };
             let mut st = inner.lock();
             let created = write::create(&mut st, rt, ns, obj, &ctx)?;
@@ -508,6 +534,8 @@ fn dispatch(
                 now: &now,
                 dry_run: dry_run(query)?,
                 manager: Some(&manager),
+                validation: field_validation(query)?,
+                warnings: Some(warnings),
             };
             let mut st = inner.lock();
             if route.sub == Sub::Scale {
@@ -519,20 +547,19 @@ fn dispatch(
             }
             Ok(Reply::Json(StatusCode::OK, from_storage(rt, &updated)))
         }
-        (&Method::PATCH, Some(name)) => {
-            patch(inner, rt, ns, name, route.sub, query, headers, body, &now)
-        }
+        (&Method::PATCH, Some(name)) => patch(
+            inner, rt, ns, name, route.sub, query, headers, body, &now, warnings,
+        ),
         (&Method::DELETE, Some(name)) => {
             let opts = delete_options(query, body)?;
             let ctx = WriteCtx {
-                now: &now,
                 dry_run: dry_run(query)? || opts.1,
-                manager: None,
+                ..WriteCtx::internal(&now)
             };
             let mut st = inner.lock();
             let deleted = write::delete(&mut st, rt, ns, name, &opts.0, &ctx)?;
             if !ctx.dry_run {
-                after_delete(inner, &mut st, rt, &deleted);
+                after_delete(inner, rt, &deleted);
             }
             Ok(Reply::Json(StatusCode::OK, from_storage(rt, &deleted)))
         }
@@ -541,9 +568,8 @@ fn dispatch(
             let fields = field_selector(rt, query)?;
             let opts = delete_options(query, body)?;
             let ctx = WriteCtx {
-                now: &now,
                 dry_run: dry_run(query)? || opts.1,
-                manager: None,
+                ..WriteCtx::internal(&now)
             };
             let mut st = inner.lock();
             let scope = if rt.namespaced {
@@ -572,7 +598,7 @@ fn dispatch(
             for (ons, oname) in names {
                 if let Ok(d) = write::delete(&mut st, rt, &ons, &oname, &opts.0, &ctx) {
                     if !ctx.dry_run {
-                        after_delete(inner, &mut st, rt, &d);
+                        after_delete(inner, rt, &d);
                     }
                     items.push(from_storage(rt, &d));
                 }
@@ -633,6 +659,7 @@ fn patch(
     headers: &HeaderMap,
     body: &[u8],
     now: &str,
+    warnings: &Warnings,
 ) -> Result<Reply, ApiError> {
     let ct = headers
         .get(http::header::CONTENT_TYPE)
@@ -649,9 +676,10 @@ fn patch(
             "the body of the request was in an unknown format - {accepted}"
         )));
     }
-    let patch_body =
+    let mut patch_body =
         patch::parse_body(kind, body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let dry = dry_run(query)?;
+    let validation = field_validation(query)?;
     let target = if sub == Sub::Status {
         Target::Status
     } else {
@@ -679,6 +707,13 @@ fn patch(
             ));
         }
         check_apply_config(rt, name, &patch_body)?;
+        // The configuration is decoded before it is applied: its unknown fields are judged
+        // (and dropped) before any conflict.
+        let unknown = crate::decode::unknown_fields(rt, &to_storage(rt, patch_body.clone()));
+        crate::decode::judge(rt, &unknown, validation, Some(warnings))?;
+        for path in &unknown {
+            crate::schema::remove_at(&mut patch_body, path);
+        }
         let req = ApplyRequest {
             manager: &manager,
             force,
@@ -691,6 +726,8 @@ fn patch(
             now,
             dry_run: dry,
             manager: None,
+            validation,
+            warnings: Some(warnings),
         };
         return match current {
             None if sub == Sub::Status => Err(ApiError::not_found(rt, name)),
@@ -726,6 +763,8 @@ fn patch(
         now,
         dry_run: dry,
         manager: Some(&manager),
+        validation,
+        warnings: Some(warnings),
     };
     if sub == Sub::Scale {
         let mut scale = scale_of(
@@ -1018,7 +1057,7 @@ fn after_create(inner: &Arc<Inner>, st: &mut Store, rt: &ResourceType, obj: &Val
         ("apps", "replicasets") => replicaset::reconcile(inner, st, &ns, &name),
         ("", "pods") => {
             kubelet::start_pod(inner, st, &ns, &name);
-            pod_changed(inner, st, obj);
+            pod_changed(inner, obj);
         }
         _ => {}
     }
@@ -1035,19 +1074,21 @@ fn after_update(inner: &Arc<Inner>, st: &mut Store, rt: &ResourceType, obj: &Val
             }
         }
         ("apps", "replicasets") => replicaset::reconcile(inner, st, &ns, &name),
-        ("", "pods") => pod_changed(inner, st, obj),
+        ("", "pods") => pod_changed(inner, obj),
         _ => {}
     }
 }
 
 /// Work the cluster does after an object was deleted (or marked) through the API.
-fn after_delete(inner: &Arc<Inner>, st: &mut Store, rt: &ResourceType, obj: &Value) {
+fn after_delete(inner: &Arc<Inner>, rt: &ResourceType, obj: &Value) {
     if (rt.group.as_str(), rt.plural.as_str()) == ("", "pods") {
-        pod_changed(inner, st, obj);
+        pod_changed(inner, obj);
     }
 }
 
-fn pod_changed(inner: &Arc<Inner>, st: &mut Store, pod: &Value) {
+/// A pod changed through the API: its ReplicaSet syncs (once for all the pods one request
+/// changes, a collection delete say).
+fn pod_changed(inner: &Arc<Inner>, pod: &Value) {
     let (ns, _) = ns_name(pod);
     let owner = pod["metadata"]["ownerReferences"]
         .as_array()
@@ -1057,7 +1098,7 @@ fn pod_changed(inner: &Arc<Inner>, st: &mut Store, pod: &Value) {
         .and_then(|o| o["name"].as_str())
         .map(String::from);
     if let Some(rs) = owner {
-        replicaset::reconcile(inner, st, &ns, &rs);
+        replicaset::enqueue(inner, &ns, &rs);
     }
 }
 

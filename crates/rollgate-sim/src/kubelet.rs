@@ -71,9 +71,84 @@ fn owner_rs(pod: &Value) -> Option<String> {
 
 /// Schedules a newly created pod on the node and starts its containers.
 pub(crate) fn start_pod(inner: &Arc<Inner>, st: &mut Store, ns: &str, name: &str) {
-    let Some(mut pod) = st.get(&pod_key(), ns, name).cloned() else {
+    let Some((uid, how)) = schedule(inner, st, ns, name) else {
         return;
     };
+    let inner2 = inner.clone();
+    let (ns, name) = (ns.to_string(), name.to_string());
+    match how {
+        ImageBehavior::Ready { after } => {
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let mut st = inner2.lock();
+                if let Some(rs) = mark_ready(&inner2, &mut st, &ns, &name, &uid) {
+                    replicaset::reconcile(&inner2, &mut st, &ns, &rs);
+                }
+            });
+        }
+        ImageBehavior::CrashLoop => crash_loop(inner, ns, name, uid),
+    }
+}
+
+/// Starts pods that ReplicaSet `rs` created in one sync: the ones that get ready together
+/// are marked ready together, followed by one sync of the ReplicaSet (not one per pod).
+pub(crate) fn start_pods(inner: &Arc<Inner>, st: &mut Store, ns: &str, rs: &str, names: &[String]) {
+    let mut ready: Vec<(Duration, Vec<(String, String)>)> = Vec::new();
+    for name in names {
+        let Some((uid, how)) = schedule(inner, st, ns, name) else {
+            continue;
+        };
+        match how {
+            ImageBehavior::Ready { after } => match ready.iter_mut().find(|(d, _)| *d == after) {
+                Some((_, group)) => group.push((name.clone(), uid)),
+                None => ready.push((after, vec![(name.clone(), uid)])),
+            },
+            ImageBehavior::CrashLoop => crash_loop(inner, ns.to_string(), name.clone(), uid),
+        }
+    }
+    for (after, group) in ready {
+        let inner = inner.clone();
+        let (ns, rs) = (ns.to_string(), rs.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let mut st = inner.lock();
+            for (name, uid) in &group {
+                mark_ready(&inner, &mut st, &ns, name, uid);
+            }
+            // A ReplicaSet still being filled in bursts syncs within a burst interval anyway.
+            if !replicaset::filling(&inner, &ns, &rs) {
+                replicaset::reconcile(&inner, &mut st, &ns, &rs);
+            }
+        });
+    }
+}
+
+/// Restarts a crash-looping pod's containers with back-off until the pod is gone.
+fn crash_loop(inner: &Arc<Inner>, ns: String, name: String, uid: String) {
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(10);
+        let mut restarts = 0u64;
+        loop {
+            tokio::time::sleep(backoff).await;
+            restarts += 1;
+            if !restart(&inner, &ns, &name, &uid, restarts) {
+                return;
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    });
+}
+
+/// Puts a new pod on the node and gives it its starting status. Returns its uid and how it
+/// behaves (`None` when it is gone).
+fn schedule(
+    inner: &Arc<Inner>,
+    st: &mut Store,
+    ns: &str,
+    name: &str,
+) -> Option<(String, ImageBehavior)> {
+    let mut pod = st.get(&pod_key(), ns, name).cloned()?;
     let uid = pod["metadata"]["uid"]
         .as_str()
         .unwrap_or_default()
@@ -104,30 +179,7 @@ pub(crate) fn start_pod(inner: &Arc<Inner>, st: &mut Store, ns: &str, name: &str
         "qosClass": "BestEffort", "startTime": now,
     });
     st.commit(&pod_key(), ns, name, Some(pod));
-    let inner2 = inner.clone();
-    let (ns, name) = (ns.to_string(), name.to_string());
-    match how {
-        ImageBehavior::Ready { after } => {
-            tokio::spawn(async move {
-                tokio::time::sleep(after).await;
-                mark_ready(&inner2, &ns, &name, &uid);
-            });
-        }
-        ImageBehavior::CrashLoop => {
-            tokio::spawn(async move {
-                let mut backoff = Duration::from_secs(10);
-                let mut restarts = 0u64;
-                loop {
-                    tokio::time::sleep(backoff).await;
-                    restarts += 1;
-                    if !restart(&inner2, &ns, &name, &uid, restarts) {
-                        return;
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            });
-        }
-    }
+    Some((uid, how))
 }
 
 /// Whether the stored pod `ns/name` is still the one with `uid` (and not being deleted).
@@ -138,11 +190,16 @@ fn current(st: &Store, ns: &str, name: &str, uid: &str) -> Option<Value> {
         .cloned()
 }
 
-fn mark_ready(inner: &Arc<Inner>, ns: &str, name: &str, uid: &str) {
-    let mut st = inner.lock();
-    let Some(mut pod) = current(&st, ns, name, uid) else {
-        return;
-    };
+/// Marks pod `ns/name` (if it is still the one with `uid`) ready. Returns the ReplicaSet
+/// that controls it, which the caller syncs.
+fn mark_ready(
+    inner: &Arc<Inner>,
+    st: &mut Store,
+    ns: &str,
+    name: &str,
+    uid: &str,
+) -> Option<String> {
+    let mut pod = current(st, ns, name, uid)?;
     let now = inner.clock.stamp();
     let started = json!({"running": {"startedAt": now}});
     if !pod["status"].is_object() {
@@ -166,9 +223,7 @@ fn mark_ready(inner: &Arc<Inner>, ns: &str, name: &str, uid: &str) {
     pod["status"]["containerStatuses"] = container_statuses(&pod, &started, true, 0);
     let rs = owner_rs(&pod);
     st.commit(&pod_key(), ns, name, Some(pod));
-    if let Some(rs) = rs {
-        replicaset::reconcile(inner, &mut st, ns, &rs);
-    }
+    rs
 }
 
 /// Records another failed start. Returns false once the pod is gone.

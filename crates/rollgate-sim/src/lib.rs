@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod clock;
 pub mod convert;
+pub mod decode;
 mod defaults;
 pub mod discovery;
 pub mod error;
@@ -63,6 +64,10 @@ pub struct SimConfig {
     /// Namespaces that exist from the start (default `default`, `kube-system`,
     /// `kube-public`).
     pub namespaces: Vec<String>,
+    /// Most pods the cluster holds, as a pod quota would allow (default 20,000): a pod
+    /// created beyond it is refused with 403 Forbidden, and a ReplicaSet that cannot create
+    /// its pods says so in a `ReplicaFailure` condition and retries every second.
+    pub max_pods: usize,
 }
 
 impl Default for SimConfig {
@@ -74,6 +79,7 @@ impl Default for SimConfig {
             namespaces: ["default", "kube-system", "kube-public"]
                 .map(String::from)
                 .to_vec(),
+            max_pods: 20_000,
         }
     }
 }
@@ -99,6 +105,8 @@ pub(crate) struct Inner {
     rechecks: Mutex<HashMap<(String, String), tokio::time::Instant>>,
     /// Last capped burst of pod creations per ReplicaSet (namespace, name).
     bursts: Mutex<HashMap<(String, String), tokio::time::Instant>>,
+    /// ReplicaSets (namespace, name) whose sync is queued (see `replicaset::enqueue`).
+    queued: Mutex<std::collections::HashSet<(String, String)>>,
     pod_ips: AtomicU64,
     /// User agents cut off from the server (requests answered 503, never handled).
     partitioned: Mutex<std::collections::HashSet<String>>,
@@ -172,7 +180,8 @@ impl SimCluster {
     pub fn new(config: SimConfig) -> Self {
         let (tx, _) = broadcast::channel(65_536);
         let clock = Clock::new(config.base_time.unwrap_or_else(Timestamp::now));
-        let store = Store::new(config.watch_history, tx);
+        let mut store = Store::new(config.watch_history, tx);
+        store.max_pods = config.max_pods;
         let inner = Arc::new(Inner {
             store: Mutex::new(store),
             clock,
@@ -180,6 +189,7 @@ impl SimCluster {
             images: Mutex::new(HashMap::new()),
             rechecks: Mutex::new(HashMap::new()),
             bursts: Mutex::new(HashMap::new()),
+            queued: Mutex::default(),
             pod_ips: AtomicU64::new(0),
             partitioned: Mutex::default(),
             conflicts: Mutex::default(),
@@ -187,11 +197,7 @@ impl SimCluster {
         {
             let mut st = inner.lock();
             let now = inner.clock.stamp();
-            let ctx = WriteCtx {
-                now: &now,
-                dry_run: false,
-                manager: None,
-            };
+            let ctx = WriteCtx::internal(&now);
             if let Some(rt) = st.registry.get("", "v1", "namespaces").cloned() {
                 for ns in &inner.config.namespaces {
                     let obj = serde_json::json!({"metadata": {"name": ns}});

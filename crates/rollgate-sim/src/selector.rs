@@ -128,6 +128,46 @@ pub fn label_value_ok(v: &str) -> bool {
     v.is_empty() || name_part_ok(v)
 }
 
+const NAME_SHAPE: &str = "alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric";
+
+/// Why `k` is not a valid label key (`None`: it is).
+pub fn label_key_problem(k: &str) -> Option<String> {
+    let (prefix, name) = match k.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    if let Some(p) = prefix
+        && !dns_subdomain_ok(p)
+    {
+        return Some(format!(
+            "the prefix of key {k:?} must be a lowercase RFC 1123 subdomain (lowercase \
+             alphanumerics, '-' or '.', at most 253 characters)"
+        ));
+    }
+    if name.is_empty() {
+        Some(format!("the name part of key {k:?} must be non-empty"))
+    } else if name.len() > 63 {
+        Some(format!(
+            "the name part of key {k:?} must be no more than 63 characters"
+        ))
+    } else if !name_part_ok(name) {
+        Some(format!("the name part of key {k:?} must be {NAME_SHAPE}"))
+    } else {
+        None
+    }
+}
+
+/// Why `v` is not a valid label value (`None`: it is).
+pub fn label_value_problem(v: &str) -> Option<String> {
+    if v.len() > 63 {
+        Some("a label value must be no more than 63 characters".into())
+    } else if !label_value_ok(v) {
+        Some(format!("a label value must be empty or {NAME_SHAPE}"))
+    } else {
+        None
+    }
+}
+
 impl Selector {
     /// Parses a label selector: `a=b,a==b,a!=b,a in (x,y),a notin (x),a,!a,a>1,a<1`.
     pub fn parse_labels(s: &str) -> Result<Self, SelectorError> {

@@ -71,6 +71,8 @@ pub struct Store {
     tx: broadcast::Sender<Arc<Change>>,
     /// Mutating requests.
     pub audit: Vec<AuditEntry>,
+    /// Most pods the cluster holds (see [`crate::SimConfig::max_pods`]).
+    pub max_pods: usize,
 }
 
 /// The type key of a resource type.
@@ -115,6 +117,7 @@ impl Store {
             oldest_rv: 1,
             tx,
             audit: Vec::new(),
+            max_pods: usize::MAX,
         }
     }
 
@@ -201,6 +204,11 @@ impl Store {
     /// Whether an object with this uid exists.
     pub fn uid_exists(&self, uid: &str) -> bool {
         self.uids.contains_key(uid)
+    }
+
+    /// How many objects of type `ty` there are.
+    pub fn count(&self, ty: &TypeKey) -> usize {
+        self.objects.get(ty).map_or(0, BTreeMap::len)
     }
 
     /// Objects owned by `uid`.

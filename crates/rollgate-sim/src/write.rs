@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::apply::{Part, track_update};
+use crate::decode::{self, FieldValidation, Warnings};
 use crate::defaults;
 use crate::error::ApiError;
 use crate::gc::{self, Propagation};
@@ -29,6 +30,35 @@ pub struct WriteCtx<'a> {
     pub dry_run: bool,
     /// The manager to credit with changed fields (`None`: no tracking, e.g. apply did it).
     pub manager: Option<&'a str>,
+    /// What unknown fields in the body lead to.
+    pub validation: FieldValidation,
+    /// Where warnings about the body go (`None`: nowhere).
+    pub warnings: Option<&'a Warnings>,
+}
+
+impl<'a> WriteCtx<'a> {
+    /// A write at `now` that stores, tracks no manager and drops unknown fields silently
+    /// (the cluster's own writes).
+    pub fn internal(now: &'a str) -> Self {
+        Self {
+            now,
+            dry_run: false,
+            manager: None,
+            validation: FieldValidation::Ignore,
+            warnings: None,
+        }
+    }
+}
+
+/// Finds the fields of a body its type does not know, applies the write's `fieldValidation`
+/// to them and removes them.
+fn drop_unknown(rt: &ResourceType, obj: &mut Value, ctx: &WriteCtx<'_>) -> Result<(), ApiError> {
+    let unknown = decode::unknown_fields(rt, obj);
+    decode::judge(rt, &unknown, ctx.validation, ctx.warnings)?;
+    for path in &unknown {
+        crate::schema::remove_at(obj, path);
+    }
+    Ok(())
 }
 
 /// List semantics of a type's objects.
@@ -143,6 +173,7 @@ pub fn create(
     }
     check_type_meta(rt, &obj)?;
     check_structure(rt, &obj)?;
+    drop_unknown(rt, &mut obj, ctx)?;
     let ns = if rt.namespaced { ns } else { "" };
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
@@ -179,6 +210,12 @@ pub fn create(
     }
     if st.get(&ty, ns, &name).is_some() {
         return Err(ApiError::already_exists(rt, &name));
+    }
+    if ty == (String::new(), "pods".to_string()) && st.count(&ty) >= st.max_pods {
+        return Err(ApiError::forbidden(format!(
+            "pods \"{name}\" is forbidden: exceeded quota: the simulated cluster holds at most {} pods",
+            st.max_pods
+        )));
     }
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);
@@ -256,6 +293,7 @@ pub fn update(
     }
     check_type_meta(rt, &new)?;
     check_structure(rt, &new)?;
+    drop_unknown(rt, &mut new, ctx)?;
     if !new["metadata"].is_object() {
         new["metadata"] = json!({});
     }
@@ -337,7 +375,7 @@ pub fn update(
             new
         }
     };
-    defaults::on_update(rt, &old, &mut merged)?;
+    defaults::on_update(rt, &old, &mut merged, target)?;
     if target == Target::Main && spec_part(rt, &merged) != spec_part(rt, &old) {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
         merged["metadata"]["generation"] = json!(g + 1);

@@ -996,3 +996,93 @@ async fn malformed_requests_get_client_errors_not_panics() -> R {
     assert_eq!(sim.list_objects("v1", "pods", Some("default")).len(), 1);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_replica_count_fills_in_bursts_up_to_the_pod_capacity_and_scales_down() -> R {
+    let sim = SimCluster::new(SimConfig {
+        max_pods: 1_200,
+        ..Default::default()
+    });
+    let client = sim.client();
+    let rs = Api::<ReplicaSet>::namespaced(client.clone(), "default");
+    let pods = Api::<Pod>::namespaced(client.clone(), "default");
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), "default");
+    // Count the writes of the ReplicaSet's status while it fills.
+    let mut changes = rs
+        .watch(&WatchParams::default().fields("metadata.name=big"), "0")
+        .await?
+        .boxed();
+    let counted = tokio::spawn(async move {
+        let mut n = 0usize;
+        while let Some(Ok(e)) = changes.next().await {
+            if matches!(e, WatchEvent::Modified(_)) {
+                n += 1;
+            }
+            if let WatchEvent::Modified(r) = e
+                && r.spec.replicas == Some(2)
+            {
+                return n;
+            }
+        }
+        n
+    });
+    rs.create(
+        &PostParams::default(),
+        &replica_set("big", "app:1", i32::MAX),
+    )
+    .await?;
+    // One sync creates one burst.
+    assert_eq!(sim.list_objects("v1", "pods", Some("default")).len(), 500);
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cms.list(&ListParams::default()).await?;
+    }
+    // Bursts of 500 a second until the cluster's pod capacity; then the ReplicaSet says why
+    // it has no more, and a pod made directly is refused.
+    assert_eq!(sim.list_objects("v1", "pods", Some("default")).len(), 1_200);
+    let status = rs.get("big").await?.status.expect("status");
+    assert_eq!(status.replicas, 1_200);
+    assert_eq!(status.ready_replicas, Some(1_200));
+    let failure = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_.as_deref() == Some("ReplicaFailure"))
+        .expect("a ReplicaFailure condition");
+    assert_eq!(
+        (failure.status.as_deref(), failure.reason.as_deref()),
+        (Some("True"), Some("FailedCreate"))
+    );
+    let bare: Pod = serde_json::from_value(json!({"metadata": {"name": "bare"},
+        "spec": {"containers": [{"name": "c", "image": "app:1"}]}}))?;
+    let err = pods
+        .create(&PostParams::default(), &bare)
+        .await
+        .expect_err("over capacity");
+    assert_eq!(api_error(&err), (403, "Forbidden".into()));
+
+    // A scale-down works at once, and nothing comes back.
+    rs.patch(
+        "big",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 2}})),
+    )
+    .await?;
+    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 2);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 2);
+    let status = rs.get("big").await?.status.expect("status");
+    assert_eq!((status.replicas, status.ready_replicas), (2, Some(2)));
+    assert!(
+        status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .all(|c| c.type_.as_deref() != Some("ReplicaFailure"))
+    );
+    // Pods that got ready together were synced together: a few status writes a second, not
+    // one per pod.
+    let writes = counted.await?;
+    assert!(writes < 60, "{writes} status writes");
+    Ok(())
+}

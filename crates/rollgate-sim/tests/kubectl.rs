@@ -214,3 +214,116 @@ async fn kubectl_applies_gets_creates_and_deletes() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&k.dir);
     Ok(())
 }
+
+/// A Rollout for the repository's CRD, with `spec` lines added.
+fn rollout(extra: &str) -> String {
+    format!(
+        "apiVersion: rollgate.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 3
+{extra}  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: web
+        image: web:1
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_is_refused_what_a_real_server_refuses() -> anyhow::Result<()> {
+    assert!(
+        kubectl_installed(),
+        "kubectl must be installed for this test"
+    );
+    let sim = SimCluster::new(SimConfig::default());
+    let (addr, server) = sim.serve("127.0.0.1:0".parse()?).await?;
+    let k = Kubectl {
+        server: format!("http://{addr}"),
+        dir: std::env::temp_dir().join(format!("rollgate-sim-kubectl-refused-{}", addr.port())),
+    };
+    let run = |args: &[&str], stdin: Option<String>| {
+        let k = Kubectl {
+            server: k.server.clone(),
+            dir: k.dir.clone(),
+        };
+        let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
+        tokio::task::spawn_blocking(move || k.run(&args, stdin.as_deref()))
+    };
+    let crd = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../manifests/crds/rollouts.rollgate.dev.yaml");
+    let (ok, out) = run(&["apply", "-f", &crd.to_string_lossy()], None).await?;
+    assert!(ok, "{out}");
+    let apply = ["apply", "-f", "-"];
+
+    // An unknown field: kubectl asks for strict field validation.
+    let (ok, out) = run(&apply, Some(rollout("  replicaz: 3\n"))).await?;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("BadRequest") && out.contains("unknown field \"spec.replicaz\""),
+        "{out}"
+    );
+    // ... unless told to only warn.
+    let (ok, out) = run(
+        &["apply", "--validate=warn", "-f", "-"],
+        Some(rollout("  replicaz: 3\n")),
+    )
+    .await?;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Warning: unknown field \"spec.replicaz\""),
+        "{out}"
+    );
+    let (ok, out) = run(&["delete", "rollout", "web"], None).await?;
+    assert!(ok, "{out}");
+
+    // Values the schema refuses, named by field.
+    let negative = rollout("").replace("replicas: 3", "replicas: -1");
+    let (ok, out) = run(&apply, Some(negative)).await?;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("is invalid")
+            && out.contains("spec.replicas: Invalid value: -1")
+            && out.contains("greater than or equal to 0"),
+        "{out}"
+    );
+    let text = rollout("").replace("replicas: 3", "replicas: three");
+    let (ok, out) = run(&apply, Some(text)).await?;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("spec.replicas") && out.contains("must be of type integer"),
+        "{out}"
+    );
+    assert!(
+        sim.get_object("rollgate.dev/v1alpha1", "rollouts", Some("default"), "web")
+            .is_none()
+    );
+
+    // A valid one goes in; an invalid change to it is refused.
+    let (ok, out) = run(&apply, Some(rollout(""))).await?;
+    assert!(
+        ok && out.contains("rollout.rollgate.dev/web created"),
+        "{out}"
+    );
+    let huge = rollout("").replace("replicas: 3", "replicas: 2147483648");
+    let (ok, out) = run(&apply, Some(huge)).await?;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("spec.replicas: Invalid value: 2147483648"),
+        "{out}"
+    );
+    server.abort();
+    let _ = std::fs::remove_dir_all(&k.dir);
+    Ok(())
+}
