@@ -515,3 +515,220 @@ fn declared(args: &[AnalysisArg]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// The problems of a template with one metric: `metric` merged over a valid one.
+    fn problems(metric: Value, args: Value) -> Vec<String> {
+        let mut m = json!({"name": "error-rate", "successCondition": "result[0] < 0.05",
+            "provider": {"prometheus": {"address": "http://prometheus:9090",
+                "query": "sum(rate(errors{hash=\"{{args.hash}}\"}[5m]))"}}});
+        if let (Some(base), Value::Object(extra)) = (m.as_object_mut(), metric) {
+            for (k, v) in extra {
+                if k == "provider" {
+                    if let (Some(p), Some(extra)) = (
+                        base["provider"]["prometheus"].as_object_mut(),
+                        v["prometheus"].as_object(),
+                    ) {
+                        p.extend(extra.clone());
+                    }
+                } else {
+                    base.insert(k, v);
+                }
+            }
+        }
+        let t: AnalysisTemplateSpec =
+            serde_json::from_value(json!({"metrics": [m], "args": args})).expect("template");
+        validate_template(&t)
+    }
+
+    fn hash_arg() -> Value {
+        json!([{"name": "hash"}])
+    }
+
+    #[test]
+    fn the_base_template_is_valid() {
+        assert_eq!(problems(json!({}), hash_arg()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn limits_that_count_can_never_exceed_are_refused() {
+        assert_eq!(
+            problems(
+                json!({"count": 3, "interval": "1m", "failureLimit": 3}),
+                hash_arg()
+            ),
+            [
+                "metrics[0].failureLimit: must be less than count (3), got 3: 3 measurements can \
+              never exceed it, so the metric could never be Failed"
+            ]
+        );
+        assert_eq!(
+            problems(
+                json!({"count": 3, "interval": "1m", "inconclusiveLimit": "5"}),
+                hash_arg()
+            ),
+            [
+                "metrics[0].inconclusiveLimit: must be less than count (3), got 5: 3 measurements \
+              can never exceed it, so the metric could never be Inconclusive"
+            ]
+        );
+        // Without count and interval a metric is measured once.
+        let p = problems(json!({"failureLimit": 1}), hash_arg());
+        assert!(
+            p.len() == 1
+                && p[0].starts_with("metrics[0].failureLimit: must be less than 1 (without count"),
+            "{p:?}"
+        );
+        // Below count, or measured until the run ends: fine.
+        assert!(
+            problems(
+                json!({"count": 3, "interval": "1m", "failureLimit": 2, "inconclusiveLimit": 2}),
+                hash_arg()
+            )
+            .is_empty()
+        );
+        assert!(problems(json!({"interval": "1m", "failureLimit": 9}), hash_arg()).is_empty());
+    }
+
+    #[test]
+    fn a_placeholder_must_name_a_declared_argument() {
+        assert_eq!(
+            problems(
+                json!({"provider": {"prometheus": {
+                    "query": "sum(rate(errors{hash=\"{{args.nope}}\"}[5m]))",
+                    "headers": [{"key": "X-Scope-OrgID", "value": "{{args.tenant}}"}]}}}),
+                hash_arg()
+            ),
+            [
+                "metrics[0].provider.prometheus.query: {{args.nope}} names no argument of the \
+                 template, expected one of args[].name (hash)",
+                "metrics[0].provider.prometheus.headers[0].value: {{args.tenant}} names no \
+                 argument of the template, expected one of args[].name (hash)"
+            ]
+        );
+        assert_eq!(
+            problems(json!({}), json!([])),
+            [
+                "metrics[0].provider.prometheus.query: {{args.hash}} names no argument of the \
+              template, expected one of args[].name (none declared)"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_address_must_be_an_absolute_http_url() {
+        for (address, why) in [
+            ("prometheus:9090", "no scheme"),
+            ("ftp://prometheus:9090", "scheme ftp"),
+            ("http://", "no host"),
+            ("http://prometheus:90x0", "the port is not a number"),
+            ("http://prom etheus:9090", "it contains ' '"),
+        ] {
+            let p = problems(
+                json!({"provider": {"prometheus": {"address": address}}}),
+                hash_arg(),
+            );
+            assert_eq!(
+                p,
+                [format!(
+                    "metrics[0].provider.prometheus.address: expected an absolute http:// or \
+                     https:// URL such as http://prometheus:9090, got \"{address}\" ({why})"
+                )]
+            );
+        }
+        for address in [
+            "https://prometheus.monitoring.svc:9090/prefix/",
+            "http://[::1]:9090",
+            "http://{{args.hash}}:9090",
+            "{{args.hash}}",
+        ] {
+            assert!(
+                problems(
+                    json!({"provider": {"prometheus": {"address": address}}}),
+                    hash_arg()
+                )
+                .is_empty(),
+                "{address}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_values_cannot_hold_control_characters() {
+        let p = problems(
+            json!({"provider": {"prometheus": {"headers": [
+                {"key": "X-Scope-OrgID", "value": "t1\r\nX-Injected: 1"},
+                {"key": "X-Tab", "value": "a\tb"}]}}}),
+            hash_arg(),
+        );
+        assert_eq!(
+            p,
+            [
+                "metrics[0].provider.prometheus.headers[0].value: a header value cannot contain \
+              control characters, found '\\r'"
+            ]
+        );
+    }
+
+    #[test]
+    fn conditions_name_only_result_and_are_bools() {
+        let p = problems(json!({"successCondition": "result[0]"}), hash_arg());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "metrics[0].successCondition: \"result[0]\" evaluates to a number when result is \
+                 a list of numbers (the query returns a vector), expected a bool"
+            ),
+            "{p:?}"
+        );
+        let p = problems(json!({"failureCondition": "value > 0.5"}), hash_arg());
+        assert_eq!(
+            p,
+            [
+                "metrics[0].failureCondition: \"value > 0.5\": unknown variable \"value\": a \
+              condition can only name result"
+            ]
+        );
+        // A range query returns a matrix.
+        let p = problems(
+            json!({"successCondition": "all(result, s, s < 0.5)",
+                "provider": {"prometheus": {"rangeQuery": {"start": "now() - 5m", "step": "1m"}}}}),
+            hash_arg(),
+        );
+        assert!(
+            p.is_empty(),
+            "comparing lists is not knowable as wrong: {p:?}"
+        );
+        let p = problems(
+            json!({"successCondition": "result[0][0]",
+                "provider": {"prometheus": {"rangeQuery": {"start": "now() - 5m", "step": "1m"}}}}),
+            hash_arg(),
+        );
+        assert!(
+            p.len() == 1 && p[0].contains("the query returns a matrix"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn retention_is_bounded() {
+        let t: AnalysisTemplateSpec = serde_json::from_value(json!({
+            "metrics": [{"name": "m", "provider": {"prometheus": {
+                "address": "http://p:9090", "query": "up"}}}],
+            "measurementRetention": [{"metricName": "m", "limit": 500},
+                                     {"metricName": "*", "limit": 0}]
+        }))
+        .expect("template");
+        assert_eq!(
+            validate_template(&t),
+            [
+                "measurementRetention[0].limit: expected between 1 and 20 measurements, got 500",
+                "measurementRetention[1].limit: expected between 1 and 20 measurements, got 0"
+            ]
+        );
+    }
+}
