@@ -113,3 +113,56 @@ async fn work_off_the_reactor_runs_on_another_thread() -> anyhow::Result<()> {
     assert!(other.await?);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn observe_reads_which_named_secrets_exist_and_their_keys_only() -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+    use rollgate_api::{AnalysisTemplate, Rollout};
+
+    let sim = cluster("2026-11-23T10:00:00Z".parse()?).await?;
+    let client = sim.client();
+    let template: AnalysisTemplate = serde_json::from_value(json!({
+        "apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": "error-rate", "namespace": "default"},
+        "spec": {"args": [{"name": "window",
+                "valueFrom": {"secretKeyRef": {"name": "limits", "key": "window"}}}],
+            "metrics": [{"name": "errors", "successCondition": "result[0] < 0.05",
+                "provider": {"prometheus": {"address": "http://prometheus:9090",
+                    "query": "rate(errors[{{args.window}}])",
+                    "authentication": {"secretName": "prom-auth"}}}}]}
+    }))?;
+    Api::<AnalysisTemplate>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &template)
+        .await?;
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "limits", "namespace": "default"},
+        "stringData": {"window": "5m"}, "data": {"other": "c2VjcmV0"}
+    }))?;
+    Api::<Secret>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let rollout: Rollout = serde_json::from_value(json!({
+        "apiVersion": "rollgate.dev/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "default", "uid": "u1"},
+        "spec": {"strategy": {"blueGreen": {"activeService": "web-active",
+            "prePromotionAnalysis": {"templates": [{"templateName": "error-rate"}]}}}}
+    }))?;
+    let observed = rollgate_controller::observe::observe(&client, &rollout).await?;
+    let keys: Vec<&str> = observed
+        .secrets
+        .get("limits")
+        .map(|k| k.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert!(keys.contains(&"window"), "{:?}", observed.secrets);
+    assert!(
+        !observed.secrets.contains_key("prom-auth"),
+        "a missing Secret is absent"
+    );
+    let text = format!("{:?}", observed.secrets);
+    assert!(
+        !text.contains("5m") && !text.contains("secret"),
+        "no value: {text}"
+    );
+    Ok(())
+}

@@ -392,6 +392,68 @@ fn analysis_refs(
     run_inputs(field, analysis, rollout, observed, problems);
 }
 
+/// The Secrets the Rollout's analyses need, by name, with the keys they read: Secrets named
+/// by `valueFrom.secretKeyRef` of the arguments a run gets (the Rollout's, and the
+/// templates' it does not override) and by `authentication.secretName` of the templates'
+/// metrics. Templates are those in `observed`. The controller reads these Secrets (their key
+/// names, into [`Observed::secrets`]) so that validation can report a missing one.
+pub fn secret_references(
+    rollout: &rollgate_api::Rollout,
+    observed: &Observed,
+) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let strategy = &rollout.spec.strategy;
+    let mut analyses: Vec<&RolloutAnalysis> = Vec::new();
+    if let Some(bg) = &strategy.blue_green {
+        analyses.extend(bg.pre_promotion_analysis.iter());
+        analyses.extend(bg.post_promotion_analysis.iter());
+    }
+    if let Some(c) = &strategy.canary {
+        analyses.extend(c.analysis.iter().map(|a| &a.analysis));
+        analyses.extend(c.steps.iter().filter_map(|s| s.analysis.as_ref()));
+    }
+    let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for a in analyses {
+        let mut args: BTreeMap<&str, &AnalysisArg> = BTreeMap::new();
+        for t in &a.templates {
+            let key = (t.cluster_scope.unwrap_or(false), t.template_name.clone());
+            let Some(spec) = observed.templates.get(&key) else {
+                continue;
+            };
+            for arg in &spec.args {
+                args.entry(arg.name.as_str()).or_insert(arg);
+            }
+            for m in &spec.metrics {
+                if let Some(auth) = m
+                    .provider
+                    .prometheus
+                    .as_ref()
+                    .and_then(|p| p.authentication.as_ref())
+                    && !auth.secret_name.trim().is_empty()
+                {
+                    out.entry(auth.secret_name.trim().to_string()).or_default();
+                }
+            }
+        }
+        for arg in &a.args {
+            args.insert(arg.name.as_str(), arg);
+        }
+        for arg in args.values() {
+            if arg.value.is_none()
+                && let Some(r) = arg
+                    .value_from
+                    .as_ref()
+                    .and_then(|v| v.secret_key_ref.as_ref())
+                && !r.name.trim().is_empty()
+            {
+                out.entry(r.name.trim().to_string())
+                    .or_default()
+                    .insert(r.key.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Where an argument of an analysis comes from: a template's `args[j]` or the Rollout's.
 struct ArgAt<'a> {
     arg: &'a AnalysisArg,
