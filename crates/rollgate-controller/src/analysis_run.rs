@@ -2,8 +2,10 @@
 //!
 //! Each reconcile of a run asks the pure analysis engine ([`rollgate_engine::measure::plan`]) which
 //! measurements are due, with their queries rendered; performs them against the run's
-//! [`MetricSource`] (concurrently); hands the outcomes to [`rollgate_engine::measure::record`], which
-//! decides the measurement and metric phases and the run's phase; and writes the status,
+//! [`MetricSource`] (concurrently), noting when each query was sent and when its answer came;
+//! hands the outcomes to [`rollgate_engine::measure::record`], which decides the measurement
+//! and metric phases and the run's phase, on the blocking pool (it evaluates CEL conditions:
+//! CPU work that must not stall other reconciles); and writes the status,
 //! guarded by the `resourceVersion` read. The Rollout controller owns the runs, so a changed
 //! run status wakes the rollout that waits for it.
 
@@ -15,7 +17,8 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use rollgate_api::AnalysisRun;
 use rollgate_api::labels::FIELD_MANAGER;
-use rollgate_engine::measure::{self, MetricValue, Outcome, Sample, Series};
+use rollgate_api::{AnalysisRunSpec, AnalysisRunStatus};
+use rollgate_engine::measure::{self, Measured, MetricValue, Outcome, RunDecision, Sample, Series};
 use rollgate_prometheus::QueryResult;
 use tracing::debug;
 
@@ -53,6 +56,46 @@ pub fn to_metric_value(result: QueryResult) -> MetricValue {
                 .collect(),
         ),
     }
+}
+
+/// How long [`record_off_reactor`] waits for the conditions to be evaluated. Their cost is
+/// bounded before evaluation ([`measure::MAX_CONDITION_COST`]); this is the backstop should
+/// an evaluation still run long: its measurements become Error measurements.
+pub const RECORD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs `f` on tokio's blocking pool, off the threads that drive every other reconcile: a
+/// CPU-bound computation there cannot hold up an unrelated release.
+pub async fn off_reactor<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(f).await
+}
+
+/// [`measure::record`] (which evaluates each measurement's CEL conditions) run with
+/// [`off_reactor`] and at most [`RECORD_DEADLINE`]: past it (or should it panic), the
+/// measurements are recorded as errors, without their conditions.
+pub async fn record_off_reactor(
+    spec: &AnalysisRunSpec,
+    status: &AnalysisRunStatus,
+    taken: Vec<Measured>,
+    now: k8s_openapi::jiff::Timestamp,
+) -> RunDecision {
+    let (owned_spec, owned_status, owned_taken) = (spec.clone(), status.clone(), taken.clone());
+    let job =
+        off_reactor(move || measure::record(&owned_spec, Some(&owned_status), owned_taken, now));
+    let why = match tokio::time::timeout(RECORD_DEADLINE, job).await {
+        Ok(Ok(decision)) => return decision,
+        Ok(Err(e)) => format!("evaluating its conditions failed: {e}"),
+        Err(_) => format!("its conditions took longer than {RECORD_DEADLINE:?} to evaluate"),
+    };
+    let failed = taken
+        .into_iter()
+        .map(|m| Measured {
+            outcome: Outcome::ProviderError(format!("metric \"{}\": {why}; not used", m.metric)),
+            ..m
+        })
+        .collect();
+    measure::record(spec, Some(status), failed, now)
 }
 
 /// Measures what is due of one AnalysisRun and writes its status. Returns when to look again
@@ -100,23 +143,33 @@ pub async fn reconcile_run(
             metric: &due.metric,
         };
         async move {
-            let outcome = match (&due.query, args_error) {
-                (_, Some(e)) => Outcome::ProviderError(e),
-                (Err(e), None) => Outcome::ProviderError(e.to_string()),
+            let (outcome, started_at) = match (&due.query, args_error) {
+                (_, Some(e)) => (Outcome::ProviderError(e), ctx.clock.now()),
+                (Err(e), None) => (Outcome::ProviderError(e.to_string()), ctx.clock.now()),
                 (Ok(metric), None) => match build_request(&ctx.client, ns, metric, now).await {
-                    Err(e) => Outcome::ProviderError(e),
-                    Ok(req) => match ctx.source.query(about, &req).await {
-                        Ok(result) => Outcome::Value(to_metric_value(result)),
-                        Err(e) => Outcome::ProviderError(e),
-                    },
+                    Err(e) => (Outcome::ProviderError(e), ctx.clock.now()),
+                    Ok(req) => {
+                        // From the moment the query is sent to the moment its answer came.
+                        let sent = ctx.clock.now();
+                        let outcome = match ctx.source.query(about, &req).await {
+                            Ok(result) => Outcome::Value(to_metric_value(result)),
+                            Err(e) => Outcome::ProviderError(e),
+                        };
+                        (outcome, sent)
+                    }
                 },
             };
-            (due.metric.clone(), outcome)
+            Measured {
+                metric: due.metric.clone(),
+                outcome,
+                started_at,
+                finished_at: ctx.clock.now(),
+            }
         }
     });
-    let outcomes = join_all(measurements).await;
-    let measured: Vec<String> = outcomes.iter().map(|(m, _)| m.clone()).collect();
-    let decision = measure::record(&spec, Some(&plan.status), outcomes, ctx.clock.now());
+    let taken = join_all(measurements).await;
+    let measured: Vec<String> = taken.iter().map(|m| m.metric.clone()).collect();
+    let decision = record_off_reactor(&spec, &plan.status, taken, ctx.clock.now()).await;
     for metric in &measured {
         let phase = decision
             .status

@@ -1,10 +1,11 @@
-//! Reading the world of one rollout, fresh from the API server.
+//! Reading the world of one rollout, fresh from the API server (the Secrets its analyses
+//! name: whether they exist and their keys, never their values).
 //!
 //! Reads go to the API (not a cache) so that the engine never decides from a view older than
 //! its own last writes; the Rollout's `resourceVersion` then guards the status write.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
 use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
@@ -148,6 +149,25 @@ pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Err
             Ok(None) => {}
             Err(e) if has_code(&e, 404) => {}
             Err(e) => return Err(Error::kube(format!("reading analysis template {t}"), e)),
+        }
+    }
+    // The Secrets those analyses need: only whether they exist and their keys are kept.
+    let secrets = Api::<Secret>::namespaced(client.clone(), ns);
+    for name in rollgate_engine::validate::secret_references(rollout, &observed).into_keys() {
+        match secrets.get_opt(&name).await {
+            Ok(Some(s)) => {
+                let keys = s
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, _)| k.clone())
+                    .chain(s.string_data.iter().flatten().map(|(k, _)| k.clone()))
+                    .collect();
+                observed.secrets.insert(name, keys);
+            }
+            Ok(None) => {}
+            Err(e) if has_code(&e, 404) => {}
+            Err(e) => return Err(Error::kube(format!("reading Secret {ns}/{name}"), e)),
         }
     }
     Ok(observed)

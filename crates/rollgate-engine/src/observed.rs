@@ -1,6 +1,6 @@
 //! What the controller observed in the cluster, reduced to what the engine decides from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
@@ -26,6 +26,9 @@ pub struct Observed {
     pub route: Option<ObservedRoute>,
     /// Pods of the rollout's ReplicaSets; read only while a `restartAt` is pending.
     pub pods: Vec<ObservedPod>,
+    /// Secrets the rollout's analyses name (`secretKeyRef`, `authentication.secretName`) that
+    /// exist in its namespace, by name, with the keys of their data (never the values).
+    pub secrets: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A pod of one of the rollout's ReplicaSets.

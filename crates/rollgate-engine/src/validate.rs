@@ -3,12 +3,13 @@
 //! An invalid Rollout never touches traffic: the engine reports the problems in status and
 //! events and emits no action.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use rollgate_api::{CanaryStrategy, RolloutAnalysis, RolloutSpec};
+use rollgate_api::{AnalysisArg, CanaryStrategy, RolloutAnalysis, RolloutSpec};
 
 use crate::observed::Observed;
 
@@ -189,7 +190,7 @@ pub fn validate(
             None
         }
         (None, Some(c)) => canary(rollout, c, observed, common.as_ref(), &mut problems),
-        (Some(bg), None) => blue_green(bg, observed, common.as_ref(), &mut problems),
+        (Some(bg), None) => blue_green(rollout, bg, observed, common.as_ref(), &mut problems),
     };
     match (valid, problems.is_empty()) {
         (Some(v), true) => Ok(v),
@@ -424,6 +425,7 @@ fn service_ref(
 fn analysis_refs(
     field: &str,
     analysis: Option<&RolloutAnalysis>,
+    rollout: &rollgate_api::Rollout,
     observed: &Observed,
     problems: &mut Vec<Problem>,
 ) {
@@ -476,9 +478,268 @@ fn analysis_refs(
             }
         }
     }
+    for p in crate::measure::validate_retention(
+        &format!("{field}.measurementRetention"),
+        &analysis.measurement_retention,
+    ) {
+        let (f, expected) = p.split_once(": ").unwrap_or((p.as_str(), ""));
+        problems.push(problem(f, expected));
+    }
+    run_inputs(field, analysis, rollout, observed, problems);
+}
+
+/// The Secrets the Rollout's analyses need, by name, with the keys they read: Secrets named
+/// by `valueFrom.secretKeyRef` of the arguments a run gets (the Rollout's, and the
+/// templates' it does not override) and by `authentication.secretName` of the templates'
+/// metrics. Templates are those in `observed`. The controller reads these Secrets (their key
+/// names, into [`Observed::secrets`]) so that validation can report a missing one.
+pub fn secret_references(
+    rollout: &rollgate_api::Rollout,
+    observed: &Observed,
+) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let strategy = &rollout.spec.strategy;
+    let mut analyses: Vec<&RolloutAnalysis> = Vec::new();
+    if let Some(bg) = &strategy.blue_green {
+        analyses.extend(bg.pre_promotion_analysis.iter());
+        analyses.extend(bg.post_promotion_analysis.iter());
+    }
+    if let Some(c) = &strategy.canary {
+        analyses.extend(c.analysis.iter().map(|a| &a.analysis));
+        analyses.extend(c.steps.iter().filter_map(|s| s.analysis.as_ref()));
+    }
+    let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for a in analyses {
+        let mut args: BTreeMap<&str, &AnalysisArg> = BTreeMap::new();
+        for t in &a.templates {
+            let key = (t.cluster_scope.unwrap_or(false), t.template_name.clone());
+            let Some(spec) = observed.templates.get(&key) else {
+                continue;
+            };
+            for arg in &spec.args {
+                args.entry(arg.name.as_str()).or_insert(arg);
+            }
+            for m in &spec.metrics {
+                if let Some(auth) = m
+                    .provider
+                    .prometheus
+                    .as_ref()
+                    .and_then(|p| p.authentication.as_ref())
+                    && !auth.secret_name.trim().is_empty()
+                {
+                    out.entry(auth.secret_name.trim().to_string()).or_default();
+                }
+            }
+        }
+        for arg in &a.args {
+            args.insert(arg.name.as_str(), arg);
+        }
+        for arg in args.values() {
+            if arg.value.is_none()
+                && let Some(r) = arg
+                    .value_from
+                    .as_ref()
+                    .and_then(|v| v.secret_key_ref.as_ref())
+                && !r.name.trim().is_empty()
+            {
+                out.entry(r.name.trim().to_string())
+                    .or_default()
+                    .insert(r.key.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Where an argument of an analysis comes from: a template's `args[j]` or the Rollout's.
+struct ArgAt<'a> {
+    arg: &'a AnalysisArg,
+    /// `Some((i, "AnalysisTemplate \"name\""))` for `templates[i]`'s, `None` for the Rollout's.
+    template: Option<(usize, String)>,
+    /// Index in its list.
+    index: usize,
+}
+
+impl ArgAt<'_> {
+    /// A problem with `sub` (e.g. `.valueFrom.fieldRef.fieldPath`) of this argument.
+    fn problem(&self, field: &str, sub: &str, expected: String) -> Problem {
+        match &self.template {
+            Some((i, desc)) => problem(
+                format!("{field}.templates[{i}]"),
+                format!("{desc}: args[{}]{sub}: {expected}", self.index),
+            ),
+            None => problem(format!("{field}.args[{}]{sub}", self.index), expected),
+        }
+    }
+}
+
+/// The `fieldRef` paths an analysis argument may use: the Rollout's name, namespace, a label
+/// or an annotation, or a field under `spec` holding a string, number or bool. Other metadata
+/// and the status change while a release runs.
+fn field_ref_problem(rollout: &rollgate_api::Rollout, path: &str) -> Option<String> {
+    let p = path.trim();
+    let supported = matches!(p, "metadata.name" | "metadata.namespace")
+        || ["metadata.labels", "metadata.annotations"].iter().any(|m| {
+            p.strip_prefix(m).is_some_and(|rest| {
+                (rest.starts_with("['") && rest.ends_with("']") && rest.len() > 4)
+                    || rest.strip_prefix('.').is_some_and(|k| !k.is_empty())
+            })
+        })
+        || p.strip_prefix("spec.").is_some_and(|rest| !rest.is_empty());
+    if !supported {
+        return Some(format!(
+            "expected metadata.name, metadata.namespace, metadata.labels['KEY'], \
+             metadata.annotations['KEY'] or a field under spec, got \"{path}\""
+        ));
+    }
+    if crate::analysis::field_value(rollout, p).is_none() {
+        return Some(format!(
+            "\"{path}\" has no string, number or bool value in this Rollout, so the argument \
+             would have none"
+        ));
+    }
+    None
+}
+
+/// What a run of this analysis will need, checked now rather than after traffic has moved:
+/// every argument gets a value (from the Rollout's arguments, which override the templates'),
+/// `fieldRef` paths are supported fields with a value, the Secrets named by `secretKeyRef` and
+/// by `authentication.secretName` exist (with the key), and addresses and header values are
+/// still valid once this Rollout's argument values are in them.
+fn run_inputs(
+    field: &str,
+    analysis: &RolloutAnalysis,
+    rollout: &rollgate_api::Rollout,
+    observed: &Observed,
+    problems: &mut Vec<Problem>,
+) {
+    use crate::measure::ArgSource;
+    let mut templates = Vec::new();
+    for (i, t) in analysis.templates.iter().enumerate() {
+        let cluster = t.cluster_scope.unwrap_or(false);
+        if let Some(spec) = observed.templates.get(&(cluster, t.template_name.clone())) {
+            let kind = if cluster {
+                "ClusterAnalysisTemplate"
+            } else {
+                "AnalysisTemplate"
+            };
+            templates.push((i, format!("{kind} \"{}\"", t.template_name), spec));
+        }
+    }
+    // The arguments a run gets: the first template's of each name, unless the Rollout's.
+    let mut args: BTreeMap<&str, ArgAt<'_>> = BTreeMap::new();
+    for (i, desc, spec) in &templates {
+        for (j, a) in spec.args.iter().enumerate() {
+            args.entry(a.name.as_str()).or_insert(ArgAt {
+                arg: a,
+                template: Some((*i, desc.clone())),
+                index: j,
+            });
+        }
+    }
+    for (j, a) in analysis.args.iter().enumerate() {
+        args.insert(
+            a.name.as_str(),
+            ArgAt {
+                arg: a,
+                template: None,
+                index: j,
+            },
+        );
+    }
+    let secret = |name: &str, key: Option<&str>| -> Option<String> {
+        match (observed.secrets.get(name), key) {
+            (None, _) => Some(format!(
+                "Secret \"{name}\" not found in the rollout's namespace"
+            )),
+            (Some(keys), Some(k)) if !keys.contains(k) => {
+                Some(format!("Secret \"{name}\" has no key \"{k}\""))
+            }
+            _ => None,
+        }
+    };
+    // Values known now, to check addresses and headers with.
+    let mut known: BTreeMap<String, String> = BTreeMap::new();
+    for (name, at) in &args {
+        // Arguments that do not parse are reported already.
+        let Ok(spec) = crate::measure::arg_spec(name, at.arg) else {
+            continue;
+        };
+        match spec.source {
+            ArgSource::Unset => problems.push(at.problem(
+                field,
+                "",
+                format!(
+                    "argument \"{name}\" has no value: expected value or valueFrom, here or in \
+                     {field}.args"
+                ),
+            )),
+            ArgSource::Value(v) => {
+                known.insert(name.to_string(), v);
+            }
+            ArgSource::FieldRef(path) => match field_ref_problem(rollout, &path) {
+                Some(e) => problems.push(at.problem(field, ".valueFrom.fieldRef.fieldPath", e)),
+                None => {
+                    if let Some(v) = crate::analysis::field_value(rollout, path.trim()) {
+                        known.insert(name.to_string(), v);
+                    }
+                }
+            },
+            ArgSource::SecretKeyRef(r) => {
+                if let Some(e) = secret(r.name.trim(), Some(&r.key)) {
+                    problems.push(at.problem(field, ".valueFrom.secretKeyRef", e));
+                }
+            }
+            ArgSource::PodTemplateHash(_) => {
+                // A hash is a lowercase word: fine in an address or a header.
+                known.insert(name.to_string(), "0123456789".to_string());
+            }
+        }
+    }
+    for (i, desc, spec) in &templates {
+        let at = |sub: String, expected: String| {
+            problem(
+                format!("{field}.templates[{i}]"),
+                format!("{desc}: {sub}: {expected}"),
+            )
+        };
+        for (k, m) in spec.metrics.iter().enumerate() {
+            let Some(p) = &m.provider.prometheus else {
+                continue;
+            };
+            let base = format!("metrics[{k}].provider.prometheus");
+            if let Some(a) = &p.authentication
+                && !a.secret_name.trim().is_empty()
+                && let Some(e) = secret(a.secret_name.trim(), None)
+            {
+                problems.push(at(format!("{base}.authentication.secretName"), e));
+            }
+            // Checked with this Rollout's values when they are all known now.
+            if let Ok(address) = crate::measure::render_plain(&p.address, &known)
+                && p.address.contains("{{")
+                && let Err(e) = crate::measure::check_address(address.trim())
+            {
+                problems.push(at(
+                    format!("{base}.address"),
+                    format!("with this Rollout's arguments, {e}"),
+                ));
+            }
+            for (h, header) in p.headers.iter().enumerate() {
+                if let Ok(value) = crate::measure::render_plain(&header.value, &known)
+                    && header.value.contains("{{")
+                    && let Err(e) = crate::measure::check_header_value(&value)
+                {
+                    problems.push(at(
+                        format!("{base}.headers[{h}].value"),
+                        format!("with this Rollout's arguments, {e}"),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn blue_green(
+    rollout: &rollgate_api::Rollout,
     bg: &rollgate_api::BlueGreenStrategy,
     observed: &Observed,
     common: Option<&CommonSpec>,
@@ -533,12 +794,14 @@ fn blue_green(
     analysis_refs(
         &format!("{F}.prePromotionAnalysis"),
         bg.pre_promotion_analysis.as_ref(),
+        rollout,
         observed,
         problems,
     );
     analysis_refs(
         &format!("{F}.postPromotionAnalysis"),
         bg.post_promotion_analysis.as_ref(),
+        rollout,
         observed,
         problems,
     );
@@ -805,7 +1068,13 @@ fn canary(
                 Some(Err(e)) => problems.push(problem(format!("{field}.pause.duration"), e)),
             }
         } else if let Some(a) = &step.analysis {
-            analysis_refs(&format!("{field}.analysis"), Some(a), observed, problems);
+            analysis_refs(
+                &format!("{field}.analysis"),
+                Some(a),
+                rollout,
+                observed,
+                problems,
+            );
             steps.push(Step::Analysis(a.clone()));
         } else if let Some(sc) = &step.set_canary_scale {
             let f = format!("{field}.setCanaryScale");
@@ -862,7 +1131,7 @@ fn canary(
 
     let background = c.analysis.as_ref().and_then(|bg| {
         let field = format!("{F}.analysis");
-        analysis_refs(&field, Some(&bg.analysis), observed, problems);
+        analysis_refs(&field, Some(&bg.analysis), rollout, observed, problems);
         let start = bg.starting_step.unwrap_or(0);
         let len = i32::try_from(c.steps.len()).unwrap_or(i32::MAX);
         if !(0..=len).contains(&start) {

@@ -468,3 +468,278 @@ fn an_invalid_spec_mid_release_freezes_traffic_replica_sets_and_timers() {
     assert_eq!(w.phase(), Some(RolloutPhase::Degraded), "still aborted");
     assert_eq!(w.active(), Some(v1));
 }
+
+// ----- analysis inputs knowable before anything moves -----
+
+/// The problems of a blue/green world whose pre-promotion analysis is `analysis`, the template
+/// `error-rate` having `patch` merged over its only metric and `args` (when given) as its
+/// arguments.
+fn analysis_problems(patch: Value, args: Option<Value>, analysis: Value) -> String {
+    let mut w = with_broken_template(patch, args);
+    w.edit_spec(|s| {
+        if let Some(bg) = s.strategy.blue_green.as_mut() {
+            bg.pre_promotion_analysis = Some(serde_json::from_value(analysis).expect("analysis"));
+        }
+    });
+    let d = w.decide();
+    let invalid = d
+        .events
+        .iter()
+        .find(|e| e.reason == rollgate_api::EventReason::InvalidSpec);
+    match invalid {
+        Some(e) => {
+            assert!(d.actions.is_empty(), "{:?}", d.actions);
+            e.note.clone()
+        }
+        // Valid: the release starts.
+        None => {
+            assert!(!d.actions.is_empty());
+            String::new()
+        }
+    }
+}
+
+const A: &str = "spec.strategy.blueGreen.prePromotionAnalysis";
+
+fn template_ref() -> Value {
+    json!({"templates": [{"templateName": TEMPLATE}]})
+}
+
+#[test]
+fn an_argument_without_a_value_that_the_rollout_does_not_give_is_invalid() {
+    let args = json!([{"name": "hash"}, {"name": "window", "value": "5m"}]);
+    assert_world_invalid(
+        with_broken_template(json!({}), Some(args.clone())),
+        &format!(
+            "{TEMPLATE_FIELD}: args[0]: argument \"hash\" has no value: expected value or \
+             valueFrom, here or in {A}.args"
+        ),
+    );
+    // Given by the Rollout: valid.
+    let note = analysis_problems(
+        json!({}),
+        Some(args),
+        json!({"templates": [{"templateName": TEMPLATE}],
+            "args": [{"name": "hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]}),
+    );
+    assert_eq!(note, "");
+}
+
+#[test]
+fn a_placeholder_naming_no_argument_is_invalid() {
+    assert_world_invalid(
+        with_broken_template(
+            json!({"provider": {"prometheus": {"query": "rate(errors{hash=\"{{args.nope}}\"}[5m])"}}}),
+            None,
+        ),
+        &format!(
+            "{TEMPLATE_FIELD}: metrics[0].provider.prometheus.query: {{{{args.nope}}}} names no \
+             argument of the template, expected one of args[].name (hash, window)"
+        ),
+    );
+}
+
+#[test]
+fn a_field_ref_must_name_a_supported_field_with_a_value() {
+    let note = |path: &str| {
+        analysis_problems(
+            json!({}),
+            None,
+            json!({"templates": [{"templateName": TEMPLATE}],
+                "args": [{"name": "window", "valueFrom": {"fieldRef": {"fieldPath": path}}}]}),
+        )
+    };
+    assert_eq!(
+        note("status.phase"),
+        format!(
+            "{A}.args[0].valueFrom.fieldRef.fieldPath: expected metadata.name, \
+             metadata.namespace, metadata.labels['KEY'], metadata.annotations['KEY'] or a field \
+             under spec, got \"status.phase\""
+        )
+    );
+    assert_eq!(
+        note("metadata.labels['team']"),
+        format!(
+            "{A}.args[0].valueFrom.fieldRef.fieldPath: \"metadata.labels['team']\" has no string, \
+             number or bool value in this Rollout, so the argument would have none"
+        )
+    );
+    assert_eq!(note("spec.replicas"), "");
+    assert_eq!(note("metadata.name"), "");
+}
+
+#[test]
+fn a_missing_secret_is_invalid_until_it_exists() {
+    let mut w = with_broken_template(
+        json!({"provider": {"prometheus": {"authentication": {"secretName": "prom-auth"}}}}),
+        None,
+    );
+    w.edit_spec(|s| {
+        if let Some(bg) = s.strategy.blue_green.as_mut() {
+            bg.pre_promotion_analysis = Some(
+                serde_json::from_value(json!({"templates": [{"templateName": TEMPLATE}],
+                    "args": [{"name": "window",
+                        "valueFrom": {"secretKeyRef": {"name": "limits", "key": "window"}}}]}))
+                .expect("analysis"),
+            );
+        }
+    });
+    let note = w.decide().events[0].note.clone();
+    assert_eq!(
+        note,
+        format!(
+            "{A}.args[0].valueFrom.secretKeyRef: Secret \"limits\" not found in the rollout's \
+             namespace; {TEMPLATE_FIELD}: metrics[0].provider.prometheus.authentication.\
+             secretName: Secret \"prom-auth\" not found in the rollout's namespace"
+        )
+    );
+    w.observed
+        .secrets
+        .insert("limits".into(), ["other".to_string()].into());
+    w.observed
+        .secrets
+        .insert("prom-auth".into(), Default::default());
+    assert_eq!(
+        w.decide().events[0].note,
+        format!("{A}.args[0].valueFrom.secretKeyRef: Secret \"limits\" has no key \"window\"")
+    );
+    w.observed
+        .secrets
+        .insert("limits".into(), ["window".to_string()].into());
+    let d = w.step();
+    assert!(!w.has_condition("InvalidSpec"), "{:?}", d.events);
+    assert!(!d.actions.is_empty());
+}
+
+#[test]
+fn a_condition_that_is_not_a_bool_or_names_another_variable_is_invalid() {
+    assert_eq!(
+        analysis_problems(
+            json!({"successCondition": "errors < 0.05"}),
+            None,
+            template_ref()
+        ),
+        format!(
+            "{TEMPLATE_FIELD}: metrics[0].successCondition: \"errors < 0.05\": unknown variable \
+             \"errors\": a condition can only name result"
+        )
+    );
+    let note = analysis_problems(
+        json!({"failureCondition": "result[0]"}),
+        None,
+        template_ref(),
+    );
+    assert!(
+        note.starts_with(&format!(
+            "{TEMPLATE_FIELD}: metrics[0].failureCondition: \"result[0]\" evaluates to a number"
+        )),
+        "{note}"
+    );
+}
+
+#[test]
+fn an_address_that_is_not_an_absolute_http_url_is_invalid() {
+    assert_eq!(
+        analysis_problems(
+            json!({"provider": {"prometheus": {"address": "prometheus:9090"}}}),
+            None,
+            template_ref()
+        ),
+        format!(
+            "{TEMPLATE_FIELD}: metrics[0].provider.prometheus.address: expected an absolute \
+             http:// or https:// URL such as http://prometheus:9090, got \"prometheus:9090\" \
+             (no scheme)"
+        )
+    );
+    // An address made of an argument is checked with the Rollout's value.
+    assert_eq!(
+        analysis_problems(
+            json!({"provider": {"prometheus": {"address": "{{args.window}}"}}}),
+            None,
+            json!({"templates": [{"templateName": TEMPLATE}],
+                "args": [{"name": "window", "value": "prometheus.monitoring:9090"}]}),
+        ),
+        format!(
+            "{TEMPLATE_FIELD}: metrics[0].provider.prometheus.address: with this Rollout's \
+             arguments, expected an absolute http:// or https:// URL such as \
+             http://prometheus:9090, got \"prometheus.monitoring:9090\" (no scheme)"
+        )
+    );
+}
+
+#[test]
+fn a_header_value_with_a_line_break_is_invalid() {
+    assert_eq!(
+        analysis_problems(
+            json!({"provider": {"prometheus": {"headers": [
+                {"key": "X-Scope-OrgID", "value": "team\r\nX-Admin: yes"}]}}}),
+            None,
+            template_ref()
+        ),
+        format!(
+            "{TEMPLATE_FIELD}: metrics[0].provider.prometheus.headers[0].value: a header value \
+             cannot contain control characters, found '\\r'"
+        )
+    );
+    assert_eq!(
+        analysis_problems(
+            json!({"provider": {"prometheus": {"headers": [
+                {"key": "X-Scope-OrgID", "value": "{{args.window}}"}]}}}),
+            None,
+            json!({"templates": [{"templateName": TEMPLATE}],
+                "args": [{"name": "window", "value": "a\nb"}]}),
+        ),
+        format!(
+            "{TEMPLATE_FIELD}: metrics[0].provider.prometheus.headers[0].value: with this \
+             Rollout's arguments, a header value cannot contain control characters, found '\\n'"
+        )
+    );
+}
+
+#[test]
+fn a_failure_limit_count_can_never_exceed_is_invalid() {
+    assert_eq!(
+        analysis_problems(
+            json!({"count": 2, "interval": "1m", "failureLimit": 2}),
+            None,
+            template_ref()
+        ),
+        format!(
+            "{TEMPLATE_FIELD}: metrics[0].failureLimit: must be less than count (2), got 2: 2 \
+             measurements can never exceed it, so the metric could never be Failed"
+        )
+    );
+}
+
+#[test]
+fn a_canary_whose_template_is_broken_never_starts_its_release() {
+    let (mut w, v1) = World::canary_deployed(
+        json!({}),
+        json!({"steps": [{"setWeight": 50}, {"analysis": analysis()}, {"setWeight": 100}]}),
+    );
+    let stable = w.rs(&v1);
+    // The template's query names an argument it does not declare.
+    let key = (false, TEMPLATE.to_string());
+    let mut t = serde_json::to_value(&w.observed.templates[&key]).expect("template json");
+    t["metrics"][0]["provider"]["prometheus"]["query"] =
+        json!("rate(errors{hash=\"{{args.revision}}\"}[5m])");
+    w.observed
+        .templates
+        .insert(key, serde_json::from_value(t).expect("template"));
+    let v2 = w.set_image("app:2");
+    for _ in 0..3 {
+        let d = w.step();
+        assert!(d.actions.is_empty(), "{:?}", d.actions);
+        w.advance(60);
+    }
+    assert!(w.has_condition("InvalidSpec"));
+    assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+    assert!(
+        w.message().contains("{{args.revision}} names no argument"),
+        "{}",
+        w.message()
+    );
+    assert!(!w.has_rs(&v2), "no canary ReplicaSet, so no canary pod");
+    assert_eq!(w.rs(&v1), stable, "the stable ReplicaSet is untouched");
+    assert_eq!(w.status().stable_rs, Some(v1));
+}

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus};
-use rollgate_engine::measure::{MetricValue, Outcome, Sample, plan, record, validate_template};
+use rollgate_engine::measure::{
+    Measured, MetricValue, Outcome, Sample, plan, record, validate_template,
+};
 use serde_json::{Value, json};
 
 fn t(secs: i64) -> Timestamp {
@@ -41,7 +43,12 @@ fn step(
     let outcomes = p
         .due
         .iter()
-        .map(|d| (d.metric.clone(), outcome.clone()))
+        .map(|d| Measured {
+            metric: d.metric.clone(),
+            outcome: outcome.clone(),
+            started_at: now,
+            finished_at: now,
+        })
         .collect();
     let d = record(s, Some(&p.status), outcomes, now);
     (d.status, d.requeue_after, n)
@@ -162,12 +169,12 @@ fn dry_run_metrics_never_decide_and_retention_bounds_measurements() {
     assert_eq!(st.metric_results[0].phase, Some(AnalysisPhase::Failed));
     assert_eq!(st.metric_results[0].dry_run, Some(true));
 
-    let mut s = spec(json!({"interval": "1s", "count": 20, "failureLimit": 100}));
+    let mut s = spec(json!({"interval": "1s", "count": 20}));
     s.measurement_retention =
         vec![serde_json::from_value(json!({"metricName": "error-rate", "limit": 3})).expect("r")];
     let mut st = None;
     for i in 0..20 {
-        st = Some(step(&s, st, t(i), v(0.9)).0);
+        st = Some(step(&s, st, t(i), v(0.01)).0);
     }
     let st = st.expect("status");
     assert_eq!(st.metric_results[0].count, 20);
@@ -276,4 +283,106 @@ fn more_than_one_measurement_needs_an_interval() {
             "{ok}"
         );
     }
+}
+
+#[test]
+fn a_huge_answer_makes_a_bounded_status() {
+    // 1,000,000 samples (~50 MB as Prometheus JSON), measured more often than retention keeps.
+    let huge = Outcome::Value(MetricValue::Vector(
+        (0..1_000_000)
+            .map(|i| Sample {
+                labels: Default::default(),
+                value: 0.123_456 + f64::from(i),
+            })
+            .collect(),
+    ));
+    let mut s = spec(json!({"interval": "1s", "count": 200,
+        "successCondition": "result[0] < 1.0"}));
+    s.measurement_retention =
+        vec![serde_json::from_value(json!({"metricName": "*", "limit": 1000})).expect("r")];
+    let mut st = None;
+    for i in 0..25 {
+        st = Some(step(&s, st, t(i), huge.clone()).0);
+    }
+    let st = st.expect("status");
+    let r = &st.metric_results[0];
+    assert_eq!(r.count, 25);
+    assert_eq!(
+        r.measurements.len(),
+        rollgate_engine::measure::MAX_RETENTION,
+        "at most MAX_RETENTION kept, whatever measurementRetention asks"
+    );
+    let value = r.measurements[0].value.clone().unwrap_or_default();
+    assert!(
+        value.starts_with("[0.1235, 1.1235, 2.1235")
+            && value.ends_with("… (1000000 values in all)"),
+        "{value}"
+    );
+    assert!(value.chars().count() < 300, "{value}");
+    let bytes = serde_json::to_vec(&st).expect("json").len();
+    assert!(bytes < 64 * 1024, "status of {bytes} bytes");
+}
+
+#[test]
+fn a_long_provider_error_is_cut() {
+    let s = spec(json!({"interval": "1s", "count": 3}));
+    let error = Outcome::ProviderError("x".repeat(100_000));
+    let (st, _, _) = step(&s, None, t(0), error);
+    let message = st.metric_results[0].measurements[0]
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(
+        message.chars().count(),
+        rollgate_engine::measure::MAX_MESSAGE + 1
+    );
+    assert!(message.ends_with('…'));
+}
+
+#[test]
+fn a_measurement_spans_from_the_query_to_the_answer() {
+    let s = spec(json!({"interval": "1m", "count": 2}));
+    let p = plan(&s, None, t(0));
+    let d = record(
+        &s,
+        Some(&p.status),
+        vec![Measured {
+            metric: "error-rate".into(),
+            outcome: v(0.01),
+            started_at: t(0),
+            finished_at: t(30),
+        }],
+        t(30),
+    );
+    let m = &d.status.metric_results[0].measurements[0];
+    assert_eq!(m.started_at.as_ref().map(|x| x.0), Some(t(0)));
+    assert_eq!(m.finished_at.as_ref().map(|x| x.0), Some(t(30)));
+    // The next measurement is an interval after the answer came.
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(60)));
+}
+
+#[test]
+fn an_over_budget_condition_is_an_error_measurement_naming_the_metric() {
+    let s = spec(json!({"interval": "1s", "count": 3,
+        "successCondition": "all(result, x, all(result, y, x <= y + 1.0))"}));
+    let big = Outcome::Value(MetricValue::Vector(vec![
+        Sample {
+            labels: Default::default(),
+            value: 0.5,
+        };
+        20_000
+    ]));
+    let (st, _, _) = step(&s, None, t(0), big);
+    let m = &st.metric_results[0].measurements[0];
+    assert_eq!(m.phase, Some(AnalysisPhase::Error));
+    let message = m.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "metric \"error-rate\": \"all(result, x, all(result, y, x <= y + 1.0))\" is too \
+             expensive for a result of 20000 values"
+        ),
+        "{message}"
+    );
+    assert_eq!(st.metric_results[0].error, 1);
+    assert_eq!(st.metric_results[0].count, 0, "not a success nor a failure");
 }

@@ -83,11 +83,50 @@ pub async fn query(req: &Request) -> Result<QueryResult, ProviderError> {
 
     let status = response.status();
     let json = is_json(response.headers());
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| from_reqwest_error(&e, &address, timeout))?;
+    let body = read_body(
+        response,
+        req.effective_max_answer_bytes(),
+        &address,
+        timeout,
+    )
+    .await?;
     decode(status.as_u16(), status.is_success(), json, &body, &address)
+}
+
+/// Reads the body of `response` piece by piece, stopping with
+/// [`ProviderError::TooLarge`] as soon as it grows past `limit` bytes (or at once when its
+/// `Content-Length` says it will), so memory stays bounded whatever the server sends.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    address: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, ProviderError> {
+    let too_large = || ProviderError::TooLarge {
+        address: address.to_string(),
+        limit,
+    };
+    let announced = response.content_length();
+    if announced.is_some_and(|n| usize::try_from(n).map_or(true, |n| n > limit)) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(
+        announced
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+            .min(limit),
+    );
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| from_reqwest_error(&e, address, timeout))?
+    {
+        if chunk.len() > limit - body.len() {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The headers of `req`: its extra headers in order, then its credentials, which replace any

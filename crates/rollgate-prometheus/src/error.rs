@@ -67,6 +67,15 @@ pub enum ProviderError {
         /// Prometheus' `error` text.
         message: String,
     },
+    /// The answer was longer than the limit ([`crate::Request::max_answer_bytes`]): reading
+    /// stopped there, nothing of it is used.
+    #[error("the answer of Prometheus at {address} exceeds {limit} bytes")]
+    TooLarge {
+        /// The Prometheus address.
+        address: String,
+        /// The limit that applied, in bytes.
+        limit: usize,
+    },
     /// The answer could not be understood (not JSON, unexpected shape, unknown result type).
     #[error("unreadable answer from Prometheus at {address}: {message}")]
     Decode {
@@ -88,6 +97,7 @@ impl ProviderError {
             | ProviderError::Transport { address, .. }
             | ProviderError::Http { address, .. }
             | ProviderError::Query { address, .. }
+            | ProviderError::TooLarge { address, .. }
             | ProviderError::Decode { address, .. } => address,
         }
     }
@@ -103,6 +113,7 @@ impl ProviderError {
             ProviderError::Transport { .. } => "transport",
             ProviderError::Http { .. } => "http",
             ProviderError::Query { .. } => "query",
+            ProviderError::TooLarge { .. } => "too_large",
             ProviderError::Decode { .. } => "decode",
         }
     }

@@ -7,7 +7,8 @@
 //! error.
 //!
 //! Failures are a [`ProviderError`] whose variant says what went wrong (unreachable, timed out,
-//! TLS, an HTTP error status, a query Prometheus rejected, an unreadable answer) and whose
+//! TLS, an HTTP error status, a query Prometheus rejected, an unreadable answer, an answer
+//! larger than [`Request::max_answer_bytes`], by default [`DEFAULT_MAX_ANSWER_BYTES`]) and whose
 //! `Display` is one line naming the address, fit for a status field.
 //!
 //! The HTTP client is `reqwest` (through `prometheus-http-query`), built for each request from
@@ -23,5 +24,5 @@ mod result;
 pub use client::query;
 pub use error::ProviderError;
 pub use jiff::Timestamp;
-pub use request::{Auth, DEFAULT_TIMEOUT, Range, Request, Tls};
+pub use request::{Auth, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TIMEOUT, Range, Request, Tls};
 pub use result::{Labels, QueryResult};

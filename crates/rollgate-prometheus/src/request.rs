@@ -8,6 +8,14 @@ use jiff::Timestamp;
 /// Timeout of a query whose [`Request::timeout`] is `None`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Largest answer read from Prometheus when [`Request::max_answer_bytes`] is `None`: 10 MiB.
+///
+/// The body is read piece by piece and the exchange stops as soon as it grows past the limit
+/// (an answer that announces a larger `Content-Length` is refused before its body is read), so
+/// a server streaming an endless answer costs at most this much memory per query. A real
+/// answer of that size is a query returning far more series than a condition can judge.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 10 * 1024 * 1024;
+
 /// One query to run against one Prometheus server.
 ///
 /// `Debug` hides header values and credentials.
@@ -31,6 +39,9 @@ pub struct Request {
     /// Evaluation time of an instant query; `None` means the server's now. Ignored for a range
     /// query.
     pub time: Option<Timestamp>,
+    /// Largest answer body read, in bytes; `None` means [`DEFAULT_MAX_ANSWER_BYTES`]. A longer
+    /// answer is a [`crate::ProviderError::TooLarge`].
+    pub max_answer_bytes: Option<usize>,
 }
 
 impl Request {
@@ -46,6 +57,12 @@ impl Request {
     /// The timeout that applies: [`Request::timeout`] or [`DEFAULT_TIMEOUT`].
     pub fn effective_timeout(&self) -> Duration {
         self.timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// The answer size limit that applies: [`Request::max_answer_bytes`] or
+    /// [`DEFAULT_MAX_ANSWER_BYTES`].
+    pub fn effective_max_answer_bytes(&self) -> usize {
+        self.max_answer_bytes.unwrap_or(DEFAULT_MAX_ANSWER_BYTES)
     }
 }
 
@@ -65,6 +82,7 @@ impl fmt::Debug for Request {
             .field("tls", &self.tls)
             .field("range", &self.range)
             .field("time", &self.time)
+            .field("max_answer_bytes", &self.max_answer_bytes)
             .finish()
     }
 }

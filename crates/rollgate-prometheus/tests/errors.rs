@@ -5,9 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use rollgate_prometheus::{Auth, ProviderError, Range, Request, Timestamp, Tls, query};
+use rollgate_prometheus::{
+    Auth, DEFAULT_MAX_ANSWER_BYTES, ProviderError, Range, Request, Timestamp, Tls, query,
+};
 
-use common::{Capture, Stall, closed_port, install_provider};
+use common::{Capture, Flood, Stall, closed_port, install_provider};
 
 #[tokio::test]
 async fn closed_port_is_unreachable() {
@@ -135,4 +137,72 @@ async fn password_in_the_address_is_hidden() {
     let text = result.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(text.contains("user:xxxxx@127.0.0.1"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn an_endless_answer_stops_at_the_limit() {
+    install_provider();
+    let flood = Flood::start().await;
+    let mut request = Request::new(&flood.address, "up");
+    request.max_answer_bytes = Some(256 * 1024);
+    // Generous: the limit, not the timeout, must end the exchange.
+    request.timeout = Some(Duration::from_secs(20));
+    let result = query(&request).await;
+    assert_eq!(
+        result,
+        Err(ProviderError::TooLarge {
+            address: flood.address.clone(),
+            limit: 256 * 1024,
+        })
+    );
+    let error = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(
+        error,
+        format!(
+            "the answer of Prometheus at {} exceeds 262144 bytes",
+            flood.address
+        )
+    );
+    assert!(flood.sent() > 256 * 1024, "the server did stream past it");
+}
+
+#[tokio::test]
+async fn the_default_limit_bounds_an_endless_answer() {
+    install_provider();
+    let flood = Flood::start().await;
+    let mut request = Request::new(&flood.address, "up");
+    request.timeout = Some(Duration::from_secs(30));
+    assert_eq!(request.effective_max_answer_bytes(), 10 * 1024 * 1024);
+    let result = query(&request).await;
+    assert_eq!(
+        result,
+        Err(ProviderError::TooLarge {
+            address: flood.address.clone(),
+            limit: DEFAULT_MAX_ANSWER_BYTES,
+        })
+    );
+    assert_eq!(result.err().map(|e| e.kind()), Some("too_large"));
+}
+
+#[tokio::test]
+async fn an_announced_length_over_the_limit_is_refused_and_one_within_is_read() {
+    install_provider();
+    let body = r#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#;
+    let capture = Capture::start("200 OK", "application/json", body).await;
+    let mut request = Request::new(&capture.address, "up");
+    request.max_answer_bytes = Some(body.len() - 1);
+    assert_eq!(
+        query(&request).await,
+        Err(ProviderError::TooLarge {
+            address: capture.address.clone(),
+            limit: body.len() - 1,
+        })
+    );
+    let capture = Capture::start("200 OK", "application/json", body).await;
+    let mut request = Request::new(&capture.address, "up");
+    request.max_answer_bytes = Some(body.len());
+    assert_eq!(
+        query(&request).await,
+        Ok(rollgate_prometheus::QueryResult::Scalar(2.0))
+    );
 }

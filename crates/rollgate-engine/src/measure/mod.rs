@@ -18,15 +18,18 @@ mod spec;
 mod value;
 
 pub use args::{render_plain, render_query};
-pub use condition::{Condition, compile, evaluate};
+pub use condition::{
+    Condition, MAX_CONDITION_COST, MAX_CONDITION_LEN, ResultShape, check_type, compile, cost,
+    evaluate,
+};
 pub use promql::check as check_promql;
 pub use provider::{
-    Credentials, PrometheusQuery, RangeSpec, SecretAuth, TimeRange, prometheus_query, range_spec,
-    secret_auth,
+    Credentials, PrometheusQuery, RangeSpec, SecretAuth, TimeRange, check_address,
+    check_header_value, prometheus_query, range_spec, secret_auth,
 };
-pub use run::{Due, Outcome, Plan, RunDecision, plan, record};
+pub use run::{Due, MAX_MESSAGE, Measured, Outcome, Plan, RunDecision, plan, record};
 pub use spec::{
-    ArgSource, ArgSpec, HashSource, MetricSpec, NoDataPolicy, arg_spec, metric_spec, run_metrics,
-    validate_args, validate_template,
+    ArgSource, ArgSpec, HashSource, MAX_RETENTION, MetricSpec, NoDataPolicy, arg_spec, metric_spec,
+    run_metrics, validate_args, validate_retention, validate_template,
 };
-pub use value::{MetricValue, Sample, Series, number};
+pub use value::{MAX_VALUE_TEXT, MetricValue, Sample, Series, number};

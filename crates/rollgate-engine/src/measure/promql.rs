@@ -5,7 +5,10 @@
 //! string literal, a duration inside `[...]`, and elsewhere a number or a name (a threshold,
 //! or a metric or label name). The query is valid when one such choice parses.
 
+use promql_parser::parser::value::ValueType;
+
 use super::args::{Place, substitute};
+use super::condition::ResultShape;
 
 /// Placeholders outside strings and brackets for which every number/name combination is
 /// tried; with more, only "all numbers" and "all names" are.
@@ -66,6 +69,23 @@ pub fn check(query: &str) -> Result<(), String> {
     Err(format!("invalid PromQL: {}", e.trim()))
 }
 
+/// What `query` returns as an instant query, when that does not depend on its arguments (no
+/// placeholder outside strings and brackets) and it parses.
+pub(crate) fn shape(query: &str) -> ResultShape {
+    if code_placeholders(query) != Ok(0) {
+        return ResultShape::Unknown;
+    }
+    let Ok(text) = neutral(query, 0) else {
+        return ResultShape::Unknown;
+    };
+    match promql_parser::parser::parse(&text).map(|e| e.value_type()) {
+        Ok(ValueType::Scalar) => ResultShape::Scalar,
+        Ok(ValueType::Vector) => ResultShape::Vector,
+        Ok(ValueType::Matrix) => ResultShape::Matrix,
+        Ok(ValueType::String) | Err(_) => ResultShape::Unknown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +125,15 @@ mod tests {
         ] {
             assert_eq!(check(q), Ok(()), "{q}");
         }
+    }
+
+    #[test]
+    fn the_shape_of_an_answer_is_known_from_the_query() {
+        assert_eq!(shape("sum(rate(x[5m]))"), ResultShape::Vector);
+        assert_eq!(shape("scalar(up) * 2"), ResultShape::Scalar);
+        assert_eq!(shape("up[5m]"), ResultShape::Matrix);
+        assert_eq!(shape(r#"up{a="{{args.a}}"}"#), ResultShape::Vector);
+        assert_eq!(shape("{{args.metric}}"), ResultShape::Unknown);
     }
 
     #[test]

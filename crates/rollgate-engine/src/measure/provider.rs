@@ -194,6 +194,59 @@ fn is_header_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
+/// Checks that `address` is an absolute `http://` or `https://` URL with a host (and a port of
+/// digits, if any), without spaces or control characters.
+pub fn check_address(address: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "expected an absolute http:// or https:// URL such as http://prometheus:9090, got \"{address}\" ({why})"
+        ))
+    };
+    if let Some(c) = address
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace())
+    {
+        return bad(&format!("it contains {c:?}"));
+    }
+    let Some((scheme, rest)) = address.split_once("://") else {
+        return bad("no scheme");
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return bad(&format!("scheme {scheme}"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        // An IPv6 address: [::1]:9090.
+        Some(v6) => match v6.split_once(']') {
+            Some((h, rest)) => (h, rest.strip_prefix(':')),
+            None => return bad("unclosed ["),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        },
+    };
+    if host.is_empty() {
+        return bad("no host");
+    }
+    if port.is_some_and(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
+        return bad("the port is not a number");
+    }
+    Ok(())
+}
+
+/// Checks that a header value holds no control character (CR and LF would end the header
+/// and start another); a tab is allowed.
+pub fn check_header_value(value: &str) -> Result<(), String> {
+    match value.chars().find(|c| c.is_control() && *c != '\t') {
+        Some(c) => Err(format!(
+            "a header value cannot contain control characters, found {c:?}"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Parses a Prometheus provider (`field` is its path for messages, e.g.
 /// `metrics[0].provider.prometheus`).
 pub fn prometheus_query(field: &str, p: &PrometheusMetric) -> Result<PrometheusQuery, Vec<String>> {
@@ -204,6 +257,19 @@ pub fn prometheus_query(field: &str, p: &PrometheusMetric) -> Result<PrometheusQ
         problems.push(format!("{field}.address: required"));
     } else if let Err(e) = placeholders(&p.address) {
         problems.push(format!("{field}.address: {e}"));
+    } else {
+        // What placeholders stand for is only known per run: they are read as a word here, and
+        // an address whose scheme comes from one is checked once its value is known.
+        let scheme_known = p
+            .address
+            .find("{{")
+            .is_none_or(|i| p.address[..i].contains("://"));
+        let neutral = substitute_plain(&p.address, |_| Ok("1".to_string()));
+        if let (true, Ok(text)) = (scheme_known, neutral)
+            && let Err(e) = check_address(text.trim())
+        {
+            problems.push(format!("{field}.address: {e}"));
+        }
     }
     if p.query.trim().is_empty() {
         problems.push(format!("{field}.query: required"));
@@ -225,7 +291,7 @@ pub fn prometheus_query(field: &str, p: &PrometheusMetric) -> Result<PrometheusQ
                 h.key
             ));
         }
-        if let Err(e) = placeholders(&h.value) {
+        if let Err(e) = placeholders(&h.value).and_then(|_| check_header_value(&h.value)) {
             problems.push(format!("{field}.headers[{i}].value: {e}"));
         }
     }
@@ -266,14 +332,35 @@ pub fn prometheus_query(field: &str, p: &PrometheusMetric) -> Result<PrometheusQ
 impl PrometheusQuery {
     /// The query with every placeholder of its address, query and header values substituted
     /// (values in the query escaped for where they stand).
+    /// An address that is not an absolute http(s) URL, or a header value with a control
+    /// character, once substituted, is an error naming the field.
     pub fn render(&self, args: &BTreeMap<String, String>) -> Result<Self, String> {
         let mut out = self.clone();
         out.query = render_query(&self.query, args)?;
         out.address = render_plain(&self.address, args)?;
-        for (_, value) in &mut out.headers {
+        check_address(out.address.trim()).map_err(|e| format!("address: {e}"))?;
+        for (name, value) in &mut out.headers {
             *value = render_plain(value, args)?;
+            check_header_value(value).map_err(|e| format!("header {name}: {e}"))?;
         }
         Ok(out)
+    }
+
+    /// The names of the arguments its address, query and header values use.
+    pub fn placeholders(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut collect = |name: &str| {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+            Ok(String::new())
+        };
+        let _ = substitute_plain(&self.address, &mut collect);
+        let _ = substitute_plain(&self.query, &mut collect);
+        for (_, value) in &self.headers {
+            let _ = substitute_plain(value, &mut collect);
+        }
+        names
     }
 }
 

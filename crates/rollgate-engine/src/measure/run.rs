@@ -42,6 +42,33 @@ pub enum Outcome {
     ProviderError(String),
 }
 
+/// One measurement taken: its metric, how it went, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// The metric.
+    pub metric: String,
+    /// How it went.
+    pub outcome: Outcome,
+    /// When the query was sent (the measurement's `startedAt`).
+    pub started_at: Timestamp,
+    /// When the answer (or the failure) came (its `finishedAt`).
+    pub finished_at: Timestamp,
+}
+
+/// Longest message kept in a measurement or metric result, in characters (a provider's error
+/// or a condition quoted at length is cut there, with `…`).
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `text` cut to [`MAX_MESSAGE`] characters.
+fn bounded(text: String) -> String {
+    if text.chars().count() <= MAX_MESSAGE {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_MESSAGE).collect();
+    cut.push('…');
+    cut
+}
+
 /// What [`record`] decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunDecision {
@@ -210,7 +237,10 @@ fn judge(ms: &MetricSpec, outcome: &Outcome) -> (AnalysisPhase, Option<String>, 
     };
     let (success, failure) = match (eval(&ms.success), eval(&ms.failure)) {
         (Ok(s), Ok(f)) => (s, f),
-        (Err(e), _) | (_, Err(e)) => return (AnalysisPhase::Error, shown, Some(e)),
+        (Err(e), _) | (_, Err(e)) => {
+            let e = format!("metric \"{}\": {e}", ms.name);
+            return (AnalysisPhase::Error, shown, Some(e));
+        }
     };
     let v = value.display();
     let quote = |c: &Option<String>| c.clone().unwrap_or_default();
@@ -246,16 +276,20 @@ fn judge(ms: &MetricSpec, outcome: &Outcome) -> (AnalysisPhase, Option<String>, 
     }
 }
 
-/// Adds the outcomes of the measurements taken and decides metric and run phases.
+/// Adds the measurements taken and decides metric and run phases. Each measurement keeps the
+/// times it was taken between; its value text and messages are bounded
+/// ([`super::value::MAX_VALUE_TEXT`], [`MAX_MESSAGE`]) and so is the number kept per metric
+/// ([`super::spec::MAX_RETENTION`]), so the run's status stays small whatever the answers.
 pub fn record(
     spec: &AnalysisRunSpec,
     status: Option<&AnalysisRunStatus>,
-    outcomes: Vec<(String, Outcome)>,
+    measured: Vec<Measured>,
     now: Timestamp,
 ) -> RunDecision {
     let metrics = run_metrics(spec);
     let mut s = init(spec, &metrics, status, now);
-    for (name, outcome) in outcomes {
+    for m in measured {
+        let name = m.metric;
         let Some(Ok(ms)) = metrics
             .iter()
             .find(|m| m.as_ref().is_ok_and(|m| m.name == name))
@@ -268,7 +302,7 @@ pub fn record(
         if r.phase.is_some_and(AnalysisPhase::is_completed) {
             continue;
         }
-        let (phase, value, message) = judge(ms, &outcome);
+        let (phase, value, message) = judge(ms, &m.outcome);
         match phase {
             AnalysisPhase::Error => {
                 r.error += 1;
@@ -287,16 +321,16 @@ pub fn record(
         r.measurements.push(Measurement {
             phase: Some(phase),
             value,
-            message,
-            started_at: Some(Time(now)),
-            finished_at: Some(Time(now)),
+            message: message.map(bounded),
+            started_at: Some(Time(m.started_at)),
+            finished_at: Some(Time(m.finished_at.max(m.started_at))),
             metadata: BTreeMap::new(),
         });
         let excess = r.measurements.len().saturating_sub(ms.retention);
         r.measurements.drain(..excess);
         let (mp, mm) = metric_phase(ms, r);
         r.phase = Some(mp);
-        r.message = mm;
+        r.message = mm.map(bounded);
     }
     // A terminated run ends with what it has (as `plan` concluded it): recording nothing
     // after that must not bring it back to Running, which would wait for measurements that

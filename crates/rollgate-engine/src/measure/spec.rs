@@ -5,13 +5,19 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollgate_api::{AnalysisArg, AnalysisRunSpec, AnalysisTemplateSpec, Metric, SecretKeyRef};
 
-use super::condition;
+use super::args::substitute_plain;
+use super::condition::{self, ResultShape};
+use super::promql;
 use super::provider::{PrometheusQuery, prometheus_query};
 
 /// Default `consecutiveErrorLimit`.
 pub const DEFAULT_CONSECUTIVE_ERROR_LIMIT: i32 = 4;
 /// Default number of measurements kept per metric.
 pub const DEFAULT_RETENTION: usize = 10;
+/// Most measurements kept per metric, whatever `measurementRetention` asks: with each
+/// measurement's value and message bounded, a run's status stays far below what an API server
+/// stores per object (about 1.5 MiB).
+pub const MAX_RETENTION: usize = 20;
 /// Wait before measuring again after an error when the metric has no `interval`.
 pub const ERROR_RETRY: Duration = Duration::from_secs(10);
 
@@ -281,14 +287,16 @@ pub fn metric_spec(
             m.no_data_policy.as_deref(),
         ),
     );
+    let mut conditions = Vec::new();
     for (name, cond) in [
         ("successCondition", &m.success_condition),
         ("failureCondition", &m.failure_condition),
     ] {
-        if let Some(c) = cond
-            && let Err(e) = condition::compile(c)
-        {
-            problems.push(format!("{field}.{name}: {e}"));
+        if let Some(c) = cond {
+            match condition::compile(c) {
+                Ok(compiled) => conditions.push((name, compiled)),
+                Err(e) => problems.push(format!("{field}.{name}: {e}")),
+            }
         }
     }
     if m.name.trim().is_empty() {
@@ -303,6 +311,18 @@ pub fn metric_spec(
             .map_err(|p| problems.extend(p))
             .ok(),
     };
+    if let Some(p) = &provider {
+        let shape = if p.range.is_some() {
+            ResultShape::Matrix
+        } else {
+            promql::shape(&p.query)
+        };
+        for (name, c) in &conditions {
+            if let Err(e) = condition::check_type(c, shape) {
+                problems.push(format!("{field}.{name}: {e}"));
+            }
+        }
+    }
     // No interval, or 0s (an interval that did not parse is reported already).
     let back_to_back = match (&m.interval, interval) {
         (Some(text), None) => text.trim().is_empty(),
@@ -316,6 +336,37 @@ pub fn metric_spec(
             "{field}.interval: required when count is more than 1 (count {n} would query {n} \
              times back to back), expected a duration such as 30s"
         ));
+    }
+    // The measurements a metric takes at most (no count: until the run ends; no count and no
+    // interval: once). A limit of that many or more could never be exceeded: the metric could
+    // never fail (or be inconclusive), and would pass on measurements that all failed.
+    let taken = match (count, interval) {
+        (Some(0) | None, None) => Some(1),
+        (Some(0) | None, Some(_)) => None,
+        (Some(n), _) => Some(n),
+    };
+    if let Some(n) = taken {
+        for (name, value) in [
+            ("failureLimit", failure_limit),
+            ("inconclusiveLimit", inconclusive_limit),
+        ] {
+            if let Some(limit) = value.filter(|l| *l >= n) {
+                let what = if count.is_some_and(|c| c > 0) {
+                    format!("count ({n})")
+                } else {
+                    "1 (without count and interval the metric is measured once)".to_string()
+                };
+                problems.push(format!(
+                    "{field}.{name}: must be less than {what}, got {limit}: {n} measurements \
+                     can never exceed it, so the metric could never be {}",
+                    if name == "failureLimit" {
+                        "Failed"
+                    } else {
+                        "Inconclusive"
+                    }
+                ));
+            }
+        }
     }
     let (Some(provider), true) = (provider, problems.is_empty()) else {
         return Err(problems);
@@ -340,7 +391,8 @@ pub fn metric_spec(
         retention: retention
             .and_then(|r| usize::try_from(r).ok())
             .filter(|r| *r > 0)
-            .unwrap_or(DEFAULT_RETENTION),
+            .unwrap_or(DEFAULT_RETENTION)
+            .min(MAX_RETENTION),
         provider,
     })
 }
@@ -382,6 +434,36 @@ pub fn validate_template(t: &AnalysisTemplateSpec) -> Vec<String> {
         }
     }
     problems.extend(validate_args("args", &t.args));
+    // Every placeholder names an argument the template declares.
+    for (i, m) in t.metrics.iter().enumerate() {
+        let Some(p) = &m.provider.prometheus else {
+            continue;
+        };
+        let fields = std::iter::once(("address".to_string(), p.address.as_str()))
+            .chain(std::iter::once(("query".to_string(), p.query.as_str())))
+            .chain(
+                p.headers
+                    .iter()
+                    .enumerate()
+                    .map(|(j, h)| (format!("headers[{j}].value"), h.value.as_str())),
+            );
+        for (f, text) in fields {
+            let mut unknown = Vec::new();
+            let _ = substitute_plain(text, |name| {
+                if !t.args.iter().any(|a| a.name == name) && !unknown.contains(&name.to_string()) {
+                    unknown.push(name.to_string());
+                }
+                Ok(String::new())
+            });
+            for name in unknown {
+                problems.push(format!(
+                    "metrics[{i}].provider.prometheus.{f}: {{{{args.{name}}}}} names no \
+                     argument of the template, expected one of args[].name ({})",
+                    declared(&t.args)
+                ));
+            }
+        }
+    }
     for (i, d) in t.dry_run.iter().enumerate() {
         if d.metric_name != "*" && !names.contains(d.metric_name.as_str()) {
             problems.push(format!(
@@ -398,5 +480,255 @@ pub fn validate_template(t: &AnalysisTemplateSpec) -> Vec<String> {
             ));
         }
     }
+    problems.extend(validate_retention(
+        "measurementRetention",
+        &t.measurement_retention,
+    ));
     problems
+}
+
+/// The problems of `measurementRetention` limits (`field` is its path for messages).
+pub fn validate_retention(
+    field: &str,
+    retention: &[rollgate_api::MeasurementRetention],
+) -> Vec<String> {
+    retention
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !(1..=MAX_RETENTION as i32).contains(&r.limit))
+        .map(|(i, r)| {
+            format!(
+                "{field}[{i}].limit: expected between 1 and {MAX_RETENTION} measurements, got {}",
+                r.limit
+            )
+        })
+        .collect()
+}
+
+/// The declared argument names, for messages.
+fn declared(args: &[AnalysisArg]) -> String {
+    if args.is_empty() {
+        return "none declared".to_string();
+    }
+    args.iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// The problems of a template with one metric: `metric` merged over a valid one.
+    fn problems(metric: Value, args: Value) -> Vec<String> {
+        let mut m = json!({"name": "error-rate", "successCondition": "result[0] < 0.05",
+            "provider": {"prometheus": {"address": "http://prometheus:9090",
+                "query": "sum(rate(errors{hash=\"{{args.hash}}\"}[5m]))"}}});
+        if let (Some(base), Value::Object(extra)) = (m.as_object_mut(), metric) {
+            for (k, v) in extra {
+                if k == "provider" {
+                    if let (Some(p), Some(extra)) = (
+                        base["provider"]["prometheus"].as_object_mut(),
+                        v["prometheus"].as_object(),
+                    ) {
+                        p.extend(extra.clone());
+                    }
+                } else {
+                    base.insert(k, v);
+                }
+            }
+        }
+        let t: AnalysisTemplateSpec =
+            serde_json::from_value(json!({"metrics": [m], "args": args})).expect("template");
+        validate_template(&t)
+    }
+
+    fn hash_arg() -> Value {
+        json!([{"name": "hash"}])
+    }
+
+    #[test]
+    fn the_base_template_is_valid() {
+        assert_eq!(problems(json!({}), hash_arg()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn limits_that_count_can_never_exceed_are_refused() {
+        assert_eq!(
+            problems(
+                json!({"count": 3, "interval": "1m", "failureLimit": 3}),
+                hash_arg()
+            ),
+            [
+                "metrics[0].failureLimit: must be less than count (3), got 3: 3 measurements can \
+              never exceed it, so the metric could never be Failed"
+            ]
+        );
+        assert_eq!(
+            problems(
+                json!({"count": 3, "interval": "1m", "inconclusiveLimit": "5"}),
+                hash_arg()
+            ),
+            [
+                "metrics[0].inconclusiveLimit: must be less than count (3), got 5: 3 measurements \
+              can never exceed it, so the metric could never be Inconclusive"
+            ]
+        );
+        // Without count and interval a metric is measured once.
+        let p = problems(json!({"failureLimit": 1}), hash_arg());
+        assert!(
+            p.len() == 1
+                && p[0].starts_with("metrics[0].failureLimit: must be less than 1 (without count"),
+            "{p:?}"
+        );
+        // Below count, or measured until the run ends: fine.
+        assert!(
+            problems(
+                json!({"count": 3, "interval": "1m", "failureLimit": 2, "inconclusiveLimit": 2}),
+                hash_arg()
+            )
+            .is_empty()
+        );
+        assert!(problems(json!({"interval": "1m", "failureLimit": 9}), hash_arg()).is_empty());
+    }
+
+    #[test]
+    fn a_placeholder_must_name_a_declared_argument() {
+        assert_eq!(
+            problems(
+                json!({"provider": {"prometheus": {
+                    "query": "sum(rate(errors{hash=\"{{args.nope}}\"}[5m]))",
+                    "headers": [{"key": "X-Scope-OrgID", "value": "{{args.tenant}}"}]}}}),
+                hash_arg()
+            ),
+            [
+                "metrics[0].provider.prometheus.query: {{args.nope}} names no argument of the \
+                 template, expected one of args[].name (hash)",
+                "metrics[0].provider.prometheus.headers[0].value: {{args.tenant}} names no \
+                 argument of the template, expected one of args[].name (hash)"
+            ]
+        );
+        assert_eq!(
+            problems(json!({}), json!([])),
+            [
+                "metrics[0].provider.prometheus.query: {{args.hash}} names no argument of the \
+              template, expected one of args[].name (none declared)"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_address_must_be_an_absolute_http_url() {
+        for (address, why) in [
+            ("prometheus:9090", "no scheme"),
+            ("ftp://prometheus:9090", "scheme ftp"),
+            ("http://", "no host"),
+            ("http://prometheus:90x0", "the port is not a number"),
+            ("http://prom etheus:9090", "it contains ' '"),
+        ] {
+            let p = problems(
+                json!({"provider": {"prometheus": {"address": address}}}),
+                hash_arg(),
+            );
+            assert_eq!(
+                p,
+                [format!(
+                    "metrics[0].provider.prometheus.address: expected an absolute http:// or \
+                     https:// URL such as http://prometheus:9090, got \"{address}\" ({why})"
+                )]
+            );
+        }
+        for address in [
+            "https://prometheus.monitoring.svc:9090/prefix/",
+            "http://[::1]:9090",
+            "http://{{args.hash}}:9090",
+            "{{args.hash}}",
+        ] {
+            assert!(
+                problems(
+                    json!({"provider": {"prometheus": {"address": address}}}),
+                    hash_arg()
+                )
+                .is_empty(),
+                "{address}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_values_cannot_hold_control_characters() {
+        let p = problems(
+            json!({"provider": {"prometheus": {"headers": [
+                {"key": "X-Scope-OrgID", "value": "t1\r\nX-Injected: 1"},
+                {"key": "X-Tab", "value": "a\tb"}]}}}),
+            hash_arg(),
+        );
+        assert_eq!(
+            p,
+            [
+                "metrics[0].provider.prometheus.headers[0].value: a header value cannot contain \
+              control characters, found '\\r'"
+            ]
+        );
+    }
+
+    #[test]
+    fn conditions_name_only_result_and_are_bools() {
+        let p = problems(json!({"successCondition": "result[0]"}), hash_arg());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "metrics[0].successCondition: \"result[0]\" evaluates to a number when result is \
+                 a list of numbers (the query returns a vector), expected a bool"
+            ),
+            "{p:?}"
+        );
+        let p = problems(json!({"failureCondition": "value > 0.5"}), hash_arg());
+        assert_eq!(
+            p,
+            [
+                "metrics[0].failureCondition: \"value > 0.5\": unknown variable \"value\": a \
+              condition can only name result"
+            ]
+        );
+        // A range query returns a matrix.
+        let p = problems(
+            json!({"successCondition": "all(result, s, s < 0.5)",
+                "provider": {"prometheus": {"rangeQuery": {"start": "now() - 5m", "step": "1m"}}}}),
+            hash_arg(),
+        );
+        assert!(
+            p.is_empty(),
+            "comparing lists is not knowable as wrong: {p:?}"
+        );
+        let p = problems(
+            json!({"successCondition": "result[0][0]",
+                "provider": {"prometheus": {"rangeQuery": {"start": "now() - 5m", "step": "1m"}}}}),
+            hash_arg(),
+        );
+        assert!(
+            p.len() == 1 && p[0].contains("the query returns a matrix"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn retention_is_bounded() {
+        let t: AnalysisTemplateSpec = serde_json::from_value(json!({
+            "metrics": [{"name": "m", "provider": {"prometheus": {
+                "address": "http://p:9090", "query": "up"}}}],
+            "measurementRetention": [{"metricName": "m", "limit": 500},
+                                     {"metricName": "*", "limit": 0}]
+        }))
+        .expect("template");
+        assert_eq!(
+            validate_template(&t),
+            [
+                "measurementRetention[0].limit: expected between 1 and 20 measurements, got 500",
+                "measurementRetention[1].limit: expected between 1 and 20 measurements, got 0"
+            ]
+        );
+    }
 }

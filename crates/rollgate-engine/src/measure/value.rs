@@ -59,18 +59,82 @@ impl MetricValue {
         }
     }
 
-    /// Short text for a measurement's `value`: `0.5`, `[0.031]`, `[[1, 2], [3]]`.
-    pub fn display(&self) -> String {
-        let join = |values: Vec<String>| format!("[{}]", values.join(", "));
+    /// How many numbers it holds (a scalar: 1; a matrix: its points).
+    pub fn len(&self) -> usize {
         match self {
-            Self::Scalar(v) => number(*v),
-            Self::Vector(samples) => join(samples.iter().map(|s| number(s.value)).collect()),
-            Self::Matrix(series) => join(
-                series
-                    .iter()
-                    .map(|s| join(s.points.iter().map(|p| number(p.1)).collect()))
-                    .collect(),
-            ),
+            Self::Scalar(_) => 1,
+            Self::Vector(v) => v.len(),
+            Self::Matrix(m) => m.iter().map(|s| s.points.len()).sum(),
+        }
+    }
+
+    /// Short text for a measurement's `value`: `0.5`, `[0.031]`, `[[1, 2], [3]]`. At most
+    /// [`MAX_VALUE_TEXT`] characters of it, then `…` and how many values there are in all, so
+    /// that a huge answer never makes a huge status.
+    pub fn display(&self) -> String {
+        let mut out = Bounded::default();
+        match self {
+            Self::Scalar(v) => out.push(&number(*v)),
+            Self::Vector(samples) => {
+                out.push("[");
+                for (i, s) in samples.iter().enumerate() {
+                    if i > 0 {
+                        out.push(", ");
+                    }
+                    out.push(&number(s.value));
+                    if out.full {
+                        break;
+                    }
+                }
+                out.push("]");
+            }
+            Self::Matrix(series) => {
+                out.push("[");
+                'series: for (i, s) in series.iter().enumerate() {
+                    out.push(if i > 0 { ", [" } else { "[" });
+                    for (j, p) in s.points.iter().enumerate() {
+                        if j > 0 {
+                            out.push(", ");
+                        }
+                        out.push(&number(p.1));
+                        if out.full {
+                            break 'series;
+                        }
+                    }
+                    out.push("]");
+                }
+                out.push("]");
+            }
+        }
+        if out.full {
+            format!("{}… ({} values in all)", out.text, self.len())
+        } else {
+            out.text
+        }
+    }
+}
+
+/// Longest text of a measured value kept in a status or message, in characters (before the
+/// `… (N values in all)` marker of a longer one).
+pub const MAX_VALUE_TEXT: usize = 200;
+
+/// Text that stops growing at [`MAX_VALUE_TEXT`] characters.
+#[derive(Default)]
+struct Bounded {
+    text: String,
+    chars: usize,
+    full: bool,
+}
+
+impl Bounded {
+    fn push(&mut self, piece: &str) {
+        for c in piece.chars() {
+            if self.chars >= MAX_VALUE_TEXT {
+                self.full = true;
+                return;
+            }
+            self.text.push(c);
+            self.chars += 1;
         }
     }
 }

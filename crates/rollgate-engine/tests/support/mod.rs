@@ -184,7 +184,8 @@ impl World {
         let rollout: Rollout = serde_json::from_value(rollout).expect("valid rollout json");
         let mut observed = Observed::default();
         let template: AnalysisTemplateSpec = serde_json::from_value(json!({
-            "args": [{"name": "hash"}, {"name": "window", "value": "5m"}],
+            "args": [{"name": "hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+                     {"name": "window", "value": "5m"}],
             "metrics": [fixtures::prometheus_metric(
                 "errors",
                 "http://prometheus:9090",

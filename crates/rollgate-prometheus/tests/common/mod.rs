@@ -166,3 +166,60 @@ pub fn test_certs() -> TestCerts {
         key_pem: server_key.serialize_pem(),
     }
 }
+
+/// A server that answers every request `200 OK` with a JSON answer that never ends: the start
+/// of a vector, then samples for as long as the client reads (no `Content-Length`, the body
+/// ends only when the connection closes). Counts the bytes it managed to send.
+pub struct Flood {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl Flood {
+    /// Binds and starts serving.
+    pub async fn start() -> Flood {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let address = format!("http://{}", listener.local_addr().expect("local address"));
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    read_head(&mut stream).await;
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                                Connection: close\r\n\r\n{\"status\":\"success\",\"data\":\
+                                {\"resultType\":\"vector\",\"result\":[";
+                    if stream.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let sample = "{\"metric\":{\"pod\":\"p\"},\"value\":[1,\"1\"]},";
+                    let chunk = sample.repeat(64 * 1024 / sample.len());
+                    while stream.write_all(chunk.as_bytes()).await.is_ok() {
+                        counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        Flood {
+            address,
+            sent,
+            task,
+        }
+    }
+
+    /// Bytes of samples written so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

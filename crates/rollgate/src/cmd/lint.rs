@@ -1,12 +1,13 @@
 //! `rollgate lint -f FILE...`: checks Rollouts and analysis templates offline, with the same
 //! validation the controller applies (templates: durations, CEL conditions, PromQL syntax,
 //! `rangeQuery`, enum-like fields), against the other objects in the given files (Services,
-//! templates, HTTPRoutes). Every problem is printed as `FILE: KIND NAME: FIELD: what was
+//! templates, Secrets, HTTPRoutes). Every problem is printed as `FILE: KIND NAME: FIELD: what was
 //! expected`; the exit code is 1 when there is any.
 //!
-//! A Service, template or HTTPRoute that a Rollout names but the files do not hold may already
-//! be in the cluster (a chart linted one file at a time): that is a warning, and the Rollout is
-//! checked as if it existed and were valid. `--strict` makes those warnings problems.
+//! A Service, template, Secret or HTTPRoute that a Rollout names but the files do not hold may
+//! already be in the cluster (a chart linted one file at a time): that is a warning, and the
+//! Rollout is checked as if it existed and were valid. `--strict` makes those warnings
+//! problems.
 
 use std::collections::BTreeMap;
 
@@ -84,6 +85,15 @@ pub fn lint(files: &[(String, String)]) -> Report {
                         selected_hash: selected,
                     },
                 );
+            }
+            // Only whether it exists and its keys, as the controller observes it.
+            "Secret" => {
+                let keys = ["data", "stringData"]
+                    .iter()
+                    .filter_map(|f| d.value[*f].as_object())
+                    .flat_map(|m| m.keys().cloned())
+                    .collect();
+                observed.secrets.insert(d.name.clone(), keys);
             }
             "AnalysisTemplate" | "ClusterAnalysisTemplate" => {
                 let cluster = d.kind == "ClusterAnalysisTemplate";
@@ -164,9 +174,10 @@ fn validate(rollout: &Rollout, observed: &Observed) -> Vec<Problem> {
         .unwrap_or_default()
 }
 
-/// `observed` plus a stand-in for each Service, template and HTTPRoute the rollout names
-/// that it lacks: a Service selecting nothing, a template that is valid, a route with one
-/// rule whose backends are the canary and stable Services.
+/// `observed` plus a stand-in for each Service, template, Secret and HTTPRoute the rollout
+/// names that it lacks: a Service selecting nothing, a template that is valid, a Secret with
+/// the keys read from it, a route with one rule whose backends are the canary and stable
+/// Services.
 fn with_stand_ins(rollout: &Rollout, mut observed: Observed) -> Observed {
     let refs = rollgate_engine::references(rollout);
     for name in refs.services {
@@ -196,6 +207,9 @@ fn with_stand_ins(rollout: &Rollout, mut observed: Observed) -> Observed {
                 }],
                 ..Default::default()
             });
+    }
+    for (name, keys) in rollgate_engine::validate::secret_references(rollout, &observed) {
+        observed.secrets.entry(name).or_insert(keys);
     }
     if let (Some((namespace, name)), None, Some(c)) = (
         refs.route,
