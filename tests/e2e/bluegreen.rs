@@ -498,12 +498,20 @@ async fn invalid_both_strategies() -> R {
 
 #[tokio::test(start_paused = true)]
 async fn invalid_missing_active_service() -> R {
-    assert_invalid_touches_nothing(
-        json!({}),
-        json!({"activeService": null}),
-        "spec.strategy.blueGreen.activeService",
-    )
-    .await
+    // The CRD schema requires it: the API server refuses the object, naming the field.
+    let stack = stack().await?;
+    let bad = blue_green_rollout("bad", "app:1", json!({}), json!({"activeService": null}));
+    let refused = stack
+        .apply_yaml(&bad.to_string(), NS)
+        .await
+        .expect_err("a Rollout without activeService is refused");
+    let text = refused.to_string();
+    assert!(text.contains("422") || text.contains("Invalid"), "{text}");
+    assert!(
+        text.contains("spec.strategy.blueGreen.activeService"),
+        "{text}"
+    );
+    Ok(())
 }
 
 #[tokio::test(start_paused = true)]
