@@ -11,6 +11,7 @@
 // kube's `printcolumn(...)` attributes repeat keys such as `type_` by design.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod alerts;
 pub mod analysis;
 pub mod crds;
 pub mod decode;
@@ -19,6 +20,7 @@ pub mod labels;
 pub mod reasons;
 pub mod rollout;
 
+pub use alerts::*;
 pub use analysis::*;
 pub use reasons::{
     AbortReason, ConditionReason, ConditionType, EventReason, PauseReason, UnknownValue,

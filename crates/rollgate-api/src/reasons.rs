@@ -101,6 +101,9 @@ string_enum! {
         AnalysisFailed,
         /// An AnalysisRun could not measure and its `errorPolicy` is `Abort`.
         AnalysisError,
+        /// An alert the release is to blame for fired (`spec.alerts`), during the release or
+        /// inside its guard window.
+        AlertFiring,
     }
 }
 
@@ -153,6 +156,8 @@ string_enum! {
         ServiceReleased,
         /// Events of the Rollout were left out: it published more than its Event budget.
         EventsThrottled,
+        /// The guard window of a fully promoted release ended without a blamed alert.
+        GuardPassed,
         /// HTTPRoute weights changed.
         TrafficWeightUpdated,
         /// `restartAt`: a restart began.

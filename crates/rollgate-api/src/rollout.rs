@@ -94,6 +94,13 @@ pub struct RolloutSpec {
     #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_ref: Option<serde_json::Value>,
+    /// Roll the release back when alerts it is to blame for fire (a rollgate extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<crate::alerts::AlertsSpec>,
+    /// Guard a fully promoted release for a while: blamed alerts still send traffic back
+    /// (a rollgate extension; needs `alerts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::alerts::GuardSpec>,
 }
 
 /// Rollback window: how many previous revisions roll back instantly.
@@ -478,6 +485,16 @@ pub struct RolloutStatus {
     /// The `restartAt` value that was last acted upon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<Time>,
+    /// When the current release began (service-level alerts that started before it are not
+    /// its fault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_started_at: Option<Time>,
+    /// The guard window of a fully promoted release, while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::alerts::GuardStatus>,
+    /// The firing alert that rolled the release back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<crate::alerts::BlamedAlert>,
 }
 
 /// Rollout phases.

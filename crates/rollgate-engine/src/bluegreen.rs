@@ -381,6 +381,8 @@ fn put_slot(cx: &mut Ctx<'_>, kind: AnalysisKind, slot: Option<RolloutAnalysisRu
 
 /// The new revision becomes stable; the previous stable one is scaled down after the delay.
 fn complete(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, previous: &str) {
+    // Inside a guard window the previous revision keeps its pods until the window ends.
+    crate::alerts::open_guard(cx, hash, previous);
     replicasets::schedule_scale_down(cx, previous, bg.scale_down_delay_seconds);
     release::complete(cx, hash);
     if let Some(bgs) = cx.status.blue_green.as_mut() {

@@ -54,6 +54,8 @@ pub struct Ctx<'a> {
     /// AnalysisRuns this run creates: name, and the index of the action and of the Event.
     pub created_runs: Vec<(String, usize, usize)>,
     pub outcome: Option<Outcome>,
+    /// `spec.alerts` and `spec.guard` of a valid spec.
+    pub alerts: Option<crate::alerts::AlertPolicy>,
     invalid: bool,
 }
 
@@ -76,6 +78,7 @@ impl<'a> Ctx<'a> {
             deleted: Vec::new(),
             created_runs: Vec::new(),
             outcome: None,
+            alerts: None,
             invalid: false,
         }
     }

@@ -6,6 +6,7 @@
 //! no I/O and reads no clock, so every transition is unit-tested directly.
 
 pub mod action;
+pub mod alerts;
 pub mod analysis;
 mod bluegreen;
 mod canary;
@@ -23,8 +24,8 @@ pub mod validate;
 
 pub use action::{Action, DeadlineChange, Decision, Event, ServiceRole};
 pub use observed::{
-    AnalysisKind, Observed, ObservedAnalysisRun, ObservedPod, ObservedReplicaSet, ObservedRoute,
-    ObservedService,
+    AnalysisKind, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun, ObservedPod,
+    ObservedReplicaSet, ObservedRoute, ObservedService,
 };
 
 use context::Ctx;
@@ -55,10 +56,16 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
         Err(problems) => cx.invalid(&problems),
         Ok(validate::Valid::BlueGreen(spec)) => {
             release::release_unnamed_services(&mut cx);
+            let hash = hash::pod_template_hash(&spec.common.template);
+            cx.alerts = spec.common.alerts.clone();
+            alerts::guard(&mut cx, &hash);
             bluegreen::reconcile(&mut cx, &spec);
         }
         Ok(validate::Valid::Canary(spec)) => {
             release::release_unnamed_services(&mut cx);
+            let hash = hash::pod_template_hash(&spec.common.template);
+            cx.alerts = spec.common.alerts.clone();
+            alerts::guard(&mut cx, &hash);
             canary::reconcile(&mut cx, &spec);
         }
     }

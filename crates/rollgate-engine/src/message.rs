@@ -12,7 +12,7 @@ use rollgate_api::{AnalysisPhase, PauseReason};
 use serde::Serialize;
 
 use crate::action::ServiceRole;
-use crate::observed::AnalysisKind;
+use crate::observed::{AnalysisKind, ObservedAlert};
 
 /// Turns typed messages into text.
 pub trait Wording {
@@ -227,6 +227,11 @@ pub enum AbortCause {
         /// What the release was waiting for.
         waiting: Waiting,
     },
+    /// An alert the release is to blame for fired (`spec.alerts`).
+    Alert {
+        /// The alert.
+        alert: ObservedAlert,
+    },
 }
 
 impl AbortCause {
@@ -240,6 +245,7 @@ impl AbortCause {
             } => AbortReason::AnalysisError,
             Self::Analysis { .. } => AbortReason::AnalysisFailed,
             Self::Deadline { .. } => AbortReason::ProgressDeadline,
+            Self::Alert { .. } => AbortReason::AlertFiring,
         }
     }
 }
@@ -270,7 +276,30 @@ impl fmt::Display for AbortCause {
                 f,
                 "ProgressDeadlineExceeded: no progress for {seconds}s ({waiting})"
             ),
+            Self::Alert { alert } => write!(f, "AlertFiring: {}", AlertText(alert)),
         }
+    }
+}
+
+/// An alert in words: its name, labels and start.
+struct AlertText<'a>(&'a ObservedAlert);
+
+impl fmt::Display for AlertText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.0;
+        let labels: Vec<String> = a
+            .labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != "alertname")
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        write!(
+            f,
+            "alert {} {{{}}} firing since {}",
+            a.name,
+            labels.join(", "),
+            a.starts_at
+        )
     }
 }
 
@@ -400,6 +429,23 @@ pub enum Msg {
         from: Option<String>,
         /// Hash after.
         to: String,
+    },
+    /// Inside its guard window, an alert the fully promoted revision is to blame for fired:
+    /// the previous revision is stable again.
+    GuardRollback {
+        /// The alert.
+        alert: ObservedAlert,
+        /// The guarded revision.
+        hash: String,
+        /// The previous revision, serving again.
+        previous: String,
+    },
+    /// The guard window ended without a blamed alert.
+    GuardPassed {
+        /// The guarded revision.
+        hash: String,
+        /// The previous revision, now scaled down as usual.
+        previous: String,
     },
     /// A Service the strategy no longer names selects every pod of the rollout again.
     ServiceReleased {
@@ -722,6 +768,21 @@ impl fmt::Display for Msg {
                 "Switched {} Service {service} from {} to {to}",
                 role.as_str(),
                 none_or(from)
+            ),
+            Self::GuardRollback {
+                alert,
+                hash,
+                previous,
+            } => write!(
+                f,
+                "AlertFiring inside the guard window of {hash}: {}; production traffic goes back \
+                 to the previous revision {previous}",
+                AlertText(alert)
+            ),
+            Self::GuardPassed { hash, previous } => write!(
+                f,
+                "Guard window of {hash} passed without a blamed alert; previous revision \
+                 {previous} is scaled down as usual"
             ),
             Self::ServiceReleased { service, from } => write!(
                 f,

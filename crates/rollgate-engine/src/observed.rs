@@ -29,6 +29,33 @@ pub struct Observed {
     /// Secrets the rollout's analyses name (`secretKeyRef`, `authentication.secretName`) that
     /// exist in its namespace, by name, with the keys of their data (never the values).
     pub secrets: BTreeMap<String, BTreeSet<String>>,
+    /// Firing alerts that match `spec.alerts`, when the rollout has it.
+    pub alerts: ObservedAlerts,
+}
+
+/// What the alert source of `spec.alerts` said.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ObservedAlerts {
+    /// No `spec.alerts`, or not asked (no release guarded).
+    #[default]
+    NotAsked,
+    /// The source could not be read or answered garbage: nothing is known, nothing acts.
+    Unknown(String),
+    /// The firing alerts matching the rollout's matchers (pending ones are never included).
+    Firing(Vec<ObservedAlert>),
+}
+
+/// One firing alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedAlert {
+    /// `alertname`.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// When it started firing.
+    pub starts_at: Timestamp,
+    /// Its fingerprint at the source.
+    pub fingerprint: String,
 }
 
 /// A pod of one of the rollout's ReplicaSets.

@@ -80,8 +80,25 @@ pub fn in_flight<S: Strategy>(cx: &mut Ctx<'_>, strategy: &S, hash: &str, stable
         reset_release(cx);
         cx.release.promote_full = full;
     }
-    match strategy.progress(cx, hash, stable) {
-        (Flow::Wait, plan) => plan,
+    // An alert the release is to blame for aborts it at any step, pause or analysis, before
+    // the strategy moves anything.
+    let blamed = cx.alerts.as_ref().and_then(|policy| {
+        let started = cx.status.release_started_at.as_ref().map(|t| t.0);
+        crate::alerts::to_blame(cx, policy, hash, stable, started).cloned()
+    });
+    let progressed = match blamed {
+        Some(alert) => {
+            cx.status.alert = Some(crate::alerts::record(&alert, hash));
+            (Flow::Abort(AbortCause::Alert { alert }), None)
+        }
+        None => {
+            let (flow, plan) = strategy.progress(cx, hash, stable);
+            (flow, Some(plan))
+        }
+    };
+    match progressed {
+        (Flow::Wait, Some(plan)) => plan,
+        (Flow::Wait, None) => settle_aborted(cx, strategy, hash, stable),
         (Flow::Abort(cause), _) => {
             let reason = cause.reason();
             let msg = Msg::Abort {
@@ -215,6 +232,8 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind
     reset_release(cx);
     cx.status.current_pod_hash = Some(hash.to_string());
     cx.status.current_revision = Some(revision);
+    cx.status.release_started_at =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(cx.now));
     let stable = cx.status.stable_rs.clone();
     match (previous, stable) {
         (None, _) | (_, None) => {}

@@ -163,7 +163,11 @@ pub fn schedule_scale_down(cx: &mut Ctx<'_>, hash: &str, delay_secs: i64) {
     if rs.replicas == 0 || rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name) {
         return;
     }
-    let at = crate::time::add_secs(cx.now, delay_secs);
+    let mut at = crate::time::add_secs(cx.now, delay_secs);
+    // The previous revision of a guarded release keeps its pods for the whole window.
+    if let Some(g) = cx.status.guard.as_ref().filter(|g| g.previous == hash) {
+        at = at.max(g.until.0);
+    }
     cx.deadlines.insert(rs.name.clone(), at);
     cx.actions.push(Action::UpdateReplicaSet {
         name: rs.name,

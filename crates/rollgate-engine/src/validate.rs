@@ -63,6 +63,8 @@ pub struct CommonSpec {
     pub progress_deadline_abort: bool,
     /// `restartAt`: pods created before it are restarted.
     pub restart_at: Option<k8s_openapi::jiff::Timestamp>,
+    /// `alerts` and `guard`.
+    pub alerts: Option<crate::alerts::AlertPolicy>,
 }
 
 /// A valid blue/green spec with defaults applied.
@@ -291,7 +293,9 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
             }
         }
     }
+    let alerts = crate::alerts::policy(spec.alerts.as_ref(), spec.guard.as_ref(), problems);
     Some(CommonSpec {
+        alerts,
         replicas,
         template: template?,
         selector: selector?,

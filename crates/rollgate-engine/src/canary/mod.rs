@@ -943,6 +943,10 @@ fn finish(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Flo
 /// now selects the new pods), the previous stable scaled down after `scaleDownDelaySeconds`.
 fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str) -> Plan {
     let p = plan(cx, spec, hash, previous, Target::Complete);
+    // Inside a guard window the previous revision keeps its pods until the window ends
+    // (behind a router; without one it has none left by now and is scaled up again if the
+    // window sends traffic back).
+    crate::alerts::open_guard(cx, hash, previous);
     release::complete(cx, hash);
     if let Some(c) = cx.status.canary.as_mut() {
         c.current_step_analysis_run_status = None;
@@ -961,7 +965,7 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str) -> 
         // The previous stable is still protected from this reconcile's clean-up (which acts on
         // and wakes for the deadlines it finds), so both are done here, as the next reconcile
         // would: without a delay it goes now, else we wake for its deadline.
-        if left > 0 && spec.scale_down_delay_seconds == 0 {
+        if left > 0 && spec.scale_down_delay_seconds == 0 && cx.status.guard.is_none() {
             replicasets::ensure(cx, &spec.common, previous, 0, None);
         } else if left > 0 {
             replicasets::schedule_scale_down(cx, previous, spec.scale_down_delay_seconds);

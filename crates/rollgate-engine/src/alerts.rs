@@ -1,0 +1,283 @@
+//! Firing alerts as an input of the engine: which of them a release is to blame for, and the
+//! guard window after full promotion, inside which a blamed alert still sends traffic back
+//! to the previous revision.
+//!
+//! Attribution: an alert whose revision label is the release's pod-template hash blames it;
+//! one carrying the stable (previous) hash never does, nor one of another revision; one
+//! without the label (service-level) follows `serviceLevelAlerts`: with
+//! `IfStartedDuringRelease` it blames the release only if it started after the release began
+//! (minus [`CLOCK_SKEW_GRACE_SECS`]). One occurrence (fingerprint and start) acts once per
+//! revision: after `rollgate retry`, the alert that aborted the release does not abort it
+//! again; a new occurrence does. An unknown source (unreachable, garbage) blames nothing.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use rollgate_api::{AbortReason, AlertsSpec, BlamedAlert, EventReason, GuardSpec, GuardStatus};
+
+use crate::context::Ctx;
+use crate::lifecycle::{AbortState, Aborted};
+use crate::message::Msg;
+use crate::observed::{ObservedAlert, ObservedAlerts};
+use crate::time::add_secs;
+use crate::validate::Problem;
+
+/// Default alert label carrying a pod-template hash.
+pub const DEFAULT_REVISION_LABEL: &str = "pod_template_hash";
+/// Default pull interval, in seconds.
+pub const DEFAULT_INTERVAL_SECS: i64 = 15;
+/// A service-level alert that started this long before the release began still counts
+/// (clocks of Prometheus and of the controller may differ a little).
+pub const CLOCK_SKEW_GRACE_SECS: i64 = 30;
+
+/// What to do with alerts that carry no revision label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceLevel {
+    /// They blame the release when they started after it began.
+    IfStartedDuringRelease,
+    /// They never blame a release.
+    Ignore,
+}
+
+/// `spec.alerts` and `spec.guard`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertPolicy {
+    /// Label carrying a pod-template hash.
+    pub revision_label: String,
+    /// Alerts without that label.
+    pub service_level: ServiceLevel,
+    /// Pull interval, seconds.
+    pub interval_secs: i64,
+    /// Guard window after full promotion, seconds (none: no guard).
+    pub guard_secs: Option<i64>,
+}
+
+fn problem(field: &str, expected: impl Into<String>) -> Problem {
+    Problem {
+        field: field.to_string(),
+        expected: expected.into(),
+    }
+}
+
+fn duration_secs(field: &str, text: Option<&str>, problems: &mut Vec<Problem>) -> Option<i64> {
+    let text = text?;
+    match rollgate_api::duration::parse(text) {
+        Ok(d) if d.is_zero() => {
+            problems.push(problem(field, "a duration above 0 expected"));
+            None
+        }
+        Ok(d) => Some(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        Err(e) => {
+            problems.push(problem(field, e.to_string()));
+            None
+        }
+    }
+}
+
+fn http_address(field: &str, address: Option<&str>, problems: &mut Vec<Problem>) {
+    match address.map(str::trim) {
+        None | Some("") => problems.push(problem(field, "an http(s) URL expected, none given")),
+        Some(a) if !(a.starts_with("http://") || a.starts_with("https://")) => {
+            problems.push(problem(
+                field,
+                format!("an absolute http(s) URL expected, got {a:?}"),
+            ))
+        }
+        Some(_) => {}
+    }
+}
+
+/// Validates `spec.alerts` and `spec.guard`; `None` when neither is set.
+pub fn policy(
+    alerts: Option<&AlertsSpec>,
+    guard: Option<&GuardSpec>,
+    problems: &mut Vec<Problem>,
+) -> Option<AlertPolicy> {
+    let Some(a) = alerts else {
+        if guard.is_some() {
+            problems.push(problem(
+                "spec.guard",
+                "spec.alerts expected too: the guard window acts on alerts",
+            ));
+        }
+        return None;
+    };
+    match (&a.alertmanager, &a.prometheus) {
+        (Some(_), Some(_)) => problems.push(problem(
+            "spec.alerts",
+            "exactly one of alertmanager or prometheus expected, found both",
+        )),
+        (None, None) => problems.push(problem(
+            "spec.alerts",
+            "exactly one of alertmanager or prometheus expected, found neither",
+        )),
+        (Some(s), None) => http_address(
+            "spec.alerts.alertmanager.address",
+            s.address.as_deref(),
+            problems,
+        ),
+        (None, Some(s)) => http_address(
+            "spec.alerts.prometheus.address",
+            s.address.as_deref(),
+            problems,
+        ),
+    }
+    let service_level = match a.service_level_alerts.as_deref() {
+        None | Some("IfStartedDuringRelease") => ServiceLevel::IfStartedDuringRelease,
+        Some("Ignore") => ServiceLevel::Ignore,
+        Some(other) => {
+            problems.push(problem(
+                "spec.alerts.serviceLevelAlerts",
+                format!("IfStartedDuringRelease or Ignore expected, got {other:?}"),
+            ));
+            ServiceLevel::IfStartedDuringRelease
+        }
+    };
+    let revision_label = match a.revision_label.as_deref() {
+        None => DEFAULT_REVISION_LABEL.to_string(),
+        Some(l) if is_label_name(l) => l.to_string(),
+        Some(l) => {
+            problems.push(problem(
+                "spec.alerts.revisionLabel",
+                format!("a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*) expected, got {l:?}"),
+            ));
+            DEFAULT_REVISION_LABEL.to_string()
+        }
+    };
+    let interval_secs = duration_secs("spec.alerts.interval", a.interval.as_deref(), problems)
+        .unwrap_or(DEFAULT_INTERVAL_SECS);
+    let guard_secs = guard.and_then(|g| {
+        if g.duration.is_none() {
+            problems.push(problem(
+                "spec.guard.duration",
+                "a duration expected (how long after full promotion alerts still roll back)",
+            ));
+        }
+        duration_secs("spec.guard.duration", g.duration.as_deref(), problems)
+    });
+    Some(AlertPolicy {
+        revision_label,
+        service_level,
+        interval_secs,
+        guard_secs,
+    })
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The firing alert that `release` (over `previous`, begun at `started`) is to blame for, if
+/// any.
+pub fn to_blame<'o>(
+    cx: &Ctx<'o>,
+    policy: &AlertPolicy,
+    release: &str,
+    previous: &str,
+    started: Option<Timestamp>,
+) -> Option<&'o ObservedAlert> {
+    let ObservedAlerts::Firing(alerts) = &cx.observed.alerts else {
+        return None;
+    };
+    let acted = cx.status.alert.as_ref();
+    alerts.iter().find(|a| {
+        let already = acted.is_some_and(|b| {
+            b.revision == release
+                && b.fingerprint == a.fingerprint
+                && b.starts_at.as_ref().map(|t| t.0) == Some(a.starts_at)
+        });
+        if already {
+            return false;
+        }
+        match a.labels.get(&policy.revision_label) {
+            Some(h) if h == release => true,
+            Some(h) if h == previous => false,
+            Some(_) => false,
+            None => match policy.service_level {
+                ServiceLevel::Ignore => false,
+                ServiceLevel::IfStartedDuringRelease => {
+                    started.is_some_and(|s| a.starts_at >= add_secs(s, -CLOCK_SKEW_GRACE_SECS))
+                }
+            },
+        }
+    })
+}
+
+/// The status record of a blamed alert.
+pub fn record(alert: &ObservedAlert, revision: &str) -> BlamedAlert {
+    BlamedAlert {
+        name: alert.name.clone(),
+        labels: alert.labels.clone(),
+        starts_at: Some(Time(alert.starts_at)),
+        fingerprint: alert.fingerprint.clone(),
+        revision: revision.to_string(),
+    }
+}
+
+/// Opens the guard window of `hash`, which just became stable over `previous`.
+pub fn open_guard(cx: &mut Ctx<'_>, hash: &str, previous: &str) {
+    let Some(secs) = cx.alerts.as_ref().and_then(|p| p.guard_secs) else {
+        return;
+    };
+    if hash == previous {
+        return;
+    }
+    let until = add_secs(cx.now, secs);
+    cx.status.guard = Some(GuardStatus {
+        revision: hash.to_string(),
+        previous: previous.to_string(),
+        release_started_at: cx.status.release_started_at.clone(),
+        until: Time(until),
+    });
+    cx.wake_at(until);
+}
+
+/// The guard window, once per reconcile before the strategy runs: it ends at its time or
+/// when another revision is released; inside it, a blamed alert makes the previous revision
+/// stable again and aborts the guarded release, whose strategy then puts traffic back.
+pub fn guard(cx: &mut Ctx<'_>, hash: &str) {
+    let Some(g) = cx.status.guard.clone() else {
+        return;
+    };
+    let policy = cx.alerts.clone();
+    let over = cx.status.stable_rs.as_deref() != Some(g.revision.as_str())
+        || hash != g.revision
+        || cx.now >= g.until.0;
+    let Some(policy) = policy.as_ref().filter(|_| !over) else {
+        if cx.now >= g.until.0 && hash == g.revision {
+            cx.event(
+                EventReason::GuardPassed,
+                Msg::GuardPassed {
+                    hash: g.revision.clone(),
+                    previous: g.previous.clone(),
+                },
+            );
+        }
+        cx.status.guard = None;
+        return;
+    };
+    let started = g.release_started_at.as_ref().map(|t| t.0);
+    let Some(alert) = to_blame(cx, policy, &g.revision, &g.previous, started).cloned() else {
+        cx.wake_at(g.until.0);
+        return;
+    };
+    let msg = Msg::GuardRollback {
+        alert: alert.clone(),
+        hash: g.revision.clone(),
+        previous: g.previous.clone(),
+    };
+    let message = cx.text(&msg);
+    cx.event(EventReason::RolloutAborted, msg);
+    cx.status.alert = Some(record(&alert, &g.revision));
+    cx.status.stable_rs = Some(g.previous.clone());
+    cx.status.guard = None;
+    cx.release.promote_full = false;
+    cx.release.abort = AbortState::Aborted(Aborted {
+        reason: AbortReason::AlertFiring,
+        at: cx.now,
+        message,
+    });
+}
