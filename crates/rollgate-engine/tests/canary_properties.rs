@@ -174,6 +174,8 @@ enum Op {
     Nothing,
     /// Apply a template (only in `releases_with_new_templates_keep_the_invariants`).
     Image(usize),
+    /// An alert on the new revision fires (true) or every alert resolves (false).
+    Alert(bool),
 }
 
 const PHASES: [AnalysisPhase; 5] = [
@@ -198,6 +200,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Retry),
         3 => (any::<bool>(), 0..PHASES.len()).prop_map(|(step, p)| Op::Run(step, p)),
         1 => Just(Op::Nothing),
+        1 => any::<bool>().prop_map(Op::Alert),
     ]
 }
 
@@ -242,6 +245,22 @@ fn apply(w: &mut World, op: &Op, v1: &str, v2: &str, steps: usize) {
         Op::Nothing => {}
         Op::Image(i) => {
             w.set_image(IMAGES[i]);
+        }
+        Op::Alert(firing) => {
+            w.observed.alerts = if firing {
+                let labels = std::collections::BTreeMap::from([(
+                    "pod_template_hash".to_string(),
+                    v2.to_string(),
+                )]);
+                rollgate_engine::ObservedAlerts::Firing(vec![rollgate_engine::ObservedAlert {
+                    name: "HighErrorRate".into(),
+                    labels,
+                    starts_at: w.at(0),
+                    fingerprint: "fp".into(),
+                }])
+            } else {
+                rollgate_engine::ObservedAlerts::Firing(Vec::new())
+            };
         }
     }
 }
@@ -344,7 +363,10 @@ proptest! {
         let replicas = s.replicas;
         let min_available = replicas - max_unavailable;
         MAX_TOTAL.with(|m| m.set(replicas + max_surge));
-        let (mut w, v1) = World::canary_deployed(json!({"replicas": replicas}), canary_json(&s));
+        let (mut w, v1) = World::canary_deployed(
+            json!({"replicas": replicas, "alerts": {"alertmanager": {"address": "http://127.0.0.1:9093"}}}),
+            canary_json(&s),
+        );
         prop_assert_eq!(w.phase(), Some(RolloutPhase::Healthy));
         let v2 = w.set_image("app:2");
         let n = s.steps.len();
@@ -440,7 +462,10 @@ proptest! {
         let replicas = s.replicas;
         let min_available = replicas - max_unavailable;
         MAX_TOTAL.with(|m| m.set(replicas + max_surge));
-        let (mut w, v1) = World::canary_deployed(json!({"replicas": replicas}), canary_json(&s));
+        let (mut w, v1) = World::canary_deployed(
+            json!({"replicas": replicas, "alerts": {"alertmanager": {"address": "http://127.0.0.1:9093"}}}),
+            canary_json(&s),
+        );
         let v2 = w.hash_of("app:2");
         for op in &ops {
             apply(&mut w, op, &v1, &v2, s.steps.len());

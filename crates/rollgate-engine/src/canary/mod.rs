@@ -499,7 +499,11 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
     if let Some(svc) = spec.stable_service.clone() {
         switch(cx, ServiceRole::Stable, &svc, stable);
     }
-    if let Some(svc) = spec.canary_service.clone() {
+    // The canary Service only moves to a hash whose ReplicaSet exists or is created now (a
+    // release aborted in its first reconcile, by an alert already firing, never has one).
+    let canary_exists = cx.observed.replica_set(canary).is_some()
+        || cx.created.iter().any(|(_, (h, _))| h == canary);
+    if let Some(svc) = spec.canary_service.clone().filter(|_| canary_exists) {
         let moves = service_hash(cx.observed, &svc).as_deref() != Some(canary);
         if moves
             && let (Some(r), Some(w)) = (spec.route.clone(), current)
