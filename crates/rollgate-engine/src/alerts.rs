@@ -226,13 +226,17 @@ pub fn open_guard(cx: &mut Ctx<'_>, hash: &str, previous: &str) {
         return;
     }
     let until = add_secs(cx.now, secs);
+    let interval = cx
+        .alerts
+        .as_ref()
+        .map_or(DEFAULT_INTERVAL_SECS, |p| p.interval_secs);
+    cx.wake_at(add_secs(cx.now, interval).min(until));
     cx.status.guard = Some(GuardStatus {
         revision: hash.to_string(),
         previous: previous.to_string(),
         release_started_at: cx.status.release_started_at.clone(),
         until: Time(until),
     });
-    cx.wake_at(until);
 }
 
 /// The guard window, once per reconcile before the strategy runs: it ends at its time or
@@ -261,7 +265,8 @@ pub fn guard(cx: &mut Ctx<'_>, hash: &str) {
     };
     let started = g.release_started_at.as_ref().map(|t| t.0);
     let Some(alert) = to_blame(cx, policy, &g.revision, &g.previous, started).cloned() else {
-        cx.wake_at(g.until.0);
+        // Pulled every `interval` inside the window, and woken at its end.
+        cx.wake_at(add_secs(cx.now, policy.interval_secs).min(g.until.0));
         return;
     };
     let msg = Msg::GuardRollback {

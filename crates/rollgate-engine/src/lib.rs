@@ -83,6 +83,20 @@ pub struct References {
     pub route: Option<(String, String)>,
 }
 
+/// True when the controller must read the firing alerts of `spec.alerts` for this reconcile:
+/// a release is in flight and not aborted, or a fully promoted one is inside its guard window.
+pub fn alerts_wanted(rollout: &Rollout) -> bool {
+    if rollout.spec.alerts.is_none() {
+        return false;
+    }
+    let Some(s) = rollout.status.as_ref() else {
+        return false;
+    };
+    let in_flight = s.current_pod_hash.is_some() && s.current_pod_hash != s.stable_rs;
+    let aborted = s.abort_reason.is_some() || s.abort == Some(true);
+    (in_flight && !aborted) || s.guard.is_some()
+}
+
 /// True when a `restartAt` waits to be acted upon: the controller then reads the pods.
 pub fn restart_pending(rollout: &Rollout) -> bool {
     let done = rollout

@@ -97,7 +97,21 @@ pub fn in_flight<S: Strategy>(cx: &mut Ctx<'_>, strategy: &S, hash: &str, stable
         }
     };
     match progressed {
-        (Flow::Wait, Some(plan)) => plan,
+        (Flow::Wait, Some(plan)) => {
+            // Alerts are pulled every `interval` while the release is in flight (a release
+            // completed by this reconcile wakes for its guard window instead, if any).
+            let still = cx.status.stable_rs.as_deref() != Some(hash);
+            if let Some(secs) = cx
+                .alerts
+                .as_ref()
+                .map(|p| p.interval_secs)
+                .filter(|_| still)
+            {
+                let at = add_secs(cx.now, secs);
+                cx.wake_at(at);
+            }
+            plan
+        }
         (Flow::Wait, None) => settle_aborted(cx, strategy, hash, stable),
         (Flow::Abort(cause), _) => {
             let reason = cause.reason();
