@@ -213,6 +213,8 @@ string_enum! {
         Healthy,
         /// The spec is invalid.
         InvalidSpec,
+        /// Whether the alert source of `spec.alerts` could be read at the last look.
+        AlertSource,
     }
 }
 
@@ -249,6 +251,10 @@ string_enum! {
         InvalidSpec,
         /// Progressing: `restartAt` replaces pods.
         RolloutRestarting,
+        /// AlertSource: the source answered.
+        AlertSourceAvailable,
+        /// AlertSource: unreachable or garbage: no alert acts, nothing is promoted on it.
+        AlertSourceUnavailable,
     }
 }
 

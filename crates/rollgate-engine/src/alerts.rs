@@ -12,7 +12,10 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use rollgate_api::{AbortReason, AlertsSpec, BlamedAlert, EventReason, GuardSpec, GuardStatus};
+use rollgate_api::{
+    AbortReason, AlertsSpec, BlamedAlert, ConditionReason, ConditionType, EventReason, GuardSpec,
+    GuardStatus,
+};
 
 use crate::context::Ctx;
 use crate::lifecycle::{AbortState, Aborted};
@@ -285,4 +288,30 @@ pub fn guard(cx: &mut Ctx<'_>, hash: &str) {
         at: cx.now,
         message,
     });
+}
+
+/// The `AlertSource` condition: whether the alert source could be read at the last look (only
+/// when it was asked).
+pub fn report_source(cx: &mut Ctx<'_>) {
+    if cx.alerts.is_none() {
+        return;
+    }
+    let (status, reason, message) = match &cx.observed.alerts {
+        ObservedAlerts::NotAsked => return,
+        ObservedAlerts::Unknown(why) => (
+            "False",
+            ConditionReason::AlertSourceUnavailable,
+            cx.text(&Msg::AlertSourceUnavailable { why: why.clone() }),
+        ),
+        ObservedAlerts::Firing(_) => ("True", ConditionReason::AlertSourceAvailable, String::new()),
+    };
+    let now = cx.now;
+    crate::context::set_condition(
+        &mut cx.status.conditions,
+        ConditionType::AlertSource,
+        status,
+        reason,
+        &message,
+        now,
+    );
 }

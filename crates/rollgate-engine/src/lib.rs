@@ -60,6 +60,7 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
             cx.alerts = spec.common.alerts.clone();
             alerts::guard(&mut cx, &hash);
             bluegreen::reconcile(&mut cx, &spec);
+            alerts::report_source(&mut cx);
         }
         Ok(validate::Valid::Canary(spec)) => {
             release::release_unnamed_services(&mut cx);
@@ -67,6 +68,7 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
             cx.alerts = spec.common.alerts.clone();
             alerts::guard(&mut cx, &hash);
             canary::reconcile(&mut cx, &spec);
+            alerts::report_source(&mut cx);
         }
     }
     cx.finish()

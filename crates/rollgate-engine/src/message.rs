@@ -440,6 +440,11 @@ pub enum Msg {
         /// The previous revision, serving again.
         previous: String,
     },
+    /// The alert source could not be read.
+    AlertSourceUnavailable {
+        /// Why.
+        why: String,
+    },
     /// The guard window ended without a blamed alert.
     GuardPassed {
         /// The guarded revision.
@@ -778,6 +783,11 @@ impl fmt::Display for Msg {
                 "AlertFiring inside the guard window of {hash}: {}; production traffic goes back \
                  to the previous revision {previous}",
                 AlertText(alert)
+            ),
+            Self::AlertSourceUnavailable { why } => write!(
+                f,
+                "Alert source unavailable ({why}): no alert acts and nothing waits on it \
+                 (retrying every interval)"
             ),
             Self::GuardPassed { hash, previous } => write!(
                 f,

@@ -138,6 +138,15 @@ fn an_unknown_source_neither_aborts_nor_promotes() {
     w.observed.alerts = ObservedAlerts::Unknown("connection refused".into());
     assert!(w.step().actions.is_empty());
     assert_eq!(w.phase(), Some(RolloutPhase::Paused));
+    let c = w.condition("AlertSource");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "AlertSourceUnavailable")
+    );
+    assert!(c.message.contains("connection refused"), "{}", c.message);
+    w.observed.alerts = ObservedAlerts::Firing(Vec::new());
+    w.step();
+    assert_eq!(w.condition("AlertSource").status, "True");
 }
 
 #[test]
