@@ -4,6 +4,7 @@
 //! do, [applies](apply) the actions with precise patches, publishes the events and writes the
 //! status (guarded by `resourceVersion`). It makes no rollout decision of its own.
 
+pub mod alert_receiver;
 pub mod analysis_run;
 pub mod apply;
 pub mod clock;
