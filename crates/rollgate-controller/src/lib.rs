@@ -5,6 +5,7 @@
 //! status (guarded by `resourceVersion`). It makes no rollout decision of its own.
 
 pub mod alert_receiver;
+pub mod alert_source;
 pub mod analysis_run;
 pub mod apply;
 pub mod clock;

@@ -60,7 +60,7 @@ impl MetricSource for PrometheusSource {
 }
 
 /// Reads the data of a Secret, as strings.
-async fn secret_data(
+pub(crate) async fn secret_data(
     client: &Client,
     ns: &str,
     name: &str,

@@ -34,6 +34,11 @@ use crate::{apply, observe};
 /// Longest time between two reconciles of an unchanged rollout.
 const RESYNC: Duration = Duration::from_secs(15 * 60);
 
+/// The receiving end of the webhook receiver's channel, shareable by the controller
+/// instances of one process (one takes it at a time).
+pub type AlertInbox =
+    Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<crate::alert_receiver::DeliveredAlert>>>;
+
 /// Controller settings.
 #[derive(Clone)]
 pub struct Config {
@@ -46,6 +51,12 @@ pub struct Config {
     /// Where AnalysisRun measurements come from. `None`: this controller does not measure
     /// (the runs' phases are set by someone else, as in tests that drive them by hand).
     pub metric_source: Option<Arc<dyn MetricSource>>,
+    /// Where the firing alerts of `spec.alerts` come from.
+    pub alert_source: Arc<dyn crate::alert_source::AlertSource>,
+    /// Alerts delivered by Alertmanager to the webhook receiver
+    /// ([`crate::alert_receiver`]): each wakes the rollouts whose `spec.alerts` matchers it
+    /// matches, whose reconcile then pulls the source to confirm.
+    pub alert_deliveries: Option<AlertInbox>,
     /// The controller's own metrics (served by [`crate::telemetry::serve`]).
     pub telemetry: Arc<Telemetry>,
 }
@@ -68,6 +79,8 @@ impl Default for Config {
             clock: Clock::system(),
             instance: "rollgate-controller".into(),
             metric_source: Some(Arc::new(PrometheusSource)),
+            alert_source: Arc::new(crate::alert_source::PullSource),
+            alert_deliveries: None,
             telemetry: Arc::new(Telemetry::new()),
         }
     }
@@ -142,7 +155,23 @@ pub async fn reconcile_rollout(
         }
     };
     let api = Api::<Rollout>::namespaced(ctx.client.clone(), ns);
-    let observed = observe::observe(&ctx.client, &rollout).await?;
+    let mut observed = observe::observe(&ctx.client, &rollout).await?;
+    if rollgate_engine::alerts_wanted(&rollout)
+        && let Some(spec) = rollout.spec.alerts.as_ref()
+    {
+        let about = crate::alert_source::AlertsFor {
+            namespace: ns,
+            rollout: name,
+            spec,
+        };
+        observed.alerts = match ctx.config.alert_source.firing(&ctx.client, about).await {
+            Ok(alerts) => rollgate_engine::ObservedAlerts::Firing(alerts),
+            Err(why) => {
+                warn!(rollout = %format!("{ns}/{name}"), %why, "alert source unavailable");
+                rollgate_engine::ObservedAlerts::Unknown(why)
+            }
+        };
+    }
     let started = std::time::Instant::now();
     let decision = rollgate_engine::reconcile(Input {
         rollout: &rollout,
@@ -495,6 +524,11 @@ pub async fn run(
                 }
             })
     });
+    let wakeups = alert_wakeups(
+        config.alert_deliveries.clone(),
+        rollouts.clone(),
+        rollout_type.clone(),
+    );
     let ctx = Arc::new(Context::new(client.clone(), config));
     telemetry.set_ready(true);
     let mapper_type = rollout_type.clone();
@@ -516,6 +550,7 @@ pub async fn run(
                 .map(|r| ObjectRef::from_obj_with(&*r, mapper_type.clone()))
                 .collect::<Vec<_>>()
         })
+        .reconcile_on(wakeups)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -535,6 +570,45 @@ pub async fn run(
     }
     telemetry.set_ready(false);
     Ok(())
+}
+
+/// The rollouts each delivered firing alert concerns: those whose `spec.alerts` matchers all
+/// match its labels (resolved alerts wake nothing: a resolved alert never resumes a release).
+fn alert_wakeups(
+    inbox: Option<AlertInbox>,
+    rollouts: kube::runtime::reflector::Store<DynamicObject>,
+    rollout_type: ApiResource,
+) -> impl futures::Stream<Item = ObjectRef<DynamicObject>> + Send + 'static {
+    futures::stream::unfold(inbox, |inbox| async move {
+        let inbox = inbox?;
+        let next = inbox.lock().await.recv().await?;
+        Some((next, Some(inbox)))
+    })
+    .flat_map(move |alert| {
+        let woken: Vec<ObjectRef<DynamicObject>> = if alert.firing {
+            rollouts
+                .state()
+                .into_iter()
+                .filter(|raw| {
+                    decode_rollout(raw).is_ok_and(|r| {
+                        r.spec.alerts.as_ref().is_some_and(|a| {
+                            a.matchers.iter().all(|m| {
+                                m.parse::<rollgate_api::matcher::Matcher>()
+                                    .is_ok_and(|m| m.matches(&alert.labels))
+                            })
+                        })
+                    })
+                })
+                .map(|raw| ObjectRef::from_obj_with(&*raw, rollout_type.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !woken.is_empty() {
+            debug!(alert = %alert.name, rollouts = woken.len(), "delivered alert wakes rollouts");
+        }
+        futures::stream::iter(woken)
+    })
 }
 
 async fn reconcile_analysis_run(

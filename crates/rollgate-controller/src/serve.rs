@@ -51,6 +51,14 @@ pub struct ControllerArgs {
     /// --lease-duration).
     #[arg(long, default_value_t = 5)]
     pub lease_grace: u64,
+    /// Serve an Alertmanager webhook receiver (POST, payload version 4) on this address: a
+    /// delivered firing alert wakes the rollouts whose `spec.alerts` it matches at once.
+    #[arg(long, requires = "alert_receiver_token_file")]
+    pub alert_receiver_addr: Option<SocketAddr>,
+    /// File holding the bearer token Alertmanager must send to the receiver (a mounted
+    /// Secret); required with --alert-receiver-addr.
+    #[arg(long)]
+    pub alert_receiver_token_file: Option<std::path::PathBuf>,
 }
 
 /// Why the controller process could not run.
@@ -79,6 +87,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The webhook receiver's token could not be read, or its address not bound.
+    #[error("alert receiver: {0}")]
+    AlertReceiver(String),
     /// The controller (or its leader election) stopped with an error.
     #[error(transparent)]
     Controller(#[from] Error),
@@ -121,6 +132,32 @@ pub fn leader_settings(
     }))
 }
 
+/// Binds the webhook receiver on `addr` with the token of --alert-receiver-token-file and
+/// returns the inbox of what it receives.
+async fn serve_alert_receiver(
+    args: &ControllerArgs,
+    addr: SocketAddr,
+) -> Result<crate::run::AlertInbox, ServeError> {
+    let path = args.alert_receiver_token_file.as_ref().ok_or_else(|| {
+        ServeError::AlertReceiver("--alert-receiver-token-file is required".into())
+    })?;
+    let receiver = crate::alert_receiver::ReceiverConfig::from_token_file(path)
+        .map_err(|e| ServeError::AlertReceiver(e.to_string()))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::AlertReceiver(format!("binding {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServeError::AlertReceiver(e.to_string()))?;
+    let app = crate::alert_receiver::router(receiver, tx);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    info!(addr = %bound, "Alertmanager webhook receiver listening");
+    Ok(std::sync::Arc::new(tokio::sync::Mutex::new(rx)))
+}
+
 /// How long reconciles in flight may take to finish after the shutdown without leader
 /// election (an elected leader stops at the end of its claim at the latest). Kubernetes waits
 /// 30 s (`terminationGracePeriodSeconds`) before it kills the pod.
@@ -145,11 +182,14 @@ async fn serve_with(
     drain_limit: Duration,
 ) -> Result<(), ServeError> {
     let env = |name: &str| std::env::var(name).ok();
-    let config = Config {
+    let mut config = Config {
         namespace: args.namespace.clone(),
         instance: instance_identity(env),
         ..Default::default()
     };
+    if let Some(addr) = args.alert_receiver_addr {
+        config.alert_deliveries = Some(serve_alert_receiver(args, addr).await?);
+    }
     let elected = leader_settings(args, &config.instance, env)?;
     let (bound, _http) = crate::telemetry::serve(args.metrics_addr, config.telemetry.clone())
         .await

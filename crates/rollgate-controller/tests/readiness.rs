@@ -21,6 +21,7 @@ fn start(sim: &SimCluster, client: kube::Client) -> (Arc<Telemetry>, oneshot::Se
         instance: "readiness".into(),
         metric_source: None,
         telemetry: telemetry.clone(),
+        ..Default::default()
     };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {

@@ -126,6 +126,7 @@ impl Stack {
             instance: instance.to_string(),
             metric_source,
             telemetry: self.telemetry.clone(),
+            ..Default::default()
         };
         let client = self.client.clone();
         let task = tokio::spawn(async move {
@@ -163,6 +164,7 @@ impl Stack {
             instance: instance.to_string(),
             metric_source,
             telemetry: telemetry.clone(),
+            ..Default::default()
         };
         let settings = rollgate_controller::LeaderSettings {
             identity: instance.to_string(),
