@@ -278,7 +278,8 @@ impl TestAlertmanager {
     /// Posts one alert (`POST /api/v2/alerts`) with these labels (`alertname` among them, as
     /// Alertmanager requires a non-empty label set) and no annotations. Without `ends_at`
     /// it fires until Alertmanager's `resolve_timeout` (5 min) unless posted again; an
-    /// `ends_at` in the past resolves it.
+    /// `ends_at` in the past resolves it (Alertmanager refuses an `ends_at` before
+    /// `starts_at`).
     ///
     /// # Errors
     ///
