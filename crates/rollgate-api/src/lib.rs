@@ -17,6 +17,7 @@ pub mod crds;
 pub mod decode;
 pub mod duration;
 pub mod labels;
+pub mod matcher;
 pub mod reasons;
 pub mod rollout;
 

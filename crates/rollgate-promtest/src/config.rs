@@ -25,6 +25,12 @@ pub struct ScrapeConfig {
     pub tls: Option<(String, String)>,
     /// Extra command-line flags for Prometheus.
     pub extra_args: Vec<String>,
+    /// Rule files (their YAML), written next to `prometheus.yml` as `rules-N.yml` and listed
+    /// in its `rule_files`; evaluated every [`ScrapeConfig::interval`].
+    pub rule_files: Vec<String>,
+    /// `host:port` of the Alertmanagers Prometheus sends its alerts to
+    /// (`alerting.alertmanagers`).
+    pub alertmanagers: Vec<String>,
 }
 
 impl Default for ScrapeConfig {
@@ -36,6 +42,8 @@ impl Default for ScrapeConfig {
             basic_auth: None,
             tls: None,
             extra_args: Vec::new(),
+            rule_files: Vec::new(),
+            alertmanagers: Vec::new(),
         }
     }
 }
@@ -90,6 +98,41 @@ impl ScrapeConfig {
         self
     }
 
+    /// Adds a rule file, e.g. an alerting rule that fires at once:
+    ///
+    /// ```yaml
+    /// groups:
+    ///   - name: test
+    ///     rules:
+    ///       - alert: HighErrorRate
+    ///         expr: errors > 0
+    ///         for: 0s
+    ///         labels: { severity: page }
+    /// ```
+    ///
+    /// Prometheus refuses to start (and [`TestPrometheus::start`](crate::TestPrometheus::start)
+    /// fails with its log) when the file is invalid.
+    pub fn rule_file(mut self, yaml: impl Into<String>) -> Self {
+        self.rule_files.push(yaml.into());
+        self
+    }
+
+    /// Sends alerts to the Alertmanager at `host:port`, e.g.
+    /// [`TestAlertmanager::target`](crate::TestAlertmanager::target). Prometheus sends each
+    /// firing alert at most every `--rules.alert.resend-delay` (1 min by default; add
+    /// `.arg("--rules.alert.resend-delay=1s")` in tests).
+    pub fn alertmanager(mut self, host_port: impl Into<String>) -> Self {
+        self.alertmanagers.push(host_port.into());
+        self
+    }
+
+    /// The file names of the rule files, relative to `prometheus.yml`.
+    pub(crate) fn rule_file_names(&self) -> Vec<String> {
+        (0..self.rule_files.len())
+            .map(|index| format!("rules-{index}.yml"))
+            .collect()
+    }
+
     /// Whether a `--web.config.file` is needed.
     pub(crate) fn needs_web_config(&self) -> bool {
         self.basic_auth.is_some() || self.tls.is_some()
@@ -111,6 +154,20 @@ impl ScrapeConfig {
             );
             for target in &self.targets {
                 yml.push_str(&format!("          - {}\n", quote(target)));
+            }
+        }
+        if !self.rule_files.is_empty() {
+            yml.push_str("rule_files:\n");
+            for name in self.rule_file_names() {
+                yml.push_str(&format!("  - {}\n", quote(&name)));
+            }
+        }
+        if !self.alertmanagers.is_empty() {
+            yml.push_str(
+                "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets:\n",
+            );
+            for target in &self.alertmanagers {
+                yml.push_str(&format!("            - {}\n", quote(target)));
             }
         }
         yml
@@ -170,6 +227,28 @@ mod tests {
                 .render_prometheus_yml()
                 .contains("scrape_configs: []")
         );
+    }
+
+    #[test]
+    fn renders_rules_and_alertmanagers() {
+        let yml = ScrapeConfig::new()
+            .rule_file("groups: []")
+            .rule_file("groups: []")
+            .alertmanager("127.0.0.1:9093")
+            .render_prometheus_yml();
+        assert!(
+            yml.contains("rule_files:\n  - \"rules-0.yml\"\n  - \"rules-1.yml\"\n"),
+            "{yml}"
+        );
+        assert!(
+            yml.contains(
+                "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets:\n            \
+                 - \"127.0.0.1:9093\"\n"
+            ),
+            "{yml}"
+        );
+        let plain = ScrapeConfig::new().render_prometheus_yml();
+        assert!(!plain.contains("rule_files") && !plain.contains("alerting"));
     }
 
     #[test]

@@ -52,6 +52,40 @@ pub enum PromTestError {
         /// The end of Prometheus' log.
         log: String,
     },
+    /// No Alertmanager binary.
+    #[error(
+        "Alertmanager is not installed: no /usr/bin/prometheus-alertmanager and no \
+         `prometheus-alertmanager` or `alertmanager` on PATH. Install it (Debian: \
+         `apt-get install -y --no-install-recommends prometheus-alertmanager`); the project's \
+         test script does this when it is missing"
+    )]
+    AlertmanagerNotInstalled,
+    /// Alertmanager exited before it was ready.
+    #[error("Alertmanager exited before it was ready ({status}); its log:\n{log}")]
+    AlertmanagerExited {
+        /// The exit status.
+        status: String,
+        /// The end of Alertmanager's log.
+        log: String,
+    },
+    /// Alertmanager did not answer `/-/ready` in time.
+    #[error("Alertmanager was not ready within {timeout:?} (last: {last}); its log:\n{log}")]
+    AlertmanagerNotReady {
+        /// How long the harness waited.
+        timeout: Duration,
+        /// The last answer or error.
+        last: String,
+        /// The end of Alertmanager's log.
+        log: String,
+    },
+    /// A call to Alertmanager's API failed.
+    #[error("Alertmanager API call `{call}` failed: {message}")]
+    AlertmanagerApi {
+        /// Method and path, e.g. `POST /api/v2/alerts`.
+        call: String,
+        /// Why: the HTTP status and body, or the transport error.
+        message: String,
+    },
     /// An operation that needs a running Prometheus was called after `stop`.
     #[error("Prometheus is stopped")]
     Stopped,

@@ -13,10 +13,19 @@
 //! * [`wait_for_data`] polls a query until it returns something: a freshly started Prometheus
 //!   needs ~5-6 s before the first scraped sample is queryable, `rate()` a few seconds more.
 //!
+//! * [`TestAlertmanager`] runs Alertmanager (`/usr/bin/prometheus-alertmanager`, Debian's
+//!   `prometheus-alertmanager` 0.25) the same way: `127.0.0.1`, own port, config and storage
+//!   directory, clustering off (`--cluster.listen-address=`), fast grouping timings, an optional
+//!   webhook receiver with a bearer token ([`AlertmanagerConfig`]). It posts alerts and
+//!   silences through the API v2. A [`TestPrometheus`] sends its alerts to it with
+//!   [`ScrapeConfig::alertmanager`] and evaluates rules given with [`ScrapeConfig::rule_file`].
+//!
 //! Nothing here skips silently: when Prometheus is not installed, [`TestPrometheus::start`]
 //! fails with [`PromTestError::NotInstalled`], whose message says how to install it.
-//! [`is_installed`] lets a caller check first.
+//! [`is_installed`] lets a caller check first; likewise [`TestAlertmanager::start`],
+//! [`PromTestError::AlertmanagerNotInstalled`] and [`is_alertmanager_installed`].
 
+mod alertmanager;
 mod config;
 mod error;
 mod metrics;
@@ -25,6 +34,7 @@ mod server;
 
 use std::path::PathBuf;
 
+pub use alertmanager::{AlertmanagerConfig, TestAlertmanager, Webhook};
 pub use config::ScrapeConfig;
 pub use error::PromTestError;
 pub use metrics::{MetricsHandle, MetricsServer};
@@ -43,6 +53,17 @@ pub fn prometheus_path() -> Option<PathBuf> {
 /// The promtool binary: `/usr/bin/promtool`, else `promtool` on `PATH`.
 pub fn promtool_path() -> Option<PathBuf> {
     find_binary("promtool")
+}
+
+/// Whether an Alertmanager binary can be found ([`alertmanager_path`]).
+pub fn is_alertmanager_installed() -> bool {
+    alertmanager_path().is_some()
+}
+
+/// The Alertmanager binary: `/usr/bin/prometheus-alertmanager` (Debian's name), else
+/// `prometheus-alertmanager` or `alertmanager` on `PATH`.
+pub fn alertmanager_path() -> Option<PathBuf> {
+    find_binary("prometheus-alertmanager").or_else(|| find_binary("alertmanager"))
 }
 
 /// Installs rustls' `ring` provider as the process default unless one is installed already

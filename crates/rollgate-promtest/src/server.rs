@@ -63,6 +63,9 @@ impl TestPrometheus {
         if config.needs_web_config() {
             write_web_config(&config, dir.path())?;
         }
+        for (name, yaml) in config.rule_file_names().iter().zip(&config.rule_files) {
+            write(&dir.path().join(name), yaml)?;
+        }
         backfill(&config, dir.path())?;
 
         install_crypto_provider();
@@ -341,7 +344,7 @@ fn has_data(data: &serde_json::Value) -> bool {
 }
 
 /// A reqwest error with its causes, on one line.
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -353,7 +356,7 @@ fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The child process; dropping it kills (SIGKILL) and reaps it.
-struct Process(Child);
+pub(crate) struct Process(pub(crate) Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -363,10 +366,10 @@ impl Drop for Process {
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(Option<PathBuf>);
+pub(crate) struct TempDir(Option<PathBuf>);
 
 impl TempDir {
-    fn create() -> Result<TempDir, PromTestError> {
+    pub(crate) fn create() -> Result<TempDir, PromTestError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -384,8 +387,13 @@ impl TempDir {
         Ok(TempDir(Some(path)))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Moves the directory out (for a retry on another port), leaving an empty guard.
+    pub(crate) fn take(&mut self) -> TempDir {
+        TempDir(self.0.take())
     }
 }
 
@@ -400,14 +408,14 @@ impl Drop for TempDir {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> Result<u16, PromTestError> {
+pub(crate) fn free_port() -> Result<u16, PromTestError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .map_err(|e| PromTestError::io("finding a free port", e))
 }
 
-fn write(path: &Path, contents: &str) -> Result<(), PromTestError> {
+pub(crate) fn write(path: &Path, contents: &str) -> Result<(), PromTestError> {
     fs::write(path, contents)
         .map_err(|e| PromTestError::io(format!("writing {}", path.display()), e))
 }
