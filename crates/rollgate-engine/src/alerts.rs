@@ -124,6 +124,14 @@ pub fn policy(
             problems,
         ),
     }
+    for (i, m) in a.matchers.iter().enumerate() {
+        if let Err(e) = m.parse::<rollgate_api::matcher::Matcher>() {
+            problems.push(problem(
+                &format!("spec.alerts.matchers[{i}]"),
+                e.to_string(),
+            ));
+        }
+    }
     let service_level = match a.service_level_alerts.as_deref() {
         None | Some("IfStartedDuringRelease") => ServiceLevel::IfStartedDuringRelease,
         Some("Ignore") => ServiceLevel::Ignore,

@@ -57,6 +57,7 @@ cases! { invalid_with;
     both_sources: (json!({"alerts": alerts(json!({"prometheus": {"address": "http://p:9090"}}))}), "spec.alerts"),
     no_source: (json!({"alerts": {"matchers": []}}), "spec.alerts"),
     unknown_policy: (json!({"alerts": alerts(json!({"serviceLevelAlerts": "Sometimes"}))}), "spec.alerts.serviceLevelAlerts"),
+    bad_matcher: (json!({"alerts": alerts(json!({"matchers": ["app=\"web\"", "severity=~critical"]}))}), "spec.alerts.matchers[1]"),
     bad_interval: (json!({"alerts": alerts(json!({"interval": "soon"}))}), "spec.alerts.interval"),
     bad_address: (json!({"alerts": alerts(json!({"alertmanager": {"address": "alertmanager:9093"}}))}), "spec.alerts.alertmanager.address"),
     bad_revision_label: (json!({"alerts": alerts(json!({"revisionLabel": "pod-template-hash"}))}), "spec.alerts.revisionLabel"),
