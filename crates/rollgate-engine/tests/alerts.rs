@@ -279,3 +279,31 @@ fn a_routed_canary_inside_its_guard_window_routes_back_to_the_previous_revision(
     assert_eq!(w.route_weights(), (0, 100));
     assert_eq!(abort_reason(&w), Some(AbortReason::AlertFiring));
 }
+
+#[test]
+fn a_canary_without_a_router_goes_back_within_the_surge_inside_its_guard_window() {
+    let (mut w, v1) = World::canary_deployed(
+        json!({"replicas": 4, "alerts": alerts(json!({})), "guard": {"duration": "10m"}}),
+        json!({"canaryService": null, "stableService": null, "maxSurge": 1,
+               "maxUnavailable": 0, "steps": [{"setWeight": 50}]}),
+    );
+    let v2 = w.set_image("app:2");
+    w.run_until_settled();
+    assert_eq!(w.status().stable_rs, Some(v2.clone()));
+    assert!(w.status().guard.is_some());
+    assert_eq!(w.size(&v1), 0, "its pods would be traffic");
+    let started = w.at(-5);
+    fire(&mut w, alert("HighErrorRate", Some(&v2), started));
+    w.step();
+    assert_eq!(w.status().stable_rs, Some(v1.clone()));
+    assert_eq!(abort_reason(&w), Some(AbortReason::AlertFiring));
+    for _ in 0..12 {
+        let total: i32 = w.observed.replica_sets.iter().map(|rs| rs.replicas).sum();
+        assert!(total <= 5, "{total} pods with maxSurge 1 on 4 replicas");
+        w.one_more_ready();
+        w.step();
+    }
+    assert_eq!(w.size(&v1), 4);
+    assert_eq!(w.size(&v2), 0);
+    assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+}
