@@ -323,3 +323,11 @@ pub fn report_source(cx: &mut Ctx<'_>) {
         now,
     );
 }
+
+/// Seconds the previous revision keeps its pods after a completion: the scale-down `delay`,
+/// or the rest of the guard window when one is open and lasts longer.
+pub fn kept_for(cx: &Ctx<'_>, delay: i64) -> i64 {
+    cx.status.guard.as_ref().map_or(delay, |g| {
+        delay.max(crate::time::secs_between(cx.now, g.until.0))
+    })
+}

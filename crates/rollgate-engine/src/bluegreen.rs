@@ -394,7 +394,7 @@ fn complete(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, previous: &str) {
         Msg::BlueGreenCompleted {
             hash: hash.to_string(),
             previous: previous.to_string(),
-            delay: bg.scale_down_delay_seconds,
+            delay: crate::alerts::kept_for(cx, bg.scale_down_delay_seconds),
         },
     );
     healthy(cx, hash, replicas);

@@ -119,8 +119,21 @@ impl Stack {
             std::sync::Arc<dyn rollgate_controller::metrics_source::MetricSource>,
         >,
     ) {
+        self.start_controller_with_sources(instance, metric_source, None);
+    }
+
+    /// [`Stack::start_controller_with`], pulling alerts from `alert_source` (default: the
+    /// Alertmanager or Prometheus each rollout names).
+    pub fn start_controller_with_sources(
+        &mut self,
+        instance: &str,
+        metric_source: Option<
+            std::sync::Arc<dyn rollgate_controller::metrics_source::MetricSource>,
+        >,
+        alert_source: Option<std::sync::Arc<dyn rollgate_controller::alert_source::AlertSource>>,
+    ) {
         let (stop, stopped) = oneshot::channel::<()>();
-        let config = rollgate_controller::Config {
+        let mut config = rollgate_controller::Config {
             namespace: None,
             clock: Clock::starting_at(self.sim.now()),
             instance: instance.to_string(),
@@ -128,6 +141,9 @@ impl Stack {
             telemetry: self.telemetry.clone(),
             ..Default::default()
         };
+        if let Some(source) = alert_source {
+            config.alert_source = source;
+        }
         let client = self.client.clone();
         let task = tokio::spawn(async move {
             let shutdown = async move {

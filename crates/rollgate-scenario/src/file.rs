@@ -186,6 +186,27 @@ pub struct TimelineEntry {
     /// Pods of a revision are deleted (their ReplicaSet makes new ones).
     #[serde(default)]
     pub delete_pods: Option<DeletePods>,
+    /// An alert fires or resolves (the scenario's alert source stands in for Alertmanager).
+    #[serde(default)]
+    pub alert: Option<AlertEvent>,
+}
+
+/// An alert of a [`TimelineEntry`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertEvent {
+    /// `alertname`.
+    pub name: String,
+    /// The revision whose pod-template hash the alert carries in the rollout's
+    /// `spec.alerts.revisionLabel`; none: a service-level alert.
+    #[serde(default)]
+    pub revision: Option<i64>,
+    /// Further labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// True: the alert named `name` resolves.
+    #[serde(default)]
+    pub resolved: bool,
 }
 
 /// The image change of a [`TimelineEntry`].
@@ -375,6 +396,7 @@ impl Scenario {
                 e.apply.is_some(),
                 e.prometheus.is_some(),
                 e.delete_pods.is_some(),
+                e.alert.is_some(),
             ]
             .iter()
             .filter(|s| **s)
@@ -382,8 +404,18 @@ impl Scenario {
             if set != 1 {
                 return Err(format!(
                     "timeline[{i}]: exactly one of setImage, command, apply, prometheus, \
-                     deletePods expected, found {set}"
+                     deletePods, alert expected, found {set}"
                 ));
+            }
+            if let Some(a) = &e.alert {
+                if a.name.trim().is_empty() {
+                    return Err(format!("timeline[{i}].alert.name: an alert name expected"));
+                }
+                if a.revision.is_some_and(|r| r < 1) {
+                    return Err(format!(
+                        "timeline[{i}].alert.revision: a revision number (1, 2, ...) expected"
+                    ));
+                }
             }
             if let Some(obj) = &e.apply
                 && (!obj["kind"].is_string() || !obj["metadata"]["name"].is_string())

@@ -7,6 +7,7 @@
 //! runs the real controller against the simulated cluster in virtual time and reports every
 //! decision; [`expect::check`] compares the outcome with `expect`.
 
+pub mod alerts;
 pub mod expect;
 pub mod file;
 pub mod runner;

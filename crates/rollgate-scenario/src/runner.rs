@@ -17,6 +17,7 @@ use rollgate_sim::{ImageBehavior as SimImage, SimConfig};
 use tokio::time::Instant;
 
 use crate::ScenarioError;
+use crate::alerts::ScenarioAlerts;
 use crate::file::{Availability, Command, Dur, Scenario, TimelineEntry};
 use crate::source::ScenarioMetrics;
 use crate::ticker::Ticker;
@@ -93,10 +94,16 @@ pub async fn run(
         stack.sim.clone(),
         scenario.metrics.clone(),
     ));
-    stack.start_controller_with("rollgate-scenario", Some(source.clone()));
+    let alerts = Arc::new(ScenarioAlerts::new(stack.sim.clone()));
+    stack.start_controller_with_sources(
+        "rollgate-scenario",
+        Some(source.clone()),
+        Some(alerts.clone()),
+    );
     let mut run = Run {
         stack: &stack,
         source: &source,
+        alerts: &alerts,
         ns,
         name,
         start: Instant::now(),
@@ -117,6 +124,7 @@ pub async fn run(
 struct Run<'a> {
     stack: &'a Stack,
     source: &'a ScenarioMetrics,
+    alerts: &'a ScenarioAlerts,
     ns: String,
     name: String,
     start: Instant,
@@ -161,6 +169,8 @@ impl Run<'_> {
         loop {
             while let Some(entry) = pending.next_if(|e| e.at.0 <= self.start.elapsed()) {
                 self.act(entry, &scenario.namespace).await?;
+                // What happens next is the controller's answer: settle from here.
+                unchanged_since = self.start.elapsed();
             }
             let changed = self.observe().await?;
             let elapsed = self.start.elapsed();
@@ -234,6 +244,24 @@ impl Run<'_> {
             match a {
                 Availability::Down => "Prometheus goes down (queries are refused)".to_string(),
                 Availability::Up => "Prometheus is back".to_string(),
+            }
+        } else if let Some(a) = &entry.alert {
+            self.alerts.apply(a);
+            let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            match (a.resolved, a.revision) {
+                (true, _) => format!("alert {} resolves", a.name),
+                (false, Some(r)) => format!(
+                    "alert {} fires on revision {r} {{{}}}",
+                    a.name,
+                    labels.join(", ")
+                ),
+                (false, None) => {
+                    format!(
+                        "alert {} fires (service-level) {{{}}}",
+                        a.name,
+                        labels.join(", ")
+                    )
+                }
             }
         } else if let Some(d) = entry.delete_pods {
             let deleted = self.delete_pods(d.revision, d.count).await?;

@@ -54,12 +54,16 @@ macro_rules! scenarios {
 }
 
 scenarios! {
+    bluegreen_alert_before_switch => "bluegreen-alert-before-switch.yaml",
     bluegreen_failing_prepromotion => "bluegreen-failing-prepromotion.yaml",
+    bluegreen_guard_rollback => "bluegreen-guard-rollback.yaml",
     bluegreen_manual_promote => "bluegreen-manual-promote.yaml",
     bluegreen_postpromotion_rollback => "bluegreen-postpromotion-rollback.yaml",
     bluegreen_success => "bluegreen-success.yaml",
+    canary_alert_rollback => "canary-alert-rollback.yaml",
     canary_crash_loop => "canary-crash-loop.yaml",
     canary_gateway_api_abort => "canary-gateway-api-abort.yaml",
+    canary_guard_rollback => "canary-guard-rollback.yaml",
     canary_manual_promote => "canary-manual-promote.yaml",
     canary_no_data => "canary-no-data.yaml",
     canary_prometheus_outage => "canary-prometheus-outage.yaml",

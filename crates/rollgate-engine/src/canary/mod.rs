@@ -987,7 +987,7 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str) -> 
             delay: spec
                 .route
                 .is_some()
-                .then_some(spec.scale_down_delay_seconds),
+                .then(|| crate::alerts::kept_for(cx, spec.scale_down_delay_seconds)),
         },
     );
     healthy(cx, hash, spec.common.replicas);
