@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(
             text,
             "unknown AbortReason \"Paused\": expected one of User, ProgressDeadline, \
-             AnalysisFailed, AnalysisError"
+             AnalysisFailed, AnalysisError, AlertFiring"
         );
     }
 }

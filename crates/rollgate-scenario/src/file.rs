@@ -572,8 +572,16 @@ duration: 1h
                 "metrics.error-rate.default[1].at: points in time order expected",
             ),
             (
+                "timeline: [{at: 1m, alert: {name: ' ', revision: 2}}]",
+                "timeline[0].alert.name: an alert name expected",
+            ),
+            (
+                "timeline: [{at: 1m, alert: {name: HighErrorRate, revision: 0}}]",
+                "timeline[0].alert.revision: a revision number (1, 2, ...) expected",
+            ),
+            (
                 "timeline: [{at: 1m}]",
-                "timeline[0]: exactly one of setImage, command, apply, prometheus, deletePods expected, found 0",
+                "timeline[0]: exactly one of setImage, command, apply, prometheus, deletePods, alert expected, found 0",
             ),
             (
                 "timeline: [{at: 1m, command: promote, prometheus: up}]",
