@@ -212,3 +212,85 @@ async fn a_blue_green_release_alerting_inside_its_guard_window_goes_back() -> R 
     assert_eq!(selected(&w.stack, "web-active").await?, Some(v1));
     Ok(())
 }
+
+/// The push path: Alertmanager delivers the alert to the controller's webhook receiver, which
+/// wakes the paused rollout at once (its pull interval is ten minutes, so only the push can
+/// make it act within the test); a delivery without the token is refused and changes nothing.
+#[tokio::test]
+async fn a_webhook_delivery_wakes_the_rollout_at_once() -> R {
+    rollgate_promtest::install_crypto_provider();
+    let token = "s3cret-token";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let receiver_addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let app = rollgate_controller::alert_receiver::router(
+        rollgate_controller::alert_receiver::ReceiverConfig::with_token(token)?,
+        tx,
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let am = TestAlertmanager::start(AlertmanagerConfig {
+        webhook: Some(rollgate_promtest::Webhook {
+            url: format!("http://{receiver_addr}/"),
+            bearer_token: Some(token.into()),
+        }),
+        ..Default::default()
+    })
+    .await?;
+    let mut stack = Stack::new(SimConfig {
+        default_ready_delay: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await?;
+    stack.start_controller_with_sources(
+        "controller-1",
+        None,
+        None,
+        Some(std::sync::Arc::new(tokio::sync::Mutex::new(rx))),
+    );
+    let w = World { stack, am };
+    let mut spec = alerts_spec(&w);
+    spec["interval"] = json!("10m");
+    let rollout = canary_rollout(
+        "web",
+        "app:1",
+        json!({"replicas": 2, "alerts": spec}),
+        json!({"canaryService": null, "stableService": null,
+               "steps": [{"setWeight": 50}, {"pause": {}}]}),
+    );
+    w.stack.apply_yaml(&rollout.to_string(), NS).await?;
+    wait(&w, "first deploy", 30, |r| {
+        phase(r) == Some(RolloutPhase::Healthy)
+    })
+    .await?;
+    w.stack.set_image(NS, "web", "app", "app:2").await?;
+    wait(&w, "paused at 50%", 30, |r| {
+        phase(r) == Some(RolloutPhase::Paused)
+    })
+    .await?;
+
+    // Without the token: 401, nothing happens.
+    let forged = json!({"version": "4", "status": "firing", "alerts": [{
+        "status": "firing", "labels": {"alertname": "Forged", "app": "web"},
+        "startsAt": Timestamp::now().to_string(), "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": "0123456789abcdef"}]});
+    let refused = reqwest::Client::new()
+        .post(format!("http://{receiver_addr}/"))
+        .header("content-type", "application/json")
+        .body(forged.to_string())
+        .send()
+        .await?;
+    assert_eq!(refused.status().as_u16(), 401);
+
+    fire(&w, "HighErrorRate", &image_hash("web", "app:2")).await?;
+    let r = wait(&w, "aborted by the pushed alert", 30, |r| {
+        abort_reason(r) == Some(AbortReason::AlertFiring)
+    })
+    .await?;
+    assert_eq!(
+        r.status.and_then(|s| s.alert).map(|a| a.name),
+        Some("HighErrorRate".to_string())
+    );
+    Ok(())
+}

@@ -119,11 +119,12 @@ impl Stack {
             std::sync::Arc<dyn rollgate_controller::metrics_source::MetricSource>,
         >,
     ) {
-        self.start_controller_with_sources(instance, metric_source, None);
+        self.start_controller_with_sources(instance, metric_source, None, None);
     }
 
     /// [`Stack::start_controller_with`], pulling alerts from `alert_source` (default: the
-    /// Alertmanager or Prometheus each rollout names).
+    /// Alertmanager or Prometheus each rollout names) and woken by the alerts of
+    /// `alert_deliveries` (a webhook receiver's inbox).
     pub fn start_controller_with_sources(
         &mut self,
         instance: &str,
@@ -131,6 +132,7 @@ impl Stack {
             std::sync::Arc<dyn rollgate_controller::metrics_source::MetricSource>,
         >,
         alert_source: Option<std::sync::Arc<dyn rollgate_controller::alert_source::AlertSource>>,
+        alert_deliveries: Option<rollgate_controller::run::AlertInbox>,
     ) {
         let (stop, stopped) = oneshot::channel::<()>();
         let mut config = rollgate_controller::Config {
@@ -144,6 +146,7 @@ impl Stack {
         if let Some(source) = alert_source {
             config.alert_source = source;
         }
+        config.alert_deliveries = alert_deliveries;
         let client = self.client.clone();
         let task = tokio::spawn(async move {
             let shutdown = async move {

@@ -99,6 +99,7 @@ pub async fn run(
         "rollgate-scenario",
         Some(source.clone()),
         Some(alerts.clone()),
+        None,
     );
     let mut run = Run {
         stack: &stack,

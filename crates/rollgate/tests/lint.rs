@@ -319,3 +319,48 @@ fn an_unreadable_file_exits_3_as_the_help_says() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_invalid_alerts_and_guard_field_is_reported() {
+    let (file, dir) = write(
+        "alerts",
+        r#"apiVersion: rollgate.dev/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "web:1"}]
+  alerts:
+    alertmanager: {address: "alertmanager:9093"}
+    matchers: ['app=web', 'severity=~"critical|page"']
+    revisionLabel: pod-template-hash
+    serviceLevelAlerts: Sometimes
+    interval: soon
+  guard: {duration: "0s"}
+  strategy:
+    canary:
+      steps: [{setWeight: 50}]
+"#,
+    );
+    let (code, out) = lint(&[&file]);
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(code, Some(1), "{out}");
+    for field in [
+        "spec.alerts.alertmanager.address",
+        "spec.alerts.matchers[0]",
+        "spec.alerts.revisionLabel",
+        "spec.alerts.serviceLevelAlerts",
+        "spec.alerts.interval",
+        "spec.guard.duration",
+    ] {
+        assert!(
+            out.contains(&format!("Rollout web: {field}:")),
+            "{field}: {out}"
+        );
+    }
+    assert!(!out.contains("spec.alerts.matchers[1]"), "{out}");
+}
