@@ -20,7 +20,7 @@ fn demo(args: &[&str]) -> String {
 }
 
 #[test]
-fn the_canary_demo_promotes_one_release_and_aborts_the_crash_looping_one() {
+fn the_canary_demo_promotes_one_release_aborts_the_crash_looping_one_and_guards_the_next() {
     let out = demo(&["--strategy", "canary"]);
     for expected in [
         "weight 20% (actual 20%)",
@@ -30,7 +30,10 @@ fn the_canary_demo_promotes_one_release_and_aborts_the_crash_looping_one() {
         "weight 80% (actual 80%)",
         "event StableServiceSwitched",
         "! event RolloutAborted         Aborted: ProgressDeadlineExceeded",
-        "Rollout web is Degraded",
+        "alert HighErrorRate fires on revision 4",
+        "! event RolloutAborted         AlertFiring inside the guard window",
+        "an alert inside its guard window sent traffic back to v2.0",
+        "Rollout web is Degraded : AlertFiring",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }

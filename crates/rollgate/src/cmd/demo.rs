@@ -11,10 +11,13 @@ use anyhow::{Context, bail};
 use rollgate_api::{Rollout, RolloutPhase};
 use std::sync::Arc;
 
+use rollgate_controller::alert_source::AlertSource;
 use rollgate_controller::metrics_source::{MetricSource, PrometheusSource};
 use rollgate_local::Stack;
 use rollgate_local::simulated_metrics::SimulatedMetrics;
 use rollgate_local::snapshot::{EventFeed, Snapshot};
+use rollgate_scenario::alerts::ScenarioAlerts;
+use rollgate_scenario::file::AlertEvent;
 use rollgate_sim::SimConfig;
 use tokio::time::Instant;
 
@@ -133,7 +136,12 @@ fn current_generation(r: &Rollout) -> bool {
 }
 
 /// Starts the stack with a controller and prints the demo's header.
-async fn start(legend: &str) -> anyhow::Result<Timeline> {
+/// Starts the demo's cluster and controller, pulling alerts from the source `alerts` makes for
+/// the cluster (the canary demo's stand-in for Alertmanager).
+async fn start_with<A: AlertSource + 'static>(
+    legend: &str,
+    alerts: impl FnOnce(&rollgate_sim::SimCluster) -> Option<Arc<A>>,
+) -> anyhow::Result<Timeline> {
     println!(
         "rollgate demo: the real controller against an embedded simulated Kubernetes cluster."
     );
@@ -144,7 +152,8 @@ async fn start(legend: &str) -> anyhow::Result<Timeline> {
         ..Default::default()
     })
     .await?;
-    stack.start_controller("rollgate-demo");
+    let alerts = alerts(&stack.sim).map(|a| a as Arc<dyn AlertSource>);
+    stack.start_controller_with_sources("rollgate-demo", None, alerts, None);
     Ok(Timeline {
         stack,
         start: Instant::now(),
@@ -159,10 +168,17 @@ fn stable_hash(r: &Rollout) -> Option<String> {
 
 /// The canary demo: a release through six steps, a human promotion, and an automatic abort.
 async fn canary_demo() -> anyhow::Result<()> {
-    let mut t = start(
+    let mut alerts = None;
+    let mut t = start_with(
         "Each line shows: phase, step, requested and actual canary weight, the hash the stable and canary Services select, and ready/desired pods per ReplicaSet.",
+        |sim| {
+            let source = Arc::new(ScenarioAlerts::new(sim.clone()));
+            alerts = Some(source.clone());
+            Some(source)
+        },
     )
     .await?;
+    let alerts = alerts.context("the demo's alert source")?;
     section(
         "1. kubectl apply -f manifests/examples/canary.yaml (Rollout web, 10 replicas, image demo-app:1.0)",
     );
@@ -235,12 +251,85 @@ async fn canary_demo() -> anyhow::Result<()> {
         bail!("the stable version changed during the failed release");
     }
 
+    section(
+        "5. demo-app:4.0 with spec.alerts and a 10-minute guard window: promoted, then it pages someone",
+    );
+    println!(
+        "  Alerts come from a simulated Alertmanager here (the `rollgate simulate` alert source); spec.alerts points at a real one in a cluster."
+    );
+    println!(
+        "  The previous ReplicaSet is scaled down as the canary grows (no router: its pods would be traffic)."
+    );
+    let patch = serde_json::json!({"spec": {
+        "alerts": {"alertmanager": {"address": "http://alertmanager.monitoring:9093"},
+                   "matchers": ["app=\"web\""]},
+        "guard": {"duration": "10m"},
+        "template": {"spec": {"containers": [{"name": "web", "image": "ghcr.io/rollgate/demo-app:4.0"}]}}}});
+    kube::Api::<Rollout>::namespaced(t.stack.client.clone(), NS)
+        .patch(
+            NAME,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    t.follow(
+        "the indefinite pause at step 4",
+        Duration::from_secs(600),
+        |r, _| {
+            current_generation(r)
+                && phase(r) == Some(RolloutPhase::Paused)
+                && r.status.as_ref().and_then(|s| s.current_step_index) == Some(3)
+        },
+    )
+    .await?;
+    t.promote().await?;
+    let guarded = t
+        .follow(
+            "v4.0 stable, inside its guard window",
+            Duration::from_secs(600),
+            |r, _| {
+                phase(r) == Some(RolloutPhase::Healthy)
+                    && r.status.as_ref().is_some_and(|s| s.guard.is_some())
+            },
+        )
+        .await?;
+    println!(
+        "  {} alert HighErrorRate fires on revision 4 {{app=web, severity=critical}}",
+        t.clock()
+    );
+    alerts.apply(&AlertEvent {
+        name: "HighErrorRate".into(),
+        revision: Some(4),
+        labels: [
+            ("app".to_string(), "web".to_string()),
+            ("severity".to_string(), "critical".to_string()),
+        ]
+        .into(),
+        resolved: false,
+    });
+    let back = t
+        .follow(
+            "traffic back on the previous revision",
+            Duration::from_secs(600),
+            |r, s| {
+                phase(r) == Some(RolloutPhase::Degraded)
+                    && stable_hash(r) == promoted.stable
+                    && s.replica_sets.iter().all(|rs| rs.ready == rs.desired)
+            },
+        )
+        .await?;
+
     section("Summary");
     println!(
         "  v2.0 ({}) went 20% -> 50% -> (promoted) -> 80% -> stable; v3.0 was aborted automatically.",
         promoted.stable.as_deref().unwrap_or("-")
     );
-    println!("  Rollout web is {} : {}", aborted.phase, aborted.message);
+    println!("  v3.0 : {}", aborted.message);
+    println!(
+        "  v4.0 ({}) was promoted, then an alert inside its guard window sent traffic back to v2.0.",
+        guarded.stable.as_deref().unwrap_or("-")
+    );
+    println!("  Rollout web is {} : {}", back.phase, back.message);
     println!(
         "  Next: fix the image and apply again, or `kubectl rollgate retry web` to run the same release again."
     );
@@ -439,7 +528,7 @@ async fn demo() -> anyhow::Result<()> {
     );
     println!("  Rollout web is {} : {}", aborted.phase, aborted.message);
     println!(
-        "  `rollgate demo --strategy canary` shows a canary (and a crash-looping release) in virtual time."
+        "  `rollgate demo --strategy canary` shows a canary, a crash-looping release and an alert inside a guard window, in virtual time."
     );
     t.stack.stop_controllers().await;
     Ok(())
