@@ -149,6 +149,43 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
             .unwrap_or_default();
         line(&mut out, "Abort reason:", &format!("{reason}{at}"));
     }
+    if let Some(a) = status
+        .alert
+        .as_ref()
+        .filter(|_| status.abort_reason == Some(rollgate_api::AbortReason::AlertFiring))
+    {
+        let labels: Vec<String> = a
+            .labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != "alertname")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let since = a
+            .starts_at
+            .as_ref()
+            .map(|t| format!(", firing since {}", t.0))
+            .unwrap_or_default();
+        line(
+            &mut out,
+            "Alert:",
+            &format!("{} {{{}}}{since}", a.name, labels.join(", ")),
+        );
+    }
+    if let Some(g) = &status.guard {
+        let left = if with_ages {
+            format!(" ({} left)", age(g.until.0, Some(now)))
+        } else {
+            String::new()
+        };
+        line(
+            &mut out,
+            "Guard window:",
+            &format!(
+                "{} over {} until {}{left}",
+                g.revision, g.previous, g.until.0
+            ),
+        );
+    }
     if !status.pause_conditions.is_empty() {
         let reasons: Vec<&str> = status
             .pause_conditions
@@ -632,6 +669,22 @@ mod tests {
         let text = render(&aborted, now(), true);
         assert!(
             text.contains("\nAbort reason:    AnalysisFailed ("),
+            "{text}"
+        );
+        let alerted = Objects {
+            rollout: bluegreen(json!({"phase": "Degraded", "abortReason": "AlertFiring",
+                "alert": {"name": "HighErrorRate", "revision": "h2",
+                          "labels": {"alertname": "HighErrorRate", "pod_template_hash": "h2"},
+                          "startsAt": "2026-01-01T00:07:00Z"}})),
+            replica_sets: vec![],
+            pods: vec![],
+            runs: vec![],
+        };
+        let text = render(&alerted, now(), true);
+        assert!(
+            text.contains(
+                "\nAlert:           HighErrorRate {pod_template_hash=h2}, firing since 2026-01-01T00:07:00Z\n"
+            ),
             "{text}"
         );
         assert!(!render(&aborted, now(), false).contains(" ago)"));
