@@ -63,9 +63,18 @@ async fn measure(stack: &Stack, am: &TestAlertmanager, n: usize) -> anyhow::Resu
     });
     let mut latencies = Vec::new();
     for i in 1..=n {
-        stack
+        // The controller writes the Rollout's status meanwhile: retry a conflicting update.
+        let mut attempt = 0;
+        while let Err(e) = stack
             .set_image("default", "web", "app", &format!("app:{i}"))
-            .await?;
+            .await
+        {
+            attempt += 1;
+            if attempt == 10 {
+                return Err(e.into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let r = stack
             .wait_for("default", "web", Duration::from_secs(60), "paused", |r| {
                 r.metadata.generation == r.status.as_ref().and_then(|s| s.observed_generation)
