@@ -1,19 +1,21 @@
 //! Building the HTTP client for a request, sending the query and reading the answer.
 
-use std::error::Error as StdError;
 use std::time::Duration;
 
-use base64::Engine as _;
 use prometheus_http_query::reqwest::header::{
     AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
 };
-use prometheus_http_query::reqwest::{self, Certificate, Url};
+use prometheus_http_query::reqwest::{self, Url};
 use prometheus_http_query::response::Data;
 use serde::Deserialize;
 
 use crate::error::{ProviderError, one_line};
-use crate::request::{Auth, Request};
+use crate::request::Request;
 use crate::result::{Labels, QueryResult};
+use crate::transport::{
+    BodyError, Failure, authorization, build_client, classify, display_address, error_chain,
+    read_body,
+};
 
 /// Runs `req` against Prometheus and returns its value.
 ///
@@ -47,7 +49,7 @@ pub async fn query(req: &Request) -> Result<QueryResult, ProviderError> {
         }
     }
     let headers = request_headers(req).map_err(&invalid)?;
-    let client = build_client(req).map_err(&invalid)?;
+    let client = build_client(req.effective_timeout(), &req.tls).map_err(&invalid)?;
     let prometheus =
         prometheus_http_query::Client::from(client, base).map_err(|e| invalid(e.to_string()))?;
 
@@ -83,50 +85,15 @@ pub async fn query(req: &Request) -> Result<QueryResult, ProviderError> {
 
     let status = response.status();
     let json = is_json(response.headers());
-    let body = read_body(
-        response,
-        req.effective_max_answer_bytes(),
-        &address,
-        timeout,
-    )
-    .await?;
+    let limit = req.effective_max_answer_bytes();
+    let body = read_body(response, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => ProviderError::TooLarge {
+            address: address.clone(),
+            limit,
+        },
+        BodyError::Read(e) => from_reqwest_error(&e, &address, timeout),
+    })?;
     decode(status.as_u16(), status.is_success(), json, &body, &address)
-}
-
-/// Reads the body of `response` piece by piece, stopping with
-/// [`ProviderError::TooLarge`] as soon as it grows past `limit` bytes (or at once when its
-/// `Content-Length` says it will), so memory stays bounded whatever the server sends.
-async fn read_body(
-    mut response: reqwest::Response,
-    limit: usize,
-    address: &str,
-    timeout: Duration,
-) -> Result<Vec<u8>, ProviderError> {
-    let too_large = || ProviderError::TooLarge {
-        address: address.to_string(),
-        limit,
-    };
-    let announced = response.content_length();
-    if announced.is_some_and(|n| usize::try_from(n).map_or(true, |n| n > limit)) {
-        return Err(too_large());
-    }
-    let mut body = Vec::with_capacity(
-        announced
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(0)
-            .min(limit),
-    );
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| from_reqwest_error(&e, address, timeout))?
-    {
-        if chunk.len() > limit - body.len() {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// The headers of `req`: its extra headers in order, then its credentials, which replace any
@@ -149,54 +116,6 @@ fn request_headers(req: &Request) -> Result<HeaderMap, String> {
 
 /// A reqwest client for `req`: timeout and certificate verification. The reason of an invalid
 /// configuration as `Err`.
-fn build_client(req: &Request) -> Result<reqwest::Client, String> {
-    ensure_crypto_provider();
-
-    let mut builder = reqwest::Client::builder()
-        .timeout(req.effective_timeout())
-        .user_agent(concat!("rollgate/", env!("CARGO_PKG_VERSION")));
-    if req.tls.insecure {
-        builder = builder.tls_danger_accept_invalid_certs(true);
-    } else if let Some(pem) = &req.tls.ca_pem {
-        let certs = Certificate::from_pem_bundle(pem)
-            .map_err(|e| format!("the CA bundle is not valid PEM: {}", error_chain(&e)))?;
-        if certs.is_empty() {
-            return Err("the CA bundle contains no PEM certificate".into());
-        }
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
-}
-
-/// The `Authorization` header value for `auth`, marked sensitive.
-fn authorization(auth: &Auth) -> Result<Option<HeaderValue>, String> {
-    let text = match auth {
-        Auth::None => return Ok(None),
-        Auth::Bearer(token) => format!("Bearer {}", token.trim()),
-        Auth::Basic { user, password } => format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-        ),
-    };
-    let mut value = HeaderValue::from_str(&text)
-        .map_err(|_| "the credentials contain characters not allowed in a header".to_string())?;
-    value.set_sensitive(true);
-    Ok(Some(value))
-}
-
-/// reqwest is built without a default crypto provider: make sure rustls has one, `ring`
-/// (kube's), unless the process installed one already.
-fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Err means another thread installed one meanwhile: fine either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 /// An `http`/`https` URL with a host, or why not.
 fn check_address(address: &str) -> Result<(), String> {
     if address.trim().is_empty() {
@@ -213,20 +132,6 @@ fn check_address(address: &str) -> Result<(), String> {
         return Err("the address has no host".into());
     }
     Ok(())
-}
-
-/// `address` as shown in errors: as given, unless it carries a password, which is hidden.
-fn display_address(address: &str) -> String {
-    match Url::parse(address) {
-        Ok(mut url) if url.password().is_some() => {
-            if url.set_password(Some("xxxxx")).is_ok() {
-                url.to_string()
-            } else {
-                "<address with credentials>".into()
-            }
-        }
-        _ => address.to_string(),
-    }
 }
 
 /// Whether the response says it is JSON.
@@ -261,68 +166,6 @@ fn from_library_error(
             message: one_line(&error_chain(e)),
         },
     }
-}
-
-/// Classifies a transport error: timeout first (reqwest's timer fires whatever the phase),
-/// then a TLS failure anywhere in the chain, then connect failures.
-fn from_reqwest_error(e: &reqwest::Error, address: &str, timeout: Duration) -> ProviderError {
-    let address = address.to_string();
-    if e.is_timeout() {
-        return ProviderError::Timeout { address, timeout };
-    }
-    if let Some(tls) = find_rustls_error(e) {
-        return ProviderError::Tls {
-            address,
-            message: one_line(&tls.to_string()),
-        };
-    }
-    // The top-level message repeats the URL (with the query): only the causes are kept.
-    let causes = e.source().map(error_chain).unwrap_or_else(|| e.to_string());
-    let message = one_line(&causes);
-    if e.is_connect() {
-        ProviderError::Unreachable { address, message }
-    } else if e.is_builder() {
-        ProviderError::InvalidRequest {
-            address,
-            reason: message,
-        }
-    } else {
-        ProviderError::Transport { address, message }
-    }
-}
-
-/// The first `rustls::Error` in `e`'s chain, looking inside `io::Error`s too (their `source`
-/// skips the error they wrap).
-fn find_rustls_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    let mut current = Some(e);
-    while let Some(err) = current {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(inner) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| find_rustls_error(inner))
-        {
-            return Some(inner);
-        }
-        current = err.source();
-    }
-    None
-}
-
-/// `e` and its causes, joined with `: `, without repeating a message already included.
-fn error_chain(e: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(e);
-    while let Some(err) = current {
-        let text = err.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = err.source();
-    }
-    parts.join(": ")
 }
 
 /// The envelope of Prometheus' query API answers.
@@ -426,9 +269,22 @@ fn convert(data: Data) -> QueryResult {
     }
 }
 
+/// Classifies a transport error of a query to `address`.
+fn from_reqwest_error(e: &reqwest::Error, address: &str, timeout: Duration) -> ProviderError {
+    let address = address.to_string();
+    match classify(e) {
+        Failure::Timeout => ProviderError::Timeout { address, timeout },
+        Failure::Tls(message) => ProviderError::Tls { address, message },
+        Failure::Unreachable(message) => ProviderError::Unreachable { address, message },
+        Failure::InvalidRequest(reason) => ProviderError::InvalidRequest { address, reason },
+        Failure::Transport(message) => ProviderError::Transport { address, message },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Auth;
 
     const A: &str = "http://p:9090";
 

@@ -20,6 +20,7 @@ mod client;
 mod error;
 mod request;
 mod result;
+pub mod transport;
 
 pub use client::query;
 pub use error::ProviderError;
