@@ -8,15 +8,12 @@
 //! ten minutes, so nothing else can); the reconcile confirms with one pull. Pull path: no
 //! receiver, the default interval (15 s).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
 use rollgate_api::RolloutPhase;
+use rollgate_benches::ScaledToZero;
 use rollgate_controller::alert_receiver::{ReceiverConfig, router};
 use rollgate_local::Stack;
 use rollgate_promtest::{AlertmanagerConfig, TestAlertmanager, Webhook};
@@ -45,22 +42,7 @@ fn rollout(am: &str, interval: Option<&str>) -> String {
 /// Releases `n` revisions; for each, fires an alert on it once it is paused and measures
 /// until its ReplicaSet is scaled to 0.
 async fn measure(stack: &Stack, am: &TestAlertmanager, n: usize) -> anyhow::Result<Vec<Duration>> {
-    let scaled_to_zero: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
-    let seen = scaled_to_zero.clone();
-    let sets = Api::<ReplicaSet>::namespaced(stack.client.clone(), "default");
-    let watch = tokio::spawn(async move {
-        let mut events = watcher(sets, watcher::Config::default())
-            .applied_objects()
-            .boxed();
-        while let Some(Ok(rs)) = events.next().await {
-            if rs.spec.replicas == Some(0)
-                && let (Some(name), Ok(mut seen)) = (rs.metadata.name.clone(), seen.lock())
-                && !seen.iter().any(|(n, _)| *n == name)
-            {
-                seen.push((name, Instant::now()));
-            }
-        }
-    });
+    let scaled_to_zero = ScaledToZero::watch(stack.client.clone(), "default");
     let mut latencies = Vec::new();
     for i in 1..=n {
         // The controller writes the Rollout's status meanwhile: retry a conflicting update.
@@ -97,23 +79,14 @@ async fn measure(stack: &Stack, am: &TestAlertmanager, n: usize) -> anyhow::Resu
         )
         .await?;
         let canary = format!("web-{hash}");
-        let mut written = None;
-        for _ in 0..6000 {
-            written = scaled_to_zero
-                .lock()
-                .ok()
-                .and_then(|s| s.iter().find(|(n, _)| *n == canary).map(|(_, t)| *t));
-            if written.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let written = scaled_to_zero
+            .wait_for(&canary, Duration::from_secs(30))
+            .await;
         match written {
             Some(t) => latencies.push(t.saturating_duration_since(fired)),
             None => anyhow::bail!("release {i}: no rollback within 30 s"),
         }
     }
-    watch.abort();
     latencies.sort();
     Ok(latencies)
 }

@@ -10,11 +10,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
 use rollgate_api::RolloutPhase;
+use rollgate_benches::ScaledToZero;
 use rollgate_controller::metrics_source::{BoxFuture, MetricSource, QueryFor};
 use rollgate_local::Stack;
 use rollgate_prometheus::{QueryResult, Request};
@@ -78,22 +75,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
 
     // Every scale of a ReplicaSet to 0, as the API server publishes it.
-    let scaled_to_zero: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
-    let seen = scaled_to_zero.clone();
-    let sets = Api::<ReplicaSet>::namespaced(stack.client.clone(), "default");
-    tokio::spawn(async move {
-        let mut events = watcher(sets, watcher::Config::default())
-            .applied_objects()
-            .boxed();
-        while let Some(Ok(rs)) = events.next().await {
-            if rs.spec.replicas == Some(0)
-                && let (Some(name), Ok(mut seen)) = (rs.metadata.name.clone(), seen.lock())
-                && !seen.iter().any(|(n, _)| *n == name)
-            {
-                seen.push((name, Instant::now()));
-            }
-        }
-    });
+    let scaled_to_zero = ScaledToZero::watch(stack.client.clone(), "default");
 
     let mut latencies = Vec::new();
     for i in 1..=RELEASES {
@@ -111,17 +93,9 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|s| s.current_pod_hash)
             .unwrap_or_default();
         let canary = format!("web-{hash}");
-        let mut patched = None;
-        for _ in 0..200 {
-            patched = scaled_to_zero
-                .lock()
-                .ok()
-                .and_then(|s| s.iter().find(|(n, _)| *n == canary).map(|(_, t)| *t));
-            if patched.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let patched = scaled_to_zero
+            .wait_for(&canary, Duration::from_secs(1))
+            .await;
         let observed = source.answered.lock().ok().and_then(|a| *a);
         if let (Some(p), Some(o)) = (patched, observed) {
             latencies.push(p.saturating_duration_since(o));
