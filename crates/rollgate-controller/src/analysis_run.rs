@@ -71,6 +71,19 @@ pub async fn off_reactor<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await
 }
 
+/// Answers with at most this many values in all are recorded without [`off_reactor`].
+pub const INLINE_VALUES: usize = 1_000;
+
+/// Number of values in an outcome (what its conditions iterate over).
+fn outcome_values(outcome: &Outcome) -> usize {
+    match outcome {
+        Outcome::Value(MetricValue::Scalar(_)) => 1,
+        Outcome::Value(MetricValue::Vector(samples)) => samples.len(),
+        Outcome::Value(MetricValue::Matrix(series)) => series.iter().map(|s| s.points.len()).sum(),
+        _ => 0,
+    }
+}
+
 /// [`measure::record`] (which evaluates each measurement's CEL conditions) run with
 /// [`off_reactor`] and at most [`RECORD_DEADLINE`]: past it (or should it panic), the
 /// measurements are recorded as errors, without their conditions.
@@ -80,6 +93,13 @@ pub async fn record_off_reactor(
     taken: Vec<Measured>,
     now: k8s_openapi::jiff::Timestamp,
 ) -> RunDecision {
+    // Small answers (the usual case: a handful of values) are evaluated in place: their
+    // conditions cost next to nothing, and a blocking thread would make runs under tokio's
+    // paused clock (scenarios, tests) depend on thread scheduling.
+    let values: usize = taken.iter().map(|m| outcome_values(&m.outcome)).sum();
+    if values <= INLINE_VALUES {
+        return measure::record(spec, Some(status), taken, now);
+    }
     let (owned_spec, owned_status, owned_taken) = (spec.clone(), status.clone(), taken.clone());
     let job =
         off_reactor(move || measure::record(&owned_spec, Some(&owned_status), owned_taken, now));
