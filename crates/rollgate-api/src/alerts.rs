@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::PrometheusAuth;
+use crate::rollout::{RolloutAnalysis, RolloutAnalysisRunStatus};
 
 /// Where firing alerts come from, which of them concern this rollout and how they are blamed.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -59,6 +60,11 @@ pub struct GuardSpec {
     /// revision, whose ReplicaSet stays at full size until then (`15m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
+    /// An analysis run during the window against the promoted revision; if it fails, traffic
+    /// goes back to the previous revision as for a blamed alert. Unfinished at the end of the
+    /// window, it is terminated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<RolloutAnalysis>,
 }
 
 /// A firing alert the release was blamed for, as the status records it.
@@ -95,4 +101,7 @@ pub struct GuardStatus {
     pub release_started_at: Option<Time>,
     /// End of the window.
     pub until: Time,
+    /// The AnalysisRun of `spec.guard.analysis`, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_run: Option<RolloutAnalysisRunStatus>,
 }

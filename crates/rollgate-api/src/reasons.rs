@@ -104,6 +104,8 @@ string_enum! {
         /// An alert the release is to blame for fired (`spec.alerts`), during the release or
         /// inside its guard window.
         AlertFiring,
+        /// The analysis of `spec.guard` failed inside the guard window.
+        GuardAnalysisFailed,
     }
 }
 
@@ -158,6 +160,9 @@ string_enum! {
         EventsThrottled,
         /// The guard window of a fully promoted release ended without a blamed alert.
         GuardPassed,
+        /// The analysis of `spec.guard` ended without a verdict (inconclusive, or it could not
+        /// measure): nothing is rolled back, alerts still guard the window.
+        GuardAnalysisInconclusive,
         /// HTTPRoute weights changed.
         TrafficWeightUpdated,
         /// `restartAt`: a restart began.
@@ -172,7 +177,10 @@ impl EventReason {
     pub fn is_warning(self) -> bool {
         matches!(
             self,
-            Self::RolloutAborted | Self::ProgressDeadlineExceeded | Self::InvalidSpec
+            Self::RolloutAborted
+                | Self::ProgressDeadlineExceeded
+                | Self::InvalidSpec
+                | Self::GuardAnalysisInconclusive
         )
     }
 
@@ -292,7 +300,7 @@ mod tests {
         assert_eq!(
             text,
             "unknown AbortReason \"Paused\": expected one of User, ProgressDeadline, \
-             AnalysisFailed, AnalysisError, AlertFiring"
+             AnalysisFailed, AnalysisError, AlertFiring, GuardAnalysisFailed"
         );
     }
 }

@@ -185,6 +185,13 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
                 g.revision, g.previous, g.until.0
             ),
         );
+        if let Some(run) = &g.analysis_run {
+            line(
+                &mut out,
+                "Guard analysis:",
+                &format!("{} {}", run.name, run.status),
+            );
+        }
     }
     if !status.pause_conditions.is_empty() {
         let reasons: Vec<&str> = status
@@ -688,6 +695,20 @@ mod tests {
             "{text}"
         );
         assert!(!render(&aborted, now(), false).contains(" ago)"));
+        let guarded = Objects {
+            rollout: bluegreen(json!({"phase": "Healthy", "guard": {
+                "revision": "h2", "previous": "h1", "until": "2026-01-01T00:20:00Z",
+                "analysisRun": {"name": "web-h2-guard-1", "status": "Running"}}})),
+            replica_sets: vec![],
+            pods: vec![],
+            runs: vec![],
+        };
+        let text = render(&guarded, now(), false);
+        assert!(
+            text.contains("\nGuard window:    h2 over h1 until 2026-01-01T00:20:00Z\n")
+                && text.contains("\nGuard analysis:  web-h2-guard-1 Running\n"),
+            "{text}"
+        );
         let paused = Objects {
             rollout: bluegreen(json!({"phase": "Paused", "controllerPause": true,
                 "pauseConditions": [{"reason": "BlueGreenPause", "startTime": T0}]})),

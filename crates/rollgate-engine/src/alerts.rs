@@ -13,14 +13,14 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::{
-    AbortReason, AlertsSpec, BlamedAlert, ConditionReason, ConditionType, EventReason, GuardSpec,
-    GuardStatus,
+    AbortReason, AlertsSpec, AnalysisPhase, BlamedAlert, ConditionReason, ConditionType,
+    EventReason, GuardSpec, GuardStatus, RolloutAnalysis,
 };
 
 use crate::context::Ctx;
 use crate::lifecycle::{AbortState, Aborted};
 use crate::message::Msg;
-use crate::observed::{ObservedAlert, ObservedAlerts};
+use crate::observed::{AnalysisKind, ObservedAlert, ObservedAlerts};
 use crate::time::add_secs;
 use crate::validate::Problem;
 
@@ -50,8 +50,12 @@ pub struct AlertPolicy {
     pub service_level: ServiceLevel,
     /// Pull interval, seconds.
     pub interval_secs: i64,
+    /// Whether `spec.alerts` names a source (a guard with only an analysis has none).
+    pub source: bool,
     /// Guard window after full promotion, seconds (none: no guard).
     pub guard_secs: Option<i64>,
+    /// `spec.guard.analysis`: run against the promoted revision inside the window.
+    pub guard_analysis: Option<RolloutAnalysis>,
 }
 
 fn problem(field: &str, expected: impl Into<String>) -> Problem {
@@ -95,14 +99,32 @@ pub fn policy(
     guard: Option<&GuardSpec>,
     problems: &mut Vec<Problem>,
 ) -> Option<AlertPolicy> {
-    let Some(a) = alerts else {
-        if guard.is_some() {
+    let guard_analysis = guard.and_then(|g| g.analysis.clone());
+    let guard_secs = guard.and_then(|g| {
+        if g.duration.is_none() {
             problems.push(problem(
-                "spec.guard",
-                "spec.alerts expected too: the guard window acts on alerts",
+                "spec.guard.duration",
+                "a duration expected (how long after full promotion the release stays guarded)",
             ));
         }
-        return None;
+        duration_secs("spec.guard.duration", g.duration.as_deref(), problems)
+    });
+    let Some(a) = alerts else {
+        if guard.is_some() && guard_analysis.is_none() {
+            problems.push(problem(
+                "spec.guard",
+                "spec.alerts or spec.guard.analysis expected: the guard window acts on alerts \
+                 or on an analysis",
+            ));
+        }
+        return guard.map(|_| AlertPolicy {
+            revision_label: DEFAULT_REVISION_LABEL.to_string(),
+            service_level: ServiceLevel::IfStartedDuringRelease,
+            interval_secs: DEFAULT_INTERVAL_SECS,
+            source: false,
+            guard_secs,
+            guard_analysis,
+        });
     };
     match (&a.alertmanager, &a.prometheus) {
         (Some(_), Some(_)) => problems.push(problem(
@@ -156,20 +178,13 @@ pub fn policy(
     };
     let interval_secs = duration_secs("spec.alerts.interval", a.interval.as_deref(), problems)
         .unwrap_or(DEFAULT_INTERVAL_SECS);
-    let guard_secs = guard.and_then(|g| {
-        if g.duration.is_none() {
-            problems.push(problem(
-                "spec.guard.duration",
-                "a duration expected (how long after full promotion alerts still roll back)",
-            ));
-        }
-        duration_secs("spec.guard.duration", g.duration.as_deref(), problems)
-    });
     Some(AlertPolicy {
         revision_label,
         service_level,
         interval_secs,
+        source: true,
         guard_secs,
+        guard_analysis,
     })
 }
 
@@ -228,7 +243,17 @@ pub fn record(alert: &ObservedAlert, revision: &str) -> BlamedAlert {
     }
 }
 
-/// Opens the guard window of `hash`, which just became stable over `previous`.
+/// When to look again inside a window ending at `until`: at the next pull when alerts are
+/// pulled, else at its end (a guard analysis run wakes the controller when it changes).
+fn next_look(cx: &Ctx<'_>, until: Timestamp) -> Timestamp {
+    match cx.alerts.as_ref().filter(|p| p.source) {
+        Some(p) => add_secs(cx.now, p.interval_secs).min(until),
+        None => until,
+    }
+}
+
+/// Opens the guard window of `hash`, which just became stable over `previous`, and starts its
+/// analysis, if any.
 pub fn open_guard(cx: &mut Ctx<'_>, hash: &str, previous: &str) {
     let Some(secs) = cx.alerts.as_ref().and_then(|p| p.guard_secs) else {
         return;
@@ -237,22 +262,59 @@ pub fn open_guard(cx: &mut Ctx<'_>, hash: &str, previous: &str) {
         return;
     }
     let until = add_secs(cx.now, secs);
-    let interval = cx
-        .alerts
-        .as_ref()
-        .map_or(DEFAULT_INTERVAL_SECS, |p| p.interval_secs);
-    cx.wake_at(add_secs(cx.now, interval).min(until));
+    cx.wake_at(next_look(cx, until));
     cx.status.guard = Some(GuardStatus {
         revision: hash.to_string(),
         previous: previous.to_string(),
         release_started_at: cx.status.release_started_at.clone(),
         until: Time(until),
+        analysis_run: None,
     });
+    if let Some(analysis) = cx.alerts.as_ref().and_then(|p| p.guard_analysis.clone()) {
+        follow_analysis(cx, &analysis, hash);
+    }
+}
+
+/// Name of the guard analysis run the open window follows: the strategies keep it running.
+pub fn guard_run(cx: &Ctx<'_>) -> Option<String> {
+    cx.status
+        .guard
+        .as_ref()
+        .and_then(|g| g.analysis_run.as_ref())
+        .map(|r| r.name.clone())
+}
+
+/// Follows (or starts) the guard analysis run of `hash`; reports, once, a run that ended
+/// without a verdict.
+fn follow_analysis(
+    cx: &mut Ctx<'_>,
+    analysis: &RolloutAnalysis,
+    hash: &str,
+) -> (AnalysisPhase, String) {
+    let mut slot = cx.status.guard.as_mut().and_then(|g| g.analysis_run.take());
+    let before = slot.as_ref().map(|s| s.status.clone());
+    let (phase, run) =
+        crate::analysis::follow(cx, AnalysisKind::Guard, None, analysis, hash, &mut slot);
+    if let Some(g) = cx.status.guard.as_mut() {
+        g.analysis_run = slot;
+    }
+    let undecided = matches!(phase, AnalysisPhase::Inconclusive | AnalysisPhase::Error);
+    if undecided && before.as_deref() != Some(phase.to_string().as_str()) {
+        cx.event(
+            EventReason::GuardAnalysisInconclusive,
+            Msg::GuardAnalysisInconclusive {
+                run: run.clone(),
+                phase,
+            },
+        );
+    }
+    (phase, run)
 }
 
 /// The guard window, once per reconcile before the strategy runs: it ends at its time or
-/// when another revision is released; inside it, a blamed alert makes the previous revision
-/// stable again and aborts the guarded release, whose strategy then puts traffic back.
+/// when another revision is released; inside it, a blamed alert or a failed guard analysis
+/// makes the previous revision stable again and aborts the guarded release, whose strategy
+/// then puts traffic back.
 pub fn guard(cx: &mut Ctx<'_>, hash: &str) {
     let Some(g) = cx.status.guard.clone() else {
         return;
@@ -271,28 +333,45 @@ pub fn guard(cx: &mut Ctx<'_>, hash: &str) {
                 },
             );
         }
+        // An unfinished guard analysis is no longer kept: the strategy terminates it.
         cx.status.guard = None;
         return;
     };
     let started = g.release_started_at.as_ref().map(|t| t.0);
-    let Some(alert) = to_blame(cx, policy, &g.revision, &g.previous, started).cloned() else {
-        // Pulled every `interval` inside the window, and woken at its end.
-        cx.wake_at(add_secs(cx.now, policy.interval_secs).min(g.until.0));
+    if let Some(alert) = to_blame(cx, policy, &g.revision, &g.previous, started).cloned() {
+        let msg = Msg::GuardRollback {
+            alert: alert.clone(),
+            hash: g.revision.clone(),
+            previous: g.previous.clone(),
+        };
+        roll_back(cx, &g, AbortReason::AlertFiring, msg);
+        cx.status.alert = Some(record(&alert, &g.revision));
         return;
-    };
-    let msg = Msg::GuardRollback {
-        alert: alert.clone(),
-        hash: g.revision.clone(),
-        previous: g.previous.clone(),
-    };
+    }
+    if let Some(analysis) = &policy.guard_analysis {
+        let (phase, run) = follow_analysis(cx, analysis, &g.revision);
+        if phase == AnalysisPhase::Failed {
+            let msg = Msg::GuardAnalysisRollback {
+                run,
+                hash: g.revision.clone(),
+                previous: g.previous.clone(),
+            };
+            roll_back(cx, &g, AbortReason::GuardAnalysisFailed, msg);
+            return;
+        }
+    }
+    cx.wake_at(next_look(cx, g.until.0));
+}
+
+/// Makes the previous revision of the window `g` stable again and aborts the guarded release.
+fn roll_back(cx: &mut Ctx<'_>, g: &GuardStatus, reason: AbortReason, msg: Msg) {
     let message = cx.text(&msg);
     cx.event(EventReason::RolloutAborted, msg);
-    cx.status.alert = Some(record(&alert, &g.revision));
     cx.status.stable_rs = Some(g.previous.clone());
     cx.status.guard = None;
     cx.release.promote_full = false;
     cx.release.abort = AbortState::Aborted(Aborted {
-        reason: AbortReason::AlertFiring,
+        reason,
         at: cx.now,
         message,
     });

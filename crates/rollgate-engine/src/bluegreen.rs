@@ -79,6 +79,7 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
             keep.push(slot.name.clone());
         }
     }
+    keep.extend(crate::alerts::guard_run(cx));
     let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
     analysis::terminate_others(cx, &keep);
 

@@ -151,6 +151,13 @@ pub fn references(rollout: &Rollout) -> References {
                 Some((ns, name))
             });
     }
+    analyses.extend(
+        rollout
+            .spec
+            .guard
+            .iter()
+            .filter_map(|g| g.analysis.as_ref()),
+    );
     for a in analyses {
         for t in &a.templates {
             refs.templates

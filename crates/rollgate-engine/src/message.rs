@@ -440,6 +440,23 @@ pub enum Msg {
         /// The previous revision, serving again.
         previous: String,
     },
+    /// Inside its guard window, the guard analysis of the fully promoted revision failed: the
+    /// previous revision is stable again.
+    GuardAnalysisRollback {
+        /// The failed AnalysisRun.
+        run: String,
+        /// The guarded revision.
+        hash: String,
+        /// The previous revision, serving again.
+        previous: String,
+    },
+    /// The guard analysis ended without a verdict.
+    GuardAnalysisInconclusive {
+        /// The AnalysisRun.
+        run: String,
+        /// How it ended (Inconclusive or Error).
+        phase: AnalysisPhase,
+    },
     /// The alert source could not be read.
     AlertSourceUnavailable {
         /// Why.
@@ -783,6 +800,20 @@ impl fmt::Display for Msg {
                 "AlertFiring inside the guard window of {hash}: {}; production traffic goes back \
                  to the previous revision {previous}",
                 AlertText(alert)
+            ),
+            Self::GuardAnalysisRollback {
+                run,
+                hash,
+                previous,
+            } => write!(
+                f,
+                "GuardAnalysisFailed inside the guard window of {hash}: AnalysisRun {run} \
+                 failed; production traffic goes back to the previous revision {previous}"
+            ),
+            Self::GuardAnalysisInconclusive { run, phase } => write!(
+                f,
+                "Guard analysis {run} ended {phase} without a verdict: nothing is rolled back; \
+                 alerts still guard the window"
             ),
             Self::AlertSourceUnavailable { why } => write!(
                 f,

@@ -184,6 +184,8 @@ pub enum AnalysisKind {
     Step,
     /// Canary background analysis.
     Background,
+    /// `spec.guard.analysis`, inside the guard window after full promotion.
+    Guard,
 }
 
 impl AnalysisKind {
@@ -194,6 +196,7 @@ impl AnalysisKind {
             Self::PostPromotion => "post-promotion",
             Self::Step => "step",
             Self::Background => "background",
+            Self::Guard => "guard",
         }
     }
 
@@ -204,6 +207,7 @@ impl AnalysisKind {
             "post-promotion" => Some(Self::PostPromotion),
             "step" => Some(Self::Step),
             "background" => Some(Self::Background),
+            "guard" => Some(Self::Guard),
             _ => None,
         }
     }

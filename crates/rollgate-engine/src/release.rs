@@ -104,6 +104,7 @@ pub fn in_flight<S: Strategy>(cx: &mut Ctx<'_>, strategy: &S, hash: &str, stable
             if let Some(secs) = cx
                 .alerts
                 .as_ref()
+                .filter(|p| p.source)
                 .map(|p| p.interval_secs)
                 .filter(|_| still)
             {

@@ -175,6 +175,13 @@ pub fn validate(
     let spec = &rollout.spec;
     let mut problems = Vec::new();
     let common = common(spec, &mut problems);
+    analysis_refs(
+        "spec.guard.analysis",
+        spec.guard.as_ref().and_then(|g| g.analysis.as_ref()),
+        rollout,
+        observed,
+        &mut problems,
+    );
     let strategy = &spec.strategy;
     let valid = match (&strategy.blue_green, &strategy.canary) {
         (Some(_), Some(_)) => {
@@ -511,6 +518,13 @@ pub fn secret_references(
         analyses.extend(c.analysis.iter().map(|a| &a.analysis));
         analyses.extend(c.steps.iter().filter_map(|s| s.analysis.as_ref()));
     }
+    analyses.extend(
+        rollout
+            .spec
+            .guard
+            .iter()
+            .filter_map(|g| g.analysis.as_ref()),
+    );
     let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for a in analyses {
         let mut args: BTreeMap<&str, &AnalysisArg> = BTreeMap::new();

@@ -168,8 +168,8 @@ enum Op {
     PromoteFull,
     Abort,
     Retry,
-    /// Set the newest step (true) or background run's phase.
-    Run(bool, usize),
+    /// Set the phase of the newest run of a kind: step, background or guard.
+    Run(usize, usize),
     /// Just reconcile again.
     Nothing,
     /// Apply a template (only in `releases_with_new_templates_keep_the_invariants`).
@@ -198,7 +198,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::PromoteFull),
         1 => Just(Op::Abort),
         1 => Just(Op::Retry),
-        3 => (any::<bool>(), 0..PHASES.len()).prop_map(|(step, p)| Op::Run(step, p)),
+        3 => (0..3usize, 0..PHASES.len()).prop_map(|(kind, p)| Op::Run(kind, p)),
         1 => Just(Op::Nothing),
         1 => any::<bool>().prop_map(Op::Alert),
     ]
@@ -232,12 +232,12 @@ fn apply(w: &mut World, op: &Op, v1: &str, v2: &str, steps: usize) {
         Op::PromoteFull => w.promote_full(),
         Op::Abort => w.abort(),
         Op::Retry => w.retry(),
-        Op::Run(step, p) => {
-            let kind = if step {
-                AnalysisKind::Step
-            } else {
-                AnalysisKind::Background
-            };
+        Op::Run(kind, p) => {
+            let kind = [
+                AnalysisKind::Step,
+                AnalysisKind::Background,
+                AnalysisKind::Guard,
+            ][kind];
             if w.observed.analysis_runs.iter().any(|r| r.kind == kind) {
                 w.set_run_phase(kind, PHASES[p]);
             }
@@ -364,7 +364,9 @@ proptest! {
         let min_available = replicas - max_unavailable;
         MAX_TOTAL.with(|m| m.set(replicas + max_surge));
         let (mut w, v1) = World::canary_deployed(
-            json!({"replicas": replicas, "alerts": {"alertmanager": {"address": "http://127.0.0.1:9093"}}}),
+            json!({"replicas": replicas,
+                   "alerts": {"alertmanager": {"address": "http://127.0.0.1:9093"}},
+                   "guard": {"duration": "10m", "analysis": support::analysis()}}),
             canary_json(&s),
         );
         prop_assert_eq!(w.phase(), Some(RolloutPhase::Healthy));
@@ -391,7 +393,8 @@ proptest! {
         }
         let st = w.status();
         prop_assert_eq!(st.stable_rs.as_deref(), Some(v2.as_str()), "{}", w.message());
-        w.advance(31);
+        // Past the guard window (10m), which keeps the previous revision.
+        w.advance(601);
         w.run_until_settled();
         let st = w.status();
         prop_assert_eq!(st.phase, Some(RolloutPhase::Healthy), "{}", w.message());

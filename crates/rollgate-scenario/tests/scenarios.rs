@@ -57,6 +57,7 @@ scenarios! {
     bluegreen_alert_before_switch => "bluegreen-alert-before-switch.yaml",
     bluegreen_failing_prepromotion => "bluegreen-failing-prepromotion.yaml",
     bluegreen_guard_rollback => "bluegreen-guard-rollback.yaml",
+    bluegreen_guard_analysis_rollback => "bluegreen-guard-analysis-rollback.yaml",
     bluegreen_manual_promote => "bluegreen-manual-promote.yaml",
     bluegreen_postpromotion_rollback => "bluegreen-postpromotion-rollback.yaml",
     bluegreen_success => "bluegreen-success.yaml",

@@ -340,7 +340,9 @@ spec:
     revisionLabel: pod-template-hash
     serviceLevelAlerts: Sometimes
     interval: soon
-  guard: {duration: "0s"}
+  guard:
+    duration: "0s"
+    analysis: {templates: [{templateName: ""}], args: [{name: hash}]}
   strategy:
     canary:
       steps: [{setWeight: 50}]
@@ -356,6 +358,8 @@ spec:
         "spec.alerts.serviceLevelAlerts",
         "spec.alerts.interval",
         "spec.guard.duration",
+        "spec.guard.analysis.templates[0].templateName",
+        "spec.guard.analysis.args[0]",
     ] {
         assert!(
             out.contains(&format!("Rollout web: {field}:")),

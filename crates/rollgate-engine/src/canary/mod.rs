@@ -121,6 +121,7 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
             .map(|s| s.name.clone()),
         );
     }
+    keep.extend(crate::alerts::guard_run(cx));
     let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
     // A run started by this very reconcile that the release no longer follows (a background
     // run restarted by a retry or an accepted result, in a reconcile that then completed or
