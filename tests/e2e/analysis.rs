@@ -321,6 +321,68 @@ async fn blue_green_with_a_failing_post_promotion_analysis_switches_back() -> R 
     Ok(())
 }
 
+/// `spec.guard.analysis` against the real Prometheus: v2 is promoted while it serves no
+/// errors, and its guard analysis (no count: it measures until the window ends) sees the error
+/// rate rise after full promotion and sends traffic back to v1, which the window kept.
+#[tokio::test]
+async fn a_guard_analysis_that_fails_after_full_promotion_switches_back() -> R {
+    let w = world(0.0).await?;
+    w.stack.apply_yaml(&blue_green_services("web"), NS).await?;
+    w.stack
+        .apply_yaml(
+            &error_rate_template(&w, json!({"count": null, "consecutiveErrorLimit": 1})),
+            NS,
+        )
+        .await?;
+    let rollout = blue_green_rollout(
+        "web",
+        "app:1",
+        json!({"replicas": 2, "guard": {"duration": "10m", "analysis": analysis(json!({}))}}),
+        json!({"scaleDownDelaySeconds": 1}),
+    );
+    w.stack.apply_yaml(&rollout.to_string(), NS).await?;
+    release_v2(&w).await?;
+    let v1 = hash_of("app:1");
+    let v2 = hash_of("app:2");
+    let guarded = wait(&w, "v2 stable and guarded by a running analysis", 60, |r| {
+        stable(r).as_deref() == Some(v2.as_str())
+            && r.status
+                .as_ref()
+                .and_then(|s| s.guard.as_ref())
+                .is_some_and(|g| g.analysis_run.is_some())
+    })
+    .await?;
+    assert_eq!(phase(&guarded), Some(RolloutPhase::Healthy));
+    assert_eq!(selected(&w.stack, "web-active").await?, Some(v2.clone()));
+    // After full promotion, v2 starts failing.
+    w.metrics.set_traffic("2", &v2, 100.0, 0.4);
+    let back = wait(&w, "back on v1", 60, |r| {
+        stable(r).as_deref() == Some(v1.as_str())
+    })
+    .await?;
+    let s = back.status.clone().unwrap_or_default();
+    assert_eq!(
+        s.abort_reason,
+        Some(rollgate_api::AbortReason::GuardAnalysisFailed)
+    );
+    assert!(
+        message(&back).contains("GuardAnalysisFailed"),
+        "{}",
+        message(&back)
+    );
+    assert_eq!(selected(&w.stack, "web-active").await?, Some(v1));
+    let runs = runs(&w).await?;
+    let guard_run = runs
+        .iter()
+        .find(|r| r.metadata.name.as_deref().is_some_and(|n| n.contains("-guard-")))
+        .expect("a guard run");
+    assert_eq!(
+        guard_run.status.as_ref().and_then(|s| s.phase),
+        Some(rollgate_api::AnalysisPhase::Failed)
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn prometheus_down_mid_analysis_pauses_and_retry_continues_once_it_is_back() -> R {
     let mut w = world(0.0).await?;
