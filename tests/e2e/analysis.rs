@@ -374,7 +374,12 @@ async fn a_guard_analysis_that_fails_after_full_promotion_switches_back() -> R {
     let runs = runs(&w).await?;
     let guard_run = runs
         .iter()
-        .find(|r| r.metadata.name.as_deref().is_some_and(|n| n.contains("-guard-")))
+        .find(|r| {
+            r.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.contains("-guard-"))
+        })
         .expect("a guard run");
     assert_eq!(
         guard_run.status.as_ref().and_then(|s| s.phase),

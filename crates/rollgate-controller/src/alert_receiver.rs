@@ -15,7 +15,7 @@
 //! | 400 | the body is not JSON, not `version: "4"`, or an alert lacks what rollgate reads |
 //! | 401 | missing or wrong `Authorization: Bearer` token (nothing is sent) |
 //! | 413 | the body is larger than [`ReceiverConfig::max_body_bytes`] |
-//! | 503 | the channel is full (the controller is behind) or closed (it is stopping): Alertmanager retries, and the occurrences not sent yet are sent then |
+//! | 503 | the channel is full (the controller is behind) or closed (it is stopping), or this replica does not lead ([`ReceiverConfig::only_while`]): Alertmanager retries, and the occurrences not sent yet are sent then |
 //!
 //! An *occurrence* is an alert's `fingerprint` plus its `startsAt`, firing or resolved.
 //! Alertmanager repeats a firing group every `repeat_interval`, retries failed deliveries, and
@@ -92,7 +92,12 @@ pub struct ReceiverConfig {
     pub dedupe_capacity: usize,
     /// How long a resolved occurrence is remembered after its last delivery.
     pub resolved_retention: Duration,
+    /// Deliveries are taken only while this is true (see [`ReceiverConfig::only_while`]).
+    accepting: Option<Accepting>,
 }
+
+/// Whether a receiver takes deliveries now.
+type Accepting = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl std::fmt::Debug for ReceiverConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,6 +110,7 @@ impl std::fmt::Debug for ReceiverConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("dedupe_capacity", &self.dedupe_capacity)
             .field("resolved_retention", &self.resolved_retention)
+            .field("gated", &self.accepting.is_some())
             .finish()
     }
 }
@@ -183,12 +189,22 @@ impl ReceiverConfig {
         Ok(Self::with_auth(Auth::Bearer(SecretString::from(token))))
     }
 
+    /// Takes deliveries only while `accepting` returns true, and answers 503 otherwise (after
+    /// the token check), so that Alertmanager retries: a standby replica, whose controller does
+    /// not run, would otherwise accept alerts that nothing acts on.
+    #[must_use]
+    pub fn only_while(mut self, accepting: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.accepting = Some(Arc::new(accepting));
+        self
+    }
+
     fn with_auth(auth: Auth) -> Self {
         Self {
             auth,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
             resolved_retention: DEFAULT_RESOLVED_RETENTION,
+            accepting: None,
         }
     }
 }
@@ -448,6 +464,7 @@ struct Receiver {
     max_body_bytes: usize,
     dedupe: Mutex<Dedupe>,
     tx: mpsc::Sender<DeliveredAlert>,
+    accepting: Option<Accepting>,
 }
 
 /// The axum Router serving `POST /` (and `POST /alerts`) that parses the payload and sends
@@ -465,6 +482,7 @@ pub fn router(config: ReceiverConfig, tx: mpsc::Sender<DeliveredAlert>) -> Route
             config.resolved_retention,
         )),
         tx,
+        accepting: config.accepting.clone(),
     });
     Router::new()
         .route("/", post(receive))
@@ -507,6 +525,16 @@ async fn receive(State(receiver): State<Arc<Receiver>>, request: Request) -> Res
             "expected header Authorization: Bearer <token>",
         )
             .into_response();
+    }
+    if receiver
+        .accepting
+        .as_ref()
+        .is_some_and(|accepting| !accepting())
+    {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this replica does not lead: retry (another replica takes deliveries)",
+        );
     }
     let body = match read_body(request.into_body(), receiver.max_body_bytes).await {
         Ok(body) => body,

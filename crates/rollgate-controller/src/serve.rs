@@ -137,12 +137,18 @@ pub fn leader_settings(
 async fn serve_alert_receiver(
     args: &ControllerArgs,
     addr: SocketAddr,
+    leading: Option<std::sync::Arc<crate::telemetry::Telemetry>>,
 ) -> Result<crate::run::AlertInbox, ServeError> {
     let path = args.alert_receiver_token_file.as_ref().ok_or_else(|| {
         ServeError::AlertReceiver("--alert-receiver-token-file is required".into())
     })?;
-    let receiver = crate::alert_receiver::ReceiverConfig::from_token_file(path)
+    let mut receiver = crate::alert_receiver::ReceiverConfig::from_token_file(path)
         .map_err(|e| ServeError::AlertReceiver(e.to_string()))?;
+    // With leader election, only the leader's controller acts on deliveries: a standby
+    // answers 503 and Alertmanager retries (through the Service, reaching the leader).
+    if let Some(telemetry) = leading {
+        receiver = receiver.only_while(move || telemetry.is_leader());
+    }
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -187,10 +193,11 @@ async fn serve_with(
         instance: instance_identity(env),
         ..Default::default()
     };
-    if let Some(addr) = args.alert_receiver_addr {
-        config.alert_deliveries = Some(serve_alert_receiver(args, addr).await?);
-    }
     let elected = leader_settings(args, &config.instance, env)?;
+    if let Some(addr) = args.alert_receiver_addr {
+        let leading = elected.as_ref().map(|_| config.telemetry.clone());
+        config.alert_deliveries = Some(serve_alert_receiver(args, addr, leading).await?);
+    }
     let (bound, _http) = crate::telemetry::serve(args.metrics_addr, config.telemetry.clone())
         .await
         .map_err(|source| ServeError::Telemetry {

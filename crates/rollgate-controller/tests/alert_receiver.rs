@@ -200,6 +200,32 @@ async fn a_firing_alert_is_200_and_one_message() {
     assert_eq!(sent, vec![expected]);
 }
 
+/// A standby replica (not leading) answers 503 so that Alertmanager retries, forwards nothing
+/// and forgets nothing: once it leads, the retry is taken.
+#[tokio::test]
+async fn a_receiver_that_does_not_lead_answers_503_until_it_does() {
+    let leading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, mut rx) = mpsc::channel(8);
+    let flag = leading.clone();
+    let config = ReceiverConfig::with_token(TOKEN)
+        .expect("valid token")
+        .only_while(move || flag.load(Ordering::SeqCst));
+    let app = router(config, tx);
+    let body = payload(vec![alert_json("fp1", T0, "firing")]);
+    assert_eq!(
+        post(&app, "/", None, body.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(&app, "/", Some(TOKEN), body.clone()).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(drain(&mut rx).is_empty());
+    leading.store(true, Ordering::SeqCst);
+    assert_eq!(post(&app, "/", Some(TOKEN), body).await, StatusCode::OK);
+    assert_eq!(drain(&mut rx).len(), 1);
+}
+
 #[tokio::test]
 async fn duplicates_are_forwarded_once() {
     let (app, mut rx) = app(8);

@@ -249,3 +249,100 @@ fn bluegreen_example_is_a_valid_rollout_with_its_services() {
         assert_eq!(service["spec"]["ports"][0]["targetPort"], 8080);
     }
 }
+
+/// The alert-receiver Component: the controller's flags with the receiver parse, the token
+/// file is the mounted Secret's key, the Service reaches the named port; and, with kubectl
+/// installed, kustomize builds the base with the Component.
+#[test]
+fn the_alert_receiver_component_adds_a_consistent_receiver() {
+    let dir = manifests_dir().join("components/alert-receiver");
+    let patch = documents(&dir.join("controller-patch.yaml"));
+    let deployment = find(&patch, "Deployment", "rollgate-controller");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg"))
+        .collect();
+    let flags = ControllerFlags::try_parse_from(std::iter::once("rollgate-controller").chain(args))
+        .unwrap_or_else(|e| panic!("controller-patch.yaml args: {e}"))
+        .args;
+    assert!(flags.json_logs, "the base's flags are kept");
+    let addr = flags.alert_receiver_addr.expect("--alert-receiver-addr");
+    let token = flags
+        .alert_receiver_token_file
+        .expect("--alert-receiver-token-file");
+    let port = &container["ports"][0];
+    assert_eq!(port["containerPort"], u64::from(addr.port()));
+    let mount = &container["volumeMounts"][0];
+    let mount_path = Path::new(mount["mountPath"].as_str().expect("mountPath"));
+    let volume = &pod["volumes"][0];
+    assert_eq!(mount["name"], volume["name"]);
+    let item = &volume["secret"]["items"][0];
+    assert_eq!(
+        token,
+        mount_path.join(item["path"].as_str().expect("item path"))
+    );
+    let service = &documents(&dir.join("service.yaml"))[0];
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], port["name"]);
+
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!("kubectl is not installed: kustomize build not checked");
+        return;
+    }
+    // kustomize takes relative paths only: a kustomization under the target dir.
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("alert-receiver-kustomize");
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let manifests = std::fs::canonicalize(manifests_dir()).expect("manifests dir");
+    let root = std::fs::canonicalize(&root).expect("temp dir");
+    let depth = root.components().count() - 1;
+    let up = "../".repeat(depth);
+    let rel = format!(
+        "{up}{}",
+        manifests
+            .strip_prefix("/")
+            .expect("absolute path")
+            .display()
+    );
+    std::fs::write(
+        root.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+             resources: [{rel}]\ncomponents: [{rel}/components/alert-receiver]\n"
+        ),
+    )
+    .expect("write kustomization");
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&root)
+        .output()
+        .expect("kubectl kustomize");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built: Vec<Value> =
+        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("built YAML");
+    let deployment = find(&built, "Deployment", "rollgate-controller");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["command"][0], "rollgate-controller");
+    assert!(
+        container["args"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "--alert-receiver-addr=0.0.0.0:9094")),
+        "{container}"
+    );
+    assert_eq!(
+        deployment["spec"]["replicas"], 2,
+        "the base's Deployment, patched"
+    );
+    find(&built, "Service", "rollgate-alert-receiver");
+}
