@@ -130,6 +130,9 @@ async fn main() -> anyhow::Result<()> {
             url: format!("http://{addr}/"),
             bearer_token: Some(TOKEN.into()),
         }),
+        // `...`: every alert is its own group, sent after `group_wait` (0s), instead of
+        // waiting for the next flush of a group already open (`group_interval`).
+        group_by: vec!["...".into()],
         ..Default::default()
     })
     .await?;
