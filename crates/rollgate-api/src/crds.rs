@@ -3,7 +3,10 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube_core::CustomResourceExt;
 
-use crate::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
+use crate::{
+    AnalysisRun, AnalysisTemplate, Approval, ClusterAnalysisTemplate, PromotionPipeline, Release,
+    Rollout,
+};
 
 /// Errors while rendering CRDs.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,9 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         AnalysisTemplate::crd(),
         ClusterAnalysisTemplate::crd(),
         AnalysisRun::crd(),
+        PromotionPipeline::crd(),
+        Release::crd(),
+        Approval::crd(),
     ]
 }
 

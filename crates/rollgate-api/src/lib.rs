@@ -18,6 +18,7 @@ pub mod decode;
 pub mod duration;
 pub mod labels;
 pub mod matcher;
+pub mod pipeline;
 pub mod reasons;
 pub mod rollout;
 
@@ -25,6 +26,10 @@ pub use alerts::*;
 pub use analysis::*;
 pub use reasons::{
     AbortReason, ConditionReason, ConditionType, EventReason, PauseReason, UnknownValue,
+};
+pub use pipeline::{
+    Approval, ApprovalSpec, PromotionPipeline, PromotionPipelineSpec, PromotionPipelineStatus,
+    Release, ReleaseSpec, ReleaseStatus,
 };
 pub use rollout::*;
 

@@ -5,8 +5,6 @@
 //! `rollgate get` read them back. Messages and Event notes are rendered from typed data and are
 //! never parsed: only the values here carry meaning.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 /// Defines a string-valued enum: serde, JSON schema `enum`, `as_str`, `Display`, `FromStr`,
 /// `ALL` and comparison with `&str` (handy in tests and at the CLI's edges).
@@ -16,7 +14,7 @@ macro_rules! string_enum {
         pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident ),+ $(,)? }
     ) => {
         $(#[$meta])*
-        #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $( $(#[$vmeta])* $variant ),+ }
 
         impl $name {
@@ -36,13 +34,13 @@ macro_rules! string_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownValue;
-            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+            type Err = $crate::reasons::UnknownValue;
+            fn from_str(s: &str) -> Result<Self, $crate::reasons::UnknownValue> {
                 Self::ALL
                     .iter()
                     .copied()
                     .find(|v| v.as_str() == s)
-                    .ok_or_else(|| UnknownValue {
+                    .ok_or_else(|| $crate::reasons::UnknownValue {
                         kind: stringify!($name),
                         value: s.to_string(),
                         expected: Self::ALL.iter().map(|v| v.as_str()).collect(),
@@ -63,6 +61,7 @@ macro_rules! string_enum {
         }
     };
 }
+pub(crate) use string_enum;
 
 /// A string that is none of an enum's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
