@@ -429,8 +429,9 @@ crate::reasons::string_enum! {
     }
 }
 
-/// A person's decision on one release for one stage. Create-only: a decision is changed by
-/// creating another Approval (the newest per approver counts).
+/// A person's decision on one release for one stage: approve, reject, or promote now.
+/// Create-only: a decision is changed by creating another Approval (the newest per approver
+/// counts). RBAC on creating Approvals is the permission to decide.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(crates(kube_core = "::kube_core"))]
 #[kube(
@@ -466,7 +467,7 @@ pub struct ApprovalSpec {
     pub release: String,
     /// The stage it is for.
     pub stage: String,
-    /// `Approve` or `Reject`.
+    /// `Approve`, `Reject` or `Promote`.
     pub decision: Decision,
     /// Who decided (a ValidatingAdmissionPolicy pins it to the requesting user).
     pub approver: String,
@@ -482,6 +483,11 @@ crate::reasons::string_enum! {
         Approve,
         /// Closes it for good for this release and stage.
         Reject,
+        /// Promotes the release into the stage now (`rollgate promote`), past soak, windows,
+        /// approvals and `autoPromote: false`, but never a Bad release nor one that an `after`
+        /// stage has not verified. Promoting an older release than the newest verified one
+        /// holds automatic promotion into the stage until the newest is promoted there again.
+        Promote,
     }
 }
 
