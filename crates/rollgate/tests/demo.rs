@@ -90,8 +90,7 @@ fn the_blue_green_demo_is_the_default_its_analysis_decides_and_an_alert_rolls_ba
         .unwrap_or_else(|| panic!("no v2.0 hash in:\n{out}"));
     let last_state = section
         .lines()
-        .filter(|l| l.contains(" active="))
-        .last()
+        .rfind(|l| l.contains(" active="))
         .unwrap_or_else(|| panic!("no state line in section 5:\n{out}"));
     assert!(
         last_state.contains(&format!("Degraded    active={v2} ")),

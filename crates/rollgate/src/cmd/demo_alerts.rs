@@ -68,7 +68,12 @@ impl DemoAlerts {
         rollgate_promtest::install_crypto_provider();
         TestAlertmanager::start(AlertmanagerConfig::new())
             .await
-            .map_err(|e| format!("could not start prometheus-alertmanager: {e}"))
+            // The first line: the error's log tail would not fit the demo's one-line notice.
+            .map_err(|e| {
+                let e = e.to_string();
+                let first = e.lines().next().unwrap_or_default();
+                format!("could not start prometheus-alertmanager ({first})")
+            })
     }
 
     /// Prometheus' part: evaluate [`RULES`] every scrape interval and send firing alerts to
@@ -104,7 +109,7 @@ impl DemoAlerts {
             (Ok(_), false) => "Prometheus is not running to evaluate the alerting rule".into(),
             (Err(why), _) => why,
         };
-        println!("  ({why_not}: section 5's alert comes from a simulated alert source instead.)");
+        println!("  {why_not}: section 5's alert comes from a simulated alert source instead.");
         Self::Simulated(Arc::new(ScenarioAlerts::new(sim.clone())))
     }
 
@@ -121,7 +126,9 @@ impl DemoAlerts {
     pub(super) fn describe(&self) -> String {
         match self {
             Self::Real(am) => format!("the real Alertmanager at {}", am.address()),
-            Self::Simulated(_) => "a simulated alert source (the `rollgate simulate` one)".into(),
+            Self::Simulated(_) => {
+                "a simulated alert source, the one `rollgate simulate` uses".into()
+            }
         }
     }
 
