@@ -254,7 +254,8 @@ pub struct DevArgs {
 /// Strategies `rollgate demo` can show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DemoStrategy {
-    /// Blue/green: preview beside active, promotion, automatic abort.
+    /// Blue/green, in real time: preview beside active, promotion, automatic abort, and an
+    /// alert inside a guard window (real Prometheus and Alertmanager when installed).
     #[value(name = "bluegreen", alias = "blue-green")]
     BlueGreen,
     /// Canary: steps moving traffic by replica ratio, promotion, automatic abort.

@@ -39,8 +39,11 @@ fn the_canary_demo_promotes_one_release_aborts_the_crash_looping_one_and_guards_
     }
 }
 
+/// The default demo: analysis decides two releases, then an alert inside the guard window of a
+/// third, fully promoted one sends traffic back; from a real Prometheus rule and Alertmanager
+/// when both are installed, from the scenario alert source otherwise (the demo says which).
 #[test]
-fn the_blue_green_demo_is_the_default_and_its_analysis_decides() {
+fn the_blue_green_demo_is_the_default_its_analysis_decides_and_an_alert_rolls_back() {
     let out = demo(&[]);
     assert!(out.contains("event ActiveServiceSwitched"), "{out}");
     assert!(out.contains("event AnalysisRunCreated"), "{out}");
@@ -53,9 +56,58 @@ fn the_blue_green_demo_is_the_default_and_its_analysis_decides() {
         out.contains("v3.0 failed it and was aborted automatically"),
         "{out}"
     );
-    if rollgate_promtest::is_installed() {
+    let real_prometheus = rollgate_promtest::is_installed();
+    if real_prometheus {
         assert!(
             out.contains("Prometheus is running on http://127.0.0.1:"),
+            "{out}"
+        );
+    }
+
+    // Section 5: v4.0 is promoted, guarded, starts failing, and its alert sends traffic back.
+    let section = out
+        .split("== 5. ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section 5 in:\n{out}"));
+    for expected in [
+        "is inside its guard window",
+        "demo-app:4.0 starts failing 40% of its requests",
+        "! event RolloutAborted         AlertFiring inside the guard window of",
+        "then HighErrorRate fired inside its guard window",
+        "and traffic went back to v2.0",
+        "Rollout web is Degraded : AlertFiring inside the guard window",
+    ] {
+        assert!(
+            section.contains(expected),
+            "missing {expected:?} in:\n{out}"
+        );
+    }
+    // The previous revision is active again: the last state line selects v2.0's hash.
+    let v2 = out
+        .split("v2.0 (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no v2.0 hash in:\n{out}"));
+    let last_state = section
+        .lines()
+        .rfind(|l| l.contains(" active="))
+        .unwrap_or_else(|| panic!("no state line in section 5:\n{out}"));
+    assert!(
+        last_state.contains(&format!("Degraded    active={v2} ")),
+        "{last_state}"
+    );
+    if real_prometheus && rollgate_promtest::is_alertmanager_installed() {
+        for expected in [
+            "Alertmanager is running on http://127.0.0.1:",
+            ": rule HighErrorRate fires for pod_template_hash=",
+            "HighErrorRate {app=web, pod_template_hash=",
+            "(the real Alertmanager at http://127.0.0.1:",
+        ] {
+            assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+        }
+    } else {
+        assert!(
+            out.contains("section 5's alert comes from a simulated alert source instead"),
             "{out}"
         );
     }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rollgate_api::{Rollout, RolloutPhase};
+use rollgate_api::{AbortReason, Rollout, RolloutPhase};
 use std::sync::Arc;
 
 use rollgate_controller::alert_source::AlertSource;
@@ -21,6 +21,7 @@ use rollgate_scenario::file::AlertEvent;
 use rollgate_sim::SimConfig;
 use tokio::time::Instant;
 
+use super::demo_alerts::DemoAlerts;
 use crate::cli::{DemoArgs, DemoStrategy};
 
 const EXAMPLE: &str = include_str!("../../../../manifests/examples/bluegreen.yaml");
@@ -349,10 +350,12 @@ enum DemoMetrics {
 }
 
 impl DemoMetrics {
-    async fn start() -> Self {
+    /// Also evaluates the demo's alerting rule and sends its alerts to `alertmanager`, when
+    /// given.
+    async fn start(alertmanager: Option<&rollgate_promtest::TestAlertmanager>) -> Self {
         if rollgate_promtest::is_installed() {
             rollgate_promtest::install_crypto_provider();
-            match Self::start_prometheus().await {
+            match Self::start_prometheus(alertmanager).await {
                 Ok(m) => return m,
                 Err(e) => println!(
                     "  (could not start prometheus: {e:#}; using a simulated metric source)"
@@ -367,14 +370,17 @@ impl DemoMetrics {
         Self::Simulated(Arc::new(SimulatedMetrics::default()))
     }
 
-    async fn start_prometheus() -> anyhow::Result<Self> {
+    async fn start_prometheus(
+        alertmanager: Option<&rollgate_promtest::TestAlertmanager>,
+    ) -> anyhow::Result<Self> {
         let server = rollgate_promtest::MetricsServer::start().await?;
-        let prom = rollgate_promtest::TestPrometheus::start(
-            rollgate_promtest::ScrapeConfig::new()
-                .target(server.target())
-                .interval(Duration::from_secs(1)),
-        )
-        .await?;
+        let mut config = rollgate_promtest::ScrapeConfig::new()
+            .target(server.target())
+            .interval(Duration::from_secs(1));
+        if let Some(am) = alertmanager {
+            config = DemoAlerts::prometheus_config(config, am);
+        }
+        let prom = rollgate_promtest::TestPrometheus::start(config).await?;
         println!(
             "  Prometheus is running on {} (its own data dir), scraping the demo app's request and \
              error counters at {} every second.",
@@ -386,6 +392,14 @@ impl DemoMetrics {
             handle: server.handle(),
             _server: server,
         })
+    }
+
+    /// The real Prometheus, if it runs.
+    fn prometheus(&self) -> Option<&rollgate_promtest::TestPrometheus> {
+        match self {
+            Self::Prometheus { prom, .. } => Some(prom),
+            Self::Simulated(_) => None,
+        }
     }
 
     fn source(&self) -> Arc<dyn MetricSource> {
@@ -441,13 +455,20 @@ async fn demo() -> anyhow::Result<()> {
     println!(
         "Each line shows: phase, the pod-template hash each Service selects, and ready/desired pods per ReplicaSet."
     );
-    let metrics = DemoMetrics::start().await;
+    let alertmanager = DemoAlerts::start_alertmanager().await;
+    let metrics = DemoMetrics::start(alertmanager.as_ref().ok()).await;
     let mut stack = Stack::new(SimConfig {
         default_ready_delay: Duration::from_secs(1),
         ..Default::default()
     })
     .await?;
-    stack.start_controller_with("rollgate-demo", Some(metrics.source()));
+    let alerts = DemoAlerts::choose(alertmanager, metrics.prometheus().is_some(), &stack.sim);
+    stack.start_controller_with_sources(
+        "rollgate-demo",
+        Some(metrics.source()),
+        alerts.source(),
+        None,
+    );
     let mut t = Timeline {
         stack,
         start: Instant::now(),
@@ -521,12 +542,89 @@ async fn demo() -> anyhow::Result<()> {
         bail!("the active Service left the stable version during the failed release");
     }
 
+    section(
+        "5. demo-app:4.0 with spec.alerts and a 2-minute guard window: promoted, then it pages someone",
+    );
+    println!(
+        "  spec.alerts: the controller pulls {} every second for alerts labelled app=\"web\"; an alert carrying the new revision's pod_template_hash is the release's fault.",
+        alerts.describe()
+    );
+    println!(
+        "  spec.guard: for 2 minutes after full promotion such an alert still sends traffic back; the previous revision keeps its pods until then."
+    );
+    let patch = serde_json::json!({"spec": {
+        "alerts": alerts.spec(),
+        "guard": {"duration": "2m"},
+        "strategy": {"blueGreen": {"autoPromotionEnabled": true}}}});
+    kube::Api::<Rollout>::namespaced(t.stack.client.clone(), NS)
+        .patch(
+            NAME,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    println!(
+        "  {}    $ kubectl patch rollout web: spec.alerts, spec.guard {{duration: 2m}}, autoPromotionEnabled: true",
+        t.clock()
+    );
+    let v4 = "ghcr.io/rollgate/demo-app:4.0";
+    let v4_hash = hash_with_image(&t.stack, v4).await?;
+    metrics.serve("4.0", &v4_hash, 0.01).await?;
+    t.stack.set_image(NS, NAME, "web", v4).await?;
+    let guarded = t
+        .follow(
+            "v4.0 passes its analysis, is promoted and guarded",
+            Duration::from_secs(120),
+            |r, s| {
+                phase(r) == Some(RolloutPhase::Healthy)
+                    && stable_hash(r).as_deref() == Some(v4_hash.as_str())
+                    && s.active.as_deref() == Some(v4_hash.as_str())
+                    && r.status.as_ref().is_some_and(|s| s.guard.is_some())
+            },
+        )
+        .await?;
+    println!(
+        "  {}    v4.0 ({v4_hash}) serves all production traffic and is inside its guard window; v2.0 ({}) keeps its pods.",
+        t.clock(),
+        promoted.active.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  {}    demo-app:4.0 starts failing 40% of its requests (a bug the analysis did not see)",
+        t.clock()
+    );
+    metrics.serve("4.0", &v4_hash, 0.4).await?;
+    alerts
+        .fire(&t.stack.sim, metrics.prometheus(), &v4_hash, || t.clock())
+        .await?;
+    let back = t
+        .follow("traffic back on v2.0", Duration::from_secs(60), |r, s| {
+            current_generation(r)
+                && phase(r) == Some(RolloutPhase::Degraded)
+                && stable_hash(r) == promoted.active
+                && s.active == promoted.active
+        })
+        .await?;
+    let rollout = t.stack.rollout(NS, NAME).await?;
+    let status = rollout.status.unwrap_or_default();
+    if status.abort_reason != Some(AbortReason::AlertFiring) {
+        bail!(
+            "traffic went back to v2.0 for another reason than the alert: {:?}",
+            status.abort_reason
+        );
+    }
+    let blamed = status.alert.map(|a| a.name).unwrap_or_default();
+
     section("Summary");
     println!(
         "  v2.0 ({}) passed its analysis and was promoted; v3.0 failed it and was aborted automatically, never receiving production traffic.",
         promoted.active.as_deref().unwrap_or("-")
     );
-    println!("  Rollout web is {} : {}", aborted.phase, aborted.message);
+    println!(
+        "  v4.0 ({}) passed its analysis and was promoted; then {blamed} fired inside its guard window ({}) and traffic went back to v2.0.",
+        guarded.active.as_deref().unwrap_or("-"),
+        alerts.describe()
+    );
+    println!("  Rollout web is {} : {}", back.phase, back.message);
     println!(
         "  `rollgate demo --strategy canary` shows a canary, a crash-looping release and an alert inside a guard window, in virtual time."
     );

@@ -4,6 +4,7 @@ pub mod controller;
 pub mod crds;
 pub mod ctl;
 pub mod demo;
+mod demo_alerts;
 pub mod dev;
 pub mod get;
 pub mod lint;
