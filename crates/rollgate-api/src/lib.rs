@@ -24,12 +24,12 @@ pub mod rollout;
 
 pub use alerts::*;
 pub use analysis::*;
-pub use reasons::{
-    AbortReason, ConditionReason, ConditionType, EventReason, PauseReason, UnknownValue,
-};
 pub use pipeline::{
     Approval, ApprovalSpec, PromotionPipeline, PromotionPipelineSpec, PromotionPipelineStatus,
     Release, ReleaseSpec, ReleaseStatus,
+};
+pub use reasons::{
+    AbortReason, ConditionReason, ConditionType, EventReason, PauseReason, UnknownValue,
 };
 pub use rollout::*;
 

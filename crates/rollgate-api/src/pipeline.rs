@@ -181,6 +181,9 @@ pub struct PipelineStageStatus {
     /// restored the last good release, or a manual promotion of an older release).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<StageHold>,
+    /// The last `Promote` Approval acted upon for this stage (they act once each, in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_promote: Option<String>,
     /// Whether the stage's cluster and Rollout could be read at the last look.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reachable: Option<bool>,
@@ -226,6 +229,7 @@ crate::reasons::string_enum! {
     shortname = "rel",
     category = "rollgate",
     printcolumn(name = "Pipeline", type_ = "string", json_path = ".spec.pipeline"),
+    printcolumn(name = "Number", type_ = "integer", json_path = ".spec.number"),
     printcolumn(name = "Verdict", type_ = "string", json_path = ".status.verdict"),
     printcolumn(name = "Stages", type_ = "string", json_path = ".status.summary"),
     printcolumn(
@@ -246,10 +250,17 @@ crate::reasons::string_enum! {
 pub struct ReleaseSpec {
     /// The pipeline it belongs to (same namespace).
     pub pipeline: String,
-    /// Container name -> image pinned by digest (`repo@sha256:...`).
+    /// Container name -> image pinned by digest (`repo@sha256:...`): what later stages get.
     pub images: BTreeMap<String, String>,
+    /// Container name -> image as written in the first stage's Rollout (a tag, or the same
+    /// digest): how the first stage runs it.
+    pub source_images: BTreeMap<String, String>,
     /// The stage where it entered the pipeline.
     pub entered: String,
+    /// Its number in the pipeline: 1 for the first release, then one more each (newer
+    /// releases have higher numbers).
+    #[serde(default)]
+    pub number: i64,
     /// When the pipeline recorded it.
     pub created: Time,
 }
@@ -310,8 +321,6 @@ crate::reasons::string_enum! {
         RolloutAborted,
         /// The stage's verification analysis failed.
         VerificationFailed,
-        /// A person rejected it (`rollgate reject`).
-        Rejected,
     }
 }
 
@@ -339,6 +348,13 @@ pub struct ReleaseStageStatus {
     /// by Degraded, an abort or a blamed alert).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_since: Option<Time>,
+    /// When it stopped running here while verified (replaced by a newer release): its soak
+    /// is then `leftAt - verifiedSince`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<Time>,
+    /// The `Promote` Approval that promoted it here by hand, if one did (this attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_by: Option<String>,
     /// The verification AnalysisRun of this attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_run: Option<String>,
@@ -372,6 +388,8 @@ crate::reasons::string_enum! {
     }
 }
 
+// `string_enum!` declares the enum: its derives cannot take `#[default]`.
+#[allow(clippy::derivable_impls)]
 impl Default for StagePhase {
     fn default() -> Self {
         Self::Waiting
@@ -491,6 +509,8 @@ crate::reasons::string_enum! {
     }
 }
 
+// `string_enum!` declares the enum: its derives cannot take `#[default]`.
+#[allow(clippy::derivable_impls)]
 impl Default for Decision {
     fn default() -> Self {
         Self::Approve

@@ -5,7 +5,6 @@
 //! `rollgate get` read them back. Messages and Event notes are rendered from typed data and are
 //! never parsed: only the values here carry meaning.
 
-
 /// Defines a string-valued enum: serde, JSON schema `enum`, `as_str`, `Display`, `FromStr`,
 /// `ALL` and comparison with `&str` (handy in tests and at the CLI's edges).
 macro_rules! string_enum {
@@ -168,6 +167,16 @@ string_enum! {
         RolloutRestarted,
         /// `restartAt`: one pod was deleted to be replaced.
         PodRestarted,
+        /// A pipeline recorded a new artifact (a Release).
+        ReleaseRecorded,
+        /// A pipeline wrote a release's images to a stage's Rollout.
+        ReleasePromoted,
+        /// A release is Healthy and verified in a stage.
+        ReleaseVerified,
+        /// A release failed in a stage: it is Bad.
+        ReleaseFailed,
+        /// A stage got its last good release back after a failure.
+        LastGoodRestored,
     }
 }
 
@@ -180,6 +189,7 @@ impl EventReason {
                 | Self::ProgressDeadlineExceeded
                 | Self::InvalidSpec
                 | Self::GuardAnalysisInconclusive
+                | Self::ReleaseFailed
         )
     }
 

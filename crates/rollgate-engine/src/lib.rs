@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod measure;
 pub mod message;
 pub mod observed;
+pub mod pipeline;
 mod release;
 mod replicasets;
 mod restart;
