@@ -449,11 +449,9 @@ impl World {
         self.healthy("staging");
         self.pods_run("staging", &digest(n));
         self.step();
-        let name = self
-            .releases
+        self.releases
             .last()
             .and_then(|r| r.metadata.name.clone())
-            .expect("a release recorded");
-        name
+            .expect("a release recorded")
     }
 }
