@@ -416,7 +416,8 @@ pub struct Gate {
     /// `Approvals`: how many are present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub have: Option<i32>,
-    /// `Rejected`: who. `InFlight`: the release being promoted there.
+    /// `Rejected`: who. `InFlight`: the release being promoted there. `MissingContainer`:
+    /// the containers missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
 }
@@ -444,6 +445,9 @@ crate::reasons::string_enum! {
         Manual,
         /// The stage's cluster or Rollout cannot be reached (infrastructure: retried).
         Unreachable,
+        /// The stage's Rollout lacks a container whose image the release carries (`by`
+        /// names them): an error in the target, fixed there.
+        MissingContainer,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod event_budget;
 pub mod leader;
 pub mod metrics_source;
 pub mod observe;
+pub mod pipeline;
 pub mod run;
 pub mod serve;
 pub mod telemetry;

@@ -530,6 +530,8 @@ pub async fn run(
         rollout_type.clone(),
     );
     let ctx = Arc::new(Context::new(client.clone(), config));
+    // Promotion pipelines: stopped with the rollout controller (below).
+    let pipelines = crate::pipeline::run(ctx.clone(), std::future::pending());
     telemetry.set_ready(true);
     let mapper_type = rollout_type.clone();
     let rollouts_done = Controller::for_stream_with(rollout_events, rollouts.clone(), rollout_type)
@@ -559,14 +561,20 @@ pub async fn run(
             }
         });
     match runs {
-        // The run controller stops with the rollout controller (on shutdown).
+        // The run and pipeline controllers stop with the rollout controller (on shutdown).
         Some(runs) => {
             tokio::select! {
                 () = rollouts_done => {}
                 () = runs => {}
+                () = pipelines => {}
             }
         }
-        None => rollouts_done.await,
+        None => {
+            tokio::select! {
+                () = rollouts_done => {}
+                () = pipelines => {}
+            }
+        }
     }
     telemetry.set_ready(false);
     Ok(())

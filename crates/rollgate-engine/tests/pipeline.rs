@@ -363,3 +363,29 @@ fn an_invalid_pipeline_names_every_field_and_moves_nothing() {
         assert!(message.contains(field), "{field}: {message}");
     }
 }
+
+#[test]
+fn a_container_missing_in_the_target_is_an_error_in_status() {
+    let mut w = World::new(json!({}));
+    if let Some(spec) = w
+        .rollouts
+        .get_mut("production")
+        .and_then(|r| r.spec.template.as_mut())
+        .and_then(|t| t.spec.as_mut())
+    {
+        spec.containers.retain(|c| c.name != "web");
+    }
+    let r2 = w.release_n(2);
+    assert_eq!(gates(&w, &r2, "production"), [GateKind::MissingContainer]);
+    assert_eq!(
+        w.message(&r2, "production"),
+        "the stage's Rollout has no container web"
+    );
+    let st = w.pipeline.status.clone().unwrap_or_default();
+    assert!(
+        st.stages[1].problem.as_deref().is_some_and(|p| p.contains("shop-prod/web has no container web")),
+        "{:?}",
+        st.stages[1].problem
+    );
+    assert_eq!(w.writes_into("production"), 0);
+}

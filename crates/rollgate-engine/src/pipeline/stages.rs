@@ -670,6 +670,19 @@ impl<'a> State<'a> {
         if !reachable {
             closed.push(gate(GateKind::Unreachable));
         }
+        if let Some(missing) = self.missing_containers(stage, candidate) {
+            if let Some(s) = self.stages.get_mut(stage.index) {
+                s.problem = Some(format!(
+                    "Rollout {}/{} has no container {missing}: the release cannot be promoted \
+                     into it",
+                    stage.namespace, stage.rollout
+                ));
+            }
+            closed.push(Gate {
+                by: Some(missing),
+                ..gate(GateKind::MissingContainer)
+            });
+        }
         if closed.is_empty() {
             self.write(d, stage, candidate, None);
             return;
@@ -682,6 +695,20 @@ impl<'a> State<'a> {
         };
         st.message = Some(gates::render_all(&closed, now));
         st.blocked = closed;
+    }
+
+    /// The containers of `rels[ri]` the stage's Rollout lacks, joined (none missing: `None`).
+    fn missing_containers(&self, stage: &Stage, ri: usize) -> Option<String> {
+        let r = self.view(stage).and_then(|v| v.rollout.as_ref())?;
+        let present = rollout_images(r, &[]);
+        let missing: Vec<&str> = self.rels[ri]
+            .spec
+            .images
+            .keys()
+            .filter(|c| !present.contains_key(*c))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| missing.join(", "))
     }
 
     /// The oldest `Promote` Approval for `stage` not acted upon (after the last one acted
