@@ -280,14 +280,17 @@ impl World {
         .await
     }
 
-    /// Waits until `n` more pulls than `since` happened; returns the pulls after `since`.
-    async fn pulls_after(&self, since: usize, n: usize) -> anyhow::Result<Vec<Pull>> {
+    /// Waits until `n` more pulls than `since` happened, or the rollout was aborted; returns
+    /// the rollout then and the pulls after `since`.
+    async fn pulls_after(&self, since: usize, n: usize) -> anyhow::Result<(Rollout, Vec<Pull>)> {
         poll(
             &format!("{n} pulls after the first {since}"),
             30,
             || async {
+                let r = self.stack.rollout(NS, "web").await?;
                 let pulls = self.recorder.pulls();
-                Ok((pulls.len() >= since + n).then(|| pulls[since..].to_vec()))
+                Ok((pulls.len() >= since + n || abort_reason(&r).is_some())
+                    .then(|| (r, pulls[since..].to_vec())))
             },
         )
         .await
@@ -400,26 +403,24 @@ async fn a_rule_firing_on_the_stable_hash_is_not_acted_on() -> R {
     w.am_alert("HighErrorRate", &[("pod_template_hash", &v1)])
         .await?;
     // A pull saw it, and three more pulls (so three more reconciles) followed.
-    let since = w.recorder.pulls().len();
     poll("a pull that saw HighErrorRate on v1", 30, || async {
-        Ok(w.recorder.pulls()[since..]
+        Ok(w.recorder
+            .pulls()
             .iter()
             .any(|p| saw(p, "HighErrorRate", "pod_template_hash", &v1))
             .then_some(()))
     })
     .await?;
-    let later = w.recorder.pulls().len();
-    let pulls = w.pulls_after(later, 3).await?;
+    let (r, pulls) = w.pulls_after(w.recorder.pulls().len(), 3).await?;
+    assert_eq!(abort_reason(&r), None, "{:?}", r.status);
+    assert_eq!(phase(&r), Some(RolloutPhase::Paused), "{:?}", r.status);
+    assert_eq!(r.status.and_then(|s| s.alert), None);
     assert!(
         pulls
             .iter()
             .all(|p| saw(p, "HighErrorRate", "pod_template_hash", &v1)),
         "the alert kept firing: {pulls:?}"
     );
-    let r = w.wait("read", 5, |_| true).await?;
-    assert_eq!(phase(&r), Some(RolloutPhase::Paused), "{:?}", r.status);
-    assert_eq!(abort_reason(&r), None);
-    assert_eq!(r.status.and_then(|s| s.alert), None);
     Ok(())
 }
 
@@ -461,11 +462,14 @@ async fn a_service_level_alert_older_than_the_release_is_ignored() -> R {
     w.stack.set_image(NS, "web", "app", "app:2").await?;
     let v2 = v2();
     let r = w
-        .wait("v2 promoted", 60, |r| {
-            phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+        .wait("v2 promoted (or aborted)", 60, |r| {
+            abort_reason(r).is_some()
+                || (phase(r) == Some(RolloutPhase::Healthy)
+                    && stable(r).as_deref() == Some(v2.as_str()))
         })
         .await?;
     assert_eq!(abort_reason(&r), None, "{:?}", r.status);
+    assert_eq!(phase(&r), Some(RolloutPhase::Healthy));
     // The release saw the alert and still went on.
     let pulls = w.recorder.pulls();
     assert!(
@@ -511,8 +515,9 @@ async fn a_pending_alert_never_acts() -> R {
     w.prom
         .wait_for_data(&pending, Duration::from_secs(60))
         .await?;
-    let since = w.recorder.pulls().len();
-    let pulls = w.pulls_after(since, 3).await?;
+    let (r, pulls) = w.pulls_after(w.recorder.pulls().len(), 3).await?;
+    assert_eq!(abort_reason(&r), None, "{:?}", r.status);
+    assert_eq!(phase(&r), Some(RolloutPhase::Paused), "{:?}", r.status);
     assert!(
         pulls.iter().all(|p| p.as_ref().is_ok_and(Vec::is_empty)),
         "pulls answered nothing firing: {pulls:?}"
@@ -521,9 +526,6 @@ async fn a_pending_alert_never_acts() -> R {
     w.prom
         .wait_for_data(&pending, Duration::from_secs(5))
         .await?;
-    let r = w.wait("read", 5, |_| true).await?;
-    assert_eq!(phase(&r), Some(RolloutPhase::Paused), "{:?}", r.status);
-    assert_eq!(abort_reason(&r), None);
     Ok(())
 }
 
