@@ -20,13 +20,12 @@ use kube::{Api, Client, Resource, ResourceExt};
 use rollgate_api::labels::POD_TEMPLATE_HASH;
 use rollgate_api::pipeline::StageCluster;
 use rollgate_api::{
-    AnalysisRun, AnalysisTemplate, Approval, ClusterAnalysisTemplate, PromotionPipeline,
-    Release, Rollout,
+    AnalysisRun, AnalysisTemplate, Approval, ClusterAnalysisTemplate, PromotionPipeline, Release,
+    Rollout,
 };
 use rollgate_engine::pipeline::{
-    ATTEMPT_LABEL, FIELD_MANAGER, ObservedStage, PIPELINE_LABEL, PipelineAction,
-    PipelineDecision, PipelineInput, RELEASE_LABEL, STAGE_LABEL, StageView, VerificationRun,
-    digest_of_image_id,
+    ATTEMPT_LABEL, FIELD_MANAGER, ObservedStage, PIPELINE_LABEL, PipelineAction, PipelineDecision,
+    PipelineInput, RELEASE_LABEL, STAGE_LABEL, StageView, VerificationRun, digest_of_image_id,
 };
 use tracing::{debug, warn};
 
@@ -87,10 +86,7 @@ impl Clusters {
             .map_err(|e| format!("kubeconfig of Secret {ns}/{}: {e}", secret_ref.name))?;
         let client = Client::try_from(config)
             .map_err(|e| format!("client for Secret {ns}/{}: {e}", secret_ref.name))?;
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         // Older versions of the same Secret are no longer used.
         clients.retain(|(s, k, _), _| (s, k) != (&cache_key.0, &cache_key.1));
         clients.insert(cache_key, client.clone());
@@ -201,11 +197,7 @@ async fn read_stage(
         })
         .collect();
     let mut templates = BTreeMap::new();
-    for t in stage
-        .verification
-        .iter()
-        .flat_map(|v| v.templates.iter())
-    {
+    for t in stage.verification.iter().flat_map(|v| v.templates.iter()) {
         let cluster = t.cluster_scope.unwrap_or(false);
         let spec = if cluster {
             Api::<ClusterAnalysisTemplate>::all(client.clone())
@@ -263,8 +255,12 @@ async fn set_images(
             continue;
         }
         let path = format!("/spec/template/spec/containers/{i}");
-        ops.push(serde_json::json!({"op": "test", "path": format!("{path}/name"), "value": c.name}));
-        ops.push(serde_json::json!({"op": "replace", "path": format!("{path}/image"), "value": image}));
+        ops.push(
+            serde_json::json!({"op": "test", "path": format!("{path}/name"), "value": c.name}),
+        );
+        ops.push(
+            serde_json::json!({"op": "replace", "path": format!("{path}/image"), "value": image}),
+        );
     }
     if ops.is_empty() {
         return Ok(());
@@ -378,7 +374,15 @@ pub async fn reconcile_pipeline(
                 }
             }
         }
-        write_statuses(ctx, &pipelines, &releases_api, &pipeline, &releases, &decision).await?;
+        write_statuses(
+            ctx,
+            &pipelines,
+            &releases_api,
+            &pipeline,
+            &releases,
+            &decision,
+        )
+        .await?;
         publish(ctx, &pipeline, &decision).await;
         return Ok(Some(decision));
     }
@@ -478,7 +482,11 @@ async fn reconcile(
     }
 }
 
-fn error_policy(pipeline: Arc<PromotionPipeline>, error: &Error, _: Arc<PipelineContext>) -> Requeue {
+fn error_policy(
+    pipeline: Arc<PromotionPipeline>,
+    error: &Error,
+    _: Arc<PipelineContext>,
+) -> Requeue {
     let who = format!(
         "{}/{}",
         pipeline.namespace().unwrap_or_default(),

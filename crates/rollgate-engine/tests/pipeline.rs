@@ -383,7 +383,10 @@ fn a_container_missing_in_the_target_is_an_error_in_status() {
     );
     let st = w.pipeline.status.clone().unwrap_or_default();
     assert!(
-        st.stages[1].problem.as_deref().is_some_and(|p| p.contains("shop-prod/web has no container web")),
+        st.stages[1]
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("shop-prod/web has no container web")),
         "{:?}",
         st.stages[1].problem
     );

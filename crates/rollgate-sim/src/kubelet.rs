@@ -54,7 +54,11 @@ fn container_statuses(pod: &Value, state: &Value, ready: bool, restarts: u64) ->
         .map(|c| {
             let image = c["image"].as_str().unwrap_or_default();
             // Known once the image is pulled and the container started, as a kubelet reports it.
-            let image_id = if ready { image_id(image) } else { String::new() };
+            let image_id = if ready {
+                image_id(image)
+            } else {
+                String::new()
+            };
             json!({"name": c["name"], "image": c["image"], "imageID": image_id,
                    "ready": ready, "started": ready, "restartCount": restarts, "state": state})
         })

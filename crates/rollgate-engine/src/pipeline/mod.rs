@@ -177,8 +177,10 @@ pub(crate) fn rollout_state(r: &Rollout) -> RolloutState {
     if s.observed_generation != r.metadata.generation {
         return RolloutState::Progressing;
     }
-    if s.abort == Some(true) || s.abort_reason.is_some() {
-        return RolloutState::Aborted(s.abort_reason);
+    // `abort: true` alone is a request the Rollout's controller has not acted on yet; the
+    // abort is done when the reason is recorded.
+    if let Some(reason) = s.abort_reason {
+        return RolloutState::Aborted(Some(reason));
     }
     match s.phase {
         Some(RolloutPhase::Healthy)
