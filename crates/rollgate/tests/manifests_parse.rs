@@ -346,3 +346,164 @@ fn the_alert_receiver_component_adds_a_consistent_receiver() {
     );
     find(&built, "Service", "rollgate-alert-receiver");
 }
+
+/// Whether `rules` grant `verb` on `resource` (`releases`, or a subresource such as
+/// `releases/status`) of API group `group` (`""` is the core group), each named explicitly.
+fn grants(rules: &[Value], group: &str, resource: &str, verb: &str) -> bool {
+    let lists = |rule: &Value, field: &str, item: &str| {
+        rule[field]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|x| x == item))
+    };
+    rules.iter().any(|rule| {
+        lists(rule, "apiGroups", group)
+            && lists(rule, "resources", resource)
+            && lists(rule, "verbs", verb)
+    })
+}
+
+fn rules_of<'a>(docs: &'a [Value], name: &str) -> &'a [Value] {
+    find(docs, "ClusterRole", name)["rules"]
+        .as_array()
+        .unwrap_or_else(|| panic!("ClusterRole {name}: rules"))
+}
+
+/// The pipeline controller's permissions (PromotionPipeline, Release, Approval, kubeconfig
+/// Secrets of remote stages, image promotion by server-side apply of Rollouts) and the two
+/// roles for people; no wildcard in any rule, and the approver role never aggregated into
+/// `edit`.
+#[test]
+fn rbac_grants_the_promotion_verbs_without_wildcards() {
+    let rbac = documents(&manifests_dir().join("rbac.yaml"));
+    let controller = rules_of(&rbac, "rollgate-controller");
+    let needed: [(&str, &str, &[&str]); 8] = [
+        (
+            "rollgate.dev",
+            "promotionpipelines",
+            &["get", "list", "watch"],
+        ),
+        (
+            "rollgate.dev",
+            "promotionpipelines/status",
+            &["get", "patch", "update"],
+        ),
+        (
+            "rollgate.dev",
+            "releases",
+            &["get", "list", "watch", "create"],
+        ),
+        (
+            "rollgate.dev",
+            "releases/status",
+            &["get", "patch", "update"],
+        ),
+        ("rollgate.dev", "approvals", &["get", "list", "watch"]),
+        ("", "secrets", &["get"]),
+        ("rollgate.dev", "rollouts", &["get", "patch"]),
+        ("events.k8s.io", "events", &["create"]),
+    ];
+    for (group, resource, verbs) in needed {
+        for verb in verbs {
+            assert!(
+                grants(controller, group, resource, verb),
+                "rollgate-controller: {verb} on {group}/{resource} missing"
+            );
+        }
+    }
+    // People decide; the controller only reads their decisions.
+    for verb in ["create", "update", "patch", "delete"] {
+        assert!(
+            !grants(controller, "rollgate.dev", "approvals", verb),
+            "rollgate-controller must not {verb} approvals"
+        );
+    }
+
+    let approver = rules_of(&rbac, "rollgate-release-approver");
+    assert!(grants(approver, "rollgate.dev", "approvals", "create"));
+    for resource in ["releases", "promotionpipelines"] {
+        for verb in ["get", "list"] {
+            assert!(
+                grants(approver, "rollgate.dev", resource, verb),
+                "rollgate-release-approver: {verb} {resource}"
+            );
+        }
+        for verb in ["create", "update", "patch", "delete"] {
+            assert!(
+                !grants(approver, "rollgate.dev", resource, verb),
+                "rollgate-release-approver must not {verb} {resource}"
+            );
+        }
+    }
+
+    let operator = rules_of(&rbac, "rollgate-pipeline-operator");
+    assert!(grants(
+        operator,
+        "rollgate.dev",
+        "promotionpipelines",
+        "patch"
+    ));
+    for resource in ["promotionpipelines", "releases", "approvals"] {
+        for verb in ["get", "list"] {
+            assert!(
+                grants(operator, "rollgate.dev", resource, verb),
+                "rollgate-pipeline-operator: {verb} {resource}"
+            );
+        }
+    }
+    assert!(
+        !grants(operator, "rollgate.dev", "approvals", "create"),
+        "operating a pipeline is not approving"
+    );
+
+    // Aggregation: only read-only roles join the built-in roles; an approver or operator
+    // role never joins `edit` (whoever may change a workload may not thereby promote it).
+    for doc in rbac.iter().filter(|d| d["kind"] == "ClusterRole") {
+        let name = doc["metadata"]["name"].as_str().expect("ClusterRole name");
+        let labels = &doc["metadata"]["labels"];
+        let aggregated = ["view", "edit", "admin"]
+            .iter()
+            .any(|r| labels[format!("rbac.authorization.k8s.io/aggregate-to-{r}")] == "true");
+        if aggregated {
+            let rules = doc["rules"].as_array().expect("rules");
+            for rule in rules {
+                for verb in rule["verbs"].as_array().expect("verbs") {
+                    assert!(
+                        ["get", "list", "watch"].iter().any(|v| verb == v),
+                        "{name} is aggregated into built-in roles but grants {verb}"
+                    );
+                }
+            }
+        }
+    }
+    for name in ["rollgate-release-approver", "rollgate-pipeline-operator"] {
+        let labels = &find(&rbac, "ClusterRole", name)["metadata"]["labels"];
+        assert!(
+            labels["rbac.authorization.k8s.io/aggregate-to-edit"] != "true",
+            "{name} aggregated into edit"
+        );
+    }
+
+    // No wildcard anywhere in a rule: every group, resource, verb and name is spelled out.
+    for doc in rbac
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
+        let name = doc["metadata"]["name"].as_str().expect("role name");
+        for rule in doc["rules"].as_array().expect("rules") {
+            for field in [
+                "apiGroups",
+                "resources",
+                "verbs",
+                "resourceNames",
+                "nonResourceURLs",
+            ] {
+                if let Some(items) = rule[field].as_array() {
+                    for item in items {
+                        let item = item.as_str().expect("string in rule");
+                        assert!(!item.contains('*'), "{name}: `{item}` in {field}");
+                    }
+                }
+            }
+        }
+    }
+}
