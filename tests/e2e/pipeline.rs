@@ -413,3 +413,74 @@ async fn an_unreachable_cluster_blocks_promotion_without_marking_anything_bad() 
     );
     Ok(())
 }
+
+/// Production in a second simulated cluster served on 127.0.0.1, reached through a kubeconfig
+/// Secret (real time: the clusters talk over HTTP).
+#[tokio::test]
+async fn production_in_another_cluster_gets_the_release_through_its_kubeconfig() -> R {
+    let mut staging = Stack::new(SimConfig {
+        default_ready_delay: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await?;
+    let mut production = Stack::new(SimConfig {
+        default_ready_delay: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await?;
+    for (stack, names) in [(&staging, [PIPELINE_NS, STAGING]), (&production, [PROD, PROD])] {
+        for ns in names {
+            let yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n");
+            stack.apply_yaml(&yaml, "default").await?;
+        }
+    }
+    let (addr, _server) = production.sim.serve("127.0.0.1:0".parse()?).await?;
+    staging.start_controller("staging-controller");
+    production.start_controller("production-controller");
+    let kubeconfig =
+        rollgate_local::kubeconfig::Kubeconfig::new("prod", &format!("http://{addr}")).render();
+    Api::<Secret>::namespaced(staging.client.clone(), PIPELINE_NS)
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some("prod-cluster".into()),
+                    ..Default::default()
+                },
+                data: Some(BTreeMap::from([(
+                    "value".to_string(),
+                    ByteString(kubeconfig.into_bytes()),
+                )])),
+                ..Default::default()
+            },
+        )
+        .await?;
+    staging
+        .apply_yaml(&web("app:1", json!([{"setWeight": 50}]), json!({})), STAGING)
+        .await?;
+    production
+        .apply_yaml(&web("app:0", json!([{"setWeight": 50}]), json!({"replicas": 3})), PROD)
+        .await?;
+    staging
+        .apply_yaml(
+            &pipeline(json!({"rollout": {"cluster": {"kubeconfigSecret": {"name": "prod-cluster"}}}})),
+            PIPELINE_NS,
+        )
+        .await?;
+    let r1 = wait_release(&staging, "app:1", "release 1 verified in the other cluster", 60, |r| {
+        phase_in(r, "production") == StagePhase::Verified
+    })
+    .await?;
+    assert_eq!(r1.spec.images.get("app"), Some(&pinned("app:1")));
+    let prod = production.rollout(PROD, "web").await?;
+    assert_eq!(image(&prod), pinned("app:1"));
+    assert_eq!(prod.spec.replicas, Some(3));
+    assert_eq!(phase(&prod), Some(RolloutPhase::Healthy));
+    let p = Api::<PromotionPipeline>::namespaced(staging.client.clone(), PIPELINE_NS)
+        .get("web")
+        .await?;
+    assert_eq!(p.status.unwrap_or_default().stages[1].reachable, Some(true));
+    staging.stop_controllers().await;
+    production.stop_controllers().await;
+    Ok(())
+}
