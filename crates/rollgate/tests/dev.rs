@@ -287,7 +287,7 @@ fn kubectl_drives_the_dev_cluster() -> anyhow::Result<()> {
         out.lines()
             .filter(|l| l.starts_with("customresourcedefinition.apiextensions.k8s.io/"))
             .count(),
-        4,
+        7,
         "{out}"
     );
 
@@ -318,6 +318,39 @@ fn kubectl_drives_the_dev_cluster() -> anyhow::Result<()> {
     for ns in &with_rollout {
         k.wait_until(ns, "web", "Healthy", |s| s.starts_with("Healthy"))?;
     }
+
+    // The pipeline example: staging's first release is recorded, pinned by the digest its
+    // pods run, and `kubectl get promotionpipelines,releases` shows the columns.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let releases = loop {
+        let out = k.ok(&["get", "releases", "-n", "pipeline"])?;
+        if out.contains("staging:Verified") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "no verified release in staging:\n{out}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let header: Vec<&str> = releases
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "PIPELINE", "NUMBER", "VERDICT", "STAGES", "AGE"],
+        "{releases}"
+    );
+    assert!(releases.contains("production:Blocked"), "{releases}");
+    let out = k.ok(&["get", "promotionpipelines,approvals", "-n", "pipeline"])?;
+    assert!(
+        out.lines()
+            .next()
+            .is_some_and(|h| h.split_whitespace().eq(["NAME", "STAGES", "PAUSED", "NEWEST", "AGE"])),
+        "{out}"
+    );
+    let out = k.ok(&["get", "pp", "web", "-n", "pipeline", "-o", "jsonpath={.status.stages[1].name}"])?;
+    assert_eq!(out.trim(), "production");
 
     // Server-side apply of an example again.
     let out = k.ok(&[
