@@ -22,19 +22,8 @@ const PIPELINE_NS: &str = "shop";
 const STAGING: &str = "shop-staging";
 const PROD: &str = "shop-prod";
 
-/// The digest the simulated registry gives `image` (as its kubelet reports in `imageID`).
-fn digest_of(image: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let hex: String = Sha256::digest(image.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
-}
-
 fn pinned(image: &str) -> String {
-    let repo = image.split(':').next().unwrap_or(image);
-    format!("{repo}@{}", digest_of(image))
+    rollgate_sim::pinned_image(image)
 }
 
 /// A canary Rollout `web` of 2 pods running `image`, with `steps`; `spec` merged over it.
@@ -428,7 +417,10 @@ async fn production_in_another_cluster_gets_the_release_through_its_kubeconfig()
         ..Default::default()
     })
     .await?;
-    for (stack, names) in [(&staging, [PIPELINE_NS, STAGING]), (&production, [PROD, PROD])] {
+    for (stack, names) in [
+        (&staging, [PIPELINE_NS, STAGING]),
+        (&production, [PROD, PROD]),
+    ] {
         for ns in names {
             let yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n");
             stack.apply_yaml(&yaml, "default").await?;
@@ -456,20 +448,32 @@ async fn production_in_another_cluster_gets_the_release_through_its_kubeconfig()
         )
         .await?;
     staging
-        .apply_yaml(&web("app:1", json!([{"setWeight": 50}]), json!({})), STAGING)
+        .apply_yaml(
+            &web("app:1", json!([{"setWeight": 50}]), json!({})),
+            STAGING,
+        )
         .await?;
     production
-        .apply_yaml(&web("app:0", json!([{"setWeight": 50}]), json!({"replicas": 3})), PROD)
+        .apply_yaml(
+            &web("app:0", json!([{"setWeight": 50}]), json!({"replicas": 3})),
+            PROD,
+        )
         .await?;
     staging
         .apply_yaml(
-            &pipeline(json!({"rollout": {"cluster": {"kubeconfigSecret": {"name": "prod-cluster"}}}})),
+            &pipeline(
+                json!({"rollout": {"cluster": {"kubeconfigSecret": {"name": "prod-cluster"}}}}),
+            ),
             PIPELINE_NS,
         )
         .await?;
-    let r1 = wait_release(&staging, "app:1", "release 1 verified in the other cluster", 60, |r| {
-        phase_in(r, "production") == StagePhase::Verified
-    })
+    let r1 = wait_release(
+        &staging,
+        "app:1",
+        "release 1 verified in the other cluster",
+        60,
+        |r| phase_in(r, "production") == StagePhase::Verified,
+    )
     .await?;
     assert_eq!(r1.spec.images.get("app"), Some(&pinned("app:1")));
     let prod = production.rollout(PROD, "web").await?;

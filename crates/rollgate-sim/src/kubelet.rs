@@ -67,23 +67,10 @@ fn container_statuses(pod: &Value, state: &Value, ready: bool, restarts: u64) ->
 }
 
 /// The `imageID` a kubelet reports for `image`: the repository and the digest the registry
-/// resolved it to, with the runtime's prefix. The simulated registry resolves a tag to the
-/// SHA-256 of the reference (the same tag, the same digest); a pinned image to its digest.
-pub(crate) fn image_id(image: &str) -> String {
-    use sha2::{Digest, Sha256};
-    if let Some((repo, digest)) = image.split_once('@') {
-        return format!("docker-pullable://{repo}@{digest}");
-    }
-    let name_start = image.rfind('/').map_or(0, |i| i + 1);
-    let repo = match image[name_start..].rfind(':') {
-        Some(colon) => &image[..name_start + colon],
-        None => image,
-    };
-    let hex: String = Sha256::digest(image.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("docker-pullable://{repo}@sha256:{hex}")
+/// resolved it to, with the runtime's prefix.
+fn image_id(image: &str) -> String {
+    let pinned = crate::pinned_image(image);
+    format!("docker-pullable://{pinned}")
 }
 
 fn owner_rs(pod: &Value) -> Option<String> {

@@ -33,6 +33,26 @@ pub mod table;
 mod watch;
 pub mod write;
 
+/// `image` pinned by the digest the simulated registry resolves it to: a tag resolves to the
+/// SHA-256 of the reference (the same tag, the same digest); a pinned image to its own digest.
+/// Pods report it in `imageID` (with a runtime prefix), as a kubelet does.
+pub fn pinned_image(image: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if image.contains('@') {
+        return image.to_string();
+    }
+    let name_start = image.rfind('/').map_or(0, |i| i + 1);
+    let repo = match image[name_start..].rfind(':') {
+        Some(colon) => &image[..name_start + colon],
+        None => image,
+    };
+    let hex: String = Sha256::digest(image.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{repo}@sha256:{hex}")
+}
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -260,6 +260,10 @@ pub enum DemoStrategy {
     BlueGreen,
     /// Canary: steps moving traffic by replica ratio, promotion, automatic abort.
     Canary,
+    /// A promotion pipeline, staging -> production, in virtual time: verification, soak, an
+    /// approval, production's canary; a release failing in production is rolled back there,
+    /// marked Bad and never promoted again.
+    Pipeline,
 }
 
 /// How usage lines name the program, given `argv[0]`.

@@ -112,3 +112,22 @@ fn the_blue_green_demo_is_the_default_its_analysis_decides_and_an_alert_rolls_ba
         );
     }
 }
+
+#[test]
+fn the_pipeline_demo_promotes_a_verified_soaked_approved_release_and_stops_a_bad_one() {
+    let out = demo(&["--strategy", "pipeline"]);
+    for expected in [
+        "release #2 in production Blocked: soak 10m left in staging; needs 1 approval (0 of 1)",
+        "$ rollgate approve ",
+        "pipeline ReleasePromoted   Promoted release ",
+        "release #2 in production Verified",
+        "! pipeline ReleaseFailed     Release ",
+        "pipeline LastGoodRestored  Stage production gets its last good release ",
+        "release #3 in production RolledBack",
+        "release #3 (demo-app:3.0): Bad: failed in production (RolloutAborted: AnalysisFailed",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // Releases #2 and #3 were each promoted once (the restore of #2 is LastGoodRestored).
+    assert_eq!(out.matches("ReleasePromoted").count(), 2, "{out}");
+}

@@ -40,7 +40,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
     // The canary demo runs in virtual time; the blue/green one in real time, because its
     // analysis reads a real Prometheus.
-    let paused = args.strategy == DemoStrategy::Canary;
+    let paused = matches!(args.strategy, DemoStrategy::Canary | DemoStrategy::Pipeline);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(paused)
@@ -49,6 +49,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     match args.strategy {
         DemoStrategy::BlueGreen => runtime.block_on(demo()),
         DemoStrategy::Canary => runtime.block_on(canary_demo()),
+        DemoStrategy::Pipeline => runtime.block_on(crate::cmd::demo_pipeline::pipeline_demo()),
     }
 }
 

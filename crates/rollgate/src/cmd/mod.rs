@@ -5,6 +5,7 @@ pub mod crds;
 pub mod ctl;
 pub mod demo;
 mod demo_alerts;
+mod demo_pipeline;
 pub mod dev;
 pub mod get;
 pub mod lint;
