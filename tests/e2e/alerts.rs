@@ -294,3 +294,91 @@ async fn a_webhook_delivery_wakes_the_rollout_at_once() -> R {
     );
     Ok(())
 }
+
+/// Blue/green waiting for promotion: an alert on the preview aborts the release and the
+/// active Service never selects it.
+#[tokio::test]
+async fn a_blue_green_preview_alerting_before_the_switch_never_gets_active_traffic() -> R {
+    let w = world().await?;
+    w.stack.apply_yaml(&blue_green_services("web"), NS).await?;
+    let rollout = blue_green_rollout(
+        "web",
+        "app:1",
+        json!({"alerts": alerts_spec(&w)}),
+        json!({"autoPromotionEnabled": false}),
+    );
+    w.stack.apply_yaml(&rollout.to_string(), NS).await?;
+    wait(&w, "first deploy", 30, |r| {
+        phase(r) == Some(RolloutPhase::Healthy)
+    })
+    .await?;
+    let v1 = image_hash("web", "app:1");
+    let v2 = image_hash("web", "app:2");
+    w.stack.set_image(NS, "web", "app", "app:2").await?;
+    wait(&w, "waiting for promotion", 30, |r| {
+        phase(r) == Some(RolloutPhase::Paused)
+    })
+    .await?;
+    assert_eq!(selected(&w.stack, "web-preview").await?, Some(v2.clone()));
+    fire(&w, "HighErrorRate", &v2).await?;
+    wait(&w, "aborted by the alert", 30, |r| {
+        abort_reason(r) == Some(AbortReason::AlertFiring)
+    })
+    .await?;
+    assert_eq!(selected(&w.stack, "web-active").await?, Some(v1));
+    Ok(())
+}
+
+/// Blue/green after the switch, while its post-promotion analysis runs (its measurements are
+/// far apart: it is still running when the alert fires): switched back.
+#[tokio::test]
+async fn a_blue_green_release_alerting_after_the_switch_is_switched_back() -> R {
+    let w = world().await?;
+    w.stack.apply_yaml(&blue_green_services("web"), NS).await?;
+    let mut metric =
+        rollgate_test_support::prometheus_metric("slow", "http://127.0.0.1:9", "vector(0)");
+    rollgate_test_support::merge(
+        &mut metric,
+        json!({"interval": "10m", "count": 2, "initialDelay": "10m"}),
+    );
+    let template =
+        rollgate_test_support::analysis_template("slow", json!({"metrics": [metric]}));
+    w.stack.apply_yaml(&template.to_string(), NS).await?;
+    let rollout = blue_green_rollout(
+        "web",
+        "app:1",
+        json!({"alerts": alerts_spec(&w)}),
+        json!({"autoPromotionEnabled": true,
+               "postPromotionAnalysis": rollgate_test_support::analysis_ref("slow")}),
+    );
+    w.stack.apply_yaml(&rollout.to_string(), NS).await?;
+    wait(&w, "first deploy", 30, |r| {
+        phase(r) == Some(RolloutPhase::Healthy)
+    })
+    .await?;
+    let v1 = image_hash("web", "app:1");
+    let v2 = image_hash("web", "app:2");
+    w.stack.set_image(NS, "web", "app", "app:2").await?;
+    let mut switched = false;
+    for _ in 0..150 {
+        if selected(&w.stack, "web-active").await? == Some(v2.clone()) {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(switched, "the active Service never selected v2");
+    let r = wait(&w, "post-promotion analysis running", 5, |_| true).await?;
+    assert_eq!(
+        r.status.as_ref().and_then(|s| s.stable_rs.clone()),
+        Some(v1.clone()),
+        "v2 is not stable before its post-promotion analysis ends"
+    );
+    fire(&w, "HighErrorRate", &v2).await?;
+    wait(&w, "switched back", 30, |r| {
+        abort_reason(r) == Some(AbortReason::AlertFiring)
+    })
+    .await?;
+    assert_eq!(selected(&w.stack, "web-active").await?, Some(v1));
+    Ok(())
+}
