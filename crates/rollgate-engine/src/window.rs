@@ -172,33 +172,39 @@ impl Windows {
     /// Whether promotions are allowed at `now`, and the next instant that changes (searched up to
     /// [`HORIZON`] ahead; overlapping and back-to-back windows count as one stretch).
     pub fn state(&self, now: Timestamp) -> WindowState {
-        let open_now = self.open_at(now);
         let horizon = plus(now, HORIZON);
-        let mut change = None;
+        if self.open_at(now) {
+            // Closes when a Deny window opens or the stretch of Allow windows ends, if earlier.
+            let deny = self.deny.iter().filter_map(|w| w.next_start(now)).min();
+            let allow_end = if self.allow.is_empty() {
+                None
+            } else {
+                stretch_end(&self.allow, now, horizon)
+            };
+            let closes = deny.into_iter().chain(allow_end).min();
+            return WindowState::Open {
+                closes: closes.filter(|c| *c <= horizon),
+            };
+        }
+        // Closed: step over Deny stretches and gaps between Allow windows until both agree.
         let mut t = now;
         for _ in 0..MAX_STEPS {
-            let next = self
-                .allow
-                .iter()
-                .chain(&self.deny)
-                .filter_map(|w| w.next_change(t, horizon))
-                .min();
+            if t > horizon {
+                break;
+            }
+            let next = if self.deny.iter().any(|w| w.is_open(t)) {
+                stretch_end(&self.deny, t, horizon)
+            } else if !self.allow.is_empty() && !self.allow.iter().any(|w| w.is_open(t)) {
+                self.allow.iter().filter_map(|w| w.next_start(t)).min()
+            } else {
+                return WindowState::Closed { opens: Some(t) };
+            };
             match next {
-                Some(b) if b <= horizon => {
-                    if self.open_at(b) != open_now {
-                        change = Some(b);
-                        break;
-                    }
-                    t = b;
-                }
-                _ => break,
+                Some(next) => t = next,
+                None => break,
             }
         }
-        if open_now {
-            WindowState::Open { closes: change }
-        } else {
-            WindowState::Closed { opens: change }
-        }
+        WindowState::Closed { opens: None }
     }
 
     /// True when promotions are allowed at `t`.
@@ -257,17 +263,10 @@ impl Window {
             .is_some_and(|start| t < plus(start, self.duration))
     }
 
-    /// The first instant after `t` at which this window opens or closes; a close later than
-    /// `horizon` may be returned as is, `None` when nothing changes (or the search gave up).
-    fn next_change(&self, t: Timestamp, horizon: Timestamp) -> Option<Timestamp> {
-        let Some(start) = self.last_start(t) else {
-            return self.next_start(t);
-        };
-        let mut end = plus(start, self.duration);
-        if t >= end {
-            return self.next_start(t);
-        }
-        // Open: chain the occurrences that start before this stretch ends.
+    /// When the stretch of this window that is open at `t` ends, chaining occurrences that
+    /// start before it ends; past `horizon` as found, `None` when the search gave up.
+    fn open_until(&self, t: Timestamp, horizon: Timestamp) -> Option<Timestamp> {
+        let mut end = plus(self.last_start(t)?, self.duration);
         let mut cursor = t;
         for _ in 0..MAX_STEPS {
             if end > horizon {
@@ -283,6 +282,24 @@ impl Window {
         }
         None
     }
+}
+
+/// When the stretch of `windows` open at `t` ends: the first instant from `t` on at which none
+/// of them is open (overlapping and back-to-back windows merge). Past `horizon` as found, `None`
+/// when the search gave up.
+fn stretch_end(windows: &[Window], t: Timestamp, horizon: Timestamp) -> Option<Timestamp> {
+    let mut end = t;
+    for _ in 0..MAX_STEPS {
+        let mut next = end;
+        for w in windows.iter().filter(|w| w.is_open(end)) {
+            next = next.max(w.open_until(end, horizon)?);
+        }
+        if next == end || next > horizon {
+            return Some(next);
+        }
+        end = next;
+    }
+    None
 }
 
 /// `t` rounded down to a whole second.

@@ -217,6 +217,29 @@ fn back_to_back_and_overlapping_windows_merge() {
 }
 
 #[test]
+fn a_long_freeze_over_a_frequent_allow_window_ends_with_the_freeze() {
+    // Allowed 30 s of every minute; frozen from 1 June 00:00 CEST (31 May 22:00 UTC) for 300 h,
+    // until 13 June 12:00 CEST, when a minute (and so an Allow window) starts.
+    let w = parse(&[
+        win("Allow", "* * * * *", "30s", Some("Europe/Paris")),
+        win("Deny", "0 0 1 * *", "300h", Some("Europe/Paris")),
+    ]);
+    assert_eq!(
+        w.state(at("2026-06-06T10:00:00Z")),
+        closed(Some("2026-06-13T10:00:00Z"))
+    );
+    // Outside the freeze the state flips every 30 s.
+    assert_eq!(
+        w.state(at("2026-06-20T10:00:10Z")),
+        open(Some("2026-06-20T10:00:30Z"))
+    );
+    assert_eq!(
+        w.state(at("2026-06-20T10:00:40Z")),
+        closed(Some("2026-06-20T10:01:00Z"))
+    );
+}
+
+#[test]
 fn a_window_that_never_fires_gives_up_after_the_horizon() {
     // 30 February never happens: always closed, no opening found.
     let w = parse(&[win("Allow", "0 0 30 2 *", "1h", None)]);
