@@ -22,6 +22,7 @@ mod replicasets;
 mod restart;
 pub mod time;
 pub mod validate;
+pub mod window;
 
 pub use action::{Action, DeadlineChange, Decision, Event, ServiceRole};
 pub use observed::{
