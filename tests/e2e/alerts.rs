@@ -341,8 +341,7 @@ async fn a_blue_green_release_alerting_after_the_switch_is_switched_back() -> R 
         &mut metric,
         json!({"interval": "10m", "count": 2, "initialDelay": "10m"}),
     );
-    let template =
-        rollgate_test_support::analysis_template("slow", json!({"metrics": [metric]}));
+    let template = rollgate_test_support::analysis_template("slow", json!({"metrics": [metric]}));
     w.stack.apply_yaml(&template.to_string(), NS).await?;
     let rollout = blue_green_rollout(
         "web",

@@ -203,18 +203,23 @@ fn blue_green_before_the_switch_aborts_and_the_preview_never_gets_traffic() {
 
 #[test]
 fn blue_green_after_the_switch_during_post_promotion_analysis_switches_back() {
-    let (mut w, v1) = World::deployed(
-        bg_spec(None),
-        json!({"postPromotionAnalysis": analysis()}),
-    );
+    let (mut w, v1) = World::deployed(bg_spec(None), json!({"postPromotionAnalysis": analysis()}));
     let v2 = w.set_image("app:2");
     w.run_until_settled();
-    assert_eq!(w.active(), Some(v2.clone()), "switched, post-promotion analysis running");
+    assert_eq!(
+        w.active(),
+        Some(v2.clone()),
+        "switched, post-promotion analysis running"
+    );
     assert_eq!(w.status().stable_rs, Some(v1.clone()));
     let started = w.at(1);
     fire(&mut w, alert("HighErrorRate", Some(&v2), started));
     w.step();
-    assert_eq!(w.active(), Some(v1.clone()), "back in the reconcile that sees it");
+    assert_eq!(
+        w.active(),
+        Some(v1.clone()),
+        "back in the reconcile that sees it"
+    );
     assert_eq!(w.status().stable_rs, Some(v1));
     assert_eq!(abort_reason(&w), Some(AbortReason::AlertFiring));
     assert_eq!(w.phase(), Some(RolloutPhase::Degraded));

@@ -392,3 +392,65 @@ fn a_container_missing_in_the_target_is_an_error_in_status() {
     );
     assert_eq!(w.writes_into("production"), 0);
 }
+
+#[test]
+fn outside_its_promotion_windows_a_stage_waits_for_the_next_opening() {
+    let mut w = World::new(json!({"stages": [
+        {"name": "staging", "rollout": {"name": "web", "namespace": "shop-staging"}},
+        {"name": "production", "rollout": {"name": "web", "namespace": "shop-prod"},
+         "windows": [{"kind": "Allow", "schedule": "0 10 * * 1-5", "duration": "1h"},
+                     {"kind": "Deny", "schedule": "30 10 * * 1", "duration": "1h",
+                      "timeZone": "Europe/Paris"}]}]}));
+    // Monday 2026-11-23 08:00 UTC: the Allow window opens at 10:00 UTC, but the Deny window
+    // (10:30-11:30 in Paris = 09:30-10:30 UTC) holds it shut until 10:30 UTC.
+    let r2 = w.release_n(2);
+    assert_eq!(gates(&w, &r2, "production"), [GateKind::Window]);
+    assert_eq!(
+        w.message(&r2, "production"),
+        "window opens 2026-11-23T10:30:00Z (2h30m from now)"
+    );
+    let wake = w.last.requeue_after.map(|d| d.as_secs());
+    assert_eq!(wake, Some(9000), "woken when it opens");
+    w.advance(8990);
+    w.step();
+    assert_eq!(w.phase(&r2, "production"), StagePhase::Blocked);
+    w.advance(10);
+    w.step();
+    assert_eq!(w.phase(&r2, "production"), StagePhase::Promoting);
+}
+
+#[test]
+fn a_deny_window_beats_an_allow_window_and_a_manual_promotion_ignores_both() {
+    let mut w = World::new(json!({"stages": [
+        {"name": "staging", "rollout": {"name": "web", "namespace": "shop-staging"}},
+        {"name": "production", "rollout": {"name": "web", "namespace": "shop-prod"},
+         "windows": [{"kind": "Allow", "schedule": "0 8 * * *", "duration": "8h"},
+                     {"kind": "Deny", "schedule": "0 9 * * 1", "duration": "2h",
+                      "timeZone": "Europe/Paris"}]}]}));
+    // 08:00 UTC is 09:00 in Paris on a Monday: the freeze holds until 10:00 UTC.
+    let r2 = w.release_n(2);
+    assert_eq!(
+        w.message(&r2, "production"),
+        "window opens 2026-11-23T10:00:00Z (2h from now)"
+    );
+    w.approve(&r2, "production", "alice", Decision::Promote);
+    w.step();
+    assert_eq!(w.phase(&r2, "production"), StagePhase::Promoting);
+}
+
+#[test]
+fn a_bad_window_is_an_invalid_spec_naming_its_field() {
+    let mut w = World::new(json!({"stages": [
+        {"name": "staging", "rollout": {"name": "web", "namespace": "shop-staging"}},
+        {"name": "production", "rollout": {"name": "web", "namespace": "shop-prod"},
+         "windows": [{"kind": "Maybe", "schedule": "0 9 * *", "duration": "0s",
+                      "timeZone": "Mars/Olympus"}]}]}));
+    let d = w.step();
+    let message = d.status.message.unwrap_or_default();
+    for field in ["kind", "schedule", "duration", "timeZone"] {
+        assert!(
+            message.contains(&format!("spec.stages[1].windows[0].{field}")),
+            "{field}: {message}"
+        );
+    }
+}

@@ -3,14 +3,14 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use rollgate_api::pipeline::{PromotionWindow, SecretKey};
+use rollgate_api::pipeline::SecretKey;
 use rollgate_api::{PromotionPipeline, PromotionPipelineStatus, RolloutAnalysis};
 
 use super::PipelineDecision;
 use crate::validate::Problem;
 
 /// One stage, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Stage {
     /// Name.
     pub name: String,
@@ -31,13 +31,13 @@ pub struct Stage {
     /// Distinct approvals needed.
     pub approvals: i32,
     /// Promotion windows.
-    pub windows: Vec<PromotionWindow>,
+    pub windows: crate::window::Windows,
     /// Promote when the gates open.
     pub auto_promote: bool,
 }
 
 /// A valid pipeline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ValidPipeline {
     /// Containers whose images travel (empty: all of the first stage's Rollout).
     pub containers: Vec<String>,
@@ -199,6 +199,13 @@ pub fn validate(p: &PromotionPipeline) -> Result<ValidPipeline, Vec<Problem>> {
                 "at least one template reference expected",
             ));
         }
+        let windows = match crate::window::parse(&format!("{f}.windows"), &s.windows) {
+            Ok(w) => w,
+            Err(p) => {
+                problems.extend(p);
+                crate::window::Windows::default()
+            }
+        };
         names.push(s.name.as_str());
         stages.push(Stage {
             name: s.name.clone(),
@@ -210,7 +217,7 @@ pub fn validate(p: &PromotionPipeline) -> Result<ValidPipeline, Vec<Problem>> {
             after,
             soak_secs,
             approvals,
-            windows: s.windows.clone(),
+            windows,
             auto_promote: s.auto_promote.unwrap_or(true),
         });
     }

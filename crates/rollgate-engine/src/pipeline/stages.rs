@@ -646,6 +646,15 @@ impl<'a> State<'a> {
             &stage.name,
             stage.approvals,
         ));
+        if let crate::window::WindowState::Closed { opens } = stage.windows.state(now) {
+            if let Some(at) = opens {
+                self.wake_at(at);
+            }
+            closed.push(Gate {
+                until: opens.map(Time),
+                ..gate(GateKind::Window)
+            });
+        }
         if self.valid.paused {
             closed.push(gate(GateKind::Paused));
         }
