@@ -170,7 +170,7 @@ async fn deployed(stack: &Stack, production: Value) -> R {
         stack,
         "app:1",
         "release 1 verified in production",
-        120,
+        1200,
         |r| phase_in(r, "production") == StagePhase::Verified,
     )
     .await?;
@@ -486,5 +486,95 @@ async fn production_in_another_cluster_gets_the_release_through_its_kubeconfig()
     assert_eq!(p.status.unwrap_or_default().stages[1].reachable, Some(true));
     staging.stop_controllers().await;
     production.stop_controllers().await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_window_blocks_until_a_person_promotes() -> R {
+    let stack = stack().await?;
+    stack
+        .apply_yaml(
+            &web("app:1", json!([{"setWeight": 50}]), json!({})),
+            STAGING,
+        )
+        .await?;
+    stack
+        .apply_yaml(&web("app:0", json!([{"setWeight": 50}]), json!({})), PROD)
+        .await?;
+    // Open one hour a year, on the 1st of January.
+    stack
+        .apply_yaml(
+            &pipeline(
+                json!({"windows": [{"kind": "Allow", "schedule": "0 0 1 1 *", "duration": "1h"}]}),
+            ),
+            PIPELINE_NS,
+        )
+        .await?;
+    let r1 = wait_release(&stack, "app:1", "blocked by the window", 120, |r| {
+        phase_in(r, "production") == StagePhase::Blocked
+    })
+    .await?;
+    let msg = message_in(&r1, "production");
+    assert!(
+        msg.starts_with("window opens ") && msg.contains("-01-01T00:00:00Z"),
+        "{msg}"
+    );
+    assert_eq!(image(&rollout(&stack, PROD).await?), "app:0");
+    approve(
+        &stack,
+        r1.metadata.name.as_deref().unwrap_or_default(),
+        Decision::Promote,
+    )
+    .await?;
+    wait_release(&stack, "app:1", "promoted by hand", 120, |r| {
+        phase_in(r, "production") == StagePhase::Verified
+    })
+    .await?;
+    assert_eq!(image(&rollout(&stack, PROD).await?), pinned("app:1"));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_newer_release_supersedes_one_still_soaking() -> R {
+    let stack = stack().await?;
+    deployed(&stack, json!({"soak": "10m"})).await?;
+    stack.set_image(STAGING, "web", "app", "app:2").await?;
+    wait_release(&stack, "app:2", "release 2 soaking", 120, |r| {
+        message_in(r, "production").starts_with("soak ")
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    stack.set_image(STAGING, "web", "app", "app:3").await?;
+    wait_release(&stack, "app:2", "release 2 superseded", 120, |r| {
+        phase_in(r, "production") == StagePhase::Superseded
+    })
+    .await?;
+    wait_release(
+        &stack,
+        "app:3",
+        "release 3 verified in production",
+        1200,
+        |r| phase_in(r, "production") == StagePhase::Verified,
+    )
+    .await?;
+    // Production went from release 1 to release 3: release 2 was never written there.
+    let events =
+        Api::<k8s_openapi::api::events::v1::Event>::namespaced(stack.client.clone(), PIPELINE_NS)
+            .list(&ListParams::default())
+            .await?;
+    let promoted: Vec<String> = events
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("ReleasePromoted"))
+        .filter_map(|e| e.note.clone())
+        .collect();
+    assert!(
+        promoted.iter().all(|n| !n.contains(&pinned("app:2"))),
+        "{promoted:?}"
+    );
+    assert!(
+        promoted.iter().any(|n| n.contains(&pinned("app:3"))),
+        "{promoted:?}"
+    );
     Ok(())
 }
