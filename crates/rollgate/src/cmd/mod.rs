@@ -8,4 +8,5 @@ mod demo_alerts;
 pub mod dev;
 pub mod get;
 pub mod lint;
+pub mod pipeline;
 pub mod simulate;
