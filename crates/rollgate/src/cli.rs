@@ -83,7 +83,8 @@ pub enum Command {
 /// Where the cluster is and which namespace to use, for the commands on one rollout.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    /// Namespace of the rollout (default: the kubeconfig context's namespace, else `default`).
+    /// Namespace of the rollout, pipeline or release (default: the kubeconfig context's
+    /// namespace, else `default`).
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
     /// Path of the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
