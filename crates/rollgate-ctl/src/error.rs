@@ -166,6 +166,53 @@ pub enum CtlError {
         /// The field and what is wrong with it.
         problem: rollgate_api::decode::DecodeError,
     },
+    /// The PromotionPipeline does not exist.
+    #[error("pipeline {namespace}/{name} not found")]
+    PipelineNotFound {
+        /// Namespace looked in.
+        namespace: String,
+        /// Name looked for.
+        name: String,
+    },
+    /// The Release does not exist.
+    #[error("release {namespace}/{name} not found")]
+    ReleaseNotFound {
+        /// Namespace looked in.
+        namespace: String,
+        /// Name looked for.
+        name: String,
+    },
+    /// A stage the release's pipeline does not have.
+    #[error(
+        "release {release} has no stage '{stage}': its pipeline {pipeline} has the stages {}",
+        names(.stages)
+    )]
+    NoSuchStage {
+        /// `NAMESPACE/NAME` of the release.
+        release: String,
+        /// The release's pipeline (`spec.pipeline`).
+        pipeline: String,
+        /// The stage asked for.
+        stage: String,
+        /// The pipeline's stages, in order.
+        stages: Vec<String>,
+    },
+    /// `promote --pipeline P --release R` where R belongs to another pipeline.
+    #[error("release {release} belongs to pipeline '{actual}' (spec.pipeline), not '{asked}'")]
+    WrongPipeline {
+        /// `NAMESPACE/NAME` of the release.
+        release: String,
+        /// The pipeline given with `--pipeline`.
+        asked: String,
+        /// The release's `spec.pipeline`.
+        actual: String,
+    },
+    /// Nobody to record as the approver.
+    #[error("cannot tell who decides: {problem}; pass --approver NAME")]
+    NoApprover {
+        /// Why the kubeconfig does not say.
+        problem: String,
+    },
     /// A request to the API server failed. The client's error is the [`source`](std::error::Error::source)
     /// (print the chain, e.g. with anyhow's `{:#}`).
     #[error("{what}")]

@@ -17,12 +17,15 @@
 //! `status.abort`, `spec.paused`, `spec.template` and `spec.restartAt`. Every decision about
 //! what happens next stays in the engine.
 
+pub mod approval;
 mod command;
 mod error;
 mod history;
 mod image;
 mod merge_patch;
+pub mod pipeline;
 mod plan;
+pub mod release_status;
 mod run;
 mod status;
 pub mod tree;

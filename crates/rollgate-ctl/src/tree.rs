@@ -98,7 +98,7 @@ fn run_symbol(phase: Option<AnalysisPhase>) -> &'static str {
 }
 
 /// `5s`, `3m`, `2h`, `4d`.
-fn age(now: Timestamp, since: Option<Timestamp>) -> String {
+pub(crate) fn age(now: Timestamp, since: Option<Timestamp>) -> String {
     let Some(since) = since else {
         return "-".into();
     };

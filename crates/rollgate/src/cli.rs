@@ -33,7 +33,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run a local simulated cluster, with the controller inside, for kubectl (until Ctrl-C).
     Dev(DevArgs),
-    /// Wait until a rollout is Healthy (exit 0) or Degraded (exit 1), or the timeout (exit 2).
+    /// Wait until a rollout is Healthy (exit 0) or Degraded (exit 1), or the timeout (exit 2);
+    /// `status release R --stage S`: until a release is Verified in a stage (exit 0), Bad or
+    /// failed there (exit 1), or the timeout (exit 2).
     Status(StatusArgs),
     /// List resources.
     #[command(subcommand)]
@@ -50,7 +52,17 @@ pub enum Command {
     /// controller on a simulated cluster in virtual time; exit 1 when an expectation fails.
     Simulate(SimulateArgs),
     /// End the pause of a release, or skip the current canary step (--full: skip them all).
+    /// With --pipeline: promote a release of a promotion pipeline into a stage now (creates an
+    /// Approval with decision Promote).
     Promote(PromoteArgs),
+    /// Approve a release for a stage of its promotion pipeline (creates an Approval).
+    Approve(DecideArgs),
+    /// Reject a release for a stage of its promotion pipeline: it is never promoted there
+    /// (creates an Approval).
+    Reject(DecideArgs),
+    /// Control a promotion pipeline.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
     /// Abort the release in flight: traffic goes back to the stable version.
     Abort(RolloutArgs),
     /// Start an aborted release again.
@@ -71,7 +83,8 @@ pub enum Command {
 /// Where the cluster is and which namespace to use, for the commands on one rollout.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    /// Namespace of the rollout (default: the kubeconfig context's namespace, else `default`).
+    /// Namespace of the rollout, pipeline or release (default: the kubeconfig context's
+    /// namespace, else `default`).
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
     /// Path of the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
@@ -96,15 +109,47 @@ pub struct RolloutArgs {
     pub cluster: ClusterArgs,
 }
 
-/// `rollgate status`.
+/// `rollgate status NAME` (a rollout) or `rollgate status release R --stage S`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct StatusArgs {
-    /// The rollout.
+    /// Name of the Rollout.
+    #[arg(required = true)]
+    pub name: Option<String>,
+    /// The cluster and namespace.
     #[command(flatten)]
-    pub rollout: RolloutArgs,
+    pub cluster: ClusterArgs,
     /// Longest wait, e.g. `10m`, `90s` (default 10m).
     #[arg(long, default_value = "10m", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
+    /// What else to wait for.
+    #[command(subcommand)]
+    pub of: Option<StatusCommand>,
+}
+
+/// `rollgate status ...` on something other than a rollout.
+#[derive(Debug, Subcommand)]
+pub enum StatusCommand {
+    /// Wait until a release is Verified in a stage (exit 0), is Bad or Failed/RolledBack there
+    /// (exit 1, with the reason), or the timeout passes (exit 2, with the phase and message
+    /// last seen).
+    Release(StatusReleaseArgs),
+}
+
+/// `rollgate status release`.
+#[derive(Debug, Args)]
+pub struct StatusReleaseArgs {
+    /// Name of the Release.
+    pub release: String,
+    /// The stage of its pipeline to wait for.
+    #[arg(long)]
+    pub stage: String,
+    /// Longest wait, e.g. `1h`, `30m` (default 1h).
+    #[arg(long, default_value = "1h", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+    /// The cluster and namespace.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
@@ -139,6 +184,20 @@ pub struct SimulateArgs {
 pub enum ListCommand {
     /// Rollouts of a namespace (or of all with -A): phase, step, weights, ready pods, message.
     Rollouts(ListArgs),
+    /// Releases of promotion pipelines, newest first: number, pipeline, verdict, phase per
+    /// stage, age.
+    Releases(ListReleasesArgs),
+}
+
+/// `rollgate list releases`.
+#[derive(Debug, Args)]
+pub struct ListReleasesArgs {
+    /// Only the releases of this pipeline.
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
+    /// The cluster and namespace.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// `rollgate get ...`.
@@ -147,6 +206,58 @@ pub enum GetCommand {
     /// A rollout: phase, step, weights, images, replicas, and the tree of its revisions,
     /// ReplicaSets, pods and AnalysisRuns (with their last measurements).
     Rollout(GetRolloutArgs),
+    /// A promotion pipeline: per stage its Rollout, reachability, hold, current and last good
+    /// release; then the newest releases with their verdict and phase per stage.
+    Pipeline(GetPipelineArgs),
+}
+
+/// `rollgate get pipeline`.
+#[derive(Debug, Args)]
+pub struct GetPipelineArgs {
+    /// The pipeline.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Show every release (default: the 5 newest).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// One promotion pipeline, and how to reach its cluster.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Name of the PromotionPipeline.
+    pub name: String,
+    /// The cluster and namespace.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `rollgate pipeline ...`.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Stop the line (spec.paused): nothing is promoted anywhere until it is resumed.
+    Pause(PipelineArgs),
+    /// Resume a pipeline paused with `pipeline pause`.
+    Resume(PipelineArgs),
+}
+
+/// `rollgate approve|reject`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// Name of the Release.
+    pub release: String,
+    /// The stage of its pipeline the decision is for.
+    #[arg(long)]
+    pub stage: String,
+    /// A comment recorded with the decision.
+    #[arg(short = 'm', long = "message", value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Who decides (default: the user of the kubeconfig context).
+    #[arg(long, value_name = "NAME")]
+    pub approver: Option<String>,
+    /// The cluster and namespace.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// `rollgate get rollout`.
@@ -174,15 +285,39 @@ pub struct ListArgs {
     pub cluster: ClusterArgs,
 }
 
-/// `rollgate promote`.
+/// `rollgate promote NAME` (a rollout) or `rollgate promote --pipeline P --release R --stage S`.
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
-    /// The rollout.
+    /// Name of the Rollout (not with --pipeline).
+    #[arg(required_unless_present = "pipeline", conflicts_with = "pipeline")]
+    pub name: Option<String>,
+    /// The cluster and namespace.
     #[command(flatten)]
-    pub rollout: RolloutArgs,
+    pub cluster: ClusterArgs,
     /// Skip every remaining step, pause and analysis (status.promoteFull).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pipeline")]
     pub full: bool,
+    /// Promote a release of this PromotionPipeline (with --release and --stage) instead of
+    /// a rollout's step.
+    #[arg(long, value_name = "NAME", requires_all = ["release", "stage"])]
+    pub pipeline: Option<String>,
+    /// With --pipeline: the Release to promote.
+    #[arg(long, value_name = "NAME", requires = "pipeline")]
+    pub release: Option<String>,
+    /// With --pipeline: the stage to promote it into.
+    #[arg(long, value_name = "NAME", requires = "pipeline")]
+    pub stage: Option<String>,
+    /// With --pipeline: a comment recorded with the decision.
+    #[arg(
+        short = 'm',
+        long = "message",
+        value_name = "TEXT",
+        requires = "pipeline"
+    )]
+    pub comment: Option<String>,
+    /// With --pipeline: who decides (default: the user of the kubeconfig context).
+    #[arg(long, value_name = "NAME", requires = "pipeline")]
+    pub approver: Option<String>,
 }
 
 /// `rollgate undo`.
@@ -346,16 +481,171 @@ mod tests {
             panic!("promote expected");
         };
         assert!(a.full);
-        assert_eq!(a.rollout.name, "web");
-        assert_eq!(a.rollout.cluster.namespace.as_deref(), Some("shop"));
-        assert_eq!(a.rollout.cluster.kubeconfig, Some(PathBuf::from("/tmp/kc")));
-        assert_eq!(a.rollout.cluster.context.as_deref(), Some("prod"));
+        assert_eq!(a.name.as_deref(), Some("web"));
+        assert_eq!(a.pipeline, None);
+        assert_eq!(a.cluster.namespace.as_deref(), Some("shop"));
+        assert_eq!(a.cluster.kubeconfig, Some(PathBuf::from("/tmp/kc")));
+        assert_eq!(a.cluster.context.as_deref(), Some("prod"));
 
         let Command::Promote(a) = parse(&["rollgate", "promote", "web"]) else {
             panic!("promote expected");
         };
         assert!(!a.full);
-        assert_eq!(a.rollout.cluster.namespace, None);
+        assert_eq!(a.cluster.namespace, None);
+    }
+
+    fn try_parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn promote_with_pipeline_needs_release_and_stage_and_no_rollout() {
+        let Command::Promote(a) = parse(&[
+            "rollgate",
+            "promote",
+            "--pipeline",
+            "web",
+            "--release",
+            "web-7",
+            "--stage",
+            "production",
+            "-m",
+            "hotfix",
+        ]) else {
+            panic!("promote expected");
+        };
+        assert_eq!(a.name, None);
+        assert_eq!(a.pipeline.as_deref(), Some("web"));
+        assert_eq!(a.release.as_deref(), Some("web-7"));
+        assert_eq!(a.stage.as_deref(), Some("production"));
+        assert_eq!(a.comment.as_deref(), Some("hotfix"));
+        for bad in [
+            &["rollgate", "promote"][..],
+            &[
+                "rollgate",
+                "promote",
+                "--pipeline",
+                "web",
+                "--release",
+                "web-7",
+            ],
+            &[
+                "rollgate",
+                "promote",
+                "--pipeline",
+                "web",
+                "--stage",
+                "production",
+            ],
+            &[
+                "rollgate",
+                "promote",
+                "web",
+                "--pipeline",
+                "web",
+                "--release",
+                "r",
+                "--stage",
+                "s",
+            ],
+            &[
+                "rollgate",
+                "promote",
+                "--full",
+                "--pipeline",
+                "web",
+                "--release",
+                "r",
+                "--stage",
+                "s",
+            ],
+            &["rollgate", "promote", "web", "--release", "web-7"],
+        ] {
+            assert!(try_parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn status_takes_a_rollout_or_the_release_subcommand() {
+        let Command::Status(a) = parse(&["rollgate", "status", "web", "--timeout", "90s"]) else {
+            panic!("status expected");
+        };
+        assert_eq!(a.name.as_deref(), Some("web"));
+        assert_eq!(a.timeout, std::time::Duration::from_secs(90));
+        assert!(a.of.is_none());
+        let Command::Status(a) = parse(&[
+            "rollgate",
+            "status",
+            "release",
+            "web-7",
+            "--stage",
+            "production",
+            "-n",
+            "shop",
+        ]) else {
+            panic!("status expected");
+        };
+        let Some(StatusCommand::Release(r)) = a.of else {
+            panic!("status release expected");
+        };
+        assert_eq!(r.release, "web-7");
+        assert_eq!(r.stage, "production");
+        assert_eq!(r.timeout, std::time::Duration::from_secs(3600));
+        assert_eq!(r.cluster.namespace.as_deref(), Some("shop"));
+        assert!(try_parse(&["rollgate", "status"]).is_err());
+        assert!(try_parse(&["rollgate", "status", "release", "web-7"]).is_err());
+    }
+
+    #[test]
+    fn approve_reject_pipeline_and_listing_arguments() {
+        let Command::Approve(a) = parse(&[
+            "rollgate",
+            "approve",
+            "web-7",
+            "--stage",
+            "production",
+            "-m",
+            "ok",
+        ]) else {
+            panic!("approve expected");
+        };
+        assert_eq!(
+            (a.release.as_str(), a.stage.as_str()),
+            ("web-7", "production")
+        );
+        assert_eq!(a.comment.as_deref(), Some("ok"));
+        assert_eq!(a.approver, None);
+        let Command::Reject(a) = parse(&[
+            "rollgate",
+            "reject",
+            "web-7",
+            "--stage",
+            "staging",
+            "--approver",
+            "bob",
+        ]) else {
+            panic!("reject expected");
+        };
+        assert_eq!(a.approver.as_deref(), Some("bob"));
+        assert!(try_parse(&["rollgate", "approve", "web-7"]).is_err());
+        let Command::Pipeline(PipelineCommand::Pause(p)) =
+            parse(&["rollgate", "pipeline", "pause", "web"])
+        else {
+            panic!("pipeline pause expected");
+        };
+        assert_eq!(p.name, "web");
+        let Command::Get(GetCommand::Pipeline(g)) =
+            parse(&["rollgate", "get", "pipeline", "web", "--all"])
+        else {
+            panic!("get pipeline expected");
+        };
+        assert!(g.all);
+        let Command::List(ListCommand::Releases(l)) =
+            parse(&["rollgate", "list", "releases", "--pipeline", "web"])
+        else {
+            panic!("list releases expected");
+        };
+        assert_eq!(l.pipeline.as_deref(), Some("web"));
     }
 
     #[test]

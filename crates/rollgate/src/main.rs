@@ -6,6 +6,7 @@ mod cmd;
 
 use std::process::ExitCode;
 
+use rollgate_api::pipeline::Decision;
 use rollgate_ctl::Command as Ctl;
 
 fn main() -> ExitCode {
@@ -13,7 +14,8 @@ fn main() -> ExitCode {
     // only means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::parse();
-    // `status` reports its verdict through the exit code: 0 Healthy, 1 Degraded, 2 timed out.
+    // `status` reports its verdict through the exit code: 0 Healthy (a release: Verified), 1
+    // Degraded (Bad or failed), 2 timed out; 3 when it could not tell.
     if let cli::Command::Lint(args) = &cli.command {
         return match cmd::lint::run(args) {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -33,7 +35,11 @@ fn main() -> ExitCode {
         };
     }
     if let cli::Command::Status(args) = &cli.command {
-        return match cmd::ctl::status(args) {
+        let verdict = match &args.of {
+            Some(cli::StatusCommand::Release(r)) => cmd::pipeline::status(r),
+            None => cmd::ctl::status(args),
+        };
+        return match verdict {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -60,9 +66,29 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         // Handled in `main` (it exits with the verdict).
         cli::Command::Status(_) | cli::Command::Lint(_) | cli::Command::Simulate(_) => Ok(()),
         cli::Command::List(cli::ListCommand::Rollouts(args)) => cmd::ctl::list(&args),
+        cli::Command::List(cli::ListCommand::Releases(args)) => cmd::pipeline::list(&args),
         cli::Command::Get(cli::GetCommand::Rollout(args)) => cmd::get::rollout(&args),
+        cli::Command::Get(cli::GetCommand::Pipeline(args)) => cmd::pipeline::get(&args),
+        cli::Command::Promote(args) if args.pipeline.is_some() => cmd::pipeline::promote(&args),
         cli::Command::Promote(args) => {
-            cmd::ctl::run(&args.rollout, &Ctl::Promote { full: args.full })
+            let Some(name) = args.name else {
+                anyhow::bail!(
+                    "promote: give the name of a rollout, or --pipeline with --release and --stage"
+                );
+            };
+            let rollout = cli::RolloutArgs {
+                name,
+                cluster: args.cluster,
+            };
+            cmd::ctl::run(&rollout, &Ctl::Promote { full: args.full })
+        }
+        cli::Command::Approve(args) => cmd::pipeline::approve_or_reject(&args, Decision::Approve),
+        cli::Command::Reject(args) => cmd::pipeline::approve_or_reject(&args, Decision::Reject),
+        cli::Command::Pipeline(cli::PipelineCommand::Pause(args)) => {
+            cmd::pipeline::set_pause(&args, true)
+        }
+        cli::Command::Pipeline(cli::PipelineCommand::Resume(args)) => {
+            cmd::pipeline::set_pause(&args, false)
         }
         cli::Command::Abort(args) => cmd::ctl::run(&args, &Ctl::Abort),
         cli::Command::Retry(args) => cmd::ctl::run(&args, &Ctl::Retry),

@@ -32,26 +32,24 @@ pub fn run(args: &RolloutArgs, command: &Command) -> anyhow::Result<()> {
 /// `rollgate status`: prints each change of phase, then exits 0 (Healthy), 1 (Degraded) or 2
 /// (timed out), with the reason.
 pub fn status(args: &crate::cli::StatusArgs) -> anyhow::Result<i32> {
+    let Some(name) = args.name.as_deref() else {
+        anyhow::bail!("status: the name of the rollout (or `release`) is required");
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     let verdict = runtime.block_on(async {
-        let client = connect(&args.rollout.cluster).await?;
+        let client = connect(&args.cluster).await?;
         let namespace = args
-            .rollout
             .cluster
             .namespace
             .clone()
             .unwrap_or_else(|| client.default_namespace().to_string());
-        let id = format!("{namespace}/{}", args.rollout.name);
-        let verdict = rollgate_ctl::wait_status(
-            &client,
-            &namespace,
-            &args.rollout.name,
-            args.timeout,
-            |line| println!("rollout {id}: {line}"),
-        )
+        let id = format!("{namespace}/{name}");
+        let verdict = rollgate_ctl::wait_status(&client, &namespace, name, args.timeout, |line| {
+            println!("rollout {id}: {line}");
+        })
         .await?;
         anyhow::Ok((id, verdict))
     })?;

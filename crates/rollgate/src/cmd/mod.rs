@@ -9,4 +9,5 @@ mod demo_pipeline;
 pub mod dev;
 pub mod get;
 pub mod lint;
+pub mod pipeline;
 pub mod simulate;
