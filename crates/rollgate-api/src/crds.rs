@@ -102,7 +102,10 @@ mod tests {
                 "rollouts.rollgate.dev.yaml",
                 "analysistemplates.rollgate.dev.yaml",
                 "clusteranalysistemplates.rollgate.dev.yaml",
-                "analysisruns.rollgate.dev.yaml"
+                "analysisruns.rollgate.dev.yaml",
+                "promotionpipelines.rollgate.dev.yaml",
+                "releases.rollgate.dev.yaml",
+                "approvals.rollgate.dev.yaml"
             ]
         );
     }
