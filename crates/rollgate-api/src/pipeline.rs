@@ -417,7 +417,7 @@ pub struct Gate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub have: Option<i32>,
     /// `Rejected`: who. `InFlight`: the release being promoted there. `MissingContainer`:
-    /// the containers missing.
+    /// the containers missing. `Claimed`: the other pipeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
 }
@@ -448,6 +448,9 @@ crate::reasons::string_enum! {
         /// The stage's Rollout lacks a container whose image the release carries (`by`
         /// names them): an error in the target, fixed there.
         MissingContainer,
+        /// Another pipeline, created first, drives the stage's Rollout (`by` names it): two
+        /// pipelines never write the same Rollout.
+        Claimed,
     }
 }
 

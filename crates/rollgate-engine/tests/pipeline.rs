@@ -454,3 +454,53 @@ fn a_bad_window_is_an_invalid_spec_naming_its_field() {
         );
     }
 }
+
+#[test]
+fn a_stage_another_pipeline_drives_is_never_written() {
+    let mut w = World::new(json!({}));
+    w.claims.insert("production".into(), "shop/web-eu".into());
+    let r2 = w.release_n(2);
+    assert_eq!(gates(&w, &r2, "production"), [GateKind::Claimed]);
+    assert_eq!(
+        w.message(&r2, "production"),
+        "pipeline shop/web-eu drives this Rollout (it was there first)"
+    );
+    w.approve(&r2, "production", "alice", Decision::Promote);
+    w.settle();
+    assert_eq!(w.writes_into("production"), 0, "not even by hand");
+    let st = w.pipeline.status.clone().unwrap_or_default();
+    assert!(
+        st.stages[1]
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("shop/web-eu"))
+    );
+}
+
+#[test]
+fn a_restored_release_that_fails_too_is_not_rolled_back_again() {
+    let mut w = World::new(json!({}));
+    let r2 = w.release_n(2);
+    w.healthy("production");
+    w.step();
+    let r3 = w.release_n(3);
+    w.healthy("production");
+    w.step();
+    let r4 = w.release_n(4);
+    w.step();
+    w.abort("production", AbortReason::AnalysisFailed);
+    w.step();
+    assert_eq!(w.verdict(&r4), Some(Verdict::Bad));
+    assert_eq!(
+        w.image("production"),
+        format!("shop/web@{}", digest(3)),
+        "r3 restored"
+    );
+    // The restored release fails as well: Bad, and no second rollback (to r2).
+    w.step();
+    w.abort("production", AbortReason::AlertFiring);
+    w.step();
+    assert_eq!(w.verdict(&r3), Some(Verdict::Bad));
+    assert_eq!(w.image("production"), format!("shop/web@{}", digest(3)));
+    assert_eq!(w.verdict(&r2), Some(Verdict::Good));
+}

@@ -107,6 +107,10 @@ pub fn render(g: &Gate, now: Timestamp) -> String {
         GateKind::Held => "automatic promotion is held until a person promotes".into(),
         GateKind::Manual => "autoPromote is false: rollgate promote".into(),
         GateKind::Unreachable => "the stage cannot be reached".into(),
+        GateKind::Claimed => format!(
+            "pipeline {} drives this Rollout (it was there first)",
+            g.by.as_deref().unwrap_or("?")
+        ),
         GateKind::MissingContainer => format!(
             "the stage's Rollout has no container {}",
             g.by.as_deref().unwrap_or("?")

@@ -89,6 +89,9 @@ pub struct PipelineInput<'a> {
     pub approvals: &'a [Approval],
     /// Each stage as read, by stage name.
     pub stages: &'a BTreeMap<String, ObservedStage>,
+    /// Stages (after the first) whose Rollout another pipeline, created first, also promotes
+    /// into: stage name -> that pipeline (`namespace/name`). Nothing is written there.
+    pub claims: &'a BTreeMap<String, String>,
     /// The controller's clock.
     pub now: Timestamp,
 }

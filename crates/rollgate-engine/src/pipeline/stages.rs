@@ -463,6 +463,16 @@ impl<'a> State<'a> {
             // revision.
             return;
         }
+        let restoring = self
+            .stages
+            .get(stage.index)
+            .and_then(|s| s.hold.as_ref())
+            .is_some_and(|h| h.reason == HoldReason::Restored);
+        if restoring {
+            // The stage failed again while held after a restore (the restored release failed):
+            // no second rollback; a person decides.
+            return;
+        }
         let Some(good) = self.last_good(stage, Some(&name)) else {
             return;
         };
@@ -554,6 +564,31 @@ impl<'a> State<'a> {
     fn promote_into(&mut self, d: &mut PipelineDecision, stage: &Stage) {
         let now = self.now();
         let reachable = self.view(stage).is_some_and(|v| v.rollout.is_some());
+        if let Some(other) = self.input.claims.get(&stage.name) {
+            let claimed = Gate {
+                by: Some(other.clone()),
+                ..gate(GateKind::Claimed)
+            };
+            if let Some(s) = self.stages.get_mut(stage.index) {
+                s.problem = Some(format!(
+                    "Rollout {}/{} is also a stage of pipeline {other}, created first: this \
+                     pipeline writes nothing into it",
+                    stage.namespace, stage.rollout
+                ));
+            }
+            if let Some(ri) = (0..self.rels.len()).rev().find(|&ri| {
+                matches!(
+                    phase_in(&self.rels[ri], &stage.name),
+                    StagePhase::Waiting | StagePhase::Blocked
+                )
+            }) {
+                let st = Self::stage_status(&mut self.rels[ri], &stage.name);
+                st.phase = StagePhase::Blocked;
+                st.message = Some(gates::render(&claimed, now));
+                st.blocked = vec![claimed];
+            }
+            return;
+        }
         // What the stage runs now, and whether a promotion into it is in flight.
         let current = (0..self.rels.len()).rfind(|&ri| self.runs(stage, &self.rels[ri]));
         let in_flight = self.rels.iter().position(|r| {

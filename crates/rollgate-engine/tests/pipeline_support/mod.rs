@@ -37,6 +37,7 @@ pub struct World {
     pub runs: BTreeMap<String, Vec<VerificationRun>>,
     pub digests: BTreeMap<String, BTreeMap<String, String>>,
     pub unreachable: BTreeSet<String>,
+    pub claims: BTreeMap<String, String>,
     pub now: Timestamp,
     pub last: PipelineDecision,
     pub writes: Vec<(String, BTreeMap<String, String>)>,
@@ -96,6 +97,7 @@ impl World {
             runs: BTreeMap::new(),
             digests: BTreeMap::new(),
             unreachable: BTreeSet::new(),
+            claims: BTreeMap::new(),
             now: T0.parse().expect("time"),
             last: PipelineDecision::default(),
             writes: Vec::new(),
@@ -137,6 +139,7 @@ impl World {
             releases: &self.releases,
             approvals: &self.approvals,
             stages: &stages,
+            claims: &self.claims,
             now: self.now,
         })
     }
