@@ -298,7 +298,9 @@ fn check_pipeline(p: &PipelineExpect, o: &PipelineOutcome) -> Vec<Check> {
             );
         }
         for (name, want) in &e.message_contains {
-            let got = stage(name).and_then(|s| s.message.clone()).unwrap_or_default();
+            let got = stage(name)
+                .and_then(|s| s.message.clone())
+                .unwrap_or_default();
             push(
                 field(&format!("messageContains.{name}")),
                 format!("{want:?}"),
@@ -386,7 +388,11 @@ mod tests {
             ..Default::default()
         };
         let checks = check(&expect, &outcome());
-        let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.field.as_str()).collect();
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.field.as_str())
+            .collect();
         assert_eq!(failed, ["phase", "abortedBy", "promotedBy", "events"]);
         assert_eq!(checks.len(), 9);
         let lines: Vec<String> = checks.iter().map(ToString::to_string).collect();
@@ -395,6 +401,93 @@ mod tests {
         assert!(lines[3].contains("an abort by 05:00") && lines[3].ends_with("abort at 05:12"));
         assert!(lines[5].contains("2 of 5") && lines[5].starts_with("ok"));
         assert!(lines[8].ends_with("not recorded"));
+    }
+
+    fn release(
+        number: i64,
+        image: &str,
+        verdict: rollgate_api::pipeline::Verdict,
+    ) -> rollgate_api::Release {
+        use rollgate_api::pipeline::{ReleaseSpec, ReleaseStatus};
+        let mut r = rollgate_api::Release::new(
+            &format!("web-{number}"),
+            ReleaseSpec {
+                pipeline: "web".into(),
+                images: [("app".to_string(), format!("app@{image}"))].into(),
+                source_images: [("app".to_string(), image.to_string())].into(),
+                entered: "staging".into(),
+                number,
+                created: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ),
+            },
+        );
+        r.status = Some(ReleaseStatus {
+            verdict: Some(verdict),
+            ..Default::default()
+        });
+        r
+    }
+
+    #[test]
+    fn pipeline_checks_compare_status_and_images() {
+        use rollgate_api::pipeline::{PipelineStageStatus, Verdict};
+        let text = "pipeline:\n  stages: {production: {runsRelease: 2, lastGood: 1, held: false}}\n  releases: {2: {verdict: Good}, 3: {verdict: Bad}}\n  neverPromoted: [{release: 2, stage: production}]\n  events: [ReleaseFailed]\n";
+        let expect: Expect = serde_saphyr::from_str(text).expect("test data");
+        let pipeline = PipelineOutcome {
+            name: "web".into(),
+            status: rollgate_api::PromotionPipelineStatus {
+                stages: vec![PipelineStageStatus {
+                    name: "production".into(),
+                    current: Some("web-2".into()),
+                    last_good: Some("web-1".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            releases: vec![
+                release(1, "app:1", Verdict::Good),
+                release(2, "app:2", Verdict::Good),
+            ],
+            events: vec!["ReleaseRecorded".into()],
+            promoted: [(2, "production".to_string())].into(),
+            // The status names release 2 but the Rollout still runs release 1's image.
+            stage_images: [(
+                "production".to_string(),
+                [("app".to_string(), "app@app:1".to_string())].into(),
+            )]
+            .into(),
+            entry_stage: "staging".into(),
+        };
+        let o = Outcome {
+            pipeline: Some(pipeline),
+            ..outcome()
+        };
+        let checks = check(&expect, &o);
+        let lines: Vec<String> = checks.iter().map(ToString::to_string).collect();
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.field.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "pipeline.stages.production.runsRelease",
+                "pipeline.releases.3.verdict",
+                "pipeline.neverPromoted",
+                "pipeline.events"
+            ],
+            "{lines:#?}"
+        );
+        assert!(
+            lines[0].ends_with("got release 2 with images app=app@app:1"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[4].ends_with("got no such release"), "{}", lines[4]);
+        let none = check(&expect, &outcome());
+        assert!(none.iter().any(|c| c.field == "pipeline" && !c.ok));
     }
 
     #[test]

@@ -684,14 +684,17 @@ impl Scenario {
                 .split_once('/')
                 .is_some_and(|(ns, n)| rollouts.iter().any(|r| r.0 == ns && r.1 == n));
             if !found {
-                let names: Vec<String> = rollouts.iter().map(|(ns, n)| format!("{ns}/{n}")).collect();
+                let names: Vec<String> =
+                    rollouts.iter().map(|(ns, n)| format!("{ns}/{n}")).collect();
                 return Err(format!(
                     "{field}: a Rollout among the objects as namespace/name expected (have: {})",
                     names.join(", ")
                 ));
             }
             if !e.rollouts.is_empty() || e.pipeline.is_some() {
-                return Err(format!("{field}: rollouts and pipeline only at the top of expect"));
+                return Err(format!(
+                    "{field}: rollouts and pipeline only at the top of expect"
+                ));
             }
             check_events(&e.events, &format!("{field}.events"))?;
             check_phase(e.phase.as_deref(), &format!("{field}.phase"))?;
@@ -902,8 +905,107 @@ duration: 1h
         ))
         .expect_err("should fail");
         assert!(
-            two.contains("exactly one Rollout expected (or a PromotionPipeline with one per stage), found 2"),
+            two.contains(
+                "exactly one Rollout expected (or a PromotionPipeline with one per stage), found 2"
+            ),
             "{two}"
+        );
+    }
+
+    const PIPELINE: &str = r#"
+name: p
+namespace: shop
+objects:
+  - {apiVersion: rollgate.dev/v1alpha1, kind: Rollout, metadata: {name: web, namespace: prod}}
+  - {apiVersion: rollgate.dev/v1alpha1, kind: Rollout, metadata: {name: web, namespace: stg}}
+  - apiVersion: rollgate.dev/v1alpha1
+    kind: PromotionPipeline
+    metadata: {name: web}
+    spec:
+      stages:
+        - {name: staging, rollout: {name: web, namespace: stg}}
+        - {name: production, rollout: {name: web, namespace: prod}}
+        - {name: edge, rollout: {name: web, namespace: far, cluster: {kubeconfigSecret: {name: s}}}}
+"#;
+
+    #[test]
+    fn a_pipeline_scenario_is_about_its_first_stage_and_creates_its_namespaces() {
+        let s = Scenario::parse(&format!(
+            "{PIPELINE}timeline:\n  - {{at: 1m, approve: {{release: 1, stage: production, decision: Promote}}}}\n  - {{at: 2m, abort: {{rollout: web, namespace: prod}}}}\n  - {{at: 3m, pipeline: {{paused: true}}}}\nexpect:\n  rollouts: {{prod/web: {{phase: Healthy}}}}\n  pipeline: {{releases: {{2: {{verdict: Bad, stages: {{production: RolledBack}}}}}}, neverPromoted: [{{release: 2, stage: production}}]}}\n"
+        ))
+        .expect("test data");
+        assert_eq!(
+            s.rollout().expect("test data"),
+            ("stg".into(), "web".into())
+        );
+        assert_eq!(s.rollouts().expect("test data").len(), 2);
+        let namespaces: Vec<String> = s.namespaces().into_iter().collect();
+        assert_eq!(
+            namespaces,
+            ["prod", "shop", "stg"],
+            "not the other cluster's"
+        );
+        assert_eq!(
+            s.timeline[0].approve.as_ref().map(|a| a.decision),
+            Some(rollgate_api::pipeline::Decision::Promote)
+        );
+        assert_eq!(
+            s.pipeline(None).expect("test data"),
+            ("shop".into(), "web".into())
+        );
+    }
+
+    #[test]
+    fn pipeline_errors_name_the_field() {
+        let cases = [
+            (
+                "timeline: [{at: 1m, approve: {release: 0, stage: production, decision: Approve}}]",
+                "timeline[0].approve.release: a release number (1, 2, ...) expected",
+            ),
+            (
+                "timeline: [{at: 1m, pipeline: {name: other, paused: true}}]",
+                "timeline[0].pipeline.name: no PromotionPipeline other among the objects",
+            ),
+            (
+                "timeline: [{at: 1m, approve: {release: 1, stage: production, decision: Maybe}}]",
+                "Maybe",
+            ),
+            (
+                "expect: {rollouts: {web: {phase: Healthy}}}",
+                "expect.rollouts.web: a Rollout among the objects as namespace/name expected (have: prod/web, stg/web)",
+            ),
+            (
+                "expect: {rollouts: {prod/web: {phase: Done}}}",
+                "expect.rollouts.prod/web.phase: one of Healthy",
+            ),
+            (
+                "expect: {pipeline: {releases: {two: {verdict: Good}}}}",
+                "expect.pipeline.releases.two: a release number (1, 2, ...) expected",
+            ),
+            (
+                "expect: {pipeline: {events: [ReleaseDone]}}",
+                "expect.pipeline.events[0]: unknown EventReason \"ReleaseDone\"",
+            ),
+            (
+                "expect: {pipeline: {releases: {2: {verdict: Fine}}}}",
+                "Fine",
+            ),
+        ];
+        for (extra, want) in cases {
+            let err = Scenario::parse(&format!("{PIPELINE}{extra}\n")).expect_err("should fail");
+            assert!(err.contains(want), "{extra}: {err}");
+        }
+        let no_pipeline =
+            with("timeline: [{at: 1m, pipeline: {paused: true}}]").expect_err("fails");
+        assert!(
+            no_pipeline
+                .contains("timeline[0].pipeline.name: no PromotionPipeline among the objects"),
+            "{no_pipeline}"
+        );
+        let bad = with("metrics: {error-rate: {releases: {first: 1}}}").expect_err("fails");
+        assert!(
+            bad.contains("metrics.error-rate.releases.first: a release number"),
+            "{bad}"
         );
     }
 

@@ -52,7 +52,11 @@ impl PipelineOutcome {
 
     /// The images a release gives `stage`'s Rollout: as CI wrote them in the first stage,
     /// pinned by digest elsewhere.
-    pub fn images_for<'a>(&self, release: &'a Release, stage: &str) -> &'a BTreeMap<String, String> {
+    pub fn images_for<'a>(
+        &self,
+        release: &'a Release,
+        stage: &str,
+    ) -> &'a BTreeMap<String, String> {
         if stage == self.entry_stage {
             &release.spec.source_images
         } else {
@@ -128,11 +132,15 @@ impl PipelineWatch {
     pub async fn observe(&mut self, stack: &Stack) -> Result<Vec<String>, ScenarioError> {
         let client = &stack.client;
         let name = self.outcome.name.clone();
-        let run_err = |what: String| move |e: kube::Error| ScenarioError::Run(format!("{what}: {e}"));
+        let run_err =
+            |what: String| move |e: kube::Error| ScenarioError::Run(format!("{what}: {e}"));
         let Some(pipeline) = Api::<PromotionPipeline>::namespaced(client.clone(), &self.ns)
             .get_opt(&name)
             .await
-            .map_err(run_err(format!("reading PromotionPipeline {}/{name}", self.ns)))?
+            .map_err(run_err(format!(
+                "reading PromotionPipeline {}/{name}",
+                self.ns
+            )))?
         else {
             return Ok(Vec::new());
         };
@@ -211,7 +219,8 @@ impl PipelineWatch {
             let Some(status) = &r.status else { continue };
             let verdict = status.verdict.unwrap_or(Verdict::Unknown);
             let before = self.verdicts.insert(rname.clone(), verdict);
-            if before.is_some_and(|b| b != verdict) || (before.is_none() && verdict != Verdict::Unknown)
+            if before.is_some_and(|b| b != verdict)
+                || (before.is_none() && verdict != Verdict::Unknown)
             {
                 let why = status
                     .failure
@@ -221,7 +230,8 @@ impl PipelineWatch {
                 lines.push(format!("  release {n} verdict {verdict}{why}"));
             }
             for st in &status.stages {
-                if st.phase != StagePhase::Waiting && st.phase != StagePhase::Blocked
+                if st.phase != StagePhase::Waiting
+                    && st.phase != StagePhase::Blocked
                     && st.phase != StagePhase::Superseded
                 {
                     self.outcome.promoted.insert((n, st.name.clone()));
@@ -298,10 +308,7 @@ impl PipelineWatch {
                 .get_opt(&stage.rollout.name)
                 .await
                 .map_err(|e| {
-                    ScenarioError::Run(format!(
-                        "reading Rollout {ns}/{}: {e}",
-                        stage.rollout.name
-                    ))
+                    ScenarioError::Run(format!("reading Rollout {ns}/{}: {e}", stage.rollout.name))
                 })?
             else {
                 continue;
@@ -310,7 +317,9 @@ impl PipelineWatch {
             for r in &self.outcome.releases {
                 let want = self.outcome.images_for(r, &stage.name);
                 if !want.is_empty() && want.iter().all(|(c, i)| images.get(c) == Some(i)) {
-                    self.outcome.promoted.insert((r.spec.number, stage.name.clone()));
+                    self.outcome
+                        .promoted
+                        .insert((r.spec.number, stage.name.clone()));
                 }
             }
             self.outcome.stage_images.insert(stage.name.clone(), images);
@@ -364,10 +373,7 @@ pub async fn approve(
         .create(&PostParams::default(), &approval)
         .await
     {
-        Ok(created) => format!(
-            "created {}",
-            created.metadata.name.unwrap_or_default()
-        ),
+        Ok(created) => format!("created {}", created.metadata.name.unwrap_or_default()),
         Err(e) => format!("refused: {e}"),
     };
     Ok(format!("{what} ({release}): {said}"))

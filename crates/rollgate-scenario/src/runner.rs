@@ -273,7 +273,11 @@ impl Run<'_> {
     }
 
     /// Carries out one timeline entry.
-    async fn act(&mut self, entry: &TimelineEntry, scenario: &Scenario) -> Result<(), ScenarioError> {
+    async fn act(
+        &mut self,
+        entry: &TimelineEntry,
+        scenario: &Scenario,
+    ) -> Result<(), ScenarioError> {
         let namespace = scenario.namespace.as_str();
         let client = self.stack.client.clone();
         let now = self.stack.sim.now();
@@ -460,7 +464,15 @@ impl Run<'_> {
         for e in events {
             let mark = if e.type_ == "Warning" { "!" } else { " " };
             self.say(format!("{mark} {who}event {:<22} {}", e.reason, e.note));
-            self.watched[i].outcome.events.push(e.reason);
+            // An abort the controller undid within the second (a fast rollback) is only
+            // seen in its Event.
+            let o = &mut self.watched[i].outcome;
+            if e.reason == rollgate_api::EventReason::RolloutAborted.as_str()
+                && o.first_abort.is_none()
+            {
+                o.first_abort = Some(self.start.elapsed());
+            }
+            o.events.push(e.reason);
             changed = true;
         }
         let status = rollout.status.clone().unwrap_or_default();

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION};
-use rollgate_engine::pipeline::RELEASE_LABEL;
 use rollgate_controller::metrics_source::{BoxFuture, MetricSource, QueryFor};
+use rollgate_engine::pipeline::RELEASE_LABEL;
 use rollgate_prometheus::{QueryResult, Request};
 use rollgate_sim::SimCluster;
 use tokio::time::Instant;
@@ -71,7 +71,9 @@ impl ScenarioMetrics {
             .list_objects("apps/v1", "replicasets", Some(about.namespace))
             .into_iter()
             .find(|rs| rs["metadata"]["labels"][POD_TEMPLATE_HASH] == hash.as_str())?;
-        let containers = rs["spec"]["template"]["spec"]["containers"].as_array()?.clone();
+        let containers = rs["spec"]["template"]["spec"]["containers"]
+            .as_array()?
+            .clone();
         let image_of = |name: &str| {
             containers
                 .iter()
