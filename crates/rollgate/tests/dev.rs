@@ -327,10 +327,7 @@ fn kubectl_drives_the_dev_cluster() -> anyhow::Result<()> {
         if out.contains("staging:Verified") {
             break out;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no verified release in staging:\n{out}"
-        );
+        assert!(Instant::now() < deadline, "no verified release in staging:\n{out}");
         std::thread::sleep(Duration::from_millis(300));
     };
     let header: Vec<&str> = releases
@@ -347,20 +344,12 @@ fn kubectl_drives_the_dev_cluster() -> anyhow::Result<()> {
     assert!(releases.contains("production:Blocked"), "{releases}");
     let out = k.ok(&["get", "promotionpipelines,approvals", "-n", "pipeline"])?;
     assert!(
-        out.lines().next().is_some_and(|h| h
-            .split_whitespace()
-            .eq(["NAME", "STAGES", "PAUSED", "NEWEST", "AGE"])),
+        out.lines()
+            .next()
+            .is_some_and(|h| h.split_whitespace().eq(["NAME", "STAGES", "PAUSED", "NEWEST", "AGE"])),
         "{out}"
     );
-    let out = k.ok(&[
-        "get",
-        "pp",
-        "web",
-        "-n",
-        "pipeline",
-        "-o",
-        "jsonpath={.status.stages[1].name}",
-    ])?;
+    let out = k.ok(&["get", "pp", "web", "-n", "pipeline", "-o", "jsonpath={.status.stages[1].name}"])?;
     assert_eq!(out.trim(), "production");
 
     // Server-side apply of an example again.
