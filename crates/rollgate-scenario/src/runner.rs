@@ -28,6 +28,10 @@ use crate::ticker::Ticker;
 /// for the scenario to end before its `duration`.
 const SETTLE: Duration = Duration::from_secs(120);
 
+/// The wall-clock time at which every scenario starts: Monday 2026-01-05 09:00 UTC.
+pub const START: k8s_openapi::jiff::Timestamp =
+    k8s_openapi::jiff::Timestamp::constant(1_767_603_600, 0);
+
 /// What came out of a scenario (about its Rollout, [`crate::Scenario::rollout`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
@@ -89,6 +93,9 @@ pub async fn run(
     let ready_after = scenario.ready_after.map_or(Duration::from_secs(5), |d| d.0);
     let mut config = SimConfig {
         default_ready_delay: ready_after,
+        // A fixed wall clock: times in messages, soaks and promotion windows come out the
+        // same on every run.
+        base_time: Some(START),
         ..Default::default()
     };
     for n in scenario.namespaces() {

@@ -84,15 +84,23 @@ scenarios! {
 /// The same scenario gives the same timeline: noise is seeded, time is virtual.
 #[test]
 fn runs_are_deterministic() {
-    let scenario = Scenario::load(&dir().join("canary-success.yaml")).expect("test data");
-    let run = || {
-        let mut lines = Vec::new();
-        run_blocking(&scenario, &mut |l| lines.push(l)).expect("test data");
-        lines
-    };
-    let (a, b) = (run(), run());
-    assert!(a.iter().any(|l| l.contains("measure error-rate")));
-    assert_eq!(a, b);
+    for (file, want) in [
+        ("canary-success.yaml", "measure error-rate"),
+        (
+            "pipeline-approval-gate.yaml",
+            "Approval Reject of release 2",
+        ),
+    ] {
+        let scenario = Scenario::load(&dir().join(file)).expect("test data");
+        let run = || {
+            let mut lines = Vec::new();
+            run_blocking(&scenario, &mut |l| lines.push(l)).expect("test data");
+            lines
+        };
+        let (a, b) = (run(), run());
+        assert!(a.iter().any(|l| l.contains(want)), "{file}");
+        assert_eq!(a, b, "{file}");
+    }
 }
 
 /// A wrong expectation is reported, not hidden: the outcome differs from the `expect`.
