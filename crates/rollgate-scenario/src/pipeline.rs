@@ -65,6 +65,9 @@ impl PipelineOutcome {
     }
 }
 
+/// How long after a soak or window gate's `until` the run still waits for the controller.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Follows one pipeline through a run.
 pub struct PipelineWatch {
     ns: String,
@@ -100,8 +103,10 @@ impl PipelineWatch {
     }
 
     /// Whether something in the pipeline is still on its way at `now`: a release moving in a
-    /// stage, or a soak or window gate that opens later.
+    /// stage, or a soak or window gate that opens later or opened less than [`GRACE`] ago
+    /// (status times are whole seconds; the controller looks again within its poll).
     pub fn busy(&self, now: Timestamp) -> bool {
+        let now = now.checked_sub(GRACE).unwrap_or(now);
         self.outcome.releases.iter().any(|r| {
             r.status.iter().flat_map(|s| &s.stages).any(|st| {
                 MOVING.contains(&st.phase)
