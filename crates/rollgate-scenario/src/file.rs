@@ -24,7 +24,8 @@ pub struct Scenario {
     #[serde(default = "default_namespace")]
     pub namespace: String,
     /// Manifests applied at time 0, in order: exactly one Rollout, its Services,
-    /// AnalysisTemplates, HTTPRoutes...
+    /// AnalysisTemplates, HTTPRoutes... With a PromotionPipeline, one Rollout per stage (each
+    /// in the namespace its `metadata.namespace` names; every namespace used is created first).
     pub objects: Vec<Value>,
     /// How pods of an image behave (by image), when not ready after [`Scenario::ready_after`].
     #[serde(default)]
@@ -112,6 +113,11 @@ pub struct MetricValues {
     /// Values per revision number (`"2"`: the second revision of the Rollout).
     #[serde(default)]
     pub revisions: BTreeMap<String, Series>,
+    /// Values per pipeline release number (`"3"`: `Release.spec.number` 3), for runs of the
+    /// stage Rollout revision that runs the release's images and for its verification runs,
+    /// in whichever stage (`revisions` win when both match).
+    #[serde(default)]
+    pub releases: BTreeMap<String, Series>,
 }
 
 /// Values over time.
@@ -174,6 +180,15 @@ pub struct TimelineEntry {
     /// A new image for a container: a new revision (`rollgate set image`).
     #[serde(default)]
     pub set_image: Option<SetImage>,
+    /// A person decides on a pipeline's release for one stage (creates an `Approval`).
+    #[serde(default)]
+    pub approve: Option<ApproveEntry>,
+    /// A person aborts the release in flight of a Rollout (`rollgate abort`).
+    #[serde(default)]
+    pub abort: Option<RolloutRef>,
+    /// A change to a pipeline's spec (stop or restart the line).
+    #[serde(default)]
+    pub pipeline: Option<PipelineChange>,
     /// A manual command, as `rollgate COMMAND` would send it.
     #[serde(default)]
     pub command: Option<Command>,
@@ -217,6 +232,53 @@ pub struct SetImage {
     pub container: String,
     /// The new image.
     pub image: String,
+    /// The Rollout (default: the scenario's Rollout; with a pipeline, its first stage's).
+    #[serde(default)]
+    pub rollout: Option<String>,
+    /// Its namespace (default: the scenario's `namespace`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// An Approval of a [`TimelineEntry`]: its release is named by number, the runner looks the
+/// Release up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApproveEntry {
+    /// The release's number in its pipeline (`Release.spec.number`).
+    pub release: i64,
+    /// The stage the decision is for.
+    pub stage: String,
+    /// `Approve`, `Reject` or `Promote`.
+    pub decision: rollgate_api::pipeline::Decision,
+    /// Who decides (default `alice`).
+    #[serde(default)]
+    pub approver: Option<String>,
+    /// The pipeline (default: the scenario's only one).
+    #[serde(default)]
+    pub pipeline: Option<String>,
+}
+
+/// A Rollout named in a [`TimelineEntry`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutRef {
+    /// Rollout name.
+    pub rollout: String,
+    /// Its namespace (default: the scenario's `namespace`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// A change to a pipeline's spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineChange {
+    /// The pipeline (default: the scenario's only one).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `spec.paused`: true stops the line, false starts it again.
+    pub paused: bool,
 }
 
 /// Manual commands.
@@ -295,6 +357,84 @@ pub struct Expect {
     /// Event reasons that must have been recorded on the Rollout.
     #[serde(default)]
     pub events: Vec<String>,
+    /// The same checks for other Rollouts, by `namespace/name` (not nested further).
+    #[serde(default)]
+    pub rollouts: BTreeMap<String, Expect>,
+    /// Checks of the promotion pipeline.
+    #[serde(default)]
+    pub pipeline: Option<PipelineExpect>,
+}
+
+/// What must hold for a promotion pipeline at the end. Releases are named by number
+/// (`Release.spec.number`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineExpect {
+    /// The pipeline (default: the scenario's only one).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// By stage name.
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageExpect>,
+    /// By release number.
+    #[serde(default)]
+    pub releases: BTreeMap<String, ReleaseExpect>,
+    /// Releases whose images never reached a stage's Rollout.
+    #[serde(default)]
+    pub never_promoted: Vec<ReleaseStage>,
+    /// Event reasons that must have been recorded on the pipeline.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// What must hold for one stage of the pipeline.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StageExpect {
+    /// The release the stage runs: the pipeline's status names it and the stage's Rollout
+    /// carries its images.
+    #[serde(default)]
+    pub runs_release: Option<i64>,
+    /// The stage's last good release.
+    #[serde(default)]
+    pub last_good: Option<i64>,
+    /// Whether automatic promotion into the stage is held.
+    #[serde(default)]
+    pub held: Option<bool>,
+    /// Whether the stage's cluster and Rollout could be read at the last look.
+    #[serde(default)]
+    pub reachable: Option<bool>,
+}
+
+/// What must hold for one release.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseExpect {
+    /// Its verdict.
+    #[serde(default)]
+    pub verdict: Option<rollgate_api::pipeline::Verdict>,
+    /// The stage it failed in (it is Bad).
+    #[serde(default)]
+    pub failed_in: Option<String>,
+    /// Its phase per stage.
+    #[serde(default)]
+    pub stages: BTreeMap<String, rollgate_api::pipeline::StagePhase>,
+    /// Per stage, gates that must be among those closed.
+    #[serde(default)]
+    pub blocked: BTreeMap<String, Vec<rollgate_api::pipeline::GateKind>>,
+    /// Per stage, text its stage message contains.
+    #[serde(default)]
+    pub message_contains: BTreeMap<String, String>,
+}
+
+/// A release and a stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseStage {
+    /// Release number.
+    pub release: i64,
+    /// Stage name.
+    pub stage: String,
 }
 
 /// The phases a rollout can be in.
@@ -320,26 +460,111 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// The Rollout among the objects, with its namespace and name.
+    /// The Rollout the scenario is about, with its namespace and name: the only Rollout among
+    /// the objects, or, with a PromotionPipeline, its first stage's (where CI sets images).
+    /// Top-level `expect` fields, `command`s, `deletePods` and `setImage` without a Rollout
+    /// are about it.
     pub fn rollout(&self) -> Result<(String, String), String> {
-        let rollouts: Vec<&Value> = self
+        let rollouts = self.rollouts()?;
+        if let [one] = rollouts.as_slice() {
+            return Ok(one.clone());
+        }
+        if let Some((ns, _, pipeline)) = self.pipelines().into_iter().next() {
+            let first = &pipeline["spec"]["stages"][0]["rollout"];
+            let name = first["name"].as_str().ok_or(
+                "objects: the PromotionPipeline's spec.stages[0].rollout.name: a string expected",
+            )?;
+            let ns = first["namespace"].as_str().unwrap_or(&ns).to_string();
+            let found = (ns, name.to_string());
+            return if rollouts.contains(&found) {
+                Ok(found)
+            } else {
+                Err(format!(
+                    "objects: the pipeline's first stage names Rollout {}/{}, which is not \
+                     among the objects",
+                    found.0, found.1
+                ))
+            };
+        }
+        Err(format!(
+            "objects: exactly one Rollout expected (or a PromotionPipeline with one per stage), \
+             found {}",
+            rollouts.len()
+        ))
+    }
+
+    /// Every Rollout among the objects, as (namespace, name), in order.
+    pub fn rollouts(&self) -> Result<Vec<(String, String)>, String> {
+        self.objects
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o["kind"] == "Rollout")
+            .map(|(i, o)| {
+                let name = o["metadata"]["name"]
+                    .as_str()
+                    .ok_or(format!("objects[{i}].metadata.name: a string expected"))?;
+                Ok((self.namespace_of(o), name.to_string()))
+            })
+            .collect()
+    }
+
+    /// The PromotionPipelines among the objects, as (namespace, name, manifest).
+    pub fn pipelines(&self) -> Vec<(String, String, &Value)> {
+        self.objects
+            .iter()
+            .filter(|o| o["kind"] == "PromotionPipeline")
+            .filter_map(|o| {
+                let name = o["metadata"]["name"].as_str()?;
+                Some((self.namespace_of(o), name.to_string(), o))
+            })
+            .collect()
+    }
+
+    /// The namespace an object goes to: its own, else the scenario's.
+    pub fn namespace_of(&self, object: &Value) -> String {
+        object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(&self.namespace)
+            .to_string()
+    }
+
+    /// Every namespace the scenario uses (created before anything is applied): the
+    /// scenario's, the objects' and applied manifests', and the pipeline stages'.
+    pub fn namespaces(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::from([self.namespace.clone()]);
+        for o in self
             .objects
             .iter()
-            .filter(|o| o["kind"] == "Rollout")
+            .chain(self.timeline.iter().filter_map(|e| e.apply.as_ref()))
+        {
+            if let Some(ns) = o["metadata"]["namespace"].as_str() {
+                out.insert(ns.to_string());
+            }
+        }
+        for (ns, _, p) in self.pipelines() {
+            for stage in p["spec"]["stages"].as_array().into_iter().flatten() {
+                if stage["rollout"]["cluster"].is_null() {
+                    let ns = stage["rollout"]["namespace"].as_str().unwrap_or(&ns);
+                    out.insert(ns.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// The pipeline `name` names, or the only one.
+    pub fn pipeline(&self, name: Option<&str>) -> Result<(String, String), String> {
+        let all = self.pipelines();
+        let found: Vec<_> = all
+            .iter()
+            .filter(|(_, n, _)| name.is_none_or(|want| want == n))
             .collect();
-        let [rollout] = rollouts.as_slice() else {
-            return Err(format!(
-                "objects: exactly one Rollout expected, found {}",
-                rollouts.len()
-            ));
-        };
-        let name = rollout["metadata"]["name"]
-            .as_str()
-            .ok_or("objects: the Rollout has no metadata.name")?;
-        let ns = rollout["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or(&self.namespace);
-        Ok((ns.to_string(), name.to_string()))
+        match (found.as_slice(), name) {
+            ([(ns, n, _)], _) => Ok((ns.clone(), n.clone())),
+            ([], Some(want)) => Err(format!("no PromotionPipeline {want} among the objects")),
+            ([], None) => Err("no PromotionPipeline among the objects".into()),
+            (_, _) => Err("several PromotionPipelines: name one".into()),
+        }
     }
 
     /// Longest run time.
@@ -352,11 +577,7 @@ impl Scenario {
             return Err("name: a non-empty name expected".into());
         }
         if let Some(expect) = &self.expect {
-            for (i, reason) in expect.events.iter().enumerate() {
-                reason
-                    .parse::<rollgate_api::EventReason>()
-                    .map_err(|e| format!("expect.events[{i}]: {e}"))?;
-            }
+            self.check_expect(expect)?;
         }
         for (i, o) in self.objects.iter().enumerate() {
             for field in ["apiVersion", "kind"] {
@@ -388,6 +609,13 @@ impl Scenario {
                 }
                 check_series(s, &field)?;
             }
+            for (rel, s) in &values.releases {
+                let field = format!("metrics.{metric}.releases.{rel}");
+                if !rel.parse::<i64>().is_ok_and(|r| r > 0) {
+                    return Err(format!("{field}: a release number (1, 2, ...) expected"));
+                }
+                check_series(s, &field)?;
+            }
         }
         for (i, e) in self.timeline.iter().enumerate() {
             let set = [
@@ -397,6 +625,9 @@ impl Scenario {
                 e.prometheus.is_some(),
                 e.delete_pods.is_some(),
                 e.alert.is_some(),
+                e.approve.is_some(),
+                e.abort.is_some(),
+                e.pipeline.is_some(),
             ]
             .iter()
             .filter(|s| **s)
@@ -404,8 +635,21 @@ impl Scenario {
             if set != 1 {
                 return Err(format!(
                     "timeline[{i}]: exactly one of setImage, command, apply, prometheus, \
-                     deletePods, alert expected, found {set}"
+                     deletePods, alert, approve, abort, pipeline expected, found {set}"
                 ));
+            }
+            if let Some(a) = &e.approve {
+                if a.release < 1 {
+                    return Err(format!(
+                        "timeline[{i}].approve.release: a release number (1, 2, ...) expected"
+                    ));
+                }
+                self.pipeline(a.pipeline.as_deref())
+                    .map_err(|m| format!("timeline[{i}].approve.pipeline: {m}"))?;
+            }
+            if let Some(p) = &e.pipeline {
+                self.pipeline(p.name.as_deref())
+                    .map_err(|m| format!("timeline[{i}].pipeline.name: {m}"))?;
             }
             if let Some(a) = &e.alert {
                 if a.name.trim().is_empty() {
@@ -425,13 +669,47 @@ impl Scenario {
                 ));
             }
         }
-        if let Some(phase) = self.expect.as_ref().and_then(|e| e.phase.as_deref())
-            && !PHASES.contains(&phase)
-        {
-            return Err(format!(
-                "expect.phase: one of {} expected, got {phase:?}",
-                PHASES.join(", ")
-            ));
+        check_phase(
+            self.expect.as_ref().and_then(|e| e.phase.as_deref()),
+            "expect.phase",
+        )
+    }
+
+    fn check_expect(&self, expect: &Expect) -> Result<(), String> {
+        check_events(&expect.events, "expect.events")?;
+        let rollouts = self.rollouts()?;
+        for (key, e) in &expect.rollouts {
+            let field = format!("expect.rollouts.{key}");
+            let found = key
+                .split_once('/')
+                .is_some_and(|(ns, n)| rollouts.iter().any(|r| r.0 == ns && r.1 == n));
+            if !found {
+                let names: Vec<String> =
+                    rollouts.iter().map(|(ns, n)| format!("{ns}/{n}")).collect();
+                return Err(format!(
+                    "{field}: a Rollout among the objects as namespace/name expected (have: {})",
+                    names.join(", ")
+                ));
+            }
+            if !e.rollouts.is_empty() || e.pipeline.is_some() {
+                return Err(format!(
+                    "{field}: rollouts and pipeline only at the top of expect"
+                ));
+            }
+            check_events(&e.events, &format!("{field}.events"))?;
+            check_phase(e.phase.as_deref(), &format!("{field}.phase"))?;
+        }
+        if let Some(p) = &expect.pipeline {
+            self.pipeline(p.name.as_deref())
+                .map_err(|m| format!("expect.pipeline.name: {m}"))?;
+            check_events(&p.events, "expect.pipeline.events")?;
+            for key in p.releases.keys() {
+                if !key.parse::<i64>().is_ok_and(|r| r > 0) {
+                    return Err(format!(
+                        "expect.pipeline.releases.{key}: a release number (1, 2, ...) expected"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -449,6 +727,25 @@ impl Scenario {
             .filter_map(|m| m["name"].as_str().map(String::from))
             .collect()
     }
+}
+
+fn check_phase(phase: Option<&str>, field: &str) -> Result<(), String> {
+    match phase {
+        Some(p) if !PHASES.contains(&p) => Err(format!(
+            "{field}: one of {} expected, got {p:?}",
+            PHASES.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_events(reasons: &[String], field: &str) -> Result<(), String> {
+    for (i, reason) in reasons.iter().enumerate() {
+        reason
+            .parse::<rollgate_api::EventReason>()
+            .map_err(|e| format!("{field}[{i}]: {e}"))?;
+    }
+    Ok(())
 }
 
 fn check_series(s: &Series, field: &str) -> Result<(), String> {
@@ -581,7 +878,7 @@ duration: 1h
             ),
             (
                 "timeline: [{at: 1m}]",
-                "timeline[0]: exactly one of setImage, command, apply, prometheus, deletePods, alert expected, found 0",
+                "timeline[0]: exactly one of setImage, command, apply, prometheus, deletePods, alert, approve, abort, pipeline expected, found 0",
             ),
             (
                 "timeline: [{at: 1m, command: promote, prometheus: up}]",
@@ -608,8 +905,107 @@ duration: 1h
         ))
         .expect_err("should fail");
         assert!(
-            two.contains("exactly one Rollout expected, found 2"),
+            two.contains(
+                "exactly one Rollout expected (or a PromotionPipeline with one per stage), found 2"
+            ),
             "{two}"
+        );
+    }
+
+    const PIPELINE: &str = r#"
+name: p
+namespace: shop
+objects:
+  - {apiVersion: rollgate.dev/v1alpha1, kind: Rollout, metadata: {name: web, namespace: prod}}
+  - {apiVersion: rollgate.dev/v1alpha1, kind: Rollout, metadata: {name: web, namespace: stg}}
+  - apiVersion: rollgate.dev/v1alpha1
+    kind: PromotionPipeline
+    metadata: {name: web}
+    spec:
+      stages:
+        - {name: staging, rollout: {name: web, namespace: stg}}
+        - {name: production, rollout: {name: web, namespace: prod}}
+        - {name: edge, rollout: {name: web, namespace: far, cluster: {kubeconfigSecret: {name: s}}}}
+"#;
+
+    #[test]
+    fn a_pipeline_scenario_is_about_its_first_stage_and_creates_its_namespaces() {
+        let s = Scenario::parse(&format!(
+            "{PIPELINE}timeline:\n  - {{at: 1m, approve: {{release: 1, stage: production, decision: Promote}}}}\n  - {{at: 2m, abort: {{rollout: web, namespace: prod}}}}\n  - {{at: 3m, pipeline: {{paused: true}}}}\nexpect:\n  rollouts: {{prod/web: {{phase: Healthy}}}}\n  pipeline: {{releases: {{2: {{verdict: Bad, stages: {{production: RolledBack}}}}}}, neverPromoted: [{{release: 2, stage: production}}]}}\n"
+        ))
+        .expect("test data");
+        assert_eq!(
+            s.rollout().expect("test data"),
+            ("stg".into(), "web".into())
+        );
+        assert_eq!(s.rollouts().expect("test data").len(), 2);
+        let namespaces: Vec<String> = s.namespaces().into_iter().collect();
+        assert_eq!(
+            namespaces,
+            ["prod", "shop", "stg"],
+            "not the other cluster's"
+        );
+        assert_eq!(
+            s.timeline[0].approve.as_ref().map(|a| a.decision),
+            Some(rollgate_api::pipeline::Decision::Promote)
+        );
+        assert_eq!(
+            s.pipeline(None).expect("test data"),
+            ("shop".into(), "web".into())
+        );
+    }
+
+    #[test]
+    fn pipeline_errors_name_the_field() {
+        let cases = [
+            (
+                "timeline: [{at: 1m, approve: {release: 0, stage: production, decision: Approve}}]",
+                "timeline[0].approve.release: a release number (1, 2, ...) expected",
+            ),
+            (
+                "timeline: [{at: 1m, pipeline: {name: other, paused: true}}]",
+                "timeline[0].pipeline.name: no PromotionPipeline other among the objects",
+            ),
+            (
+                "timeline: [{at: 1m, approve: {release: 1, stage: production, decision: Maybe}}]",
+                "Maybe",
+            ),
+            (
+                "expect: {rollouts: {web: {phase: Healthy}}}",
+                "expect.rollouts.web: a Rollout among the objects as namespace/name expected (have: prod/web, stg/web)",
+            ),
+            (
+                "expect: {rollouts: {prod/web: {phase: Done}}}",
+                "expect.rollouts.prod/web.phase: one of Healthy",
+            ),
+            (
+                "expect: {pipeline: {releases: {two: {verdict: Good}}}}",
+                "expect.pipeline.releases.two: a release number (1, 2, ...) expected",
+            ),
+            (
+                "expect: {pipeline: {events: [ReleaseDone]}}",
+                "expect.pipeline.events[0]: unknown EventReason \"ReleaseDone\"",
+            ),
+            (
+                "expect: {pipeline: {releases: {2: {verdict: Fine}}}}",
+                "Fine",
+            ),
+        ];
+        for (extra, want) in cases {
+            let err = Scenario::parse(&format!("{PIPELINE}{extra}\n")).expect_err("should fail");
+            assert!(err.contains(want), "{extra}: {err}");
+        }
+        let no_pipeline =
+            with("timeline: [{at: 1m, pipeline: {paused: true}}]").expect_err("fails");
+        assert!(
+            no_pipeline
+                .contains("timeline[0].pipeline.name: no PromotionPipeline among the objects"),
+            "{no_pipeline}"
+        );
+        let bad = with("metrics: {error-rate: {releases: {first: 1}}}").expect_err("fails");
+        assert!(
+            bad.contains("metrics.error-rate.releases.first: a release number"),
+            "{bad}"
         );
     }
 

@@ -3,13 +3,16 @@
 //! A scenario file (see `scenarios/` at the top of the repository) holds the objects a user
 //! applies (one Rollout, its Services and AnalysisTemplates), the values the metric source
 //! answers per metric and revision over time, a timeline (new images, manual commands,
-//! applied manifests, Prometheus outages, deleted pods) and `expect`ations. [`run_blocking`]
+//! applied manifests, Prometheus outages, deleted pods, approvals) and `expect`ations. With a
+//! `PromotionPipeline` among the objects, it holds one Rollout per stage (in their
+//! namespaces) and the pipeline's releases are followed and checked too. [`run_blocking`]
 //! runs the real controller against the simulated cluster in virtual time and reports every
 //! decision; [`expect::check`] compares the outcome with `expect`.
 
 pub mod alerts;
 pub mod expect;
 pub mod file;
+pub mod pipeline;
 pub mod runner;
 pub mod series;
 pub mod source;

@@ -2,6 +2,7 @@
 //! scenario's metric source, the timeline applied second by second in virtual time, and a
 //! line for every decision the controller makes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 use crate::ScenarioError;
 use crate::alerts::ScenarioAlerts;
 use crate::file::{Availability, Command, Dur, Scenario, TimelineEntry};
+use crate::pipeline::{PipelineOutcome, PipelineWatch};
 use crate::source::ScenarioMetrics;
 use crate::ticker::Ticker;
 
@@ -26,8 +28,12 @@ use crate::ticker::Ticker;
 /// for the scenario to end before its `duration`.
 const SETTLE: Duration = Duration::from_secs(120);
 
-/// What came out of a scenario.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The wall-clock time at which every scenario starts: Monday 2026-01-05 09:00 UTC.
+pub const START: k8s_openapi::jiff::Timestamp =
+    k8s_openapi::jiff::Timestamp::constant(1_767_603_600, 0);
+
+/// What came out of a scenario (about its Rollout, [`crate::Scenario::rollout`]).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
     /// Virtual time at the end.
     pub ended_at: Duration,
@@ -52,6 +58,10 @@ pub struct Outcome {
     /// Virtual seconds the clock had to be moved on by force because the controller never
     /// went idle (a controller bug; see [`crate::ticker`]): the run stops at the first.
     pub stalled_seconds: u32,
+    /// The same for every Rollout of the scenario, by `namespace/name` (empty in these).
+    pub rollouts: BTreeMap<String, Outcome>,
+    /// The promotion pipeline, when the scenario has one.
+    pub pipeline: Option<PipelineOutcome>,
 }
 
 /// Runs `scenario` on a fresh current-thread runtime with tokio's clock paused (virtual
@@ -74,12 +84,26 @@ pub async fn run(
     out: &mut dyn FnMut(String),
 ) -> Result<Outcome, ScenarioError> {
     let (ns, name) = scenario.rollout().map_err(ScenarioError::Run)?;
+    let mut watched = vec![Watched::new(ns.clone(), name.clone())];
+    for (ons, oname) in scenario.rollouts().map_err(ScenarioError::Run)? {
+        if (&ons, &oname) != (&ns, &name) {
+            watched.push(Watched::new(ons, oname));
+        }
+    }
     let ready_after = scenario.ready_after.map_or(Duration::from_secs(5), |d| d.0);
-    let mut stack = Stack::new(SimConfig {
+    let mut config = SimConfig {
         default_ready_delay: ready_after,
+        // A fixed wall clock: times in messages, soaks and promotion windows come out the
+        // same on every run.
+        base_time: Some(START),
         ..Default::default()
-    })
-    .await?;
+    };
+    for n in scenario.namespaces() {
+        if !config.namespaces.contains(&n) {
+            config.namespaces.push(n);
+        }
+    }
+    let mut stack = Stack::new(config).await?;
     for (image, b) in &scenario.images {
         let behavior = if b.crash_loop {
             SimImage::CrashLoop
@@ -101,6 +125,10 @@ pub async fn run(
         Some(alerts.clone()),
         None,
     );
+    let pipeline = scenario
+        .pipelines()
+        .first()
+        .map(|(pns, pname, _)| PipelineWatch::new(pns.clone(), pname.clone()));
     let mut run = Run {
         stack: &stack,
         source: &source,
@@ -109,27 +137,20 @@ pub async fn run(
         name,
         start: Instant::now(),
         out,
-        last: None,
-        feed: EventFeed::default(),
-        outcome: Outcome::default(),
-        stable_changes: Vec::new(),
-        release: None,
+        watched,
         measured: Default::default(),
         run_phases: Default::default(),
+        pipeline,
     };
     let result = run.drive(scenario).await;
     stack.stop_controllers().await;
     result
 }
 
-struct Run<'a> {
-    stack: &'a Stack,
-    source: &'a ScenarioMetrics,
-    alerts: &'a ScenarioAlerts,
+/// One Rollout followed through the run.
+struct Watched {
     ns: String,
     name: String,
-    start: Instant,
-    out: &'a mut dyn FnMut(String),
     last: Option<Snapshot>,
     feed: EventFeed,
     outcome: Outcome,
@@ -137,9 +158,42 @@ struct Run<'a> {
     stable_changes: Vec<(Duration, Option<i64>)>,
     /// The newest revision and the highest step index seen for it.
     release: Option<(i64, i32)>,
-    /// Per (run, metric): measurements already printed; per run: its phase printed.
-    measured: std::collections::BTreeMap<(String, String), i32>,
-    run_phases: std::collections::BTreeMap<String, String>,
+}
+
+impl Watched {
+    fn new(ns: String, name: String) -> Self {
+        Self {
+            ns,
+            name,
+            last: None,
+            feed: EventFeed::default(),
+            outcome: Outcome::default(),
+            stable_changes: Vec::new(),
+            release: None,
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("{}/{}", self.ns, self.name)
+    }
+}
+
+struct Run<'a> {
+    stack: &'a Stack,
+    source: &'a ScenarioMetrics,
+    alerts: &'a ScenarioAlerts,
+    /// The scenario's Rollout (`watched[0]`).
+    ns: String,
+    name: String,
+    start: Instant,
+    out: &'a mut dyn FnMut(String),
+    /// Every Rollout of the scenario, its own first.
+    watched: Vec<Watched>,
+    /// Per (namespace, run, metric): measurements already printed; per run: its phase printed.
+    measured: BTreeMap<(String, String, String), i32>,
+    run_phases: BTreeMap<(String, String), String>,
+    /// The promotion pipeline, if any.
+    pipeline: Option<PipelineWatch>,
 }
 
 impl Run<'_> {
@@ -150,6 +204,11 @@ impl Run<'_> {
     fn say(&mut self, line: String) {
         let now = self.now();
         (self.out)(format!("  {now}  {line}"));
+    }
+
+    /// Several Rollouts: lines about one name it.
+    fn multi(&self) -> bool {
+        self.watched.len() > 1
     }
 
     async fn drive(&mut self, scenario: &Scenario) -> Result<Outcome, ScenarioError> {
@@ -169,7 +228,7 @@ impl Run<'_> {
         let mut ticker = Ticker::start();
         loop {
             while let Some(entry) = pending.next_if(|e| e.at.0 <= self.start.elapsed()) {
-                self.act(entry, &scenario.namespace).await?;
+                self.act(entry, scenario).await?;
                 // What happens next is the controller's answer: settle from here.
                 unchanged_since = self.start.elapsed();
             }
@@ -178,8 +237,15 @@ impl Run<'_> {
             if changed {
                 unchanged_since = elapsed;
             }
-            let settled = matches!(self.outcome.phase.as_str(), "Healthy" | "Degraded")
-                && elapsed.saturating_sub(unchanged_since) >= SETTLE;
+            let at_rest = self
+                .watched
+                .iter()
+                .all(|w| matches!(w.outcome.phase.as_str(), "Healthy" | "Degraded"))
+                && self
+                    .pipeline
+                    .as_ref()
+                    .is_none_or(|p| !p.busy(self.stack.sim.now()));
+            let settled = at_rest && elapsed.saturating_sub(unchanged_since) >= SETTLE;
             if (pending.peek().is_none() && settled) || elapsed >= limit {
                 break;
             }
@@ -194,35 +260,67 @@ impl Run<'_> {
                 break;
             }
         }
-        self.outcome.stalled_seconds = ticker.forced();
-        self.finish();
-        Ok(self.outcome.clone())
+        let stalled = ticker.forced();
+        self.finish(stalled);
+        Ok(self.outcome())
+    }
+
+    /// The outcome: the scenario's Rollout's, with every Rollout's and the pipeline's.
+    fn outcome(&self) -> Outcome {
+        let mut o = self.watched[0].outcome.clone();
+        if self.multi() || self.pipeline.is_some() {
+            o.rollouts = self
+                .watched
+                .iter()
+                .map(|w| (w.key(), w.outcome.clone()))
+                .collect();
+        }
+        o.pipeline = self.pipeline.as_ref().map(|p| p.outcome.clone());
+        o
     }
 
     /// Carries out one timeline entry.
-    async fn act(&mut self, entry: &TimelineEntry, namespace: &str) -> Result<(), ScenarioError> {
+    async fn act(
+        &mut self,
+        entry: &TimelineEntry,
+        scenario: &Scenario,
+    ) -> Result<(), ScenarioError> {
+        let namespace = scenario.namespace.as_str();
         let client = self.stack.client.clone();
         let now = self.stack.sim.now();
-        let (ns, name) = (self.ns.clone(), self.name.clone());
-        let ctl = |cmd: Ctl| {
-            let (client, ns, name) = (client.clone(), ns.clone(), name.clone());
+        let ctl = |ns: String, name: String, cmd: Ctl| {
+            let client = client.clone();
             async move {
                 rollgate_ctl::run(&client, &ns, &name, &cmd, now)
                     .await
                     .unwrap_or_else(|e| format!("refused: {e}"))
             }
         };
+        let (ns, name) = (self.ns.clone(), self.name.clone());
         let line = if let Some(set) = &entry.set_image {
+            let target_ns = set.namespace.clone().unwrap_or_else(|| {
+                if set.rollout.is_some() {
+                    namespace.to_string()
+                } else {
+                    ns.clone()
+                }
+            });
+            let target = set.rollout.clone().unwrap_or_else(|| name.clone());
             let cmd = Ctl::SetImage {
                 images: vec![ContainerImage {
                     container: set.container.clone(),
                     image: set.image.clone(),
                 }],
             };
-            let said = ctl(cmd).await;
+            let said = ctl(target_ns.clone(), target.clone(), cmd).await;
+            let who = if self.multi() {
+                format!("-n {target_ns} {target}")
+            } else {
+                target
+            };
             format!(
-                "$ rollgate set image {} {}={}: {said}",
-                self.name, set.container, set.image
+                "$ rollgate set image {who} {}={}: {said}",
+                set.container, set.image
             )
         } else if let Some(c) = entry.command {
             let (word, cmd) = match c {
@@ -235,8 +333,22 @@ impl Run<'_> {
                 Command::Undo => ("undo", Ctl::Undo { to_revision: None }),
                 Command::Restart => ("restart", Ctl::Restart),
             };
-            let said = ctl(cmd).await;
-            format!("$ rollgate {word} {}: {said}", self.name)
+            let said = ctl(ns, name.clone(), cmd).await;
+            format!("$ rollgate {word} {name}: {said}")
+        } else if let Some(a) = &entry.abort {
+            let target_ns = a.namespace.clone().unwrap_or_else(|| namespace.to_string());
+            let said = ctl(target_ns.clone(), a.rollout.clone(), Ctl::Abort).await;
+            format!("$ rollgate abort -n {target_ns} {}: {said}", a.rollout)
+        } else if let Some(a) = &entry.approve {
+            let (pns, pname) = scenario
+                .pipeline(a.pipeline.as_deref())
+                .map_err(ScenarioError::Run)?;
+            crate::pipeline::approve(self.stack, &pns, &pname, a).await?
+        } else if let Some(p) = &entry.pipeline {
+            let (pns, pname) = scenario
+                .pipeline(p.name.as_deref())
+                .map_err(ScenarioError::Run)?;
+            crate::pipeline::set_paused(self.stack, &pns, &pname, p.paused).await?
         } else if let Some(obj) = &entry.apply {
             let applied = self.stack.apply_yaml(&obj.to_string(), namespace).await?;
             format!("apply {}", applied.join(", "))
@@ -279,7 +391,7 @@ impl Run<'_> {
     }
 
     async fn delete_pods(&self, revision: i64, count: usize) -> Result<Vec<String>, ScenarioError> {
-        let Some(hash) = self.hash_of(revision) else {
+        let Some(hash) = self.hash_of(&self.ns, &self.name, revision) else {
             return Ok(Vec::new());
         };
         let pods = Api::<Pod>::namespaced(self.stack.client.clone(), &self.ns);
@@ -298,13 +410,13 @@ impl Run<'_> {
         Ok(deleted)
     }
 
-    /// The rollout's ReplicaSets as (hash, revision).
-    fn revisions(&self) -> Vec<(String, i64)> {
+    /// A rollout's ReplicaSets as (hash, revision).
+    fn revisions(&self, ns: &str, name: &str) -> Vec<(String, i64)> {
         self.stack
             .sim
-            .list_objects("apps/v1", "replicasets", Some(&self.ns))
+            .list_objects("apps/v1", "replicasets", Some(ns))
             .into_iter()
-            .filter(|rs| rs["metadata"]["labels"][ROLLOUT_NAME] == self.name.as_str())
+            .filter(|rs| rs["metadata"]["labels"][ROLLOUT_NAME] == name)
             .filter_map(|rs| {
                 let hash = rs["metadata"]["labels"][POD_TEMPLATE_HASH].as_str()?;
                 let rev = rs["metadata"]["annotations"][REVISION]
@@ -316,60 +428,93 @@ impl Run<'_> {
             .collect()
     }
 
-    fn hash_of(&self, revision: i64) -> Option<String> {
-        self.revisions()
+    fn hash_of(&self, ns: &str, name: &str, revision: i64) -> Option<String> {
+        self.revisions(ns, name)
             .into_iter()
             .find(|(_, r)| *r == revision)
             .map(|(h, _)| h)
     }
 
-    /// Reads the rollout, prints what changed; whether anything did.
+    /// Reads every rollout and the pipeline, prints what changed; whether anything did.
     async fn observe(&mut self) -> Result<bool, ScenarioError> {
-        let rollout: Rollout = self.stack.rollout(&self.ns, &self.name).await?;
-        let snap = Snapshot::take(&self.stack.client, &self.ns, &self.name).await?;
         let mut changed = self.measurements().await?;
-        for e in self
+        for i in 0..self.watched.len() {
+            changed |= self.observe_rollout(i).await?;
+        }
+        if let Some(mut p) = self.pipeline.take() {
+            let lines = p.observe(self.stack).await;
+            self.pipeline = Some(p);
+            let lines = lines?;
+            changed |= !lines.is_empty();
+            for line in lines {
+                self.say(line);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Reads rollout `watched[i]`, prints what changed; whether anything did.
+    async fn observe_rollout(&mut self, i: usize) -> Result<bool, ScenarioError> {
+        let (ns, name) = (self.watched[i].ns.clone(), self.watched[i].name.clone());
+        let who = if self.multi() {
+            format!("{ns}/{name} ")
+        } else {
+            String::new()
+        };
+        let rollout: Rollout = self.stack.rollout(&ns, &name).await?;
+        let snap = Snapshot::take(&self.stack.client, &ns, &name).await?;
+        let mut changed = false;
+        let events = self.watched[i]
             .feed
-            .next(&self.stack.client, &self.ns, &self.name)
-            .await?
-        {
+            .next(&self.stack.client, &ns, &name)
+            .await?;
+        for e in events {
             let mark = if e.type_ == "Warning" { "!" } else { " " };
-            self.say(format!("{mark} event {:<22} {}", e.reason, e.note));
-            self.outcome.events.push(e.reason);
+            self.say(format!("{mark} {who}event {:<22} {}", e.reason, e.note));
+            // An abort the controller undid within the second (a fast rollback) is only
+            // seen in its Event.
+            let o = &mut self.watched[i].outcome;
+            if e.reason == rollgate_api::EventReason::RolloutAborted.as_str()
+                && o.first_abort.is_none()
+            {
+                o.first_abort = Some(self.start.elapsed());
+            }
+            o.events.push(e.reason);
             changed = true;
         }
         let status = rollout.status.clone().unwrap_or_default();
         let current = status.observed_generation == rollout.metadata.generation;
-        if current && snap.phase != "-" && self.last.as_ref() != Some(&snap) {
-            self.say(format!("  {snap}"));
-            if self.last.as_ref().map(|l| &l.message) != Some(&snap.message)
+        if current && snap.phase != "-" && self.watched[i].last.as_ref() != Some(&snap) {
+            self.say(format!("  {who}{snap}"));
+            if self.watched[i].last.as_ref().map(|l| &l.message) != Some(&snap.message)
                 && !snap.message.is_empty()
             {
-                self.say(format!("    message: {}", snap.message));
+                self.say(format!("    {who}message: {}", snap.message));
             }
-            self.last = Some(snap.clone());
+            self.watched[i].last = Some(snap.clone());
             changed = true;
         }
         let elapsed = self.start.elapsed();
-        if status.abort == Some(true) && self.outcome.first_abort.is_none() {
-            self.outcome.first_abort = Some(elapsed);
+        let revisions = self.revisions(&ns, &name);
+        let w = &mut self.watched[i];
+        if status.abort == Some(true) && w.outcome.first_abort.is_none() {
+            w.outcome.first_abort = Some(elapsed);
         }
-        let revisions = self.revisions();
         let revision_of = |hash: &Option<String>| {
             hash.as_ref()
                 .and_then(|h| revisions.iter().find(|(rh, _)| rh == h))
                 .map(|(_, r)| *r)
         };
         let stable = revision_of(&status.stable_rs);
-        if self.stable_changes.last().map(|(_, r)| *r) != Some(stable) {
-            self.stable_changes.push((elapsed, stable));
+        if w.stable_changes.last().map(|(_, r)| *r) != Some(stable) {
+            w.stable_changes.push((elapsed, stable));
         }
         let latest = revisions.iter().map(|(_, r)| *r).max();
         if let (Some(latest), Some(step)) = (latest, status.current_step_index) {
             let current_is_latest = revision_of(&status.current_pod_hash) == Some(latest);
-            match self.release {
+            match w.release {
                 Some((rev, max)) if rev == latest => {
-                    self.release = Some((
+                    w.release = Some((
                         rev,
                         if current_is_latest {
                             max.max(step)
@@ -378,55 +523,70 @@ impl Run<'_> {
                         },
                     ));
                 }
-                _ if current_is_latest => self.release = Some((latest, step)),
+                _ if current_is_latest => w.release = Some((latest, step)),
                 _ => {}
             }
         }
         if current {
-            self.outcome.phase = snap.phase.clone();
-            self.outcome.message = snap.message.clone();
+            w.outcome.phase = snap.phase.clone();
+            w.outcome.message = snap.message.clone();
         }
-        self.outcome.stable_revision = stable;
-        self.outcome.latest_revision = latest;
-        self.outcome.steps = rollout.spec.strategy.canary.as_ref().map(|c| c.steps.len());
+        w.outcome.stable_revision = stable;
+        w.outcome.latest_revision = latest;
+        w.outcome.steps = rollout.spec.strategy.canary.as_ref().map(|c| c.steps.len());
         Ok(changed)
     }
 
-    /// Prints each new measurement of the rollout's AnalysisRuns and each run that ends.
+    /// Prints each new measurement of the AnalysisRuns in the rollouts' namespaces (their
+    /// own and pipeline verifications) and each run that ends.
     async fn measurements(&mut self) -> Result<bool, ScenarioError> {
-        let runs = Api::<AnalysisRun>::namespaced(self.stack.client.clone(), &self.ns)
-            .list(&ListParams::default().labels(&format!("{ROLLOUT_NAME}={}", self.name)))
-            .await
-            .map_err(|e| ScenarioError::Run(format!("listing AnalysisRuns: {e}")))?;
+        let namespaces: std::collections::BTreeSet<String> =
+            self.watched.iter().map(|w| w.ns.clone()).collect();
         let mut lines = Vec::new();
-        for run in runs.items {
-            let run_name = run.name_any();
-            let Some(status) = run.status else { continue };
-            for m in &status.metric_results {
-                let key = (run_name.clone(), m.name.clone());
-                let seen = self.measured.get(&key).copied().unwrap_or(0);
-                if m.count > seen {
-                    self.measured.insert(key, m.count);
-                    if let Some(last) = m.measurements.last() {
-                        let phase = last.phase.map(|p| p.to_string()).unwrap_or_default();
-                        let what = match (&last.value, &last.message) {
-                            (Some(v), _) => format!("= {v}"),
-                            (None, Some(msg)) => format!(": {msg}"),
-                            (None, None) => ": no value".into(),
-                        };
-                        lines.push(format!(
-                            "  measure {} {what} -> {phase}   ({run_name})",
-                            m.name
-                        ));
+        for ns in namespaces {
+            let mut params = ListParams::default();
+            if !self.multi() && self.pipeline.is_none() {
+                params = params.labels(&format!("{ROLLOUT_NAME}={}", self.name));
+            }
+            let runs = Api::<AnalysisRun>::namespaced(self.stack.client.clone(), &ns)
+                .list(&params)
+                .await
+                .map_err(|e| ScenarioError::Run(format!("listing AnalysisRuns in {ns}: {e}")))?;
+            let prefix = if self.multi() {
+                format!("{ns}/")
+            } else {
+                String::new()
+            };
+            for run in runs.items {
+                let run_name = run.name_any();
+                let Some(status) = run.status else { continue };
+                for m in &status.metric_results {
+                    let key = (ns.clone(), run_name.clone(), m.name.clone());
+                    let seen = self.measured.get(&key).copied().unwrap_or(0);
+                    if m.count > seen {
+                        self.measured.insert(key, m.count);
+                        if let Some(last) = m.measurements.last() {
+                            let phase = last.phase.map(|p| p.to_string()).unwrap_or_default();
+                            let what = match (&last.value, &last.message) {
+                                (Some(v), _) => format!("= {v}"),
+                                (None, Some(msg)) => format!(": {msg}"),
+                                (None, None) => ": no value".into(),
+                            };
+                            lines.push(format!(
+                                "  measure {} {what} -> {phase}   ({prefix}{run_name})",
+                                m.name
+                            ));
+                        }
                     }
                 }
-            }
-            if let Some(phase) = status.phase.filter(|p| p.is_completed()) {
-                let phase = phase.to_string();
-                if self.run_phases.get(&run_name) != Some(&phase) {
-                    self.run_phases.insert(run_name.clone(), phase.clone());
-                    let why = status.message.map(|m| format!(": {m}")).unwrap_or_default();
-                    lines.push(format!("  analysis {run_name} {phase}{why}"));
+                if let Some(phase) = status.phase.filter(|p| p.is_completed()) {
+                    let phase = phase.to_string();
+                    let key = (ns.clone(), run_name.clone());
+                    if self.run_phases.get(&key) != Some(&phase) {
+                        self.run_phases.insert(key, phase.clone());
+                        let why = status.message.map(|m| format!(": {m}")).unwrap_or_default();
+                        lines.push(format!("  analysis {prefix}{run_name} {phase}{why}"));
+                    }
                 }
             }
         }
@@ -437,33 +597,51 @@ impl Run<'_> {
         Ok(changed)
     }
 
-    fn finish(&mut self) {
-        let o = &mut self.outcome;
-        o.ended_at = self.start.elapsed();
-        o.steps_reached = self
-            .release
-            .filter(|(rev, _)| Some(*rev) == o.latest_revision)
-            .map(|(_, step)| step);
-        o.promoted_at = match (o.stable_revision, o.latest_revision) {
-            (Some(s), Some(l)) if s == l => self
-                .stable_changes
-                .iter()
-                .rev()
-                .take_while(|(_, r)| *r == Some(s))
-                .last()
-                .map(|(t, _)| *t),
-            _ => None,
+    fn finish(&mut self, stalled: u32) {
+        let ended_at = self.start.elapsed();
+        for w in &mut self.watched {
+            let o = &mut w.outcome;
+            o.ended_at = ended_at;
+            o.stalled_seconds = stalled;
+            o.steps_reached = w
+                .release
+                .filter(|(rev, _)| Some(*rev) == o.latest_revision)
+                .map(|(_, step)| step);
+            o.promoted_at = match (o.stable_revision, o.latest_revision) {
+                (Some(s), Some(l)) if s == l => w
+                    .stable_changes
+                    .iter()
+                    .rev()
+                    .take_while(|(_, r)| *r == Some(s))
+                    .last()
+                    .map(|(t, _)| *t),
+                _ => None,
+            };
+        }
+        let end = Dur(ended_at);
+        let summary = |o: &Outcome| {
+            format!(
+                "{} (stable revision {}, newest {}){}",
+                o.phase,
+                o.stable_revision.map_or("-".into(), |r| r.to_string()),
+                o.latest_revision.map_or("-".into(), |r| r.to_string()),
+                o.first_abort
+                    .map(|t| format!(", aborted at {}", Dur(t)))
+                    .unwrap_or_default()
+            )
         };
-        let end = Dur(o.ended_at);
-        let summary = format!(
-            "end at {end}: {} (stable revision {}, newest {}){}",
-            o.phase,
-            o.stable_revision.map_or("-".into(), |r| r.to_string()),
-            o.latest_revision.map_or("-".into(), |r| r.to_string()),
-            o.first_abort
-                .map(|t| format!(", aborted at {}", Dur(t)))
-                .unwrap_or_default()
-        );
-        (self.out)(summary);
+        let mut line = format!("end at {end}: {}", summary(&self.watched[0].outcome));
+        if self.multi() {
+            let all: Vec<String> = self
+                .watched
+                .iter()
+                .map(|w| format!("{}: {}", w.key(), summary(&w.outcome)))
+                .collect();
+            line = format!("end at {end}: {}", all.join("; "));
+        }
+        if let Some(p) = &self.pipeline {
+            line.push_str(&format!("; pipeline {}", p.summary()));
+        }
+        (self.out)(line);
     }
 }

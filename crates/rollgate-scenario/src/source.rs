@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION};
 use rollgate_controller::metrics_source::{BoxFuture, MetricSource, QueryFor};
+use rollgate_engine::pipeline::RELEASE_LABEL;
 use rollgate_prometheus::{QueryResult, Request};
 use rollgate_sim::SimCluster;
 use tokio::time::Instant;
@@ -51,6 +52,47 @@ impl ScenarioMetrics {
             })
     }
 
+    /// Number of the pipeline release a run analyses: the Release its verification label
+    /// names, else the one whose images the pods of its pod-template hash run.
+    fn release_of(&self, about: &QueryFor<'_>) -> Option<i64> {
+        let releases = self
+            .sim
+            .list_objects("rollgate.dev/v1alpha1", "releases", None);
+        let number = |r: &serde_json::Value| r["spec"]["number"].as_i64();
+        if let Some(name) = about.labels.get(RELEASE_LABEL) {
+            return releases
+                .iter()
+                .find(|r| r["metadata"]["name"] == name.as_str())
+                .and_then(number);
+        }
+        let hash = about.labels.get(POD_TEMPLATE_HASH)?;
+        let rs = self
+            .sim
+            .list_objects("apps/v1", "replicasets", Some(about.namespace))
+            .into_iter()
+            .find(|rs| rs["metadata"]["labels"][POD_TEMPLATE_HASH] == hash.as_str())?;
+        let containers = rs["spec"]["template"]["spec"]["containers"]
+            .as_array()?
+            .clone();
+        let image_of = |name: &str| {
+            containers
+                .iter()
+                .find(|c| c["name"] == name)
+                .and_then(|c| c["image"].as_str())
+        };
+        let runs = |images: &serde_json::Value| {
+            images.as_object().is_some_and(|m| {
+                !m.is_empty()
+                    && m.iter()
+                        .all(|(c, image)| image.as_str().is_some() && image_of(c) == image.as_str())
+            })
+        };
+        releases
+            .iter()
+            .find(|r| runs(&r["spec"]["images"]) || runs(&r["spec"]["sourceImages"]))
+            .and_then(number)
+    }
+
     /// The value for `about` now (`Ok(None)`: no data).
     fn value(&self, about: QueryFor<'_>) -> Result<Option<f64>, String> {
         if self.down.load(Ordering::SeqCst) {
@@ -63,8 +105,19 @@ impl ScenarioMetrics {
             .labels
             .get(POD_TEMPLATE_HASH)
             .and_then(|h| self.revision_of(about.namespace, h));
+        let by_release = || {
+            self.release_of(&about)
+                .and_then(|r| values.releases.get(&r.to_string()))
+        };
         let series = revision
             .and_then(|r| values.revisions.get(&r.to_string()))
+            .or_else(|| {
+                if values.releases.is_empty() {
+                    None
+                } else {
+                    by_release()
+                }
+            })
             .or(values.default.as_ref());
         let t = self.start.elapsed();
         Ok(series.and_then(|s| value_at(s, t, seed(about.metric, revision.unwrap_or(0)))))

@@ -72,20 +72,35 @@ scenarios! {
     canary_success => "canary-success.yaml",
     canary_supersede => "canary-supersede.yaml",
     template_fix_and_retry => "template-fix-and-retry.yaml",
+    pipeline_approval_gate => "pipeline-approval-gate.yaml",
+    pipeline_bad_release_never_promoted => "pipeline-bad-release-never-promoted.yaml",
+    pipeline_production_failure_restores_last_good =>
+        "pipeline-production-failure-restores-last-good.yaml",
+    pipeline_promotion_after_soak => "pipeline-promotion-after-soak.yaml",
+    pipeline_remote_cluster_unreachable => "pipeline-remote-cluster-unreachable.yaml",
+    pipeline_superseding_release => "pipeline-superseding-release.yaml",
 }
 
 /// The same scenario gives the same timeline: noise is seeded, time is virtual.
 #[test]
 fn runs_are_deterministic() {
-    let scenario = Scenario::load(&dir().join("canary-success.yaml")).expect("test data");
-    let run = || {
-        let mut lines = Vec::new();
-        run_blocking(&scenario, &mut |l| lines.push(l)).expect("test data");
-        lines
-    };
-    let (a, b) = (run(), run());
-    assert!(a.iter().any(|l| l.contains("measure error-rate")));
-    assert_eq!(a, b);
+    for (file, want) in [
+        ("canary-success.yaml", "measure error-rate"),
+        (
+            "pipeline-approval-gate.yaml",
+            "Approval Reject of release 2",
+        ),
+    ] {
+        let scenario = Scenario::load(&dir().join(file)).expect("test data");
+        let run = || {
+            let mut lines = Vec::new();
+            run_blocking(&scenario, &mut |l| lines.push(l)).expect("test data");
+            lines
+        };
+        let (a, b) = (run(), run());
+        assert!(a.iter().any(|l| l.contains(want)), "{file}");
+        assert_eq!(a, b, "{file}");
+    }
 }
 
 /// A wrong expectation is reported, not hidden: the outcome differs from the `expect`.
@@ -105,6 +120,58 @@ fn a_wrong_expect_fails_with_what_happened() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].starts_with("FAIL phase"), "{}", failed[0]);
     assert!(failed[0].contains("expected Healthy") && failed[0].ends_with("got Degraded"));
+}
+
+/// A wrong pipeline expectation is reported with what happened, and the timeline shows the
+/// pipeline's Events and each release's phase per stage.
+#[test]
+fn a_wrong_pipeline_expect_fails_with_what_happened() {
+    let text =
+        std::fs::read_to_string(dir().join("pipeline-approval-gate.yaml")).expect("test data");
+    let wrong = text
+        .replace(
+            "production: {runsRelease: 1, lastGood: 1}",
+            "production: {runsRelease: 2, lastGood: 1}",
+        )
+        .replace(
+            "neverPromoted: [{release: 2, stage: production}]",
+            "neverPromoted: [{release: 1, stage: production}]",
+        );
+    assert_ne!(wrong, text);
+    let scenario = Scenario::parse(&wrong).expect("test data");
+    let mut timeline = Vec::new();
+    let outcome = run_blocking(&scenario, &mut |l| timeline.push(l)).expect("test data");
+    let checks = check(scenario.expect.as_ref().expect("test data"), &outcome);
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed[0].starts_with("FAIL pipeline.stages.production.runsRelease")
+            && failed[0].contains("expected release 2")
+            && failed[0].contains("got release 1 with images app=app@sha256:"),
+        "{}",
+        failed[0]
+    );
+    assert!(
+        failed[1].starts_with("FAIL pipeline.neverPromoted")
+            && failed[1].ends_with("got promoted into production"),
+        "{}",
+        failed[1]
+    );
+    let text = timeline.join("\n");
+    for want in [
+        "pipeline event ReleaseRecorded",
+        "release 1 in production: Blocked: needs 1 approval (0 of 1)",
+        "alice: Approval Approve of release 1 for production (web-",
+        "pipeline event ReleasePromoted",
+        "bob: Approval Reject of release 2 for production",
+        "release 2 in production: Blocked: rejected by bob",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
 }
 
 /// Whatever the metrics say, a scenario ends by its `duration` with the controller idle: here

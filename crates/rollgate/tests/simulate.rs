@@ -42,6 +42,29 @@ fn a_passing_scenario_prints_its_decisions_and_exits_0() {
 }
 
 #[test]
+fn a_pipeline_scenario_prints_the_pipeline_and_every_rollout() {
+    let (code, out, err) = simulate(&[&scenario(
+        "pipeline-production-failure-restores-last-good.yaml",
+    )]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    for want in [
+        "$ rollgate set image -n shop-staging web app=app:2",
+        "pipeline event ReleaseRecorded",
+        "release 2 in production: Progressing",
+        "$ rollgate abort -n shop-prod web: rollout 'shop-prod/web' aborted",
+        "! shop-prod/web event RolloutAborted",
+        "! pipeline event ReleaseFailed",
+        "pipeline event LastGoodRestored",
+        "release 2 verdict Bad (failed in production: RolloutAborted",
+        "pipeline stage production: runs release 1, last good 1, automatic promotion held (Restored by release 2)",
+        "ok   pipeline.releases.2.verdict expected Bad",
+        "PASS ",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
 fn a_wrong_expect_exits_1_with_a_diff() {
     let dir = std::env::temp_dir().join(format!("rollgate-simulate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("test data");
