@@ -73,6 +73,7 @@ scenarios! {
     canary_supersede => "canary-supersede.yaml",
     template_fix_and_retry => "template-fix-and-retry.yaml",
     pipeline_approval_gate => "pipeline-approval-gate.yaml",
+    pipeline_closed_window => "pipeline-closed-window.yaml",
     pipeline_bad_release_never_promoted => "pipeline-bad-release-never-promoted.yaml",
     pipeline_production_failure_restores_last_good =>
         "pipeline-production-failure-restores-last-good.yaml",
