@@ -368,3 +368,51 @@ spec:
     }
     assert!(!out.contains("spec.alerts.matchers[1]"), "{out}");
 }
+
+#[test]
+fn every_invalid_pipeline_field_is_reported() {
+    let (file, dir) = write(
+        "pipeline",
+        r#"apiVersion: rollgate.dev/v1alpha1
+kind: PromotionPipeline
+metadata: {name: web, namespace: shop}
+spec:
+  stages:
+  - name: staging
+    rollout: {name: web, namespace: shop-staging}
+    soak: 5m
+  - name: production
+    rollout: {name: web, namespace: shop-prod}
+    after: [qa]
+    soak: soon
+    approvals: -1
+    windows: [{kind: Sometimes, schedule: "0 9 * *", duration: 8h, timeZone: Mars/Olympus}]
+"#,
+    );
+    let (code, out) = lint(&[&file]);
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(code, Some(1), "{out}");
+    for field in [
+        "spec.stages[0].soak",
+        "spec.stages[1].after[0]",
+        "spec.stages[1].soak",
+        "spec.stages[1].approvals",
+        "spec.stages[1].windows[0].kind",
+        "spec.stages[1].windows[0].schedule",
+        "spec.stages[1].windows[0].timeZone",
+    ] {
+        assert!(
+            out.contains(&format!("PromotionPipeline web: {field}:")),
+            "{field}: {out}"
+        );
+    }
+}
+
+#[test]
+fn the_pipeline_example_lints_clean() {
+    let (code, out) = lint(&[concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../manifests/examples/pipeline.yaml"
+    )]);
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -113,6 +113,18 @@ pub fn lint(files: &[(String, String)]) -> Report {
                     }
                 }
             }
+            "PromotionPipeline" => {
+                match rollgate_api::decode::decode::<rollgate_api::PromotionPipeline>(&d.value) {
+                    Err(e) => problems.push(format!("{}: {} {}: {e}", d.file, d.kind, d.name)),
+                    Ok(p) => {
+                        if let Err(found) = rollgate_engine::pipeline::validate(&p) {
+                            for p in found {
+                                problems.push(format!("{}: {} {}: {p}", d.file, d.kind, d.name));
+                            }
+                        }
+                    }
+                }
+            }
             _ => {}
         }
     }
