@@ -227,6 +227,9 @@ fn a_failure_in_production_restores_the_last_good_release_and_holds_auto_promoti
         hold.map(|h| (h.reason, h.release)),
         Some((HoldReason::Restored, r3.clone()))
     );
+    w.step();
+    assert_eq!(w.phase(&r2, "production"), StagePhase::Progressing);
+    assert_eq!(w.verdict(&r2), Some(Verdict::Good), "stays Good while restored");
     w.healthy("production");
     w.step();
     assert_eq!(

@@ -864,7 +864,10 @@ impl<'a> State<'a> {
                     .stages
                     .iter()
                     .all(|s| s.phase == StagePhase::Verified);
-                rel.status.verdict = Some(if all { Verdict::Good } else { Verdict::Unknown });
+                // Good once verified in every stage; it stays Good while it is released again
+                // somewhere (a restore, a manual promotion), until it fails (Bad).
+                let good = all || rel.status.verdict == Some(Verdict::Good);
+                rel.status.verdict = Some(if good { Verdict::Good } else { Verdict::Unknown });
             }
             rel.status.summary = Some(
                 rel.status
