@@ -337,6 +337,17 @@ pub fn guard(cx: &mut Ctx<'_>, hash: &str) {
         cx.status.guard = None;
         return;
     };
+    // The previous revision is being scaled back up to take the traffic (it was shrunk during
+    // the release): a rollback now would send production traffic to pods not ready yet. It
+    // waits for the first ready pod (the ReplicaSet's change wakes the rollout).
+    let returning = cx
+        .observed
+        .replica_set(&g.previous)
+        .is_some_and(|rs| rs.replicas > 0 && rs.ready.min(rs.available) == 0);
+    if returning {
+        cx.wake_at(next_look(cx, g.until.0));
+        return;
+    }
     let started = g.release_started_at.as_ref().map(|t| t.0);
     if let Some(alert) = to_blame(cx, policy, &g.revision, &g.previous, started).cloned() {
         let msg = Msg::GuardRollback {

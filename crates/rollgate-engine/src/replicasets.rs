@@ -160,7 +160,9 @@ pub fn schedule_scale_down(cx: &mut Ctx<'_>, hash: &str, delay_secs: i64) {
     let Some(rs) = cx.observed.replica_set(hash).cloned() else {
         return;
     };
-    if rs.replicas == 0 || rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name) {
+    // Its size as this reconcile leaves it (scaled up a moment ago, say).
+    let replicas = cx.sizes.get(&rs.name).copied().unwrap_or(rs.replicas);
+    if replicas == 0 || rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name) {
         return;
     }
     let mut at = crate::time::add_secs(cx.now, delay_secs);

@@ -331,3 +331,46 @@ fn a_canary_without_a_router_goes_back_within_the_surge_inside_its_guard_window(
     assert_eq!(w.size(&v2), 0);
     assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
 }
+
+/// With dynamicStableScale the previous stable has no pods left at promotion: the guard window
+/// scales it back to full size, and a blamed alert sends traffic back only once it has ready
+/// pods (never to pods that cannot serve).
+#[test]
+fn a_dynamically_scaled_canary_gets_its_previous_revision_back_before_traffic_returns() {
+    let (mut w, v1) = World::canary_deployed(
+        json!({"replicas": 1, "alerts": alerts(json!({})), "guard": {"duration": "10m"}}),
+        json!({"trafficRouting": route_routing(), "dynamicStableScale": true,
+               "maxSurge": 1, "maxUnavailable": 0,
+               "steps": [{"setWeight": 100}, {"pause": {}}]}),
+    );
+    let v2 = w.set_image("app:2");
+    w.step();
+    w.make_all_ready();
+    w.step();
+    w.make_all_ready();
+    w.step();
+    assert_eq!(
+        w.size(&v1),
+        0,
+        "dynamicStableScale: the stable side has no pods at 100%"
+    );
+    w.promote_full();
+    w.step();
+    assert_eq!(w.status().stable_rs, Some(v2.clone()));
+    assert!(w.status().guard.is_some());
+    assert_eq!(w.size(&v1), 1, "previous back to full size for the window");
+    let started = w.at(-5);
+    fire(&mut w, alert("HighErrorRate", Some(&v2), started));
+    w.step();
+    assert_eq!(
+        w.status().stable_rs,
+        Some(v2.clone()),
+        "v1 has no ready pod yet"
+    );
+    assert_eq!(w.selects(STABLE_SVC), Some(v2.clone()));
+    w.make_all_ready();
+    w.step();
+    assert_eq!(w.status().stable_rs, Some(v1.clone()));
+    assert_eq!(w.selects(STABLE_SVC), Some(v1));
+    assert_eq!(abort_reason(&w), Some(AbortReason::AlertFiring));
+}

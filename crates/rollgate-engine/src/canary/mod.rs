@@ -961,12 +961,23 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str) -> 
     for (h, n) in &p.late {
         replicasets::ensure(cx, &spec.common, h, *n, None);
     }
+    let mut restored = None;
+    if spec.route.is_some() && cx.status.guard.is_some() {
+        // Inside a guard window the previous revision is kept at full size, ready to take the
+        // traffic back at once (dynamicStableScale may have shrunk it during the release).
+        let size = cx.observed.replica_set(previous).map(|rs| rs.replicas);
+        if size.is_some_and(|n| n < spec.common.replicas) {
+            replicasets::ensure(cx, &spec.common, previous, spec.common.replicas, None);
+            restored = Some(spec.common.replicas);
+        }
+    }
     if spec.route.is_some() {
         // Without a router the previous stable is already down to 0 by now.
-        let left = cx
-            .observed
-            .replica_set(previous)
-            .map_or(0, |rs| rs.replicas);
+        let left = restored.unwrap_or_else(|| {
+            cx.observed
+                .replica_set(previous)
+                .map_or(0, |rs| rs.replicas)
+        });
         // The previous stable is still protected from this reconcile's clean-up (which acts on
         // and wakes for the deadlines it finds), so both are done here, as the next reconcile
         // would: without a delay it goes now, else we wake for its deadline.
