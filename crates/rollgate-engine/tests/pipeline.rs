@@ -229,7 +229,11 @@ fn a_failure_in_production_restores_the_last_good_release_and_holds_auto_promoti
     );
     w.step();
     assert_eq!(w.phase(&r2, "production"), StagePhase::Progressing);
-    assert_eq!(w.verdict(&r2), Some(Verdict::Good), "stays Good while restored");
+    assert_eq!(
+        w.verdict(&r2),
+        Some(Verdict::Good),
+        "stays Good while restored"
+    );
     w.healthy("production");
     w.step();
     assert_eq!(

@@ -867,7 +867,11 @@ impl<'a> State<'a> {
                 // Good once verified in every stage; it stays Good while it is released again
                 // somewhere (a restore, a manual promotion), until it fails (Bad).
                 let good = all || rel.status.verdict == Some(Verdict::Good);
-                rel.status.verdict = Some(if good { Verdict::Good } else { Verdict::Unknown });
+                rel.status.verdict = Some(if good {
+                    Verdict::Good
+                } else {
+                    Verdict::Unknown
+                });
             }
             rel.status.summary = Some(
                 rel.status
