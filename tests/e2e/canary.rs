@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use rollgate_api::labels::ROLLOUT_NAME;
@@ -441,6 +442,18 @@ async fn restart_at_replaces_every_pod_within_max_unavailable() -> R {
     Ok(())
 }
 
+/// How many `RollbackToRevision` Events (fast rollbacks) rollout `web` has.
+async fn rollback_events(stack: &Stack) -> anyhow::Result<usize> {
+    Ok(Api::<Event>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web"))
+        .filter(|e| e.reason.as_deref() == Some("RollbackToRevision"))
+        .count())
+}
+
 /// Runs a `rollgate` manual-control command through the CLI's own code.
 async fn ctl(stack: &Stack, cmd: rollgate_ctl::Command) -> Result<String, rollgate_ctl::CtlError> {
     rollgate_ctl::run(&stack.client, NS, "web", &cmd, stack.sim.now()).await
@@ -514,10 +527,28 @@ async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
         Err(CtlError::NotAborted { .. })
     ));
 
-    // undo: back to revision 1, whose ReplicaSet still exists: no steps, no analysis.
+    // undo: back to revision 1, whose ReplicaSet still exists: no steps, no analysis. The
+    // API server filled pod defaults into that ReplicaSet's template (as a real one does), so
+    // undo must write back the template as the Rollout had it, or the hash differs and a new
+    // release starts instead of the fast rollback.
+    let sets = Api::<ReplicaSet>::namespaced(stack.client.clone(), NS);
+    let kept = sets.get(&format!("web-{v1}")).await?;
+    let served = serde_json::to_value(&kept.spec.template)?;
+    assert_eq!(
+        served["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent",
+        "the server defaults ReplicaSet templates"
+    );
+    let mut hashes_before: Vec<String> = replica_sets(&stack, "web")
+        .await?
+        .into_iter()
+        .map(|(h, _, _)| h)
+        .collect();
+    hashes_before.sort();
+    let rollbacks_before = rollback_events(&stack).await?;
     let runs_before = runs.list(&ListParams::default()).await?.items.len();
     let started = tokio::time::Instant::now();
-    ctl(&stack, Command::Undo { to_revision: None }).await?;
+    let said = ctl(&stack, Command::Undo { to_revision: None }).await?;
+    assert!(!said.contains("warning"), "{said}");
     let back = stack
         .wait_for(NS, "web", Duration::from_secs(120), "v1 stable", |r| {
             phase(r) == Some(RolloutPhase::Healthy)
@@ -536,6 +567,18 @@ async fn the_cli_drives_a_canary_through_every_manual_control() -> R {
     assert_eq!(step_index(&back), Some(4));
     assert_eq!(selected(&stack, "web-stable").await?, Some(v1.clone()));
     assert_ne!(v1, v2);
+    let mut hashes_after: Vec<String> = replica_sets(&stack, "web")
+        .await?
+        .into_iter()
+        .map(|(h, _, _)| h)
+        .collect();
+    hashes_after.sort();
+    assert_eq!(hashes_after, hashes_before, "no new ReplicaSet");
+    assert_eq!(
+        rollback_events(&stack).await?,
+        rollbacks_before + 1,
+        "an Event says fast rollback"
+    );
 
     // pause holds a new release at its first step until resumed.
     ctl(&stack, Command::Pause).await?;

@@ -6,6 +6,14 @@ pub const POD_TEMPLATE_HASH: &str = "rollgate.dev/pod-template-hash";
 pub const ROLLOUT_NAME: &str = "rollgate.dev/rollout";
 /// Annotation on a ReplicaSet holding the rollout revision number it was created for.
 pub const REVISION: &str = "rollgate.dev/revision";
+/// Annotation on a ReplicaSet holding the Rollout's pod template it was created from, as the
+/// Rollout stored it (compact JSON): `rollgate undo` writes it back, so the template hashes to
+/// the kept ReplicaSet's again even where the API server filled defaults into the ReplicaSet's
+/// own template. Left out when it would not fit the annotation size limit.
+pub const TEMPLATE: &str = "rollgate.dev/template";
+/// Largest [`TEMPLATE`] annotation value written, in bytes: the API server refuses more than
+/// 256 KiB of annotations in all, and the other annotations need room.
+pub const MAX_TEMPLATE_ANNOTATION: usize = 256 * 1024 - 4 * 1024;
 /// Annotation on a ReplicaSet holding the time (RFC 3339) after which it is scaled to zero.
 pub const SCALE_DOWN_DEADLINE: &str = "rollgate.dev/scale-down-deadline";
 /// Annotation on a Service naming the Rollout that manages its selector.

@@ -3,7 +3,7 @@
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
+use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME, TEMPLATE};
 use serde_json::json;
 
 use crate::error::CtlError;
@@ -65,6 +65,24 @@ pub(crate) fn rollout_template(replica_set: &ReplicaSet) -> Option<PodTemplateSp
     Some(template)
 }
 
+/// The pod template to write back for a revision: the Rollout's template as the controller
+/// kept it in the ReplicaSet's [`TEMPLATE`] annotation (it hashes to the ReplicaSet's
+/// pod-template-hash, so the engine takes the fast rollback), else the ReplicaSet's own
+/// template. The flag is `false` for the fallback: on a real API server that template carries
+/// the pod defaults the server filled in, so it may hash differently.
+fn kept_template(replica_set: &ReplicaSet) -> (Option<PodTemplateSpec>, bool) {
+    let sent = replica_set
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TEMPLATE))
+        .and_then(|t| serde_json::from_str::<PodTemplateSpec>(t).ok());
+    match sent {
+        Some(t) => (Some(t), true),
+        None => (rollout_template(replica_set), false),
+    }
+}
+
 /// Plans `undo [--to-revision N]`.
 pub(crate) fn undo(
     s: &Subject<'_>,
@@ -106,7 +124,8 @@ pub(crate) fn undo(
         }
     };
     let rs_name = target.replica_set.metadata.name.clone().unwrap_or_default();
-    let template = rollout_template(target.replica_set)
+    let (template, as_sent) = kept_template(target.replica_set);
+    let template = template
         .filter(|t| t.spec.is_some())
         .ok_or_else(|| CtlError::NoTemplate {
             rollout: s.id.clone(),
@@ -136,12 +155,20 @@ pub(crate) fn undo(
     };
     let after = s.encode(&template)?;
     let images = images(&template);
+    let mut message = s.done(&format!(
+        "rolled back to revision {} (ReplicaSet {rs_name}{images})",
+        target.number
+    ));
+    if !as_sent {
+        message.push_str(&format!(
+            "; warning: ReplicaSet {rs_name} has no readable {TEMPLATE} annotation, so its own \
+             template was written back: if the API server filled defaults into it, this starts \
+             a new release instead of a fast rollback"
+        ));
+    }
     Ok(s.spec_plan(
         json!({ "template": merge_patch::diff(&before, &after) }),
-        s.done(&format!(
-            "rolled back to revision {} (ReplicaSet {rs_name}{images})",
-            target.number
-        )),
+        message,
     ))
 }
 

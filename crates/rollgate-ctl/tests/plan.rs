@@ -509,9 +509,32 @@ fn set_image_without_a_template_or_without_images_is_refused() {
 // ---------------------------------------------------------------------------------------------
 // undo
 
-/// ReplicaSet `web-<hash>` of revision `revision` running `image`, made from `template(image)`.
-fn rs(hash: &str, revision: i64, image: &str) -> ReplicaSet {
+/// `template(image)` as a real API server stores it in a ReplicaSet: with pod defaults.
+fn served(image: &str) -> Value {
     let mut t = template(image);
+    t["spec"]["restartPolicy"] = json!("Always");
+    t["spec"]["dnsPolicy"] = json!("ClusterFirst");
+    t["spec"]["containers"][0]["imagePullPolicy"] = json!("IfNotPresent");
+    t["spec"]["containers"][0]["terminationMessagePath"] = json!("/dev/termination-log");
+    t
+}
+
+/// ReplicaSet `web-<hash>` of revision `revision` running `image`, as the controller creates
+/// it from `template(image)` (kept in the `rollgate.dev/template` annotation) and the API
+/// server stores it (its own template defaulted).
+fn rs(hash: &str, revision: i64, image: &str) -> ReplicaSet {
+    let mut r = legacy_rs(hash, revision, image);
+    let sent = serde_json::to_string(&template(image)).expect("json");
+    if let Some(a) = r.metadata.annotations.as_mut() {
+        a.insert("rollgate.dev/template".into(), sent);
+    }
+    r
+}
+
+/// [`rs`] without the `rollgate.dev/template` annotation (made by an older controller, or
+/// with a template too large for an annotation).
+fn legacy_rs(hash: &str, revision: i64, image: &str) -> ReplicaSet {
+    let mut t = served(image);
     t["metadata"]["labels"]["rollgate.dev/pod-template-hash"] = json!(hash);
     serde_json::from_value(json!({
         "metadata": {
@@ -592,15 +615,46 @@ fn undo_to_a_revision_removes_what_the_current_template_added() {
             "spec": {"containers": [{"name": "web", "image": "web:3"}]}
         })
     );
-    let back = rs("ccc", 5, "web:3");
-    let mut expected = back.spec.template.expect("template");
-    if let Some(l) = expected.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-        l.remove("rollgate.dev/pod-template-hash");
-    }
-    // Applying the patch to the current template gives the ReplicaSet's, without the hash label.
+    // Applying the patch to the current template gives the one revision 5 was made from.
     let mut current = serde_json::to_value(r.spec.template.as_ref().expect("t")).expect("json");
     merge(&mut current, &p.patch["spec"]["template"]);
-    assert_eq!(current, serde_json::to_value(&expected).expect("json"));
+    assert_eq!(current, template("web:3"));
+}
+
+#[test]
+fn undo_writes_back_the_template_as_sent_not_the_server_defaulted_one() {
+    // Only the image differs from the current template: none of the server's pod defaults
+    // in the ReplicaSet's own template are copied, so the template hashes to web-aaa's again.
+    let p = undo(Some(3), &undo_rollout(), &history()).expect("a plan");
+    assert_eq!(
+        p.patch["spec"]["template"],
+        json!({"spec": {"containers": [{"name": "web", "image": "web:1"}]}})
+    );
+    assert!(!p.message.contains("warning"), "{}", p.message);
+}
+
+#[test]
+fn undo_without_the_template_annotation_falls_back_to_the_replica_set_template_and_warns() {
+    for annotation in [None, Some("{not json")] {
+        let mut old = legacy_rs("aaa", 3, "web:1");
+        if let (Some(a), Some(v)) = (old.metadata.annotations.as_mut(), annotation) {
+            a.insert("rollgate.dev/template".into(), v.into());
+        }
+        let sets = vec![old, rs("bbb", 4, "web:2")];
+        let p = undo(Some(3), &undo_rollout(), &sets).expect("a plan");
+        let mut current = serde_json::to_value(undo_rollout().spec.template).expect("json");
+        merge(&mut current, &p.patch["spec"]["template"]);
+        assert_eq!(current, served("web:1"), "{annotation:?}");
+        assert!(
+            p.message.ends_with(
+                "; warning: ReplicaSet web-aaa has no readable rollgate.dev/template \
+                 annotation, so its own template was written back: if the API server filled \
+                 defaults into it, this starts a new release instead of a fast rollback"
+            ),
+            "{}",
+            p.message
+        );
+    }
 }
 
 fn merge(target: &mut Value, patch: &Value) {
@@ -692,7 +746,7 @@ fn undo_ignores_replica_sets_of_other_rollouts_and_without_revision() {
 
 #[test]
 fn undo_to_a_replica_set_without_a_template_is_refused() {
-    let mut bare = rs("aaa", 3, "web:1");
+    let mut bare = legacy_rs("aaa", 3, "web:1");
     bare.spec.template = None;
     let e = undo(Some(3), &undo_rollout(), &[bare]).expect_err("no template");
     assert!(matches!(e, CtlError::NoTemplate { .. }), "{e:?}");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rollgate_api::Rollout;
@@ -284,11 +285,15 @@ fn replica_set(
 ) -> anyhow::Result<ReplicaSet> {
     let mut t = template(image);
     t["metadata"]["labels"]["rollgate.dev/pod-template-hash"] = json!(hash);
+    // As the controller creates it: the template as sent kept in an annotation (the simulated
+    // API server, like a real one, fills pod defaults into the ReplicaSet's own template).
+    let sent = serde_json::to_string(&serde_json::from_value::<PodTemplateSpec>(template(image))?)?;
     Ok(serde_json::from_value(json!({
         "metadata": {
             "name": format!("{rollout}-{hash}"),
             "labels": {"rollgate.dev/rollout": rollout, "rollgate.dev/pod-template-hash": hash},
-            "annotations": {"rollgate.dev/revision": revision.to_string()}
+            "annotations": {"rollgate.dev/revision": revision.to_string(),
+                            "rollgate.dev/template": sent}
         },
         "spec": {
             "replicas": 0,

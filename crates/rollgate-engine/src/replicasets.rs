@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube_core::Resource;
-use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
+use rollgate_api::labels::{
+    MAX_TEMPLATE_ANNOTATION, POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME, TEMPLATE,
+};
 use rollgate_api::{EventReason, Rollout};
 
 use crate::action::{Action, DeadlineChange};
@@ -50,6 +53,15 @@ pub fn next_revision(cx: &Ctx<'_>) -> i64 {
     latest_revision(cx) + 1
 }
 
+/// The [`TEMPLATE`] annotation's value for a Rollout's pod template: compact JSON, or `None`
+/// when it is larger than [`MAX_TEMPLATE_ANNOTATION`] (undo then falls back to the
+/// ReplicaSet's own template and says so).
+pub fn template_annotation(template: &PodTemplateSpec) -> Option<String> {
+    serde_json::to_string(template)
+        .ok()
+        .filter(|s| s.len() <= MAX_TEMPLATE_ANNOTATION)
+}
+
 fn build(
     cx: &Ctx<'_>,
     common: &CommonSpec,
@@ -58,6 +70,11 @@ fn build(
     revision: i64,
 ) -> ReplicaSet {
     let name = replica_set_name(cx.name(), hash);
+    let mut annotations: BTreeMap<String, String> =
+        [(REVISION.to_string(), revision.to_string())].into();
+    if let Some(sent) = template_annotation(&common.template) {
+        annotations.insert(TEMPLATE.to_string(), sent);
+    }
     let mut template = common.template.clone();
     let meta = template.metadata.get_or_insert_with(Default::default);
     meta.labels
@@ -78,7 +95,7 @@ fn build(
             name: Some(name),
             namespace: cx.rollout.metadata.namespace.clone(),
             labels: Some(labels),
-            annotations: Some([(REVISION.to_string(), revision.to_string())].into()),
+            annotations: Some(annotations),
             owner_references: Some(vec![owner_reference(cx.rollout)]),
             ..Default::default()
         },
@@ -312,4 +329,35 @@ pub fn count(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) {
             .collect::<Vec<_>>()
             .join(",")
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{Container, PodSpec};
+
+    fn template(image: String) -> PodTemplateSpec {
+        PodTemplateSpec {
+            metadata: None,
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "web".into(),
+                    image: Some(image),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_template_annotation_is_compact_json_and_left_out_when_too_large() {
+        let small = template("web:1".into());
+        assert_eq!(
+            template_annotation(&small).as_deref(),
+            Some(r#"{"spec":{"containers":[{"image":"web:1","name":"web"}]}}"#)
+        );
+        let huge = template("w".repeat(MAX_TEMPLATE_ANNOTATION));
+        assert_eq!(template_annotation(&huge), None);
+    }
 }

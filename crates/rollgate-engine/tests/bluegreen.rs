@@ -8,7 +8,7 @@
 mod support;
 
 use rollgate_api::RolloutPhase;
-use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
+use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME, TEMPLATE};
 use rollgate_engine::Action;
 use serde_json::json;
 use support::{
@@ -33,7 +33,13 @@ fn first_deploy_creates_the_replica_set_at_full_size_and_points_both_services_at
         rs.metadata.labels,
         Some(labels(&[(POD_TEMPLATE_HASH, &v1), (ROLLOUT_NAME, "web")]))
     );
-    assert_eq!(rs.metadata.annotations, Some(labels(&[(REVISION, "1")])));
+    // The Rollout's template as it stores it, for `undo` (the server defaults the ReplicaSet's).
+    let sent =
+        serde_json::to_string(w.rollout.spec.template.as_ref().expect("template")).expect("json");
+    assert_eq!(
+        rs.metadata.annotations,
+        Some(labels(&[(REVISION, "1"), (TEMPLATE, &sent)]))
+    );
     assert_eq!(rs.metadata.owner_references, Some(vec![owner()]));
     assert_eq!(rs.spec.replicas, Some(3));
     assert_eq!(rs.spec.min_ready_seconds, Some(0));

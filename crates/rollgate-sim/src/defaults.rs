@@ -84,6 +84,7 @@ pub fn on_create(
             if obj["spec"]["replicas"].is_null() {
                 obj["spec"]["replicas"] = json!(1);
             }
+            default_pod_spec(obj.pointer_mut("/spec/template/spec"));
             check_replicas_type(rt, obj)?;
             causes.extend(workload_causes(obj));
         }
@@ -94,6 +95,7 @@ pub fn on_create(
             fold_string_data(obj);
         }
         ("", "pods") => {
+            default_pod_spec(obj.pointer_mut("/spec"));
             causes.extend(pod_spec_causes("spec", &obj["spec"]));
             obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
         }
@@ -141,6 +143,7 @@ pub fn on_update(
     }
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "secrets") => fold_string_data(new),
+        ("", "pods") => default_pod_spec(new.pointer_mut("/spec")),
         ("", "services") => {
             let old_ip = old["spec"]["clusterIP"].clone();
             let spec = &mut new["spec"];
@@ -173,6 +176,7 @@ pub fn on_update(
             if new["spec"]["replicas"].is_null() {
                 new["spec"]["replicas"] = json!(1);
             }
+            default_pod_spec(new.pointer_mut("/spec/template/spec"));
             check_replicas_type(rt, new)?;
             causes.extend(workload_causes(new));
             if new["spec"]["selector"] != old["spec"]["selector"] {
@@ -211,6 +215,67 @@ fn fold_string_data(obj: &mut Value) {
         if let Some(m) = obj.as_object_mut() {
             m.remove("stringData");
         }
+    }
+}
+
+/// Fills the defaults a real API server gives a pod spec (a Pod's `spec`, a workload's
+/// `spec.template.spec`): restart, DNS and scheduler policy, grace period, security context,
+/// and per container the pull policy, termination message, resources and port protocol.
+/// Fields already set are kept; a spec that is not an object is left for validation.
+fn default_pod_spec(spec: Option<&mut Value>) {
+    let Some(m) = spec.and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (field, value) in [
+        ("restartPolicy", json!("Always")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("schedulerName", json!("default-scheduler")),
+        ("securityContext", json!({})),
+    ] {
+        if m.get(field).is_none_or(Value::is_null) {
+            m.insert(field.to_string(), value);
+        }
+    }
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = m.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+            let pull = match c.get("image").and_then(Value::as_str) {
+                Some(image) if pulls_always(image) => "Always",
+                _ => "IfNotPresent",
+            };
+            for (field, value) in [
+                ("imagePullPolicy", json!(pull)),
+                ("terminationMessagePath", json!("/dev/termination-log")),
+                ("terminationMessagePolicy", json!("File")),
+                ("resources", json!({})),
+            ] {
+                if c.get(field).is_none_or(Value::is_null) {
+                    c.insert(field.to_string(), value);
+                }
+            }
+            let ports = c.get_mut("ports").and_then(Value::as_array_mut);
+            for p in ports.into_iter().flatten().filter_map(Value::as_object_mut) {
+                if p.get("protocol").is_none_or(Value::is_null) {
+                    p.insert("protocol".to_string(), json!("TCP"));
+                }
+            }
+        }
+    }
+}
+
+/// Whether an image's default pull policy is `Always`: its tag is `latest`, or it has neither
+/// a tag nor a digest (which means `latest`).
+fn pulls_always(image: &str) -> bool {
+    if image.contains('@') {
+        return false;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, tag)) => tag == "latest",
+        None => true,
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rollgate_api::{Rollout, RolloutStatus};
@@ -23,14 +24,18 @@ fn template(image: &str) -> Value {
     })
 }
 
+/// ReplicaSet `web-<hash>` as the controller creates it: the Rollout's template as sent kept
+/// in `rollgate.dev/template` (the server fills pod defaults into the ReplicaSet's own).
 fn replica_set(hash: &str, revision: i64, image: &str) -> anyhow::Result<ReplicaSet> {
     let mut t = template(image);
     t["metadata"]["labels"]["rollgate.dev/pod-template-hash"] = json!(hash);
+    let sent = serde_json::to_string(&serde_json::from_value::<PodTemplateSpec>(template(image))?)?;
     Ok(serde_json::from_value(json!({
         "metadata": {
             "name": format!("web-{hash}"),
             "labels": {"rollgate.dev/rollout": "web", "rollgate.dev/pod-template-hash": hash},
-            "annotations": {"rollgate.dev/revision": revision.to_string()}
+            "annotations": {"rollgate.dev/revision": revision.to_string(),
+                            "rollgate.dev/template": sent}
         },
         "spec": {
             "replicas": 0,
