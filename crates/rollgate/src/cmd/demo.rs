@@ -627,7 +627,7 @@ async fn demo() -> anyhow::Result<()> {
     );
     println!("  Rollout web is {} : {}", back.phase, back.message);
     println!(
-        "  `rollgate demo --strategy canary` shows a canary, a crash-looping release and an alert inside a guard window, in virtual time."
+        "  `rollgate demo --strategy canary` shows a canary, a crash-looping release and an alert inside a guard window; `--strategy pipeline` a release promoted from staging to production and a bad one stopped (both in virtual time)."
     );
     t.stack.stop_controllers().await;
     Ok(())
