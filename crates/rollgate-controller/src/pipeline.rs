@@ -100,6 +100,8 @@ pub struct PipelineContext {
     pub inner: Arc<Context>,
     /// Clients of other clusters.
     pub clusters: Clusters,
+    /// Every PromotionPipeline, from the controller's watch.
+    pub pipelines: kube::runtime::reflector::Store<PromotionPipeline>,
 }
 
 /// Reads one stage.
@@ -311,12 +313,14 @@ pub async fn reconcile_pipeline(
         .await
         .map_err(|e| Error::kube(format!("listing Approvals in {ns}"), e))?
         .items;
-    let all = Api::<PromotionPipeline>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube("listing PromotionPipelines", e))?
-        .items;
-    let claims = claims(&pipeline, &all);
+    // The other pipelines, as the controller's watch knows them (no list per reconcile).
+    let all: Vec<PromotionPipeline> = ctx
+        .pipelines
+        .state()
+        .iter()
+        .map(|p| (**p).clone())
+        .collect();
+    let claims = rollgate_engine::pipeline::claims(&pipeline, &all);
     let mut stages = BTreeMap::new();
     let mut clients: BTreeMap<String, Client> = BTreeMap::new();
     if let Ok(valid) = rollgate_engine::pipeline::validate(&pipeline) {
@@ -404,62 +408,6 @@ pub async fn reconcile_pipeline(
     });
     write_statuses(ctx, &pipelines, &releases_api, &pipeline, &[], &decision).await?;
     Ok(Some(decision))
-}
-
-/// Where a stage writes: its kubeconfig Secret (`namespace/name`; none: this cluster), the
-/// Rollout's namespace and name.
-type Target = (Option<String>, String, String);
-
-/// The targets of the later stages of `p`, with their stage names.
-fn targets(p: &PromotionPipeline) -> Vec<(String, Target)> {
-    let ns = p.namespace().unwrap_or_default();
-    p.spec
-        .stages
-        .iter()
-        .skip(1)
-        .map(|s| {
-            let cluster = s
-                .rollout
-                .cluster
-                .as_ref()
-                .map(|c| format!("{ns}/{}", c.kubeconfig_secret.name));
-            let rollout_ns = s
-                .rollout
-                .namespace
-                .clone()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| ns.clone());
-            (
-                s.name.clone(),
-                (cluster, rollout_ns, s.rollout.name.clone()),
-            )
-        })
-        .collect()
-}
-
-/// The later stages of `p` whose Rollout a pipeline created before it also writes: stage
-/// name -> that pipeline.
-fn claims(p: &PromotionPipeline, all: &[PromotionPipeline]) -> BTreeMap<String, String> {
-    let key = |q: &PromotionPipeline| {
-        (
-            q.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            q.namespace().unwrap_or_default(),
-            q.name_any(),
-        )
-    };
-    let mine = key(p);
-    let mut out = BTreeMap::new();
-    for q in all.iter().filter(|q| key(q) < mine) {
-        let theirs: Vec<_> = targets(q).into_iter().map(|(_, t)| t).collect();
-        for (stage, target) in targets(p) {
-            if theirs.contains(&target) {
-                out.entry(stage).or_insert_with(|| {
-                    format!("{}/{}", q.namespace().unwrap_or_default(), q.name_any())
-                });
-            }
-        }
-    }
-    out
 }
 
 async fn write_statuses(
@@ -593,6 +541,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let pctx = Arc::new(PipelineContext {
         inner: ctx,
         clusters: Clusters::default(),
+        pipelines: store.clone(),
     });
     controller
         .watches(releases, watcher::Config::default(), move |r: Release| {
@@ -641,56 +590,4 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             }
         })
         .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::claims;
-    use rollgate_api::PromotionPipeline;
-    use serde_json::json;
-
-    fn pipeline(name: &str, created: &str, prod: serde_json::Value) -> PromotionPipeline {
-        serde_json::from_value(json!({
-            "apiVersion": "rollgate.dev/v1alpha1", "kind": "PromotionPipeline",
-            "metadata": {"name": name, "namespace": "shop", "creationTimestamp": created},
-            "spec": {"stages": [
-                {"name": "staging", "rollout": {"name": "web", "namespace": "shop-staging"}},
-                {"name": "production", "rollout": prod}]}
-        }))
-        .expect("pipeline")
-    }
-
-    #[test]
-    fn the_pipeline_created_first_keeps_a_shared_target() {
-        let first = pipeline(
-            "web-a",
-            "2026-01-01T00:00:00Z",
-            json!({"name": "web", "namespace": "shop-prod"}),
-        );
-        let second = pipeline(
-            "web-b",
-            "2026-01-02T00:00:00Z",
-            json!({"name": "web", "namespace": "shop-prod"}),
-        );
-        let elsewhere = pipeline(
-            "web-c",
-            "2026-01-03T00:00:00Z",
-            json!({"name": "web", "namespace": "shop-prod",
-                   "cluster": {"kubeconfigSecret": {"name": "eu"}}}),
-        );
-        let all = [first.clone(), second.clone(), elsewhere.clone()];
-        assert!(claims(&first, &all).is_empty());
-        assert_eq!(
-            claims(&second, &all).get("production").map(String::as_str),
-            Some("shop/web-a")
-        );
-        assert!(claims(&elsewhere, &all).is_empty(), "another cluster");
-        // Sharing the first stage (fan-out from one staging) is no claim.
-        let fan_out = pipeline(
-            "web-d",
-            "2026-01-04T00:00:00Z",
-            json!({"name": "web-us", "namespace": "shop-prod"}),
-        );
-        assert!(claims(&fan_out, &[first, fan_out.clone()]).is_empty());
-    }
 }

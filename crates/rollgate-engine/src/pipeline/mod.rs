@@ -11,6 +11,7 @@
 //! it blocks promotions into it and changes no verdict.
 
 mod artifact;
+mod claims;
 mod gates;
 mod spec;
 mod stages;
@@ -26,6 +27,7 @@ use rollgate_api::{
 };
 
 pub use artifact::{digest_of_image_id, release_name};
+pub use claims::claims;
 pub use spec::{Stage, ValidPipeline, validate};
 
 /// Label on verification AnalysisRuns: the release they verify.
