@@ -93,6 +93,29 @@ async fn wait_release(
     anyhow::bail!("{what}: not within {secs}s; releases: {seen:?}")
 }
 
+/// The Secret `prod-cluster` (key `value`) in the pipeline's namespace: a kubeconfig for the
+/// API server at `server`.
+async fn prod_cluster_secret(stack: &Stack, server: &str) -> R {
+    let kubeconfig = rollgate_local::kubeconfig::Kubeconfig::new("prod", server).render();
+    Api::<Secret>::namespaced(stack.client.clone(), PIPELINE_NS)
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some("prod-cluster".into()),
+                    ..Default::default()
+                },
+                data: Some(BTreeMap::from([(
+                    "value".to_string(),
+                    ByteString(kubeconfig.into_bytes()),
+                )])),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(())
+}
+
 fn phase_in(r: &Release, stage: &str) -> StagePhase {
     r.status
         .as_ref()
@@ -353,24 +376,7 @@ async fn an_unreachable_cluster_blocks_promotion_without_marking_anything_bad() 
             STAGING,
         )
         .await?;
-    let kubeconfig =
-        rollgate_local::kubeconfig::Kubeconfig::new("prod", "http://127.0.0.1:9").render();
-    Api::<Secret>::namespaced(stack.client.clone(), PIPELINE_NS)
-        .create(
-            &PostParams::default(),
-            &Secret {
-                metadata: kube::api::ObjectMeta {
-                    name: Some("prod-cluster".into()),
-                    ..Default::default()
-                },
-                data: Some(BTreeMap::from([(
-                    "value".to_string(),
-                    ByteString(kubeconfig.into_bytes()),
-                )])),
-                ..Default::default()
-            },
-        )
-        .await?;
+    prod_cluster_secret(&stack, "http://127.0.0.1:9").await?;
     stack
         .apply_yaml(
             &pipeline(
@@ -429,24 +435,7 @@ async fn production_in_another_cluster_gets_the_release_through_its_kubeconfig()
     let (addr, _server) = production.sim.serve("127.0.0.1:0".parse()?).await?;
     staging.start_controller("staging-controller");
     production.start_controller("production-controller");
-    let kubeconfig =
-        rollgate_local::kubeconfig::Kubeconfig::new("prod", &format!("http://{addr}")).render();
-    Api::<Secret>::namespaced(staging.client.clone(), PIPELINE_NS)
-        .create(
-            &PostParams::default(),
-            &Secret {
-                metadata: kube::api::ObjectMeta {
-                    name: Some("prod-cluster".into()),
-                    ..Default::default()
-                },
-                data: Some(BTreeMap::from([(
-                    "value".to_string(),
-                    ByteString(kubeconfig.into_bytes()),
-                )])),
-                ..Default::default()
-            },
-        )
-        .await?;
+    prod_cluster_secret(&staging, &format!("http://{addr}")).await?;
     staging
         .apply_yaml(
             &web("app:1", json!([{"setWeight": 50}]), json!({})),
