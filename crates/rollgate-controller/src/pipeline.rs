@@ -385,15 +385,7 @@ pub async fn reconcile_pipeline(
                 }
             }
         }
-        write_statuses(
-            ctx,
-            &pipelines,
-            &releases_api,
-            &pipeline,
-            &releases,
-            &decision,
-        )
-        .await?;
+        write_statuses(&pipelines, &releases_api, &pipeline, &releases, &decision).await?;
         publish(ctx, &pipeline, &decision).await;
         return Ok(Some(decision));
     }
@@ -406,12 +398,11 @@ pub async fn reconcile_pipeline(
         claims: &claims,
         now: ctx.inner.config.clock.now(),
     });
-    write_statuses(ctx, &pipelines, &releases_api, &pipeline, &[], &decision).await?;
+    write_statuses(&pipelines, &releases_api, &pipeline, &[], &decision).await?;
     Ok(Some(decision))
 }
 
 async fn write_statuses(
-    _ctx: &PipelineContext,
     pipelines: &Api<PromotionPipeline>,
     releases_api: &Api<Release>,
     pipeline: &PromotionPipeline,
