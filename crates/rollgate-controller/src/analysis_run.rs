@@ -37,6 +37,8 @@ pub struct RunContext {
     pub source: Arc<dyn MetricSource>,
     /// Where measurements are counted.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Retry delays of the runs whose last reconcile failed.
+    pub retries: Arc<crate::retry::Retries>,
 }
 
 /// Converts a provider's answer into the analysis engine's value.

@@ -43,6 +43,23 @@ impl Error {
         matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
     }
 
+    /// How long the server asked the client to wait before trying again (a 429's
+    /// `Retry-After`, which the Status carries as `details.retryAfterSeconds`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Kube {
+                source: kube::Error::Api(s),
+                ..
+            } => s
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|secs| *secs > 0)
+                .map(|secs| std::time::Duration::from_secs(u64::from(secs))),
+            _ => None,
+        }
+    }
+
     /// Short label for metrics and logs.
     pub fn label(&self) -> &'static str {
         match self {

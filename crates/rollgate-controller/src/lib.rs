@@ -15,6 +15,7 @@ pub mod leader;
 pub mod metrics_source;
 pub mod observe;
 pub mod pipeline;
+pub mod retry;
 pub mod run;
 pub mod serve;
 pub mod telemetry;

@@ -102,6 +102,8 @@ pub struct PipelineContext {
     pub clusters: Clusters,
     /// Every PromotionPipeline, from the controller's watch.
     pub pipelines: kube::runtime::reflector::Store<PromotionPipeline>,
+    /// Retry delays of the pipelines whose last reconcile failed.
+    pub retries: crate::retry::Retries,
 }
 
 /// Reads one stage.
@@ -477,7 +479,9 @@ async fn reconcile(
 ) -> Result<Requeue, Error> {
     let ns = pipeline.namespace().ok_or(Error::MissingIdentity)?;
     let name = pipeline.name_any();
-    match reconcile_pipeline(&ctx, &ns, &name).await? {
+    let decision = reconcile_pipeline(&ctx, &ns, &name).await?;
+    ctx.retries.succeeded(&format!("{ns}/{name}"));
+    match decision {
         Some(d) => Ok(Requeue::requeue(
             d.requeue_after.unwrap_or(RESYNC).min(RESYNC),
         )),
@@ -488,20 +492,19 @@ async fn reconcile(
 fn error_policy(
     pipeline: Arc<PromotionPipeline>,
     error: &Error,
-    _: Arc<PipelineContext>,
+    ctx: Arc<PipelineContext>,
 ) -> Requeue {
     let who = format!(
         "{}/{}",
         pipeline.namespace().unwrap_or_default(),
         pipeline.name_any()
     );
-    if error.is_conflict() {
-        Requeue::requeue(Duration::from_millis(200))
-    } else {
+    let after = ctx.retries.failed(&who, error);
+    if !error.is_conflict() {
         // Infrastructure (a write refused, a cluster gone): retried, never a verdict.
-        warn!(pipeline = %who, error = %error, "pipeline reconcile failed");
-        Requeue::requeue(Duration::from_secs(5))
+        warn!(pipeline = %who, error = %error, ?after, "pipeline reconcile failed");
     }
+    Requeue::requeue(after)
 }
 
 /// Runs the pipeline controller until `shutdown` resolves: PromotionPipelines, woken by their
@@ -533,6 +536,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         inner: ctx,
         clusters: Clusters::default(),
         pipelines: store.clone(),
+        retries: Default::default(),
     });
     controller
         .watches(releases, watcher::Config::default(), move |r: Release| {

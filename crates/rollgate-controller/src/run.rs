@@ -96,6 +96,8 @@ pub struct Context {
     pub config: Config,
     /// Event budget of each Rollout.
     pub event_budget: crate::event_budget::EventBudget,
+    /// Retry delays of the Rollouts whose last reconcile failed.
+    pub retries: crate::retry::Retries,
 }
 
 impl Context {
@@ -110,6 +112,7 @@ impl Context {
             reporter,
             config,
             event_budget: Default::default(),
+            retries: Default::default(),
         }
     }
 }
@@ -390,6 +393,7 @@ async fn reconcile(rollout: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Req
     let started = std::time::Instant::now();
     let span = tracing::info_span!("reconcile", rollout = %key);
     let result = tracing::Instrument::instrument(reconcile_rollout(&ctx, &ns, &name), span).await?;
+    ctx.retries.succeeded(&key);
     let telemetry = &ctx.config.telemetry;
     match result {
         Some(report) => {
@@ -412,13 +416,13 @@ fn error_policy(rollout: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -
         rollout.namespace().unwrap_or_default(),
         rollout.name_any()
     );
+    let after = ctx.retries.failed(&who, error);
     if error.is_conflict() || matches!(error, Error::Kube { source, .. } if has_code(source, 404)) {
-        debug!(rollout = %who, error = %error, "retrying after conflict");
-        Requeue::requeue(Duration::from_millis(200))
+        debug!(rollout = %who, error = %error, ?after, "retrying after conflict");
     } else {
-        warn!(rollout = %who, error = %error, kind = error.label(), "reconcile failed");
-        Requeue::requeue(Duration::from_secs(5))
+        warn!(rollout = %who, error = %error, kind = error.label(), ?after, "reconcile failed");
     }
+    Requeue::requeue(after)
 }
 
 fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
@@ -503,6 +507,7 @@ pub async fn run(
             clock: config.clock,
             source,
             telemetry: config.telemetry.clone(),
+            retries: Arc::default(),
         });
         let run_type = run_resource();
         let writer = Writer::<DynamicObject>::new(run_type.clone());
@@ -635,19 +640,21 @@ async fn reconcile_analysis_run(
         warn!(run = %format!("{ns}/{name}"), %problem, "cannot decode the AnalysisRun: not measured");
         return Ok(Requeue::await_change());
     }
-    match reconcile_run(&ctx, &ns, &name).await? {
+    let next = reconcile_run(&ctx, &ns, &name).await?;
+    ctx.retries.succeeded(&format!("{ns}/{name}"));
+    match next {
         Some(after) => Ok(Requeue::requeue(after)),
         None => Ok(Requeue::await_change()),
     }
 }
 
-fn run_error_policy(run: Arc<DynamicObject>, error: &Error, _ctx: Arc<RunContext>) -> Requeue {
+fn run_error_policy(run: Arc<DynamicObject>, error: &Error, ctx: Arc<RunContext>) -> Requeue {
     let who = format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any());
+    let after = ctx.retries.failed(&who, error);
     if error.is_conflict() {
-        debug!(run = %who, error = %error, "retrying after conflict");
-        Requeue::requeue(Duration::from_millis(200))
+        debug!(run = %who, error = %error, ?after, "retrying after conflict");
     } else {
-        warn!(run = %who, error = %error, kind = error.label(), "measuring failed");
-        Requeue::requeue(Duration::from_secs(5))
+        warn!(run = %who, error = %error, kind = error.label(), ?after, "measuring failed");
     }
+    Requeue::requeue(after)
 }

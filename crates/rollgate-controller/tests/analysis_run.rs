@@ -69,6 +69,7 @@ async fn a_measurement_starts_when_the_query_is_sent_and_finishes_when_it_is_ans
             delay: Duration::from_secs(30),
         }),
         telemetry: Arc::new(Telemetry::new()),
+        retries: Arc::default(),
     };
     let started = ctx.clock.now();
     let requeue = reconcile_run(&ctx, "default", "run-1").await?;
