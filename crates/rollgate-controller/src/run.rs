@@ -443,12 +443,16 @@ fn dynamic_api(client: &Client, ns: Option<&str>, resource: &ApiResource) -> Api
 }
 
 /// Reports every item of a watcher's stream to `health` (the stream owns it: dropping the
-/// stream unregisters the watch).
+/// stream unregisters the watch), and waits before retrying after an error with kube's
+/// watcher backoff (exponential with jitter, 0.8 s to 30 s, as client-go), so that a failing
+/// API server is not asked again at once, in a loop.
 fn tracked<K>(
     events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
     health: WatchHealth,
 ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send {
-    events.inspect(move |event| health.saw(event))
+    events
+        .default_backoff()
+        .inspect(move |event| health.saw(event))
 }
 
 /// Runs the controller until `shutdown` resolves.
