@@ -304,6 +304,38 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
+    /// 500 as the API server words an internal failure: `Internal error occurred: <cause>`,
+    /// the cause repeated in `details.causes`.
+    pub fn internal_cause(cause: &str) -> Self {
+        Self {
+            details: json!({"causes": [{"message": cause}]}),
+            ..Self::new(
+                500,
+                "InternalError",
+                format!("Internal error occurred: {cause}"),
+            )
+        }
+    }
+
+    /// 429: the server is overloaded; `details.retryAfterSeconds` says when to try again
+    /// (the response carries it in `Retry-After` too).
+    pub fn too_many_requests(retry_after_seconds: u64) -> Self {
+        Self {
+            details: json!({"retryAfterSeconds": retry_after_seconds}),
+            ..Self::new(
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            )
+        }
+    }
+
+    /// 504 Timeout: the request did not complete in time; it may or may not have been
+    /// carried out.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(504, "Timeout", message)
+    }
+
     /// The `Status` body.
     pub fn to_status(&self) -> Value {
         let mut s = json!({

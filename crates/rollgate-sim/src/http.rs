@@ -18,6 +18,7 @@ use crate::apply::{self, ApplyRequest};
 use crate::convert::{from_storage, to_storage};
 use crate::decode::{FieldValidation, Warnings};
 use crate::error::{ApiError, qualified};
+use crate::faults::{Fault, RequestFacts, Verb, whole_seconds};
 use crate::gc::Propagation;
 use crate::patch::{self, PatchKind};
 use crate::registry::ResourceType;
@@ -47,15 +48,13 @@ pub(crate) fn service(
         async move {
             let (parts, body) = req.into_parts();
             if inner.is_partitioned(&parts.headers) {
-                return Ok(error(&ApiError::unavailable(
-                    "connection refused (partitioned)",
-                )));
+                return Ok(partitioned());
             }
             let bytes = match body.collect().await {
                 Ok(c) => c.to_bytes(),
                 Err(e) => return Ok(error(&ApiError::bad_request(format!("reading body: {e}")))),
             };
-            Ok(handle(&inner, &parts, &bytes))
+            Ok(respond(&inner, &parts, &bytes).await)
         }
     })
 }
@@ -94,7 +93,7 @@ pub(crate) async fn serve(
                                 )));
                             }
                         };
-                        Ok(handle(&inner, &parts, &bytes))
+                        Ok(respond(&inner, &parts, &bytes).await)
                     }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
@@ -159,11 +158,7 @@ pub(crate) fn handle(
         return error(&ApiError::injected_conflict());
     }
     let path = parts.uri.path().to_string();
-    let query: Query = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+    let query = parse_query(parts);
     let warnings = Warnings::default();
     let result = answer(
         inner,
@@ -179,19 +174,7 @@ pub(crate) fn handle(
             let rv = v["metadata"]["resourceVersion"].as_str().map(String::from);
             (json_response(code, &v), rv)
         }
-        Ok(Reply::Stream(rx)) => {
-            let stream = futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv()
-                    .await
-                    .map(|b| (Ok::<_, Infallible>(http_body::Frame::data(b)), rx))
-            });
-            let mut r = Response::new(StreamBody::new(stream.boxed()).boxed_unsync());
-            r.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            (r, None)
-        }
+        Ok(Reply::Stream(rx)) => (stream_response(rx), None),
         Err(e) => (error(&e), None),
     };
     for w in warnings.into_inner() {
@@ -202,26 +185,321 @@ pub(crate) fn handle(
         }
     }
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let entry = AuditEntry {
-            method: parts.method.to_string(),
-            path,
-            content_type: parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(String::from),
-            field_manager: query.get("fieldManager").cloned(),
-            user_agent: parts
-                .headers
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(String::from),
-            code: response.status().as_u16(),
-            resource_version: rv,
-        };
-        inner.lock().audit.push(entry);
+        audit(inner, parts, &query, response.status().as_u16(), rv);
     }
     response
+}
+
+/// Records a mutating request in the audit log.
+fn audit(
+    inner: &Inner,
+    parts: &http::request::Parts,
+    query: &Query,
+    code: u16,
+    resource_version: Option<String>,
+) {
+    let entry = AuditEntry {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        content_type: parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+        field_manager: query.get("fieldManager").cloned(),
+        user_agent: user_agent(&parts.headers).map(String::from),
+        code,
+        resource_version,
+    };
+    inner.lock().audit.push(entry);
+}
+
+/// A watch response streaming the lines `rx` receives.
+fn stream_response(rx: tokio::sync::mpsc::UnboundedReceiver<Bytes>) -> Response<Body> {
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(http_body::Frame::data(b)), rx))
+    });
+    let mut r = Response::new(StreamBody::new(stream.boxed()).boxed_unsync());
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The client's `User-Agent`.
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn parse_query(parts: &http::request::Parts) -> Query {
+    parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn flag(query: &Query, key: &str) -> bool {
+    query.get(key).is_some_and(|v| v == "true" || v == "1")
+}
+
+/// The answer to a client cut off from the server: it never reached it.
+fn partitioned() -> Response<Body> {
+    error(&ApiError::unavailable("connection refused (partitioned)"))
+}
+
+/// Answers one request from a client as the server and the network in front of it do: waits
+/// while the server is unresponsive, refuses a client cut off, then draws the injected faults
+/// (see [`crate::faults`]), waits out their latency and answers with the fault or with
+/// [`handle`]. A watch stream is held back while the server is unresponsive, cut when a fault
+/// says so, and ended when its client is killed.
+pub(crate) async fn respond(
+    inner: &Arc<Inner>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+) -> Response<Body> {
+    if inner.is_partitioned(&parts.headers) {
+        return partitioned();
+    }
+    let mut net = inner.net.subscribe();
+    // The sender lives as long as `inner`: this only waits for the server to answer again.
+    let _ = net.wait_for(|n| !n.unresponsive).await.is_ok();
+    let agent = user_agent(&parts.headers).map(String::from);
+    let query = parse_query(parts);
+    let watch = parts.method == Method::GET && flag(&query, "watch");
+    let active = inner.injector().active();
+    let classified = if active {
+        classify(inner, &parts.method, parts.uri.path(), &query)
+    } else {
+        None
+    };
+    let drawn = classified
+        .as_ref()
+        .map(|c| inner.injector().draw(&c.facts(agent.as_deref())))
+        .unwrap_or_default();
+    if !drawn.latency.is_zero() {
+        tokio::time::sleep(drawn.latency).await;
+    }
+    let response = match (drawn.answer, &classified) {
+        (Some(Fault::LostResponse), Some(_)) => {
+            // Handled (and audited with its real code inside `handle`); the answer is lost.
+            let _handled = handle_counted(inner, parts, body, agent.as_deref());
+            error(&ApiError::timeout(
+                "Timeout: request did not complete within requested timeout - the response was lost",
+            ))
+        }
+        (Some(fault), Some(c)) => injected(inner, parts, &query, body, fault, c, watch),
+        _ => handle_counted(inner, parts, body, agent.as_deref()),
+    };
+    if watch {
+        gate_watch(inner.clone(), agent, drawn.cut_watch, response)
+    } else {
+        response
+    }
+}
+
+/// [`handle`], and for a write from a named client, counted in the write book under its lock
+/// (see [`crate::SimCluster::kill_after_writes`]).
+fn handle_counted(
+    inner: &Arc<Inner>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    agent: Option<&str>,
+) -> Response<Body> {
+    let write = matches!(
+        parts.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let Some(agent) = agent.filter(|_| write) else {
+        return handle(inner, parts, body);
+    };
+    let mut book = inner.book();
+    if inner.is_partitioned(&parts.headers) {
+        // Killed while this request was on its way.
+        return partitioned();
+    }
+    let response = handle(inner, parts, body);
+    if response.status().as_u16() < 400 && book.record(agent) {
+        inner.cut_off_killed(agent);
+    }
+    response
+}
+
+/// What the fault rules know of a request to a resource.
+struct Classified {
+    verb: Verb,
+    rt: ResourceType,
+    name: Option<String>,
+    sub: Option<&'static str>,
+    resumes: Option<u64>,
+}
+
+impl Classified {
+    fn facts<'a>(&'a self, agent: Option<&'a str>) -> RequestFacts<'a> {
+        RequestFacts {
+            verb: self.verb,
+            resource: &self.rt.plural,
+            subresource: self.sub,
+            resumes: self.resumes.is_some(),
+            agent,
+        }
+    }
+}
+
+/// The verb and resource of a request, if it addresses a resource.
+fn classify(inner: &Arc<Inner>, method: &Method, path: &str, query: &Query) -> Option<Classified> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let route = match segs.as_slice() {
+        ["api", v, rest @ ..] => route(inner, "", v, rest)?,
+        ["apis", g, v, rest @ ..] => route(inner, g, v, rest)?,
+        _ => return None,
+    };
+    let verb = match (method, route.name.is_some()) {
+        (&Method::GET, true) => Verb::Get,
+        (&Method::GET, false) if flag(query, "watch") => Verb::Watch,
+        (&Method::GET, false) => Verb::List,
+        (&Method::POST, _) => Verb::Create,
+        (&Method::PUT, _) => Verb::Update,
+        (&Method::PATCH, _) => Verb::Patch,
+        (&Method::DELETE, _) => Verb::Delete,
+        _ => return None,
+    };
+    let sub = match route.sub {
+        Sub::None => None,
+        Sub::Status => Some("status"),
+        Sub::Scale => Some("scale"),
+    };
+    let resumes = query
+        .get("resourceVersion")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|v| *v > 0);
+    Some(Classified {
+        verb,
+        rt: route.rt,
+        name: route.name,
+        sub,
+        resumes,
+    })
+}
+
+/// The answer a fault gives instead of handling the request; a write's is audited (it reached
+/// the server).
+fn injected(
+    inner: &Arc<Inner>,
+    parts: &http::request::Parts,
+    query: &Query,
+    body: &Bytes,
+    fault: Fault,
+    c: &Classified,
+    watch: bool,
+) -> Response<Body> {
+    let response = match fault {
+        Fault::Conflict => {
+            let name = c.name.clone().unwrap_or_else(|| {
+                serde_json::from_slice::<Value>(body)
+                    .ok()
+                    .and_then(|v| v["metadata"]["name"].as_str().map(String::from))
+                    .unwrap_or_default()
+            });
+            error(&ApiError::conflict(&c.rt, &name))
+        }
+        Fault::TooManyRequests { retry_after } => {
+            let seconds = whole_seconds(retry_after);
+            let mut r = error(&ApiError::too_many_requests(seconds));
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+            r
+        }
+        Fault::InternalError => error(&ApiError::internal_cause("etcdserver: leader changed")),
+        Fault::GoneOnResume => {
+            let compacted = inner.lock().rv;
+            let gone = ApiError::gone(format!(
+                "too old resource version: {} ({compacted})",
+                c.resumes.unwrap_or_default()
+            ));
+            if watch {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let _ = tx.send(watch::error_line(&gone));
+                stream_response(rx)
+            } else {
+                error(&gone)
+            }
+        }
+        Fault::Unavailable | Fault::Latency(_) | Fault::CutWatch { .. } | Fault::LostResponse => {
+            error(&ApiError::unavailable(
+                "the server is currently unable to handle the request",
+            ))
+        }
+    };
+    if c.verb.is_write() {
+        audit(inner, parts, query, response.status().as_u16(), None);
+    }
+    response
+}
+
+/// A watch response whose stream is held back while the server is unresponsive, ends when
+/// `cut` has passed (a dropped connection) and ends when `agent` is killed.
+fn gate_watch(
+    inner: Arc<Inner>,
+    agent: Option<String>,
+    cut: Option<Duration>,
+    response: Response<Body>,
+) -> Response<Body> {
+    struct Gate {
+        inner: Arc<Inner>,
+        agent: Option<String>,
+        net: tokio::sync::watch::Receiver<crate::faults::NetState>,
+        cut: Option<(Duration, tokio::time::Instant)>,
+        body: Body,
+    }
+    let (head, body) = response.into_parts();
+    let gate = Gate {
+        net: inner.net.subscribe(),
+        cut: cut.map(|after| (after, tokio::time::Instant::now() + after)),
+        inner,
+        agent,
+        body,
+    };
+    let stream = futures::stream::unfold(gate, |mut g| async move {
+        loop {
+            if g.agent.as_deref().is_some_and(|a| g.inner.is_killed(a)) {
+                return None;
+            }
+            let unresponsive = g.net.borrow_and_update().unresponsive;
+            let cut = g.cut;
+            let deadline = async move {
+                match cut {
+                    Some((_, at)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = deadline => {
+                    if let Some((after, _)) = cut {
+                        g.inner.injector().count(&Fault::CutWatch { after });
+                    }
+                    return None;
+                }
+                changed = g.net.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                frame = g.body.frame(), if !unresponsive => {
+                    return match frame {
+                        Some(Ok(f)) => Some((Ok::<_, Infallible>(f), g)),
+                        _ => None,
+                    };
+                }
+            }
+        }
+    });
+    Response::from_parts(head, StreamBody::new(stream.boxed()).boxed_unsync())
 }
 
 fn answer(
@@ -1009,8 +1287,7 @@ fn start_watch(
                 .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {v:?}")))?,
         ),
     };
-    let flag = |k: &str| query.get(k).is_some_and(|v| v == "true" || v == "1");
-    let initial_events = flag("sendInitialEvents");
+    let initial_events = flag(query, "sendInitialEvents");
     if initial_events
         && query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan")
     {
@@ -1030,7 +1307,7 @@ fn start_watch(
         labels,
         fields,
         from,
-        bookmarks: flag("allowWatchBookmarks"),
+        bookmarks: flag(query, "allowWatchBookmarks"),
         initial_events,
         timeout,
         shape,

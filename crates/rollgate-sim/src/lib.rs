@@ -19,6 +19,7 @@ pub mod decode;
 mod defaults;
 pub mod discovery;
 pub mod error;
+pub mod faults;
 pub mod gc;
 mod http;
 mod kubelet;
@@ -64,6 +65,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use tokio::sync::broadcast;
 
 pub use error::ApiError;
+pub use faults::{Fault, FaultCounts, FaultPlan, FaultPlanError, FaultRule, Verb};
 pub use store::AuditEntry;
 
 use crate::clock::Clock;
@@ -132,6 +134,14 @@ pub(crate) struct Inner {
     partitioned: Mutex<std::collections::HashSet<String>>,
     /// Injected conflicts: (method, path) of writes to answer 409 once each, not handled.
     conflicts: Mutex<Vec<(::http::Method, String)>>,
+    /// The fault plan in force (see [`SimCluster::set_faults`]).
+    faults: Mutex<faults::Injector>,
+    /// Successful writes per client and kill budgets (see [`SimCluster::kill_after_writes`]).
+    /// Held across the handling of each write, so that counting it and cutting its client
+    /// off happen together.
+    book: Mutex<faults::WriteBook>,
+    /// Whether the server answers, watched by pending requests and open watch streams.
+    net: tokio::sync::watch::Sender<faults::NetState>,
 }
 
 impl Inner {
@@ -187,6 +197,31 @@ impl Inner {
         let n = self.pod_ips.fetch_add(1, Ordering::Relaxed);
         format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2)
     }
+
+    /// The fault plan in force and its random source.
+    pub(crate) fn injector(&self) -> MutexGuard<'_, faults::Injector> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Successful writes per client and kill budgets.
+    pub(crate) fn book(&self) -> MutexGuard<'_, faults::WriteBook> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `agent` was cut off by [`SimCluster::kill_after_writes`].
+    pub(crate) fn is_killed(&self, agent: &str) -> bool {
+        self.book().killed.contains(agent)
+    }
+
+    /// Cuts `agent` off as [`SimCluster::set_partitioned`] does and tells its open watches to
+    /// end. The caller holds the write book (`book`), which marked it killed.
+    pub(crate) fn cut_off_killed(&self, agent: &str) {
+        self.partitioned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(agent.to_string());
+        self.net.send_modify(|n| n.epoch += 1);
+    }
 }
 
 /// A simulated Kubernetes cluster. Cheap to clone (shared state).
@@ -213,6 +248,9 @@ impl SimCluster {
             pod_ips: AtomicU64::new(0),
             partitioned: Mutex::default(),
             conflicts: Mutex::default(),
+            faults: Mutex::default(),
+            book: Mutex::default(),
+            net: tokio::sync::watch::Sender::new(faults::NetState::default()),
         });
         {
             let mut st = inner.lock();
@@ -284,7 +322,68 @@ impl SimCluster {
             set.insert(identity.to_string());
         } else {
             set.remove(identity);
+            drop(set);
+            self.inner.book().killed.remove(identity);
         }
+    }
+
+    /// Puts a fault plan in force (replacing any other), with its random source seeded afresh
+    /// from `plan.seed` and the [`SimCluster::fault_counts`] reset. Faults hit the requests of
+    /// clients, in-process and over HTTP, never the cluster's own ReplicaSet controller and
+    /// kubelet; requests that address no resource (discovery, `/version`) are not faulted.
+    /// See [`faults`] for how rules are drawn.
+    pub fn set_faults(&self, plan: FaultPlan) -> Result<(), FaultPlanError> {
+        plan.validate()?;
+        self.inner.injector().set(plan);
+        Ok(())
+    }
+
+    /// Stops injecting faults (the counts stay readable).
+    pub fn clear_faults(&self) {
+        self.inner.injector().clear();
+    }
+
+    /// How many of each fault were injected since the last [`SimCluster::set_faults`].
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.inner.injector().counts()
+    }
+
+    /// Stops the server answering, or lets it answer again. While it is unresponsive, every
+    /// request (from any client) waits without an answer, and every open watch stream
+    /// delivers nothing (its events wait). When it answers again, the requests still waiting
+    /// are handled and answered normally, and the watch streams deliver what they held back,
+    /// as a server that was stalled (not restarted) does. A client that gave up meanwhile
+    /// (dropped its request) had nothing handled. The cluster itself (ReplicaSets, pods)
+    /// keeps running.
+    pub fn set_unresponsive(&self, unresponsive: bool) {
+        self.inner
+            .net
+            .send_modify(|n| n.unresponsive = unresponsive);
+    }
+
+    /// Lets the clients of `identity` (see [`SimCluster::client_as`]) land `k` more
+    /// successful writes (mutating requests answered below 400, counted as handled even when
+    /// the answer is then lost): right after the k-th, under the same lock, they are cut off
+    /// as by [`SimCluster::set_partitioned`], and their open watch streams end. Writes from
+    /// that identity are handled one at a time, so no (k+1)-th can slip in. It models a
+    /// controller process killed right after its k-th write; `k = 0` cuts it off now.
+    /// `set_partitioned(identity, false)` lets it back in (a restarted process).
+    pub fn kill_after_writes(&self, identity: &str, k: u64) {
+        let mut book = self.inner.book();
+        if k == 0 {
+            book.kill_at.remove(identity);
+            book.killed.insert(identity.to_string());
+            self.inner.cut_off_killed(identity);
+            return;
+        }
+        let done = book.writes.get(identity).copied().unwrap_or(0);
+        book.kill_at.insert(identity.to_string(), done + k);
+    }
+
+    /// Successful (code below 400) mutating requests handled from `identity` since the
+    /// cluster started (lost answers included).
+    pub fn writes_by(&self, identity: &str) -> u64 {
+        self.inner.book().writes.get(identity).copied().unwrap_or(0)
     }
 
     /// Serves the API over plain HTTP/1.1 on `addr` (port 0 picks a free port). Returns the

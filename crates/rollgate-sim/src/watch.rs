@@ -74,6 +74,11 @@ impl Filter {
     }
 }
 
+/// An `ERROR` event carrying `e` as a `Status`, as a watch stream sends it.
+pub(crate) fn error_line(e: &ApiError) -> Bytes {
+    line("ERROR", &e.to_status())
+}
+
 fn line(kind: &str, object: &Value) -> Bytes {
     let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
     v.push(b'\n');
@@ -148,7 +153,7 @@ pub fn start(
             Some(rv) if !req.initial_events && rv < st.oldest_rv => {
                 let gone =
                     ApiError::gone(format!("too old resource version: {rv} ({})", st.oldest_rv));
-                send(line("ERROR", &gone.to_status()));
+                send(error_line(&gone));
                 return rx;
             }
             Some(rv) if !req.initial_events => {
@@ -210,7 +215,7 @@ pub fn start(
                     }
                     Err(RecvError::Lagged(_)) => {
                         let gone = ApiError::gone("the watch fell behind; too old resource version");
-                        let _ = tx.send(line("ERROR", &gone.to_status()));
+                        let _ = tx.send(error_line(&gone));
                         return;
                     }
                     Err(RecvError::Closed) => return,
