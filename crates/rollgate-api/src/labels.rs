@@ -20,6 +20,8 @@ pub const SCALE_DOWN_DEADLINE: &str = "rollgate.dev/scale-down-deadline";
 pub const MANAGED_BY: &str = "rollgate.dev/managed-by";
 /// Label on AnalysisRuns naming the analysis point (`pre-promotion`, `post-promotion`, ...).
 pub const ANALYSIS_KIND: &str = "rollgate.dev/analysis";
+/// Label on AnalysisRuns: the release attempt they belong to (`status.attempt` when created).
+pub const ATTEMPT: &str = "rollgate.dev/attempt";
 /// Label on AnalysisRuns of a canary `analysis` step: the index of the step.
 pub const STEP_INDEX: &str = "rollgate.dev/step-index";
 /// Field manager used by the controller for server-side apply and patches.

@@ -461,6 +461,12 @@ pub struct RolloutStatus {
     /// Set to skip all remaining steps and analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_full: Option<bool>,
+    /// Number of the current release attempt: one more with each new revision and each
+    /// retry. AnalysisRuns carry it (label `rollgate.dev/attempt`), so a run that finished
+    /// before the status naming it could be written is still known as this attempt's, and a
+    /// finished run of an earlier attempt is never taken for one of this attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i64>,
     /// Pods in all of the rollout's ReplicaSets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use rollgate_api::labels::{ANALYSIS_KIND, POD_TEMPLATE_HASH, ROLLOUT_NAME, STEP_INDEX};
+use rollgate_api::labels::{ANALYSIS_KIND, ATTEMPT, POD_TEMPLATE_HASH, ROLLOUT_NAME, STEP_INDEX};
 use rollgate_api::{
     AnalysisArg, AnalysisPhase, AnalysisRun, AnalysisRunSpec, EventReason, PauseReason,
     RolloutAnalysis, RolloutAnalysisRunStatus,
@@ -101,6 +101,10 @@ pub fn field_value(rollout: &rollgate_api::Rollout, path: &str) -> Option<String
 /// Follows (or starts) the AnalysisRun of one analysis point for the current revision and
 /// returns its phase. `slot` is the status field that remembers the run's name; `step` is the
 /// canary step index of an `analysis` step.
+///
+/// Without a slot (a new point, or the status write that named the run was lost), it takes
+/// up the point's run still running, else the last one of this release attempt that already
+/// finished (a run is never measured twice because a write was lost), else starts one.
 pub fn follow(
     cx: &mut Ctx<'_>,
     kind: AnalysisKind,
@@ -108,6 +112,38 @@ pub fn follow(
     analysis: &RolloutAnalysis,
     hash: &str,
     slot: &mut Option<RolloutAnalysisRunStatus>,
+) -> (AnalysisPhase, String) {
+    follow_with(cx, kind, step, analysis, hash, slot, true)
+}
+
+/// [`follow`] for a point whose finished run was accepted and must be followed by a fresh
+/// one (a background analysis promoted past its inconclusive result): a finished run is
+/// never taken up, a running one is (the fresh run a lost write did not record).
+pub fn follow_fresh(
+    cx: &mut Ctx<'_>,
+    kind: AnalysisKind,
+    step: Option<i32>,
+    analysis: &RolloutAnalysis,
+    hash: &str,
+    slot: &mut Option<RolloutAnalysisRunStatus>,
+) -> (AnalysisPhase, String) {
+    follow_with(cx, kind, step, analysis, hash, slot, false)
+}
+
+fn run_number(name: &str) -> usize {
+    name.rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn follow_with(
+    cx: &mut Ctx<'_>,
+    kind: AnalysisKind,
+    step: Option<i32>,
+    analysis: &RolloutAnalysis,
+    hash: &str,
+    slot: &mut Option<RolloutAnalysisRunStatus>,
+    take_finished: bool,
 ) -> (AnalysisPhase, String) {
     // `rollgate retry` after an analysis that could not measure: a new run measures again.
     if cx.release.retry_asked
@@ -120,21 +156,27 @@ pub fn follow(
             .pauses
             .retain(|p| p.reason != PauseReason::AnalysisError);
         cx.release.promoted = false;
+        // A new attempt: the run that could not measure is not taken up again.
+        cx.status.attempt = Some(cx.status.attempt.unwrap_or(0) + 1);
         let run = slot.take().map(|s| s.name).unwrap_or_default();
         cx.event(EventReason::AnalysisRetried, Msg::AnalysisRetried { run });
     }
     let runs = &cx.observed.analysis_runs;
+    let attempt = cx.status.attempt;
+    // The run of this point, when the status does not name it (the write that would have was
+    // lost): a running one, or the last one of this attempt that already finished.
+    let of_point = || {
+        runs.iter()
+            .filter(|r| r.kind == kind && r.step == step && r.hash == hash && !r.terminating)
+    };
     let known = slot
         .as_ref()
         .and_then(|s| runs.iter().find(|r| r.name == s.name))
+        .or_else(|| of_point().find(|r| !r.phase.is_completed()))
         .or_else(|| {
-            runs.iter().find(|r| {
-                r.kind == kind
-                    && r.step == step
-                    && r.hash == hash
-                    && !r.phase.is_completed()
-                    && !r.terminating
-            })
+            of_point()
+                .filter(|r| take_finished && r.attempt.is_some() && r.attempt == attempt)
+                .max_by_key(|r| run_number(&r.name))
         })
         .cloned();
     if let Some(run) = known {
@@ -174,6 +216,9 @@ pub fn follow(
     .into();
     if let Some(i) = step {
         labels.insert(STEP_INDEX.to_string(), i.to_string());
+    }
+    if let Some(n) = attempt {
+        labels.insert(ATTEMPT.to_string(), n.to_string());
     }
     let run = AnalysisRun {
         metadata: ObjectMeta {

@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::labels::{
-    ANALYSIS_KIND, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE, STEP_INDEX,
+    ANALYSIS_KIND, ATTEMPT, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE, STEP_INDEX,
 };
 use rollgate_api::{AnalysisPhase, AnalysisRun, AnalysisTemplateSpec};
 
@@ -230,6 +230,8 @@ pub struct ObservedAnalysisRun {
     pub message: Option<String>,
     /// True once `spec.terminate` was set.
     pub terminating: bool,
+    /// The release attempt it belongs to (label `rollgate.dev/attempt`), if labelled.
+    pub attempt: Option<i64>,
 }
 
 impl ObservedAnalysisRun {
@@ -247,6 +249,7 @@ impl ObservedAnalysisRun {
                 .unwrap_or(AnalysisPhase::Pending),
             message: status.and_then(|s| s.message.clone()),
             terminating: run.spec.terminate.unwrap_or(false),
+            attempt: labels.get(ATTEMPT).and_then(|v| v.parse().ok()),
         })
     }
 }

@@ -302,6 +302,7 @@ pub fn complete(cx: &mut Ctx<'_>, hash: &str) {
 pub fn reset_release(cx: &mut Ctx<'_>) {
     cx.release.reset();
     let s = &mut cx.status;
+    s.attempt = Some(s.attempt.unwrap_or(0) + 1);
     if let Some(bgs) = s.blue_green.as_mut() {
         bgs.scale_up_preview_check_point = None;
         bgs.pre_promotion_analysis_run_status = None;

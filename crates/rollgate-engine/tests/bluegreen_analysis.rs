@@ -8,7 +8,7 @@
 mod support;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use rollgate_api::labels::{ANALYSIS_KIND, POD_TEMPLATE_HASH, ROLLOUT_NAME};
+use rollgate_api::labels::{ANALYSIS_KIND, ATTEMPT, POD_TEMPLATE_HASH, ROLLOUT_NAME};
 use rollgate_api::{AnalysisPhase, RolloutAnalysisRunStatus, RolloutPhase};
 use rollgate_engine::{Action, AnalysisKind, DeadlineChange};
 use serde_json::json;
@@ -67,7 +67,9 @@ fn pre_promotion_analysis_starts_only_when_the_preview_is_fully_ready() {
         Some(labels(&[
             (ROLLOUT_NAME, "web"),
             (POD_TEMPLATE_HASH, &v2),
-            (ANALYSIS_KIND, "pre-promotion")
+            (ANALYSIS_KIND, "pre-promotion"),
+            // The second release attempt of the rollout (the first deploy was the first).
+            (ATTEMPT, "2"),
         ]))
     );
     assert_eq!(run.metadata.owner_references, Some(vec![owner()]));

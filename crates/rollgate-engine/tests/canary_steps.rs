@@ -307,6 +307,62 @@ fn an_analysis_step_creates_a_labelled_run_and_waits_for_it() {
     assert_eq!(w.size(&v2), 2, "the canary keeps its weight meanwhile");
 }
 
+/// The status write that named a step's run was lost (the controller crashed, or the answer
+/// never came): the run finished meanwhile. The next reconcile takes up that finished run of
+/// this release attempt instead of measuring the step again.
+#[test]
+fn a_finished_run_whose_status_write_was_lost_is_taken_up_not_measured_again() {
+    for (phase, index) in [(AnalysisPhase::Successful, 3), (AnalysisPhase::Failed, 1)] {
+        let (mut w, _, v2) = releasing(json!({
+            "steps": [{"setWeight": 20}, {"analysis": analysis()}, {"setWeight": 50}, {"pause": {}}]
+        }));
+        // Up to the reconcile that creates the step's run, whose status write is then lost.
+        while w.run_names().is_empty() {
+            let before = w.rollout.status.clone();
+            let d = w.decide();
+            for a in &d.actions {
+                w.apply(a);
+            }
+            if w.run_names().is_empty() {
+                w.rollout.status = Some(d.status);
+                w.make_all_ready();
+            } else {
+                w.rollout.status = before;
+            }
+        }
+        let name = step_run_name(&v2, 1, 1);
+        assert_eq!(w.run_names(), std::slice::from_ref(&name));
+        w.set_run_phase(AnalysisKind::Step, phase);
+        w.run_until_settled();
+        assert_eq!(
+            w.run_names(),
+            std::slice::from_ref(&name),
+            "{phase:?}: measured again"
+        );
+        assert_eq!(w.step_index(), index, "{phase:?}");
+        if phase == AnalysisPhase::Failed {
+            assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+        }
+    }
+}
+
+/// A finished run of an earlier attempt (before a retry) is never taken for this attempt's.
+#[test]
+fn a_retry_measures_again_even_without_a_slot() {
+    let (mut w, _, v2) = analysis_release();
+    w.set_run_phase(AnalysisKind::Step, AnalysisPhase::Failed);
+    w.run_until_settled();
+    assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
+    w.retry();
+    w.run_until_settled();
+    assert_eq!(
+        w.run_names(),
+        [step_run_name(&v2, 1, 1), step_run_name(&v2, 1, 2)],
+        "the retried release measures its analysis step again"
+    );
+    assert_eq!(w.step_index(), 1);
+}
+
 #[test]
 fn a_successful_analysis_step_advances() {
     let (mut w, _, v2) = analysis_release();

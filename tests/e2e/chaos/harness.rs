@@ -62,7 +62,12 @@ pub struct Invariants {
 }
 
 fn ready_of(sim: &SimCluster, ns: &str, rollout: &str, hash: &str) -> Option<i64> {
-    let rs = sim.get_object("apps/v1", "replicasets", Some(ns), &format!("{rollout}-{hash}"))?;
+    let rs = sim.get_object(
+        "apps/v1",
+        "replicasets",
+        Some(ns),
+        &format!("{rollout}-{hash}"),
+    )?;
     Some(rs["status"]["readyReplicas"].as_i64().unwrap_or(0))
 }
 
@@ -103,8 +108,12 @@ impl Invariants {
                         }
                     }
                     if let Some((route, canary, stable)) = &w.route
-                        && let Some(r) =
-                            sim.get_object("gateway.networking.k8s.io/v1", "httproutes", Some(ns), route)
+                        && let Some(r) = sim.get_object(
+                            "gateway.networking.k8s.io/v1",
+                            "httproutes",
+                            Some(ns),
+                            route,
+                        )
                     {
                         let refs = r["spec"]["rules"][0]["backendRefs"]
                             .as_array()

@@ -53,6 +53,10 @@ struct Outcome {
     writes: u64,
     /// Measurements the first controller asked for.
     queries: usize,
+    /// Faults injected.
+    faults: rollgate_sim::faults::FaultCounts,
+    /// Virtual time the script took.
+    took: Duration,
 }
 
 /// Counts queries and, at the `hang_at`-th, cuts its controller off and never answers: a
@@ -91,8 +95,8 @@ enum Kill {
     InQuery(usize),
 }
 
-/// Runs `script` once: under `faults` (with a 20 s outage of the whole server 40 s in) when
-/// given, and with the first controller killed as `kill` says (a second one then starts).
+/// Runs `script` once: under `faults` (with a 20 s outage of the whole server, starting 5 to
+/// 40 s in depending on the seed) when given, and with the first controller killed as `kill` says (a second one then starts).
 async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::Result<Outcome> {
     let stack = stack().await?;
     let sim = stack.sim.clone();
@@ -111,7 +115,9 @@ async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::R
     if let Kill::AfterWrite(k) = kill {
         sim.kill_after_writes(CONTROLLER, k);
     }
-    let outage = faults.is_some();
+    let outage = faults
+        .as_ref()
+        .map(|p| Duration::from_secs(5 + p.seed % 36));
     if let Some(plan) = faults {
         sim.set_faults(plan)?;
     }
@@ -141,16 +147,18 @@ async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::R
             let _ = spawn_controller(&sim, "rollgate-controller-2", Some(values)).await;
         })
     };
-    let chaos = outage.then(|| {
+    let chaos = outage.map(|at| {
         let sim = sim.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(40)).await;
+            tokio::time::sleep(at).await;
             sim.set_unresponsive(true);
             tokio::time::sleep(Duration::from_secs(20)).await;
             sim.set_unresponsive(false);
         })
     });
+    let started = tokio::time::Instant::now();
     let result = script.run(&stack).await;
+    let took = started.elapsed();
     supervisor.abort();
     if let Some(c) = chaos {
         c.abort();
@@ -164,6 +172,8 @@ async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::R
         samples: invariants.samples(),
         writes: sim.writes_by(CONTROLLER),
         queries: first.queries.load(Ordering::SeqCst),
+        faults: sim.fault_counts(),
+        took,
     })
 }
 
@@ -195,11 +205,13 @@ fn chaos(seed: u64) -> FaultPlan {
         .rule(rule(Fault::GoneOnResume, 0.1).verbs([Verb::Watch]))
 }
 
+/// Seeds of the fault runs: `ROLLGATE_CHAOS_SEEDS` of them (default 8; each run takes well
+/// under a second).
 fn seeds() -> Vec<u64> {
     let n = std::env::var("ROLLGATE_CHAOS_SEEDS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(1);
+        .unwrap_or(8);
     (1..=n.max(1)).collect()
 }
 
@@ -209,15 +221,53 @@ async fn converges_under_faults(script: Script) -> R {
     let clean = run(script, None, Kill::Never).await?;
     assert!(clean.violations.is_empty(), "{:#?}", clean.violations);
     assert!(clean.samples > 60, "sampled {} times", clean.samples);
+    eprintln!(
+        "{script:?} without faults: {} writes, {} queries, {:?} virtual",
+        clean.writes, clean.queries, clean.took
+    );
+    let mut all = rollgate_sim::faults::FaultCounts::default();
     for seed in seeds() {
         let faulty = run(script, Some(chaos(seed)), Kill::Never).await?;
+        eprintln!(
+            "{script:?} seed {seed}: {} writes, {:?} virtual, faults {:?}",
+            faulty.writes, faulty.took, faulty.faults
+        );
         assert!(
             faulty.violations.is_empty(),
             "seed {seed}: {:#?}",
             faulty.violations
         );
         let diff = clean.state.diff(&faulty.state);
-        assert!(diff.is_empty(), "seed {seed}: final states differ: {diff:#?}");
+        assert!(
+            diff.is_empty(),
+            "seed {seed}: final states differ: {diff:#?}"
+        );
+        let f = faulty.faults;
+        all.conflict += f.conflict;
+        all.too_many_requests += f.too_many_requests;
+        all.internal_error += f.internal_error;
+        all.unavailable += f.unavailable;
+        all.latency += f.latency;
+        all.cut_watch += f.cut_watch;
+        all.gone_on_resume += f.gone_on_resume;
+        all.lost_response += f.lost_response;
+    }
+    // Every kind of fault really happened (the plan is not a no-op).
+    for fault in [
+        Fault::Conflict,
+        Fault::TooManyRequests {
+            retry_after: Duration::ZERO,
+        },
+        Fault::InternalError,
+        Fault::Unavailable,
+        Fault::Latency(Duration::ZERO),
+        Fault::CutWatch {
+            after: Duration::ZERO,
+        },
+        Fault::GoneOnResume,
+        Fault::LostResponse,
+    ] {
+        assert!(all.of(&fault) > 0, "{fault:?} never injected: {all:?}");
     }
     Ok(())
 }

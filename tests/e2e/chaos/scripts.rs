@@ -25,10 +25,11 @@ type R = anyhow::Result<()>;
 /// A release to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Script {
-    /// Blue/green `web` (3 pods): app:1, then app:2 promoted automatically.
+    /// Blue/green `web` (3 pods): app:1, app:2 promoted automatically, app:3 (pods never
+    /// ready: aborted at the progress deadline), app:4.
     BlueGreen,
     /// Canary `api` (4 pods) behind a Gateway API route with an analysis step: app:1, app:2
-    /// (good, promoted), app:3 (bad metrics: aborted by its analysis).
+    /// (good, promoted), app:3 (bad metrics: aborted by its analysis), app:4 (good).
     Canary,
     /// A pipeline `web` from `shop-staging` to `shop-prod`: release 1, then release 2.
     Pipeline,
@@ -71,6 +72,7 @@ impl Script {
             m.set(&image_hash("api", "app:1"), 0.0);
             m.set(&image_hash("api", "app:2"), 0.01);
             m.set(&image_hash("api", "app:3"), 0.5);
+            m.set(&image_hash("api", "app:4"), 0.0);
         }
         Arc::new(m)
     }
@@ -99,15 +101,50 @@ async fn blue_green(stack: &Stack) -> R {
     let rollout = blue_green_rollout(
         "web",
         "app:1",
-        json!({}),
+        json!({"progressDeadlineSeconds": 30}),
         json!({"scaleDownDelaySeconds": 10}),
     );
     stack.apply_yaml(&rollout.to_string(), NS).await?;
-    let h1 = image_hash("web", "app:1");
-    wait_rollout(&stack.sim, NS, "web", 900, "app:1 Healthy", healthy_on(h1)).await?;
+    let h = |image: &str| image_hash("web", image);
+    wait_rollout(
+        &stack.sim,
+        NS,
+        "web",
+        900,
+        "app:1 Healthy",
+        healthy_on(h("app:1")),
+    )
+    .await?;
     stack.set_image(NS, "web", "app", "app:2").await?;
-    let h2 = image_hash("web", "app:2");
-    wait_rollout(&stack.sim, NS, "web", 1800, "app:2 Healthy", healthy_on(h2)).await?;
+    wait_rollout(
+        &stack.sim,
+        NS,
+        "web",
+        1800,
+        "app:2 Healthy",
+        healthy_on(h("app:2")),
+    )
+    .await?;
+    // Pods that never become ready: aborted at the progress deadline, app:2 stays active.
+    stack.set_image(NS, "web", "app", "app:3-crashloop").await?;
+    let stable = h("app:2");
+    wait_rollout(&stack.sim, NS, "web", 1800, "app:3 aborted", move |r| {
+        let s = r.status.clone().unwrap_or_default();
+        phase(r) == Some(RolloutPhase::Degraded)
+            && s.abort_reason == Some(AbortReason::ProgressDeadline)
+            && s.stable_rs.as_deref() == Some(stable.as_str())
+    })
+    .await?;
+    stack.set_image(NS, "web", "app", "app:4").await?;
+    wait_rollout(
+        &stack.sim,
+        NS,
+        "web",
+        1800,
+        "app:4 Healthy",
+        healthy_on(h("app:4")),
+    )
+    .await?;
     Ok(())
 }
 
@@ -153,9 +190,25 @@ async fn canary(stack: &Stack) -> R {
     let rollout = canary_rollout("api", "app:1", json!({"replicas": 4}), canary);
     stack.apply_yaml(&rollout.to_string(), NS).await?;
     let h = |image: &str| image_hash("api", image);
-    wait_rollout(&stack.sim, NS, "api", 900, "app:1 Healthy", healthy_on(h("app:1"))).await?;
+    wait_rollout(
+        &stack.sim,
+        NS,
+        "api",
+        900,
+        "app:1 Healthy",
+        healthy_on(h("app:1")),
+    )
+    .await?;
     stack.set_image(NS, "api", "app", "app:2").await?;
-    wait_rollout(&stack.sim, NS, "api", 1800, "app:2 Healthy", healthy_on(h("app:2"))).await?;
+    wait_rollout(
+        &stack.sim,
+        NS,
+        "api",
+        1800,
+        "app:2 Healthy",
+        healthy_on(h("app:2")),
+    )
+    .await?;
     stack.set_image(NS, "api", "app", "app:3").await?;
     let stable = h("app:2");
     wait_rollout(&stack.sim, NS, "api", 1800, "app:3 aborted", move |r| {
@@ -164,6 +217,16 @@ async fn canary(stack: &Stack) -> R {
             && s.abort_reason == Some(AbortReason::AnalysisFailed)
             && s.stable_rs.as_deref() == Some(stable.as_str())
     })
+    .await?;
+    stack.set_image(NS, "api", "app", "app:4").await?;
+    wait_rollout(
+        &stack.sim,
+        NS,
+        "api",
+        1800,
+        "app:4 Healthy",
+        healthy_on(h("app:4")),
+    )
     .await?;
     Ok(())
 }
@@ -185,9 +248,10 @@ async fn wait_release(stack: &Stack, image: &str, what: &str, f: impl Fn(&Releas
     let until = tokio::time::Instant::now() + Duration::from_secs(1800);
     loop {
         let releases = api.list(&ListParams::default()).await?.items;
-        if releases.iter().any(|r| {
-            r.spec.source_images.get("app").map(String::as_str) == Some(image) && f(r)
-        }) {
+        if releases
+            .iter()
+            .any(|r| r.spec.source_images.get("app").map(String::as_str) == Some(image) && f(r))
+        {
             return Ok(());
         }
         anyhow::ensure!(

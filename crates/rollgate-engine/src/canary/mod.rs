@@ -712,7 +712,14 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                     // pause or an inconclusive step analysis unasked (a pause step that is the
                     // current step was promoted with it).
                     let mut fresh = None;
-                    analysis::follow(cx, AnalysisKind::Background, None, bg, hash, &mut fresh);
+                    analysis::follow_fresh(
+                        cx,
+                        AnalysisKind::Background,
+                        None,
+                        bg,
+                        hash,
+                        &mut fresh,
+                    );
                     if let Some(c) = cx.status.canary.as_mut() {
                         c.current_background_analysis_run_status = fresh;
                     }
