@@ -11,6 +11,12 @@
 //! ready after a delay chosen per image (or never, for crash-looping images). All timers
 //! are tokio timers and object timestamps follow tokio's clock, so under a paused tokio
 //! clock a 30-minute rollout runs in milliseconds.
+//!
+//! It fails as a real cluster does when asked to ([`faults`]): conflicts, 429/500/503
+//! answers, latency, dropped watch connections, 410 on resume and lost responses, by rate
+//! and per verb, resource and client, from a seed; a server that stops answering
+//! ([`SimCluster::set_unresponsive`]); and a client killed right after its k-th write
+//! ([`SimCluster::kill_after_writes`]).
 
 pub mod apply;
 pub mod clock;

@@ -249,7 +249,8 @@ async fn gone_on_resume_makes_the_watcher_relist_and_converge() -> R {
     let mut building = BTreeSet::new();
     let mut state = BTreeSet::new();
     let mut wrote = false;
-    loop {
+    for round in 0.. {
+        assert!(round < 1000, "the watcher did not converge");
         match events.next().await {
             Some(Ok(watcher::Event::Init)) => {
                 lists += 1;
