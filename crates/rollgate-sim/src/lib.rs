@@ -383,7 +383,8 @@ impl SimCluster {
             return;
         }
         let done = book.writes.get(identity).copied().unwrap_or(0);
-        book.kill_at.insert(identity.to_string(), done + k);
+        book.kill_at
+            .insert(identity.to_string(), done.saturating_add(k));
     }
 
     /// Successful (code below 400) mutating requests handled from `identity` since the

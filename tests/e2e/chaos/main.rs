@@ -96,7 +96,9 @@ enum Kill {
 }
 
 /// Runs `script` once: under `faults` (with a 20 s outage of the whole server, starting 5 to
-/// 40 s in depending on the seed) when given, and with the first controller killed as `kill` says (a second one then starts).
+/// 40 s in depending on the seed) when given, and with the first controller killed as `kill`
+/// says (a second one then starts). Fault runs drive every release of the script; kill runs
+/// drive one release, the kill armed once the first revision is up.
 async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::Result<Outcome> {
     let stack = stack().await?;
     let sim = stack.sim.clone();
@@ -112,9 +114,6 @@ async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::R
         killed: killed.clone(),
         sim: sim.clone(),
     });
-    if let Kill::AfterWrite(k) = kill {
-        sim.kill_after_writes(CONTROLLER, k);
-    }
     let outage = faults
         .as_ref()
         .map(|p| Duration::from_secs(5 + p.seed % 36));
@@ -123,6 +122,23 @@ async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::R
     }
     let invariants = Invariants::start(&sim, script.watched());
     let controller = spawn_controller(&sim, CONTROLLER, Some(first.clone()));
+    let chaos = outage.map(|at| {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(at).await;
+            sim.set_unresponsive(true);
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            sim.set_unresponsive(false);
+        })
+    });
+    let started = tokio::time::Instant::now();
+    let prepared = script.prepare(&stack).await;
+    // The writes of the release (the kill counts from here).
+    let before = sim.writes_by(CONTROLLER);
+    let single = matches!(kill, Kill::AfterWrite(_));
+    if let Kill::AfterWrite(k) = kill {
+        sim.kill_after_writes(CONTROLLER, k);
+    }
     let supervisor = {
         let sim = sim.clone();
         let killed = killed.clone();
@@ -134,7 +150,7 @@ async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::R
                     return;
                 }
                 Kill::AfterWrite(k) => {
-                    while sim.writes_by(CONTROLLER) < k {
+                    while sim.writes_by(CONTROLLER) < before.saturating_add(k) {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
@@ -147,17 +163,16 @@ async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::R
             let _ = spawn_controller(&sim, "rollgate-controller-2", Some(values)).await;
         })
     };
-    let chaos = outage.map(|at| {
-        let sim = sim.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(at).await;
-            sim.set_unresponsive(true);
-            tokio::time::sleep(Duration::from_secs(20)).await;
-            sim.set_unresponsive(false);
-        })
-    });
-    let started = tokio::time::Instant::now();
-    let result = script.run(&stack).await;
+    let result = async {
+        prepared?;
+        script.release(&stack).await?;
+        if !single {
+            script.more(&stack).await?;
+        }
+        script.settle().await;
+        anyhow::Ok(())
+    }
+    .await;
     let took = started.elapsed();
     supervisor.abort();
     if let Some(c) = chaos {
@@ -170,7 +185,7 @@ async fn run(script: Script, faults: Option<FaultPlan>, kill: Kill) -> anyhow::R
         state: Final::read(&sim),
         violations: invariants.violations(),
         samples: invariants.samples(),
-        writes: sim.writes_by(CONTROLLER),
+        writes: sim.writes_by(CONTROLLER) - before,
         queries: first.queries.load(Ordering::SeqCst),
         faults: sim.fault_counts(),
         took,
@@ -275,15 +290,21 @@ async fn converges_under_faults(script: Script) -> R {
 /// For every k, the controller killed right after its k-th write and a new one started: the
 /// invariants hold and the final state is the fault-free one.
 async fn survives_a_kill_after_every_write(script: Script) -> R {
-    let clean = run(script, None, Kill::Never).await?;
+    // The same release without a kill (armed past its last write).
+    let clean = run(script, None, Kill::AfterWrite(u64::MAX)).await?;
     assert!(clean.writes > 10, "{} writes", clean.writes);
     let stride = std::env::var("ROLLGATE_KILL_EVERY")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
+    eprintln!("{script:?}: {} writes in the release", clean.writes);
     for k in (1..=clean.writes).step_by(stride) {
         let killed = run(script, None, Kill::AfterWrite(k)).await?;
+        assert_eq!(
+            killed.writes, k,
+            "the first controller died after write {k}"
+        );
         assert!(
             killed.violations.is_empty(),
             "killed after write {k}: {:#?}",
@@ -332,8 +353,10 @@ async fn pipeline_survives_a_kill_after_every_write() -> R {
 async fn analysis_survives_a_kill_in_the_middle_of_every_measurement() -> R {
     let clean = run(Script::Canary, None, Kill::Never).await?;
     assert!(clean.queries >= 3, "{} queries", clean.queries);
+    eprintln!("Canary: {} queries", clean.queries);
     for m in 1..=clean.queries {
         let killed = run(Script::Canary, None, Kill::InQuery(m)).await?;
+        assert_eq!(killed.queries, m, "the first controller died in query {m}");
         assert!(
             killed.violations.is_empty(),
             "killed in query {m}: {:#?}",

@@ -1,5 +1,5 @@
 //! The releases the fault tests drive, each as a user would: apply, change the image, wait.
-//! Every script ends with a quiet two minutes (virtual) so that delayed scale-downs are done
+//! Every script ends with a quiet minute (virtual) so that delayed scale-downs are done
 //! before the final state is read.
 
 use std::sync::Arc;
@@ -22,16 +22,18 @@ use crate::harness::{Watched, wait_rollout};
 
 type R = anyhow::Result<()>;
 
-/// A release to drive.
+/// A release to drive: prepared (first revision up), one release, then (in the fault runs)
+/// the releases after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Script {
-    /// Blue/green `web` (3 pods): app:1, app:2 promoted automatically, app:3 (pods never
-    /// ready: aborted at the progress deadline), app:4.
+    /// Blue/green `web` (3 pods): app:1; app:2 promoted automatically; then app:3 (pods never
+    /// ready: aborted at the progress deadline) and app:4.
     BlueGreen,
-    /// Canary `api` (4 pods) behind a Gateway API route with an analysis step: app:1, app:2
-    /// (good, promoted), app:3 (bad metrics: aborted by its analysis), app:4 (good).
+    /// Canary `api` (4 pods) behind a Gateway API route with an analysis step: app:1; app:2
+    /// (good, promoted); then app:3 (bad metrics: aborted by its analysis) and app:4 (good).
     Canary,
-    /// A pipeline `web` from `shop-staging` to `shop-prod`: release 1, then release 2.
+    /// A pipeline `web` from `shop-staging` to `shop-prod`: release 1 verified; release 2
+    /// promoted to production.
     Pipeline,
 }
 
@@ -39,8 +41,8 @@ const STAGING: &str = "shop-staging";
 const PROD: &str = "shop-prod";
 const PIPELINE_NS: &str = "shop";
 
-/// Quiet time at the end of every script.
-const SETTLE: Duration = Duration::from_secs(120);
+/// Quiet time at the end of every script (longer than every scale-down delay).
+const SETTLE: Duration = Duration::from_secs(60);
 
 impl Script {
     /// What the invariant monitor watches.
@@ -77,26 +79,88 @@ impl Script {
         Arc::new(m)
     }
 
-    /// Drives the release to its end.
-    pub async fn run(self, stack: &Stack) -> R {
+    /// The objects and the first revision deployed (a pipeline's first release verified).
+    pub async fn prepare(self, stack: &Stack) -> R {
         match self {
-            Self::BlueGreen => blue_green(stack).await,
-            Self::Canary => canary(stack).await,
-            Self::Pipeline => pipeline(stack).await,
-        }?;
+            Self::BlueGreen => blue_green_first(stack).await,
+            Self::Canary => canary_first(stack).await,
+            Self::Pipeline => pipeline_first(stack).await,
+        }
+    }
+
+    /// One release to its end: blue/green app:2 promoted, canary app:2 through its analysis
+    /// step, the pipeline's release 2 promoted to production.
+    pub async fn release(self, stack: &Stack) -> R {
+        match self {
+            Self::BlueGreen => {
+                set_image(stack, "web", "app:2").await?;
+                healthy(stack, "web", "app:2").await
+            }
+            Self::Canary => {
+                set_image(stack, "api", "app:2").await?;
+                healthy(stack, "api", "app:2").await
+            }
+            Self::Pipeline => pipeline_release(stack).await,
+        }
+    }
+
+    /// The releases after it: a bad revision aborted (pods never ready; failed analysis),
+    /// then a good one.
+    pub async fn more(self, stack: &Stack) -> R {
+        match self {
+            Self::BlueGreen => {
+                set_image(stack, "web", "app:3-crashloop").await?;
+                aborted(stack, "web", AbortReason::ProgressDeadline, "app:2").await?;
+                set_image(stack, "web", "app:4").await?;
+                healthy(stack, "web", "app:4").await
+            }
+            Self::Canary => {
+                set_image(stack, "api", "app:3").await?;
+                aborted(stack, "api", AbortReason::AnalysisFailed, "app:2").await?;
+                set_image(stack, "api", "app:4").await?;
+                healthy(stack, "api", "app:4").await
+            }
+            Self::Pipeline => Ok(()),
+        }
+    }
+
+    /// Waits until delayed scale-downs are done.
+    pub async fn settle(self) {
         tokio::time::sleep(SETTLE).await;
-        Ok(())
     }
 }
 
-fn healthy_on(hash: String) -> impl Fn(&rollgate_api::Rollout) -> bool {
-    move |r| {
+async fn set_image(stack: &Stack, rollout: &str, image: &str) -> R {
+    Ok(stack.set_image(NS, rollout, "app", image).await?)
+}
+
+/// Waits until `rollout` is Healthy with `image` stable.
+async fn healthy(stack: &Stack, rollout: &str, image: &str) -> R {
+    let hash = image_hash(rollout, image);
+    let what = format!("{rollout} {image} Healthy");
+    wait_rollout(&stack.sim, NS, rollout, 1800, &what, move |r| {
         phase(r) == Some(RolloutPhase::Healthy)
             && r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(hash.as_str())
-    }
+    })
+    .await?;
+    Ok(())
 }
 
-async fn blue_green(stack: &Stack) -> R {
+/// Waits until `rollout` is Degraded, aborted for `reason`, with `stable` still stable.
+async fn aborted(stack: &Stack, rollout: &str, reason: AbortReason, stable: &str) -> R {
+    let hash = image_hash(rollout, stable);
+    let what = format!("{rollout} aborted ({reason})");
+    wait_rollout(&stack.sim, NS, rollout, 1800, &what, move |r| {
+        let s = r.status.clone().unwrap_or_default();
+        phase(r) == Some(RolloutPhase::Degraded)
+            && s.abort_reason == Some(reason)
+            && s.stable_rs.as_deref() == Some(hash.as_str())
+    })
+    .await?;
+    Ok(())
+}
+
+async fn blue_green_first(stack: &Stack) -> R {
     stack.apply_yaml(&blue_green_services("web"), NS).await?;
     let rollout = blue_green_rollout(
         "web",
@@ -105,50 +169,10 @@ async fn blue_green(stack: &Stack) -> R {
         json!({"scaleDownDelaySeconds": 10}),
     );
     stack.apply_yaml(&rollout.to_string(), NS).await?;
-    let h = |image: &str| image_hash("web", image);
-    wait_rollout(
-        &stack.sim,
-        NS,
-        "web",
-        900,
-        "app:1 Healthy",
-        healthy_on(h("app:1")),
-    )
-    .await?;
-    stack.set_image(NS, "web", "app", "app:2").await?;
-    wait_rollout(
-        &stack.sim,
-        NS,
-        "web",
-        1800,
-        "app:2 Healthy",
-        healthy_on(h("app:2")),
-    )
-    .await?;
-    // Pods that never become ready: aborted at the progress deadline, app:2 stays active.
-    stack.set_image(NS, "web", "app", "app:3-crashloop").await?;
-    let stable = h("app:2");
-    wait_rollout(&stack.sim, NS, "web", 1800, "app:3 aborted", move |r| {
-        let s = r.status.clone().unwrap_or_default();
-        phase(r) == Some(RolloutPhase::Degraded)
-            && s.abort_reason == Some(AbortReason::ProgressDeadline)
-            && s.stable_rs.as_deref() == Some(stable.as_str())
-    })
-    .await?;
-    stack.set_image(NS, "web", "app", "app:4").await?;
-    wait_rollout(
-        &stack.sim,
-        NS,
-        "web",
-        1800,
-        "app:4 Healthy",
-        healthy_on(h("app:4")),
-    )
-    .await?;
-    Ok(())
+    healthy(stack, "web", "app:1").await
 }
 
-async fn canary(stack: &Stack) -> R {
+async fn canary_first(stack: &Stack) -> R {
     let route = json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
         "metadata": {"name": "api-route"},
@@ -189,46 +213,7 @@ async fn canary(stack: &Stack) -> R {
     merge(&mut canary, json!({"abortScaleDownDelaySeconds": 5}));
     let rollout = canary_rollout("api", "app:1", json!({"replicas": 4}), canary);
     stack.apply_yaml(&rollout.to_string(), NS).await?;
-    let h = |image: &str| image_hash("api", image);
-    wait_rollout(
-        &stack.sim,
-        NS,
-        "api",
-        900,
-        "app:1 Healthy",
-        healthy_on(h("app:1")),
-    )
-    .await?;
-    stack.set_image(NS, "api", "app", "app:2").await?;
-    wait_rollout(
-        &stack.sim,
-        NS,
-        "api",
-        1800,
-        "app:2 Healthy",
-        healthy_on(h("app:2")),
-    )
-    .await?;
-    stack.set_image(NS, "api", "app", "app:3").await?;
-    let stable = h("app:2");
-    wait_rollout(&stack.sim, NS, "api", 1800, "app:3 aborted", move |r| {
-        let s = r.status.clone().unwrap_or_default();
-        phase(r) == Some(RolloutPhase::Degraded)
-            && s.abort_reason == Some(AbortReason::AnalysisFailed)
-            && s.stable_rs.as_deref() == Some(stable.as_str())
-    })
-    .await?;
-    stack.set_image(NS, "api", "app", "app:4").await?;
-    wait_rollout(
-        &stack.sim,
-        NS,
-        "api",
-        1800,
-        "app:4 Healthy",
-        healthy_on(h("app:4")),
-    )
-    .await?;
-    Ok(())
+    healthy(stack, "api", "app:1").await
 }
 
 /// A canary Rollout `web` of 2 pods running `image` without Services (a pipeline stage).
@@ -263,7 +248,7 @@ async fn wait_release(stack: &Stack, image: &str, what: &str, f: impl Fn(&Releas
     }
 }
 
-async fn pipeline(stack: &Stack) -> R {
+async fn pipeline_first(stack: &Stack) -> R {
     for ns in [PIPELINE_NS, STAGING, PROD] {
         let yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n");
         stack.apply_yaml(&yaml, "default").await?;
@@ -283,11 +268,13 @@ async fn pipeline(stack: &Stack) -> R {
             .and_then(|s| s.stages.iter().find(|x| x.name == "production"))
             .is_some_and(|s| s.phase == StagePhase::Verified)
     };
-    wait_release(stack, "app:1", "release 1 verified in production", verified).await?;
+    wait_release(stack, "app:1", "release 1 verified in production", verified).await
+}
+
+async fn pipeline_release(stack: &Stack) -> R {
     stack.set_image(STAGING, "web", "app", "app:2").await?;
     wait_release(stack, "app:2", "release 2 Good", |r| {
         r.status.as_ref().and_then(|s| s.verdict) == Some(Verdict::Good)
     })
-    .await?;
-    Ok(())
+    .await
 }
