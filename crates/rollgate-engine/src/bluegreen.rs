@@ -88,7 +88,10 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
     let available = active.is_some_and(|h| has_ready(cx, &h, replicas));
     if let Some(o) = cx.outcome.as_mut() {
         o.available = available;
-        o.completed = stable.as_deref() == Some(hash.as_str()) && o.phase == RolloutPhase::Healthy;
+    }
+    let completed = release::completed(cx, stable.as_deref(), &hash);
+    if let Some(o) = cx.outcome.as_mut() {
+        o.completed = completed;
     }
 }
 
@@ -142,6 +145,10 @@ fn switch_active_when_ready(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, to: &str) -> b
 fn first_deploy(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
     let replicas = bg.common.replicas;
     cx.release.abort = AbortState::None;
+    if bg.common.paused {
+        release::paused_first_deploy(cx, &bg.common, hash);
+        return;
+    }
     replicasets::ensure(cx, &bg.common, hash, replicas, cx.status.current_revision);
     // The one exception to the readiness invariant: nothing else could serve.
     switch(cx, bg, ServiceRole::Active, &bg.active_service, hash);
@@ -178,6 +185,7 @@ fn steady(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) {
     if switched && ready >= replicas {
         healthy(cx, hash, replicas);
         crate::restart::restart(cx, &bg.common, 1);
+        release::paused_when_steady(cx, &bg.common, hash);
     } else {
         let msg = Msg::WaitingForStable {
             rs: replica_set_name(cx.name(), hash),
@@ -249,7 +257,10 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
     if !checkpoint && !serving {
         let target = bg.preview_replica_count;
         let (ready, _) = ready_counts(cx, hash);
-        let stop = if ready < target {
+        let stop = if ready < target && bg.common.paused {
+            // The preview still comes up; the deadline does not run while paused.
+            Some(spec_paused(cx))
+        } else if ready < target {
             let waiting = Waiting::Preview {
                 rs: replica_set_name(cx.name(), hash),
                 ready,
@@ -276,10 +287,19 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
         );
     }
     replicasets::ensure(cx, &bg.common, hash, replicas, revision);
-    let switched = switch_active_when_ready(cx, bg, hash);
+    // `spec.paused` (set after the promotion started): the active Service does not move, and
+    // the revision does not become stable, until the pause ends.
+    let switched = if bg.common.paused {
+        active_selector(cx).as_deref() == Some(hash)
+    } else {
+        switch_active_when_ready(cx, bg, hash)
+    };
     // The active Service may select the revision without its pods being ready (switched by
     // hand): it becomes stable, and the previous stable one goes, only once they are.
     if !switched || !has_ready(cx, hash, replicas) {
+        if bg.common.paused {
+            return spec_paused(cx);
+        }
         let (ready, _) = ready_counts(cx, hash);
         let waiting = Waiting::Promoting {
             rs: replica_set_name(cx.name(), hash),
@@ -306,7 +326,21 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
             return flow;
         }
     }
+    if bg.common.paused {
+        return spec_paused(cx);
+    }
     complete(cx, bg, hash, stable);
+    Flow::Wait
+}
+
+/// `spec.paused` holds the release where it is (Argo Rollouts: a paused rollout does not
+/// advance; its phase is `Paused`).
+fn spec_paused(cx: &mut Ctx<'_>) -> Flow {
+    cx.set_outcome(
+        RolloutPhase::Paused,
+        Msg::SpecPausedBlueGreen,
+        ConditionReason::RolloutPaused,
+    );
     Flow::Wait
 }
 
@@ -323,12 +357,7 @@ fn promotion_gates(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str) -> Option<F
         }
     }
     if bg.common.paused {
-        cx.set_outcome(
-            RolloutPhase::Paused,
-            Msg::SpecPausedBlueGreen,
-            ConditionReason::RolloutPaused,
-        );
-        return Some(Flow::Wait);
+        return Some(spec_paused(cx));
     }
     let needs_pause = !bg.auto_promotion_enabled || bg.auto_promotion_seconds.is_some();
     if full || !needs_pause || promoted_by_user(cx) {

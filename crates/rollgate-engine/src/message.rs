@@ -622,6 +622,27 @@ pub enum Msg {
     },
     /// Blue/green `spec.paused`.
     SpecPausedBlueGreen,
+    /// `spec.paused` before the first revision is up: its ReplicaSet is not scaled up.
+    SpecPausedFirstDeploy {
+        /// ReplicaSet name.
+        rs: String,
+        /// Its pods now.
+        size: i32,
+        /// `spec.replicas`.
+        replicas: i32,
+        /// Rollout name.
+        rollout: String,
+    },
+    /// `spec.paused` with nothing in flight: the stable revision serves, nothing new is
+    /// released.
+    SpecPausedSteady {
+        /// Stable hash.
+        hash: String,
+        /// Replicas.
+        replicas: i32,
+        /// Rollout name.
+        rollout: String,
+    },
     /// Canary `spec.paused`.
     SpecPausedCanary {
         /// Step number, from 1.
@@ -971,6 +992,25 @@ impl fmt::Display for Msg {
             Self::SpecPausedBlueGreen => {
                 f.write_str("Paused (spec.paused is true): set it to false to continue")
             }
+            Self::SpecPausedFirstDeploy {
+                rs,
+                size,
+                replicas,
+                rollout,
+            } => write!(
+                f,
+                "Paused (spec.paused is true): the first revision's ReplicaSet {rs} stays at \
+                 {size}/{replicas} pods until `rollgate resume {rollout}`"
+            ),
+            Self::SpecPausedSteady {
+                hash,
+                replicas,
+                rollout,
+            } => write!(
+                f,
+                "Paused (spec.paused is true): revision {hash} serves with {replicas}/{replicas} \
+                 pods; no new revision is released until `rollgate resume {rollout}`"
+            ),
             Self::SpecPausedCanary { no, of, rollout } => write!(
                 f,
                 "Paused at step {no}/{of} (spec.paused is true): `rollgate resume {rollout}` to \

@@ -335,6 +335,58 @@ pub fn ready_counts(cx: &Ctx<'_>, hash: &str) -> (i32, i32) {
     })
 }
 
+/// `spec.paused` before the first revision is up. Argo Rollouts: "If true at initial creation
+/// of Rollout, replicas are not scaled up automatically from zero". Its ReplicaSet is created
+/// without pods (one made before the pause keeps its pods, at most `replicas`), no Service
+/// moves and nothing becomes stable until the pause ends; the progress deadline does not run
+/// meanwhile. Returns the size the ReplicaSet is kept at.
+pub fn paused_first_deploy(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) -> i32 {
+    let replicas = common.replicas;
+    let size = cx
+        .observed
+        .replica_set(hash)
+        .map_or(0, |rs| rs.replicas.clamp(0, replicas));
+    replicasets::ensure(cx, common, hash, size, cx.status.current_revision);
+    let msg = Msg::SpecPausedFirstDeploy {
+        rs: replicasets::replica_set_name(cx.name(), hash),
+        size,
+        replicas,
+        rollout: cx.name().to_string(),
+    };
+    cx.set_outcome(RolloutPhase::Paused, msg, ConditionReason::RolloutPaused);
+    size
+}
+
+/// `spec.paused` with nothing in flight: a Healthy outcome is reported as Paused (Argo Rollouts
+/// reports phase `Paused` whenever `spec.paused` is set and the rollout is not Degraded). The
+/// stable revision keeps serving, and scaling still happens.
+pub fn paused_when_steady(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) {
+    if !common.paused
+        || cx
+            .outcome
+            .as_ref()
+            .is_none_or(|o| o.phase != RolloutPhase::Healthy)
+    {
+        return;
+    }
+    let msg = Msg::SpecPausedSteady {
+        hash: hash.to_string(),
+        replicas: common.replicas,
+        rollout: cx.name().to_string(),
+    };
+    cx.set_outcome(RolloutPhase::Paused, msg, ConditionReason::RolloutPaused);
+}
+
+/// True when the outcome says the current revision is the stable one and serves: Healthy, or
+/// Paused by `spec.paused` with nothing in flight (`stable` is the stable hash).
+pub fn completed(cx: &Ctx<'_>, stable: Option<&str>, hash: &str) -> bool {
+    stable == Some(hash)
+        && cx
+            .outcome
+            .as_ref()
+            .is_some_and(|o| matches!(o.phase, RolloutPhase::Healthy | RolloutPhase::Paused))
+}
+
 /// A user promotes by clearing `status.pauseConditions` while `controllerPause` is still set.
 pub fn promoted_by_user(cx: &Ctx<'_>) -> bool {
     cx.release.promoted

@@ -950,7 +950,17 @@ fn canary(
         false,
         problems,
     );
-    if surge == Some(0) && unavailable == Some(0) {
+    // With `replicas: 0` every percentage resolves to 0 pods, yet nothing has to move (scaling
+    // a Rollout to zero is ordinary, as in Argo Rollouts): only sizes written as 0 are refused
+    // then, as Argo refuses them ("MaxSurge and MaxUnavailable both can not be zero").
+    let written_zero = |v: Option<&IntOrString>| match v {
+        Some(IntOrString::Int(0)) => true,
+        Some(IntOrString::String(s)) => s.trim().trim_end_matches('%').trim() == "0",
+        _ => false,
+    };
+    let stuck = replicas > 0
+        || (written_zero(c.max_surge.as_ref()) && written_zero(c.max_unavailable.as_ref()));
+    if stuck && surge == Some(0) && unavailable == Some(0) {
         problems.push(problem(
             format!("{F}.maxUnavailable"),
             format!(

@@ -95,7 +95,11 @@ fn a_human_may_promote_before_auto_promotion_seconds_elapse() {
 
 #[test]
 fn spec_paused_holds_a_ready_preview_until_unpaused() {
-    let (mut w, v1) = World::deployed(json!({"paused": true}), json!({}));
+    let (mut w, v1) = World::deployed(json!({}), json!({}));
+    // Paused after the first deploy (a rollout created paused does not deploy at all: see
+    // `paused_spec.rs`).
+    w.edit_spec(|s| s.paused = Some(true));
+    w.step();
     let v2 = w.set_image("app:2");
     let d = w.step();
     assert_eq!(summary(&d)[1], format!("create rs web-{v2} x3"));
@@ -124,7 +128,7 @@ fn spec_paused_holds_a_ready_preview_until_unpaused() {
     w.edit_spec(|s| s.paused = Some(false));
     let d = w.step();
     assert_eq!(d.actions[0], switch(ACTIVE, Some(&v1), &v2));
-    assert_eq!(w.status().observed_generation, Some(3));
+    assert_eq!(w.status().observed_generation, Some(4));
     assert_eq!(w.phase(), Some(RolloutPhase::Healthy));
 }
 

@@ -1,7 +1,8 @@
 //! Random canary releases: random step lists (setWeight, pause, analysis), replica counts
-//! (1 to 12), maxSurge / maxUnavailable, with or without a Gateway API route (and
-//! dynamicStableScale), driven by random readiness progress (pods become ready a few at a
-//! time), promotes, skips, aborts, retries, analysis outcomes and time.
+//! (0 to 12: a Rollout scaled to zero is ordinary in Argo Rollouts), maxSurge /
+//! maxUnavailable, with or without a Gateway API route (and dynamicStableScale), driven by
+//! random readiness progress (pods become ready a few at a time), promotes, skips, aborts,
+//! retries, `spec.paused` toggled on and off, analysis outcomes and time.
 //!
 //! After every reconcile, and after every single action of it as the controller applies them
 //! in order:
@@ -71,7 +72,7 @@ struct Settings {
 
 fn settings() -> impl Strategy<Value = Settings> {
     (
-        1i32..=12,
+        0i32..=12,
         size(),
         size(),
         proptest::collection::vec(step_kind(), 1..6),
@@ -176,6 +177,8 @@ enum Op {
     Image(usize),
     /// An alert on the new revision fires (true) or every alert resolves (false).
     Alert(bool),
+    /// Set `spec.paused`.
+    SpecPaused(bool),
 }
 
 const PHASES: [AnalysisPhase; 5] = [
@@ -201,6 +204,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..3usize, 0..PHASES.len()).prop_map(|(kind, p)| Op::Run(kind, p)),
         1 => Just(Op::Nothing),
         1 => any::<bool>().prop_map(Op::Alert),
+        1 => any::<bool>().prop_map(Op::SpecPaused),
     ]
 }
 
@@ -243,6 +247,7 @@ fn apply(w: &mut World, op: &Op, v1: &str, v2: &str, steps: usize) {
             }
         }
         Op::Nothing => {}
+        Op::SpecPaused(p) => w.edit_spec(|s| s.paused = Some(p)),
         Op::Image(i) => {
             w.set_image(IMAGES[i]);
         }
@@ -378,8 +383,9 @@ proptest! {
             check(&w, &v1, &v2, min_available, s.routed, &format!("after {op:?}"));
             step_checked(&mut w, &v1, &v2, min_available, s.routed);
         }
-        // Whatever happened, the release completes once retried (if it was aborted) and
-        // fully promoted, with every pod ready.
+        // Whatever happened, the release completes once resumed, retried (if it was aborted)
+        // and fully promoted, with every pod ready.
+        w.edit_spec(|s| s.paused = None);
         w.retry();
         step_checked(&mut w, &v1, &v2, min_available, s.routed);
         w.promote_full();
@@ -400,7 +406,9 @@ proptest! {
         prop_assert_eq!(st.phase, Some(RolloutPhase::Healthy), "{}", w.message());
         prop_assert_eq!(w.size(&v2), replicas);
         prop_assert_eq!(w.size(&v1), 0);
-        prop_assert_eq!(w.canary_weights(), (100, 100));
+        // The actual weight is a share of pods: none at 0 replicas.
+        let actual = if replicas > 0 { 100 } else { 0 };
+        prop_assert_eq!(w.canary_weights(), (100, actual));
         if s.routed {
             prop_assert_eq!(w.route_weights(), (0, 100));
         }
@@ -432,8 +440,10 @@ fn check_any(w: &World, min_available: i32, routed: bool, when: &str) {
         for (weight, svc) in [(c, CANARY_SVC), (s, STABLE_SVC)] {
             if weight > 0 {
                 let h = w.selects(svc).expect("Service selects");
+                // At 0 replicas no pod carries any traffic; the stable backend keeps it.
+                let no_pods = svc == STABLE_SVC && w.replicas() == 0;
                 assert!(
-                    w.ready_of(&h) > 0,
+                    w.ready_of(&h) > 0 || no_pods,
                     "{when}: route sends {weight}% to {svc} ({h}), which keeps no ready pod: {:?}",
                     w.observed.replica_sets
                 );

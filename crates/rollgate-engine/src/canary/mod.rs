@@ -140,10 +140,10 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     let stable_now = cx.status.stable_rs.clone();
     let replicas = spec.common.replicas;
     let available = pods_available(cx) >= (replicas - spec.max_unavailable).max(1).min(replicas);
+    let completed = release::completed(cx, stable_now.as_deref(), &hash);
     if let Some(o) = cx.outcome.as_mut() {
         o.available = available;
-        o.completed =
-            stable_now.as_deref() == Some(hash.as_str()) && o.phase == RolloutPhase::Healthy;
+        o.completed = completed;
     }
 }
 
@@ -358,12 +358,15 @@ fn size(
     // Route: the weight rises only once the canary has the pods for it; it falls at once (with
     // dynamicStableScale only as far as the stable's ready pods carry the rest, then further
     // as they come up: at weight 100 the stable has no pod left).
+    // Without any pod (`replicas: 0`) no backend can carry traffic: the route stays on the
+    // stable backend and a step's weight counts as reached.
+    let route_weight = if replicas == 0 { 0 } else { weight };
     let route = route_weight_now(cx, spec, canary).map(|now| {
         let carries = canary_spec >= canary_pods && canary_ready_all >= canary_pods;
-        let to = if weight <= now {
-            weight.max((100 - stable_carries).min(now))
+        let to = if route_weight <= now {
+            route_weight.max((100 - stable_carries).min(now))
         } else if carries {
-            weight
+            route_weight
         } else {
             now
         };
@@ -433,7 +436,7 @@ fn size(
     let settled = sets.iter().zip(&next).all(|(s, n)| *n == s.target);
     let at_target = settled
         && canary_ready.min(canary_pods) >= canary_pods
-        && route.is_none_or(|(_, to)| to == weight);
+        && route.is_none_or(|(_, to)| to == route_weight);
     Plan {
         weight,
         canary_pods,
@@ -557,6 +560,9 @@ fn first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     let replicas = spec.common.replicas;
     cx.release.abort = AbortState::None;
     cx.status.current_step_index = i32::try_from(spec.steps.len()).ok();
+    if spec.common.paused {
+        return paused_first_deploy(cx, spec, hash);
+    }
     let p = plan(cx, spec, hash, hash, Target::FirstDeploy);
     emit(cx, spec, hash, hash, &p);
     if has_ready(cx, hash, replicas) {
@@ -579,6 +585,28 @@ fn first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
         let _ = waiting_for_pods(cx, &spec.common, waiting, false);
     }
     p
+}
+
+/// `spec.paused` before the first revision is up ([`release::paused_first_deploy`]): nothing
+/// moves; the plan only keeps the revision and whatever still has pods from clean-up.
+fn paused_first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
+    let size = release::paused_first_deploy(cx, &spec.common, hash);
+    let others = cx
+        .observed
+        .replica_sets
+        .iter()
+        .filter(|rs| rs.hash != hash && rs.replicas > 0)
+        .map(|rs| rs.hash.clone())
+        .collect();
+    Plan {
+        weight: 100,
+        canary_pods: size,
+        moves: vec![(hash.to_string(), size)],
+        late: Vec::new(),
+        others,
+        route: None,
+        at_target: false,
+    }
 }
 
 fn healthy(cx: &mut Ctx<'_>, hash: &str, replicas: i32) {
@@ -606,6 +634,7 @@ fn steady(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan {
     if ready >= replicas && p.moves.iter().all(|(h, n)| h == hash || *n == 0) {
         healthy(cx, hash, replicas);
         crate::restart::restart(cx, &spec.common, spec.max_unavailable);
+        release::paused_when_steady(cx, &spec.common, hash);
     } else {
         let msg = Msg::WaitingForStable {
             rs: replica_set_name(cx.name(), hash),
