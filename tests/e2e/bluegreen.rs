@@ -599,3 +599,49 @@ async fn switching_to_canary_releases_the_blue_green_services() -> R {
     );
     Ok(())
 }
+
+/// Argo Rollouts (docs, features/specification.md, `paused`): "If true at initial creation of
+/// Rollout, replicas are not scaled up automatically from zero unless manually promoted"; its
+/// phase is `Paused` meanwhile. Setting `spec.paused: false` deploys the revision.
+#[tokio::test(start_paused = true)]
+async fn a_rollout_created_paused_is_not_scaled_up_until_resumed() -> R {
+    let stack = stack().await?;
+    stack.apply_yaml(&blue_green_services("web"), NS).await?;
+    stack
+        .apply_yaml(
+            &blue_green_rollout("web", "app:1", json!({"paused": true}), json!({})).to_string(),
+            NS,
+        )
+        .await?;
+    let paused = wait_phase(&stack, "web", RolloutPhase::Paused, 60).await?;
+    let v1 = paused
+        .status
+        .as_ref()
+        .and_then(|s| s.current_pod_hash.clone())
+        .unwrap_or_default();
+    assert!(!v1.is_empty());
+    // Longer than the progress deadline (600 s): still paused, nothing aborted.
+    tokio::time::sleep(Duration::from_secs(900)).await;
+    let r = stack.rollout(NS, "web").await?;
+    assert_eq!(phase(&r), Some(RolloutPhase::Paused), "{}", message(&r));
+    assert_eq!(r.status.as_ref().and_then(|s| s.stable_rs.clone()), None);
+    assert_eq!(replica_sets(&stack, "web").await?, vec![(v1.clone(), 0, 0)]);
+    assert_eq!(selected(&stack, "web-active").await?, None);
+    assert_eq!(selected(&stack, "web-preview").await?, None);
+
+    Api::<rollgate_api::Rollout>::namespaced(stack.client.clone(), NS)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": false}})),
+        )
+        .await?;
+    let done = wait_phase(&stack, "web", RolloutPhase::Healthy, 120).await?;
+    assert_eq!(
+        done.status.as_ref().and_then(|s| s.stable_rs.clone()),
+        Some(v1.clone())
+    );
+    assert_eq!(replica_sets(&stack, "web").await?, vec![(v1.clone(), 3, 3)]);
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1));
+    Ok(())
+}

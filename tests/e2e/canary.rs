@@ -707,3 +707,60 @@ async fn the_controller_serves_its_metrics_and_health() -> R {
     }
     Ok(())
 }
+
+/// `replicas: 0` is valid, as in Argo Rollouts where scaling a Rollout to zero is ordinary: at
+/// 0 replicas the rollout is Healthy, a new revision completes, the Services keep selecting
+/// the stable revision, and scaling back up works.
+#[tokio::test(start_paused = true)]
+async fn a_canary_at_zero_replicas_releases_and_scales_back_up() -> R {
+    let stack = stack().await?;
+    stack.apply_yaml(&canary_fixtures("web"), NS).await?;
+    let canary = json!({"steps": [{"setWeight": 50}, {"pause": {"duration": "10s"}}],
+                        "trafficRouting": routed()});
+    stack
+        .apply_yaml(
+            &canary_rollout("web", "app:1", json!({"replicas": 0}), canary).to_string(),
+            NS,
+        )
+        .await?;
+    let r = wait_phase(&stack, "web", RolloutPhase::Healthy, 120).await?;
+    let v1 = r.status.and_then(|s| s.stable_rs).unwrap_or_default();
+    assert_eq!(replica_sets(&stack, "web").await?, vec![(v1.clone(), 0, 0)]);
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v1.clone()));
+
+    stack.set_image(NS, "web", "app", "app:2").await?;
+    let done = stack
+        .wait_for(NS, "web", Duration::from_secs(120), "app:2 stable", |r| {
+            r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) != Some(v1.as_str())
+                && phase(r) == Some(RolloutPhase::Healthy)
+        })
+        .await?;
+    let v2 = done.status.and_then(|s| s.stable_rs).unwrap_or_default();
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v2.clone()));
+    assert_eq!(selected(&stack, "web-canary").await?, Some(v2.clone()));
+    assert_eq!(route_weights(&stack).await?, (0, 100));
+
+    Api::<Rollout>::namespaced(stack.client.clone(), NS)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await?;
+    stack
+        .wait_for(
+            NS,
+            "web",
+            Duration::from_secs(120),
+            "4 pods available",
+            |r| {
+                r.status.as_ref().and_then(|s| s.available_replicas) == Some(4)
+                    && phase(r) == Some(RolloutPhase::Healthy)
+            },
+        )
+        .await?;
+    let sets = replica_sets(&stack, "web").await?;
+    assert!(sets.contains(&(v2.clone(), 4, 4)), "{sets:?}");
+    assert_eq!(selected(&stack, "web-stable").await?, Some(v2));
+    Ok(())
+}
