@@ -511,3 +511,24 @@ fn a_restored_release_that_fails_too_is_not_rolled_back_again() {
     assert_eq!(w.image("production"), format!("shop/web@{}", digest(3)));
     assert_eq!(w.verdict(&r2), Some(Verdict::Good));
 }
+
+/// A stage's Rollout paused (`spec.paused`) once its release is deployed reports phase Paused,
+/// as Argo Rollouts does, with the current template stable: the release is deployed there.
+#[test]
+fn a_stage_paused_with_its_release_stable_counts_as_deployed() {
+    let mut w = World::new(json!({}));
+    let name = w.release_n(2);
+    w.step();
+    assert_eq!(w.phase(&name, "production"), StagePhase::Progressing);
+    w.healthy("production");
+    if let Some(s) = w
+        .rollouts
+        .get_mut("production")
+        .and_then(|r| r.status.as_mut())
+    {
+        s.phase = Some(rollgate_api::RolloutPhase::Paused);
+    }
+    w.step();
+    assert_eq!(w.phase(&name, "production"), StagePhase::Verified);
+    assert_eq!(w.verdict(&name), Some(Verdict::Good));
+}

@@ -188,7 +188,9 @@ pub(crate) fn rollout_state(r: &Rollout) -> RolloutState {
         return RolloutState::Aborted(Some(reason));
     }
     match s.phase {
-        Some(RolloutPhase::Healthy)
+        // Paused with the current template stable: `spec.paused` on a deployed rollout, which
+        // reports Paused as Argo Rollouts does; the release is deployed all the same.
+        Some(RolloutPhase::Healthy | RolloutPhase::Paused)
             if s.current_pod_hash.is_some() && s.current_pod_hash == s.stable_rs =>
         {
             RolloutState::Healthy
