@@ -29,7 +29,8 @@ pub use provider::{
 };
 pub use run::{Due, MAX_MESSAGE, Measured, Outcome, Plan, RunDecision, plan, record};
 pub use spec::{
-    ArgSource, ArgSpec, HashSource, MAX_RETENTION, MetricSpec, NoDataPolicy, arg_spec, metric_spec,
-    run_metrics, validate_args, validate_retention, validate_template,
+    ArgSource, ArgSpec, ArgValues, HashSource, MAX_RETENTION, MetricSpec, NoDataPolicy, arg_spec,
+    metric_spec, run_metrics, validate_args, validate_retention, validate_settings,
+    validate_template,
 };
 pub use value::{MAX_VALUE_TEXT, MetricValue, Sample, Series, number};

@@ -9,7 +9,7 @@ use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, Measuremen
 
 use super::condition;
 use super::provider::PrometheusQuery;
-use super::spec::{ERROR_RETRY, MetricSpec, NoDataPolicy, run_metrics};
+use super::spec::{ERROR_RETRY, MetricSpec, NoDataPolicy, run_args, run_metrics};
 use super::value::MetricValue;
 
 /// A measurement to take now.
@@ -182,11 +182,7 @@ pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Tim
         }
     }
     conclude(&metrics, &mut s, false);
-    let args: BTreeMap<String, String> = spec
-        .args
-        .iter()
-        .filter_map(|a| Some((a.name.clone(), a.value.clone()?)))
-        .collect();
+    let args = run_args(spec);
     let started = s.started_at.as_ref().map_or(now, |t| t.0);
     let mut due = Vec::new();
     if !s.phase.is_some_and(AnalysisPhase::is_completed) {
