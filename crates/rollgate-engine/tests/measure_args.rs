@@ -305,3 +305,48 @@ fn the_run_a_rollout_creates_measures_the_count_the_rollout_gives() {
     assert_eq!(st.phase, Some(AnalysisPhase::Successful));
     assert_eq!(st.metric_results[0].count, 3);
 }
+
+/// Argo Rollouts' AnalysisRun phases: `Pending` until the analysis controller starts the run,
+/// then `Running` (with `startedAt` set) until it is Successful, Failed, Error or
+/// Inconclusive; a metric still waiting for its `initialDelay` keeps the run Running (the
+/// AnalysisRun phase in Argo's API reference, `AnalysisPhase`; Argo docs, analysis/
+/// cloudwatch.md show a run being measured as `phase: Running`).
+#[test]
+fn a_run_is_running_from_its_first_reconcile_until_decided() {
+    let s = run_spec(
+        json!({"interval": "10s", "count": 2, "initialDelay": "30s"}),
+        json!([]),
+    );
+    // Waiting for initialDelay: started, Running.
+    let p = plan(&s, None, t(0));
+    assert!(p.due.is_empty());
+    assert_eq!(p.status.phase, Some(AnalysisPhase::Running));
+    assert!(p.status.started_at.is_some());
+    let (st, _, _) = step(&s, None, t(0), v(0.01));
+    assert_eq!(st.phase, Some(AnalysisPhase::Running));
+    assert_eq!(st.metric_results[0].phase, Some(AnalysisPhase::Pending));
+    // Measuring.
+    let (st, _, n) = step(&s, Some(st), t(30), v(0.01));
+    assert_eq!((n, st.phase), (1, Some(AnalysisPhase::Running)));
+    let (st, _, _) = step(&s, Some(st), t(40), v(0.01));
+    assert_eq!(st.phase, Some(AnalysisPhase::Successful));
+
+    // Two metrics: one measured, one still in its initialDelay.
+    let mut two = run_spec(json!({"interval": "10s", "count": 1}), json!([]));
+    let mut late = two.metrics[0].clone();
+    late.name = "latency".into();
+    late.initial_delay = Some("1m".into());
+    two.metrics.push(late);
+    let (st, _, n) = step(&two, None, t(0), v(0.01));
+    assert_eq!(n, 1);
+    let phases: Vec<_> = st.metric_results.iter().map(|r| r.phase).collect();
+    assert_eq!(
+        phases,
+        [
+            Some(AnalysisPhase::Successful),
+            Some(AnalysisPhase::Pending)
+        ]
+    );
+    assert_eq!(st.phase, Some(AnalysisPhase::Running));
+    assert_eq!(st.message, None);
+}
