@@ -152,9 +152,12 @@ async fn runs(w: &World) -> anyhow::Result<Vec<AnalysisRun>> {
         .items)
 }
 
+/// Every distinct (phase, measurements taken) seen of the started AnalysisRuns.
+type PhasesSeen = Arc<Mutex<Vec<(String, i32)>>>;
+
 /// Records every distinct (phase, measurements taken) of the AnalysisRuns of the namespace
 /// once they are started (`startedAt` set), reading them every 100 ms until stopped.
-fn record_run_phases(w: &World) -> (Arc<Mutex<Vec<(String, i32)>>>, tokio::task::JoinHandle<()>) {
+fn record_run_phases(w: &World) -> (PhasesSeen, tokio::task::JoinHandle<()>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let api = Api::<AnalysisRun>::namespaced(w.stack.client.clone(), NS);
     let out = seen.clone();
