@@ -2,7 +2,7 @@
 //! on the wall clock): pods are ready 0.2 s after they start, Prometheus scrapes the test's
 //! metrics endpoint every second, and measurements are 1 s apart.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Api;
@@ -152,11 +152,45 @@ async fn runs(w: &World) -> anyhow::Result<Vec<AnalysisRun>> {
         .items)
 }
 
+/// Every distinct (phase, measurements taken) seen of the started AnalysisRuns.
+type PhasesSeen = Arc<Mutex<Vec<(String, i32)>>>;
+
+/// Records every distinct (phase, measurements taken) of the AnalysisRuns of the namespace
+/// once they are started (`startedAt` set), reading them every 100 ms until stopped.
+fn record_run_phases(w: &World) -> (PhasesSeen, tokio::task::JoinHandle<()>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let api = Api::<AnalysisRun>::namespaced(w.stack.client.clone(), NS);
+    let out = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            for run in api
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default()
+            {
+                let Some(st) = run.status.filter(|s| s.started_at.is_some()) else {
+                    continue;
+                };
+                let phase = st.phase.map_or_else(|| "-".to_string(), |p| p.to_string());
+                let taken = st.metric_results.iter().map(|r| r.count + r.error).sum();
+                if let Ok(mut seen) = out.lock()
+                    && !seen.contains(&(phase.clone(), taken))
+                {
+                    seen.push((phase, taken));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (seen, task)
+}
+
 #[tokio::test]
 async fn a_canary_whose_error_rate_stays_low_is_promoted() -> R {
     let w = world(0.01).await?;
     w.stack
-        .apply_yaml(&error_rate_template(&w, json!({})), NS)
+        .apply_yaml(&error_rate_template(&w, json!({"initialDelay": "2s"})), NS)
         .await?;
     w.stack
         .apply_yaml(
@@ -164,12 +198,25 @@ async fn a_canary_whose_error_rate_stays_low_is_promoted() -> R {
             NS,
         )
         .await?;
+    let (phases, recorder) = record_run_phases(&w);
     release_v2(&w).await?;
     let v2 = hash_of("app:2");
     wait(&w, "v2 stable", 60, |r| {
         phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
     })
     .await?;
+    recorder.abort();
+    // As in Argo Rollouts, a started run is Running until decided: while it waits for its
+    // initialDelay (no measurement yet) and between its measurements; never Pending.
+    let phases = phases.lock().map(|p| p.clone()).unwrap_or_default();
+    let running = |taken: i32| phases.contains(&("Running".to_string(), taken));
+    assert!(running(0) && running(1) && running(2), "{phases:?}");
+    assert!(
+        phases
+            .iter()
+            .all(|(p, _)| p == "Running" || p == "Successful"),
+        "{phases:?}"
+    );
     let runs = runs(&w).await?;
     assert_eq!(runs.len(), 1);
     let status = runs[0].status.clone().unwrap_or_default();

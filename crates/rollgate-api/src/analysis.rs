@@ -175,13 +175,14 @@ pub struct MeasurementRetention {
 pub struct Metric {
     /// Metric name, unique in the run.
     pub name: String,
-    /// Time between measurements, e.g. `30s`.
+    /// Time between measurements, e.g. `30s` (or `{{args.NAME}}`, substituted when measuring).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
-    /// Wait before the first measurement.
+    /// Wait before the first measurement (a duration, or `{{args.NAME}}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_delay: Option<String>,
-    /// Number of measurements (default: 1 without interval, unbounded with one).
+    /// Number of measurements (default: 1 without interval, unbounded with one); an integer
+    /// or a string such as `"{{args.count}}"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<IntOrString>,
     /// CEL condition over `result` that makes a measurement Successful.
@@ -190,13 +191,13 @@ pub struct Metric {
     /// CEL condition over `result` that makes a measurement Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_condition: Option<String>,
-    /// Failed measurements tolerated (default 0).
+    /// Failed measurements tolerated (default 0); may be `"{{args.NAME}}"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_limit: Option<IntOrString>,
-    /// Inconclusive measurements tolerated (default 0).
+    /// Inconclusive measurements tolerated (default 0); may be `"{{args.NAME}}"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inconclusive_limit: Option<IntOrString>,
-    /// Consecutive errors tolerated (default 4).
+    /// Consecutive errors tolerated (default 4); may be `"{{args.NAME}}"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive_error_limit: Option<IntOrString>,
     /// What an empty query result means: `Inconclusive` (default), `Fail` or `Pass`.
@@ -288,7 +289,8 @@ pub struct PrometheusAuth {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunStatus {
-    /// Pending, Running, Successful, Failed, Error or Inconclusive.
+    /// Pending (not started yet), Running (measuring), Successful, Failed, Error or
+    /// Inconclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<AnalysisPhase>,
     /// Why the run is in its phase.

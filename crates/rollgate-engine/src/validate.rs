@@ -677,6 +677,7 @@ fn run_inputs(
     };
     // Values known now, to check addresses and headers with.
     let mut known: BTreeMap<String, String> = BTreeMap::new();
+    let mut hashes = Vec::new();
     for (name, at) in &args {
         // Arguments that do not parse are reported already.
         let Ok(spec) = crate::measure::arg_spec(name, at.arg) else {
@@ -710,9 +711,14 @@ fn run_inputs(
             ArgSource::PodTemplateHash(_) => {
                 // A hash is a lowercase word: fine in an address or a header.
                 known.insert(name.to_string(), "0123456789".to_string());
+                hashes.push(name.to_string());
             }
         }
     }
+    // Metric settings such as `count: "{{args.count}}"` with this Rollout's values (a hash is
+    // only known when the run is created).
+    let mut settled = known.clone();
+    settled.retain(|name, _| !hashes.contains(name));
     for (i, desc, spec) in &templates {
         let at = |sub: String, expected: String| {
             problem(
@@ -720,6 +726,13 @@ fn run_inputs(
                 format!("{desc}: {sub}: {expected}"),
             )
         };
+        for p in crate::measure::validate_settings(spec, &settled) {
+            let (sub, expected) = p.split_once(": ").unwrap_or((p.as_str(), ""));
+            problems.push(at(
+                sub.to_string(),
+                format!("with this Rollout's arguments, {expected}"),
+            ));
+        }
         for (k, m) in spec.metrics.iter().enumerate() {
             let Some(p) = &m.provider.prometheus else {
                 continue;

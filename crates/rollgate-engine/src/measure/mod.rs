@@ -1,13 +1,17 @@
 //! The pure side of analysis: everything about an AnalysisRun except the queries themselves.
 //!
 //! Per reconcile of a run the controller calls [`plan`] (which measurements are due, with
-//! `{{args.NAME}}` substituted safely), performs them, and hands the outcomes to [`record`],
-//! which classifies each measurement (conditions in CEL, no data by `noDataPolicy`, provider
-//! errors), applies the limits, and decides the metric and run phases, with a message naming
-//! the deciding metric, its value and the condition. [`validate_template`] reports broken
+//! `{{args.NAME}}` substituted safely into the query and into the metric's settings:
+//! `interval`, `initialDelay`, `count` and the limits, as Argo Rollouts does), performs them,
+//! and hands the outcomes to [`record`], which classifies each measurement (conditions in CEL,
+//! no data by `noDataPolicy`, provider errors), applies the limits, and decides the metric and
+//! run phases (`Running` from the first reconcile until decided), with a message naming the
+//! deciding metric, its value and the condition. [`validate_template`] reports broken
 //! templates (unparsable durations, invalid CEL, PromQL that does not parse, bad `rangeQuery`
-//! bounds, unknown `noDataPolicy` or `podTemplateHashValue`) before any traffic moves; the
-//! controller's Rollout validation and `rollgate lint` both go through it.
+//! bounds, unknown `noDataPolicy` or `podTemplateHashValue`, settings that are no number or
+//! duration with the template's default arguments) before any traffic moves, and
+//! [`validate_settings`] the settings with a Rollout's arguments; the controller's Rollout
+//! validation and `rollgate lint` both go through them.
 
 mod args;
 mod condition;
@@ -29,7 +33,8 @@ pub use provider::{
 };
 pub use run::{Due, MAX_MESSAGE, Measured, Outcome, Plan, RunDecision, plan, record};
 pub use spec::{
-    ArgSource, ArgSpec, HashSource, MAX_RETENTION, MetricSpec, NoDataPolicy, arg_spec, metric_spec,
-    run_metrics, validate_args, validate_retention, validate_template,
+    ArgSource, ArgSpec, ArgValues, HashSource, MAX_RETENTION, MetricSpec, NoDataPolicy, arg_spec,
+    metric_spec, run_metrics, validate_args, validate_retention, validate_settings,
+    validate_template,
 };
 pub use value::{MAX_VALUE_TEXT, MetricValue, Sample, Series, number};

@@ -9,7 +9,7 @@ use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, Measuremen
 
 use super::condition;
 use super::provider::PrometheusQuery;
-use super::spec::{ERROR_RETRY, MetricSpec, NoDataPolicy, run_metrics};
+use super::spec::{ERROR_RETRY, MetricSpec, NoDataPolicy, run_args, run_metrics};
 use super::value::MetricValue;
 
 /// A measurement to take now.
@@ -182,11 +182,7 @@ pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Tim
         }
     }
     conclude(&metrics, &mut s, false);
-    let args: BTreeMap<String, String> = spec
-        .args
-        .iter()
-        .filter_map(|a| Some((a.name.clone(), a.value.clone()?)))
-        .collect();
+    let args = run_args(spec);
     let started = s.started_at.as_ref().map_or(now, |t| t.0);
     let mut due = Vec::new();
     if !s.phase.is_some_and(AnalysisPhase::is_completed) {
@@ -395,8 +391,10 @@ fn metric_phase(ms: &MetricSpec, r: &MetricResult) -> (AnalysisPhase, Option<Str
 }
 
 /// Run phase: the worst phase of the metrics that decide (dry-run ones never do):
-/// Failed > Error > Inconclusive > Running > Successful. Terminated runs end with what they
-/// have: Successful unless a metric already decided otherwise.
+/// Failed > Error > Inconclusive > Running > Successful. A run that is not decided is
+/// `Running` from its first reconcile on, also while a metric waits for its `initialDelay`
+/// (as in Argo Rollouts: `Pending` only until the run is started). Terminated runs end with
+/// what they have: Successful unless a metric already decided otherwise.
 fn conclude(metrics: &[Result<MetricSpec, String>], s: &mut AnalysisRunStatus, terminated: bool) {
     let rank = |p: AnalysisPhase| match p {
         AnalysisPhase::Failed => 5,
@@ -421,7 +419,9 @@ fn conclude(metrics: &[Result<MetricSpec, String>], s: &mut AnalysisRunStatus, t
             AnalysisPhase::Successful,
             Some("terminated before every measurement was taken".to_string()),
         ),
-        Some((p, r)) => (p, r.message.clone()),
+        Some((p, r)) if p.is_completed() => (p, r.message.clone()),
+        // A metric still Pending (no measurement yet) or Running: the run is measuring.
+        Some(_) => (AnalysisPhase::Running, None),
     };
     // A dry-run-only run still measures until its metrics are done.
     let all_done = s

@@ -1,8 +1,10 @@
 //! A metric's settings and a template's arguments, parsed and defaulted; template validation.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rollgate_api::duration::DurationError;
 use rollgate_api::{AnalysisArg, AnalysisRunSpec, AnalysisTemplateSpec, Metric, SecretKeyRef};
 
 use super::args::substitute_plain;
@@ -207,79 +209,321 @@ pub struct MetricSpec {
     pub provider: PrometheusQuery,
 }
 
-fn duration(field: &str, value: Option<&str>) -> Result<Option<Duration>, String> {
-    match value.filter(|t| !t.trim().is_empty()) {
-        None => Ok(None),
-        Some(text) => rollgate_api::duration::parse(text)
-            .map(Some)
-            .map_err(|e| format!("{field}: {e}")),
+/// The values `{{args.NAME}}` placeholders in a metric's settings (`interval`,
+/// `initialDelay`, `count` and the limits) are replaced with. Argo Rollouts substitutes a run's
+/// arguments into every field of a metric, so a template may write `count: "{{args.count}}"`.
+#[derive(Debug, Clone, Copy)]
+pub enum ArgValues<'a> {
+    /// A run's arguments: every placeholder must have a value.
+    Run(&'a BTreeMap<String, String>),
+    /// What is known before a run exists (a template's defaults, a Rollout's values): a
+    /// setting whose placeholder has no value yet is checked once it has one.
+    Known(&'a BTreeMap<String, String>),
+}
+
+/// A setting's text with its placeholders substituted; `Ok(None)` when one of them has no
+/// value known yet ([`ArgValues::Known`] only).
+fn substituted(field: &str, text: &str, values: ArgValues<'_>) -> Result<Option<String>, String> {
+    if !text.contains("{{") {
+        return Ok(Some(text.to_string()));
+    }
+    let mut unknown = false;
+    let out = substitute_plain(text, |name| match values {
+        ArgValues::Run(args) => args
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("argument \"{name}\" has no value")),
+        ArgValues::Known(args) => Ok(args.get(name).cloned().unwrap_or_else(|| {
+            unknown = true;
+            String::new()
+        })),
+    })
+    .map_err(|e| format!("{field}: {e}"))?;
+    Ok((!unknown).then_some(out))
+}
+
+/// ` after substituting TEXT` when `text` holds placeholders, for messages.
+fn after(text: &str) -> String {
+    if text.contains("{{") {
+        format!(" after substituting {}", text.trim())
+    } else {
+        String::new()
     }
 }
 
-fn limit(field: &str, value: Option<&IntOrString>, default: i32) -> Result<i32, String> {
+/// A duration setting: `Ok(None)` absent or empty, `Err(None)` waiting for an argument value.
+fn duration(
+    field: &str,
+    value: Option<&str>,
+    values: ArgValues<'_>,
+) -> Result<Option<Duration>, Option<String>> {
+    let Some(raw) = value.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let Some(text) = substituted(field, raw, values).map_err(Some)? else {
+        return Err(None);
+    };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    rollgate_api::duration::parse(&text).map(Some).map_err(|e| {
+        Some(match e {
+            DurationError::Invalid(_) if raw.contains("{{") => format!(
+                "{field}: expected seconds or a duration such as 30s, 5m or 1h30m{}, got \"{text}\"",
+                after(raw)
+            ),
+            DurationError::Negative(_) if raw.contains("{{") => format!(
+                "{field}: must not be negative{}, got \"{text}\"",
+                after(raw)
+            ),
+            e => format!("{field}: {e}"),
+        })
+    })
+}
+
+/// A count or limit setting: `Err(None)` waiting for an argument value.
+fn limit(
+    field: &str,
+    value: Option<&IntOrString>,
+    default: i32,
+    values: ArgValues<'_>,
+) -> Result<i32, Option<String>> {
     let v = match value {
         None => return Ok(default),
         Some(IntOrString::Int(v)) => *v,
-        Some(IntOrString::String(s)) => s
-            .trim()
-            .parse::<i32>()
-            .map_err(|_| format!("{field}: expected a whole number, got \"{s}\""))?,
+        Some(IntOrString::String(raw)) => {
+            let Some(s) = substituted(field, raw, values).map_err(Some)? else {
+                return Err(None);
+            };
+            s.trim().parse::<i32>().map_err(|_| {
+                Some(if raw.contains("{{") {
+                    format!("{field}: expected an integer{}, got \"{s}\"", after(raw))
+                } else {
+                    format!("{field}: expected a whole number, got \"{s}\"")
+                })
+            })?
+        }
     };
     if v < 0 {
-        return Err(format!("{field}: must be >= 0, got {v}"));
+        let how = match value {
+            Some(IntOrString::String(raw)) => after(raw),
+            _ => String::new(),
+        };
+        return Err(Some(format!("{field}: must be >= 0{how}, got {v}")));
     }
     Ok(v)
 }
 
-/// Parses one metric (`field` is its path for messages, e.g. `metrics[0]`).
+/// Parses one metric of a run (`field` is its path for messages, e.g. `metrics[0]`), with
+/// the run's argument values substituted into its settings.
 pub fn metric_spec(
     field: &str,
     m: &Metric,
     dry_run: bool,
     retention: Option<i32>,
+    args: &BTreeMap<String, String>,
 ) -> Result<MetricSpec, Vec<String>> {
-    let mut problems = Vec::new();
-    fn keep<T>(problems: &mut Vec<String>, r: Result<T, String>) -> Option<T> {
-        r.map_err(|e| problems.push(e)).ok()
+    match check_metric(field, m, dry_run, retention, ArgValues::Run(args)) {
+        Ok(Some(spec)) => Ok(spec),
+        Err(problems) => Err(problems),
+        // A run's placeholders all have a value or are errors: not reached.
+        Ok(None) => Err(vec![format!("{field}: an argument has no value")]),
     }
-    let interval = keep(
-        &mut problems,
-        duration(&format!("{field}.interval"), m.interval.as_deref()),
-    )
-    .flatten();
-    let initial_delay = keep(
-        &mut problems,
-        duration(&format!("{field}.initialDelay"), m.initial_delay.as_deref()),
-    )
-    .flatten();
-    let count = keep(
-        &mut problems,
-        limit(&format!("{field}.count"), m.count.as_ref(), 0),
+}
+
+/// What became of one setting.
+enum Setting<T> {
+    /// Its value.
+    Value(T),
+    /// Invalid (the problem is recorded).
+    Invalid,
+    /// Waiting for an argument's value.
+    Waiting,
+}
+
+impl<T> Setting<T> {
+    fn of(problems: &mut Vec<String>, r: Result<T, Option<String>>) -> Self {
+        match r {
+            Ok(v) => Self::Value(v),
+            Err(Some(e)) => {
+                problems.push(e);
+                Self::Invalid
+            }
+            Err(None) => Self::Waiting,
+        }
+    }
+
+    fn value(self) -> Option<T> {
+        match self {
+            Self::Value(v) => Some(v),
+            Self::Invalid | Self::Waiting => None,
+        }
+    }
+
+    fn waiting(&self) -> bool {
+        matches!(self, Self::Waiting)
+    }
+}
+
+/// A metric's timing and limits, parsed and checked against each other.
+struct Settings {
+    interval: Option<Duration>,
+    initial_delay: Duration,
+    /// `count` as written (0: not set).
+    count: i32,
+    failure_limit: i32,
+    inconclusive_limit: i32,
+    consecutive_error_limit: i32,
+}
+
+/// Parses a metric's settings (`interval`, `initialDelay`, `count` and the limits) with the
+/// argument values substituted, and checks them against each other. `None` when one is
+/// invalid (its problem pushed) or waits for an argument's value.
+fn settings(
+    field: &str,
+    m: &Metric,
+    values: ArgValues<'_>,
+    problems: &mut Vec<String>,
+) -> Option<Settings> {
+    let before = problems.len();
+    let interval = Setting::of(
+        problems,
+        duration(&format!("{field}.interval"), m.interval.as_deref(), values),
     );
-    let failure_limit = keep(
-        &mut problems,
+    let initial_delay = Setting::of(
+        problems,
+        duration(
+            &format!("{field}.initialDelay"),
+            m.initial_delay.as_deref(),
+            values,
+        ),
+    );
+    let count = Setting::of(
+        problems,
+        limit(&format!("{field}.count"), m.count.as_ref(), 0, values),
+    );
+    let failure_limit = Setting::of(
+        problems,
         limit(
             &format!("{field}.failureLimit"),
             m.failure_limit.as_ref(),
             0,
+            values,
         ),
     );
-    let inconclusive_limit = keep(
-        &mut problems,
+    let inconclusive_limit = Setting::of(
+        problems,
         limit(
             &format!("{field}.inconclusiveLimit"),
             m.inconclusive_limit.as_ref(),
             0,
+            values,
         ),
     );
-    let consecutive_error_limit = keep(
-        &mut problems,
+    let consecutive_error_limit = Setting::of(
+        problems,
         limit(
             &format!("{field}.consecutiveErrorLimit"),
             m.consecutive_error_limit.as_ref(),
             DEFAULT_CONSECUTIVE_ERROR_LIMIT,
+            values,
         ),
     );
+    let waiting = [
+        interval.waiting(),
+        initial_delay.waiting(),
+        count.waiting(),
+        failure_limit.waiting(),
+        inconclusive_limit.waiting(),
+        consecutive_error_limit.waiting(),
+    ]
+    .contains(&true);
+    let (interval_waiting, count_waiting) = (interval.waiting(), count.waiting());
+    // No interval, or 0s (an interval that did not parse is reported already).
+    let back_to_back = match &interval {
+        Setting::Value(None) => true,
+        Setting::Value(Some(d)) => d.is_zero(),
+        Setting::Invalid | Setting::Waiting => false,
+    };
+    let interval = interval.value().flatten();
+    let initial_delay = initial_delay.value().flatten();
+    let count = count.value();
+    let failure_limit = failure_limit.value();
+    let inconclusive_limit = inconclusive_limit.value();
+    let consecutive_error_limit = consecutive_error_limit.value();
+    if let Some(n) = count.filter(|n| *n > 1)
+        && back_to_back
+    {
+        problems.push(format!(
+            "{field}.interval: required when count is more than 1 (count {n} would query {n} \
+             times back to back), expected a duration such as 30s"
+        ));
+    }
+    // The measurements a metric takes at most (no count: until the run ends; no count and no
+    // interval: once). A limit of that many or more could never be exceeded: the metric could
+    // never fail (or be inconclusive), and would pass on measurements that all failed.
+    let taken = match (count, interval) {
+        // Not knowable before the arguments' values are.
+        _ if count_waiting || interval_waiting => None,
+        (Some(0) | None, None) => Some(1),
+        (Some(0) | None, Some(_)) => None,
+        (Some(n), _) => Some(n),
+    };
+    if let Some(n) = taken {
+        for (name, value) in [
+            ("failureLimit", failure_limit),
+            ("inconclusiveLimit", inconclusive_limit),
+        ] {
+            if let Some(limit) = value.filter(|l| *l >= n) {
+                let what = if count.is_some_and(|c| c > 0) {
+                    format!("count ({n})")
+                } else {
+                    "1 (without count and interval the metric is measured once)".to_string()
+                };
+                problems.push(format!(
+                    "{field}.{name}: must be less than {what}, got {limit}: {n} measurements \
+                     can never exceed it, so the metric could never be {}",
+                    if name == "failureLimit" {
+                        "Failed"
+                    } else {
+                        "Inconclusive"
+                    }
+                ));
+            }
+        }
+    }
+    if waiting || problems.len() > before {
+        return None;
+    }
+    Some(Settings {
+        interval,
+        initial_delay: initial_delay.unwrap_or_default(),
+        count: count.unwrap_or(0),
+        failure_limit: failure_limit.unwrap_or(0),
+        inconclusive_limit: inconclusive_limit.unwrap_or(0),
+        consecutive_error_limit: consecutive_error_limit.unwrap_or(DEFAULT_CONSECUTIVE_ERROR_LIMIT),
+    })
+}
+
+/// True when one of the metric's settings holds a `{{args.NAME}}` placeholder.
+fn has_placeholder(m: &Metric) -> bool {
+    setting_texts(m).iter().any(|(_, text)| text.contains("{{"))
+}
+
+/// Checks one metric; `Ok(None)` when it is valid as far as known but a setting waits for an
+/// argument's value ([`ArgValues::Known`] only).
+fn check_metric(
+    field: &str,
+    m: &Metric,
+    dry_run: bool,
+    retention: Option<i32>,
+    values: ArgValues<'_>,
+) -> Result<Option<MetricSpec>, Vec<String>> {
+    let mut problems = Vec::new();
+    fn keep<T>(problems: &mut Vec<String>, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| problems.push(e)).ok()
+    }
+    let settings = settings(field, m, values, &mut problems);
     let no_data = keep(
         &mut problems,
         NoDataPolicy::parse(
@@ -323,67 +567,25 @@ pub fn metric_spec(
             }
         }
     }
-    // No interval, or 0s (an interval that did not parse is reported already).
-    let back_to_back = match (&m.interval, interval) {
-        (Some(text), None) => text.trim().is_empty(),
-        (_, Some(d)) => d.is_zero(),
-        (None, None) => true,
-    };
-    if let Some(n) = count.filter(|n| *n > 1)
-        && back_to_back
-    {
-        problems.push(format!(
-            "{field}.interval: required when count is more than 1 (count {n} would query {n} \
-             times back to back), expected a duration such as 30s"
-        ));
-    }
-    // The measurements a metric takes at most (no count: until the run ends; no count and no
-    // interval: once). A limit of that many or more could never be exceeded: the metric could
-    // never fail (or be inconclusive), and would pass on measurements that all failed.
-    let taken = match (count, interval) {
-        (Some(0) | None, None) => Some(1),
-        (Some(0) | None, Some(_)) => None,
-        (Some(n), _) => Some(n),
-    };
-    if let Some(n) = taken {
-        for (name, value) in [
-            ("failureLimit", failure_limit),
-            ("inconclusiveLimit", inconclusive_limit),
-        ] {
-            if let Some(limit) = value.filter(|l| *l >= n) {
-                let what = if count.is_some_and(|c| c > 0) {
-                    format!("count ({n})")
-                } else {
-                    "1 (without count and interval the metric is measured once)".to_string()
-                };
-                problems.push(format!(
-                    "{field}.{name}: must be less than {what}, got {limit}: {n} measurements \
-                     can never exceed it, so the metric could never be {}",
-                    if name == "failureLimit" {
-                        "Failed"
-                    } else {
-                        "Inconclusive"
-                    }
-                ));
-            }
-        }
-    }
     let (Some(provider), true) = (provider, problems.is_empty()) else {
         return Err(problems);
     };
-    let count = count.unwrap_or(0);
-    Ok(MetricSpec {
+    // Valid as far as known; the settings wait for an argument's value.
+    let Some(st) = settings else {
+        return Ok(None);
+    };
+    Ok(Some(MetricSpec {
         name: m.name.clone(),
-        interval,
-        initial_delay: initial_delay.unwrap_or_default(),
-        count: match (count, interval) {
+        interval: st.interval,
+        initial_delay: st.initial_delay,
+        count: match (st.count, st.interval) {
             (0, Some(_)) => None,
             (0, None) => Some(1),
             (n, _) => Some(n),
         },
-        failure_limit: failure_limit.unwrap_or(0),
-        inconclusive_limit: inconclusive_limit.unwrap_or(0),
-        consecutive_error_limit: consecutive_error_limit.unwrap_or(DEFAULT_CONSECUTIVE_ERROR_LIMIT),
+        failure_limit: st.failure_limit,
+        inconclusive_limit: st.inconclusive_limit,
+        consecutive_error_limit: st.consecutive_error_limit,
         success: m.success_condition.clone(),
         failure: m.failure_condition.clone(),
         no_data: no_data.unwrap_or(NoDataPolicy::Inconclusive),
@@ -394,11 +596,20 @@ pub fn metric_spec(
             .unwrap_or(DEFAULT_RETENTION)
             .min(MAX_RETENTION),
         provider,
-    })
+    }))
+}
+
+/// The values of a run's arguments, by name (an argument still without a value has none).
+pub(crate) fn run_args(spec: &AnalysisRunSpec) -> BTreeMap<String, String> {
+    spec.args
+        .iter()
+        .filter_map(|a| Some((a.name.clone(), a.value.clone()?)))
+        .collect()
 }
 
 /// The metrics of a run, parsed; the first problem of each broken metric.
 pub fn run_metrics(spec: &AnalysisRunSpec) -> Vec<Result<MetricSpec, String>> {
+    let args = run_args(spec);
     spec.metrics
         .iter()
         .enumerate()
@@ -412,7 +623,7 @@ pub fn run_metrics(spec: &AnalysisRunSpec) -> Vec<Result<MetricSpec, String>> {
                 .iter()
                 .find(|r| r.metric_name == m.name || r.metric_name == "*")
                 .map(|r| r.limit);
-            metric_spec(&format!("metrics[{i}]"), m, dry, retention)
+            metric_spec(&format!("metrics[{i}]"), m, dry, retention, &args)
                 .map_err(|problems| problems.join("; "))
         })
         .collect()
@@ -429,24 +640,38 @@ pub fn validate_template(t: &AnalysisTemplateSpec) -> Vec<String> {
         if !m.name.is_empty() && !names.insert(m.name.as_str()) {
             problems.push(format!("metrics[{i}].name: \"{}\" is used twice", m.name));
         }
-        if let Err(p) = metric_spec(&format!("metrics[{i}]"), m, false, None) {
+        // Settings with placeholders are checked with the template's default values; one
+        // whose argument has none yet is checked with the Rollout's ([`validate_settings`]).
+        if let Err(p) = check_metric(
+            &format!("metrics[{i}]"),
+            m,
+            false,
+            None,
+            ArgValues::Known(&defaults(&t.args)),
+        ) {
             problems.extend(p);
         }
     }
     problems.extend(validate_args("args", &t.args));
     // Every placeholder names an argument the template declares.
     for (i, m) in t.metrics.iter().enumerate() {
-        let Some(p) = &m.provider.prometheus else {
-            continue;
-        };
-        let fields = std::iter::once(("address".to_string(), p.address.as_str()))
-            .chain(std::iter::once(("query".to_string(), p.query.as_str())))
-            .chain(
-                p.headers
-                    .iter()
-                    .enumerate()
-                    .map(|(j, h)| (format!("headers[{j}].value"), h.value.as_str())),
-            );
+        let mut fields: Vec<(String, &str)> = setting_texts(m)
+            .into_iter()
+            .map(|(f, text)| (f.to_string(), text))
+            .collect();
+        if let Some(p) = &m.provider.prometheus {
+            fields.push((
+                "provider.prometheus.address".to_string(),
+                p.address.as_str(),
+            ));
+            fields.push(("provider.prometheus.query".to_string(), p.query.as_str()));
+            fields.extend(p.headers.iter().enumerate().map(|(j, h)| {
+                (
+                    format!("provider.prometheus.headers[{j}].value"),
+                    h.value.as_str(),
+                )
+            }));
+        }
         for (f, text) in fields {
             let mut unknown = Vec::new();
             let _ = substitute_plain(text, |name| {
@@ -457,8 +682,8 @@ pub fn validate_template(t: &AnalysisTemplateSpec) -> Vec<String> {
             });
             for name in unknown {
                 problems.push(format!(
-                    "metrics[{i}].provider.prometheus.{f}: {{{{args.{name}}}}} names no \
-                     argument of the template, expected one of args[].name ({})",
+                    "metrics[{i}].{f}: {{{{args.{name}}}}} names no argument of the \
+                     template, expected one of args[].name ({})",
                     declared(&t.args)
                 ));
             }
@@ -484,6 +709,62 @@ pub fn validate_template(t: &AnalysisTemplateSpec) -> Vec<String> {
         "measurementRetention",
         &t.measurement_retention,
     ));
+    problems
+}
+
+/// The settings of a metric written as text, with their field names.
+fn setting_texts(m: &Metric) -> Vec<(&'static str, &str)> {
+    fn int(v: &Option<IntOrString>) -> Option<&str> {
+        match v {
+            Some(IntOrString::String(s)) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+    [
+        ("interval", m.interval.as_deref()),
+        ("initialDelay", m.initial_delay.as_deref()),
+        ("count", int(&m.count)),
+        ("failureLimit", int(&m.failure_limit)),
+        ("inconclusiveLimit", int(&m.inconclusive_limit)),
+        ("consecutiveErrorLimit", int(&m.consecutive_error_limit)),
+    ]
+    .into_iter()
+    .filter_map(|(f, v)| Some((f, v?)))
+    .collect()
+}
+
+/// The literal default values of a template's arguments.
+fn defaults(args: &[AnalysisArg]) -> BTreeMap<String, String> {
+    args.iter()
+        .filter_map(|a| Some((a.name.clone(), a.value.clone()?)))
+        .collect()
+}
+
+/// The problems of a template's metric settings (`interval`, `initialDelay`, `count` and the
+/// limits) that hold `{{args.NAME}}` placeholders, once the values in `known` are substituted
+/// (a Rollout's arguments over the template's defaults): a value that is not a number or a
+/// duration is found before a run is created. Settings whose arguments have no value in
+/// `known` are left to the run, and problems the template's own defaults already have are
+/// left to [`validate_template`], which reports them.
+pub fn validate_settings(
+    t: &AnalysisTemplateSpec,
+    known: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let own = defaults(&t.args);
+    let mut problems = Vec::new();
+    for (i, m) in t
+        .metrics
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| has_placeholder(m))
+    {
+        let field = format!("metrics[{i}]");
+        let mut already = Vec::new();
+        settings(&field, m, ArgValues::Known(&own), &mut already);
+        let mut found = Vec::new();
+        settings(&field, m, ArgValues::Known(known), &mut found);
+        problems.extend(found.into_iter().filter(|p| !already.contains(p)));
+    }
     problems
 }
 
