@@ -294,6 +294,37 @@ impl SimCluster {
         kube::Client::new(service, "default")
     }
 
+    /// Answers one request in process and synchronously, as the in-process client's service
+    /// does (partitions and injected conflicts included), with the part of the response body
+    /// that is ready at once: all of it, except for a watch, whose events so far are returned
+    /// and whose stream is then dropped. Must run inside a tokio runtime (writes start the
+    /// simulated kubelet and ReplicaSet controller).
+    pub fn respond(
+        &self,
+        request: ::http::Request<bytes::Bytes>,
+    ) -> ::http::Response<bytes::Bytes> {
+        use futures::FutureExt;
+        use http_body_util::BodyExt;
+        let (parts, body) = request.into_parts();
+        if self.inner.is_partitioned(&parts.headers) {
+            let e = ApiError::unavailable("connection refused (partitioned)");
+            let mut response = ::http::Response::new(bytes::Bytes::from(
+                serde_json::to_vec(&e.to_status()).unwrap_or_default(),
+            ));
+            *response.status_mut() = ::http::StatusCode::from_u16(e.code)
+                .unwrap_or(::http::StatusCode::SERVICE_UNAVAILABLE);
+            return response;
+        }
+        let (parts, mut body) = http::handle(&self.inner, &parts, &body).into_parts();
+        let mut ready = Vec::new();
+        while let Some(Some(Ok(frame))) = body.frame().now_or_never() {
+            if let Ok(data) = frame.into_data() {
+                ready.extend_from_slice(&data);
+            }
+        }
+        ::http::Response::from_parts(parts, bytes::Bytes::from(ready))
+    }
+
     /// Answers the next `method` request to `path` (for example `PUT` to
     /// `/apis/rollgate.dev/v1alpha1/namespaces/ns/rollouts/web/status`) with 409 Conflict without
     /// handling it, as a real API server does when the object changed since the client read it.

@@ -401,18 +401,18 @@ fn split_unescaped(s: &str, sep: char) -> Vec<String> {
     parts
 }
 
+/// The byte offset of the first `pat` in `s` outside a `\\` escape (a backslash escapes the
+/// character after it, whatever its length in bytes).
 fn find_unescaped(s: &str, pat: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            i += 2;
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' {
+            chars.next();
             continue;
         }
         if s[i..].starts_with(pat) {
             return Some(i);
         }
-        i += 1;
     }
     None
 }
@@ -492,6 +492,19 @@ impl std::fmt::Display for Selector {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn field_selectors_with_characters_beyond_ascii_parse() {
+        // Found by the sim_request fuzz target: a multi-byte character (here the U+FFFD a
+        // stray `%89` in the query decodes to) made the operator search slice inside it.
+        let sel = Selector::parse_fields("metadata.name=caf\u{e9},status.phase!=\u{fffd}")
+            .expect("parses");
+        let obj = json!({"metadata": {"name": "caf\u{e9}"}, "status": {"phase": "Running"}});
+        assert!(sel.matches_fields(&obj));
+        assert!(Selector::parse_fields("\u{fffd}").is_err());
+        let escaped = Selector::parse_fields("a\\\u{e9}=b").expect("an escaped character");
+        assert!(!escaped.matches_fields(&json!({"a": "x"})));
+    }
 
     #[test]
     fn parses_and_matches_every_form() {
