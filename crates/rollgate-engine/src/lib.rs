@@ -12,6 +12,7 @@ mod bluegreen;
 mod canary;
 mod context;
 pub mod hash;
+pub mod judge;
 pub mod lifecycle;
 pub mod measure;
 pub mod message;

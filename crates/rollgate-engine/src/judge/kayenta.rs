@@ -1,0 +1,1 @@
+//! Kayenta-style fixed-horizon judge (see the module documentation of `judge`).
