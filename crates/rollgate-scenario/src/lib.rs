@@ -9,17 +9,25 @@
 //! runs the real controller against the simulated cluster in virtual time and reports every
 //! decision; [`expect::check`] compares the outcome with `expect`.
 
+#[cfg(feature = "runner")]
 pub mod alerts;
+#[cfg(feature = "runner")]
 pub mod expect;
 pub mod file;
+#[cfg(feature = "runner")]
 pub mod pipeline;
+#[cfg(feature = "runner")]
 pub mod runner;
 pub mod series;
+#[cfg(feature = "runner")]
 pub mod source;
+#[cfg(feature = "runner")]
 pub mod ticker;
 
+#[cfg(feature = "runner")]
 pub use expect::{Check, check};
 pub use file::Scenario;
+#[cfg(feature = "runner")]
 pub use runner::{Outcome, run, run_blocking};
 
 /// Errors of loading or running a scenario.
@@ -43,6 +51,7 @@ pub enum ScenarioError {
         message: String,
     },
     /// The simulated cluster refused something.
+    #[cfg(feature = "runner")]
     #[error(transparent)]
     Local(#[from] rollgate_local::LocalError),
     /// Running the scenario failed.
