@@ -198,8 +198,9 @@ async fn abort_returns_traffic_and_retry_continues() -> R {
         message(&aborted)
     );
     assert_eq!(selected(&stack, "web-active").await?, Some(v1.clone()));
-    assert_eq!(selected(&stack, "web-preview").await?, Some(v1.clone()));
-    // The preview stays up for abortScaleDownDelaySeconds, then goes.
+    // Argo Rollouts leaves the preview Service on the aborted revision, to inspect it; its
+    // pods stay up for abortScaleDownDelaySeconds, then go.
+    assert_eq!(selected(&stack, "web-preview").await?, Some(v2.clone()));
     let sets = replica_sets(&stack, "web").await?;
     assert!(sets.contains(&(v2.clone(), 3, 3)), "{sets:?}");
     tokio::time::sleep(Duration::from_secs(70)).await;

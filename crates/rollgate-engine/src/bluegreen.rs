@@ -4,7 +4,9 @@
 //! `previewReplicaCount` behind the preview Service -> pre-promotion analysis -> pause (manual or
 //! `autoPromotionSeconds`) -> scale `H` to full -> active Service to `H` once every pod is ready ->
 //! post-promotion analysis -> `H` becomes stable and `S` is scaled down after
-//! `scaleDownDelaySeconds`. An abort puts the active Service back on `S` at once.
+//! `scaleDownDelaySeconds`. An abort puts the active Service back on `S` at once; the preview
+//! Service stays on `H` (as in Argo Rollouts: the aborted revision can still be inspected)
+//! and `H` is scaled down after `abortScaleDownDelaySeconds` (never with 0).
 //!
 //! Invariant: the active Service is only ever pointed at a ReplicaSet with `replicas` ready and
 //! available pods, except on the very first deploy (nothing else exists to serve).
@@ -52,7 +54,9 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
     let active = active_selector(cx);
     let stable = cx.status.stable_rs.clone();
     let mut protected: Vec<&str> = Vec::new();
-    if !aborted {
+    // `abortScaleDownDelaySeconds: 0` keeps an aborted revision's pods for good (Argo
+    // Rollouts, "Scaledown New Replicaset on Aborted Rollout").
+    if !aborted || bg.abort_scale_down_delay_seconds == 0 {
         protected.push(&hash);
     }
     protected.extend(stable.as_deref());
@@ -225,12 +229,13 @@ impl Strategy for BlueGreenSpec {
     type Plan = ();
     const KIND: StrategyKind = StrategyKind::BlueGreen;
 
-    /// Active and preview back on stable, the new ReplicaSet scaled down after
-    /// `abortScaleDownDelaySeconds`.
+    /// Active back on stable, the preview left on the aborted revision (Argo Rollouts), the
+    /// new ReplicaSet scaled down after `abortScaleDownDelaySeconds` (0: never).
     fn aborted(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> ((), bool) {
-        replicasets::schedule_scale_down(cx, hash, self.abort_scale_down_delay_seconds);
+        if self.abort_scale_down_delay_seconds > 0 {
+            replicasets::schedule_scale_down(cx, hash, self.abort_scale_down_delay_seconds);
+        }
         let back = switch_active_when_ready(cx, self, stable);
-        switch_preview(cx, self, stable);
         ((), back)
     }
 

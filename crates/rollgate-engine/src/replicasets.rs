@@ -269,7 +269,27 @@ pub fn clean_up(
     }
     idle.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
     let keep = usize::try_from(history_limit).unwrap_or(0);
-    for rs in idle.iter().skip(keep) {
+    // A ReplicaSet a Service selects once this reconcile's switches apply is not pruned (the
+    // preview Service stays on an aborted revision): the history may then hold one more.
+    let mut selects: BTreeMap<&str, &str> = cx
+        .observed
+        .services
+        .values()
+        .filter_map(|s| Some((s.name.as_str(), s.selected_hash.as_deref()?)))
+        .collect();
+    for a in &cx.actions {
+        if let Action::SwitchService { service, to, .. } = a {
+            selects.insert(service.as_str(), to.as_str());
+        }
+    }
+    let selected = |rs: &ObservedReplicaSet| selects.values().any(|h| *h == rs.hash);
+    let pruned: Vec<ObservedReplicaSet> = idle
+        .iter()
+        .skip(keep)
+        .filter(|rs| !selected(rs))
+        .cloned()
+        .collect();
+    for rs in &pruned {
         cx.event(
             EventReason::ReplicaSetPruned,
             Msg::ReplicaSetPruned {

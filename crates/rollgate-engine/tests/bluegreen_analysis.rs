@@ -13,8 +13,8 @@ use rollgate_api::{AnalysisPhase, RolloutAnalysisRunStatus, RolloutPhase};
 use rollgate_engine::{Action, AnalysisKind, DeadlineChange};
 use serde_json::json;
 use support::{
-    ACTIVE, PREVIEW, World, analysis, bg_status, deadline, labels, owner, pause, reasons, requeue,
-    rs_name, run_name, scale, scale_to_zero, summary, switch,
+    ACTIVE, World, analysis, bg_status, deadline, labels, owner, pause, reasons, requeue, rs_name,
+    run_name, scale, scale_to_zero, summary, switch,
 };
 
 use AnalysisKind::{PostPromotion, PrePromotion};
@@ -198,11 +198,8 @@ fn failed_pre_promotion_analysis_aborts_in_the_same_reconcile() {
         "Aborted: pre-promotion analysis {run1} Failed: errors 0.31 >= 0.05; \
          production traffic returned to stable revision {v1}"
     );
-    assert_eq!(
-        d.actions,
-        [deadline(&v2, w.at(30)), switch(PREVIEW, Some(&v2), &v1)]
-    );
-    assert_eq!(reasons(&d), ["RolloutAborted", "PreviewServiceSwitched"]);
+    assert_eq!(d.actions, [deadline(&v2, w.at(30))]);
+    assert_eq!(reasons(&d), ["RolloutAborted"]);
     assert!(d.events[0].warning);
     assert_eq!(d.events[0].note, message);
     let s = w.status();
@@ -219,7 +216,11 @@ fn failed_pre_promotion_analysis_aborts_in_the_same_reconcile() {
         ("True".into(), "AvailableReason".into())
     );
     assert_eq!(w.active(), Some(v1.clone()));
-    assert_eq!(w.preview(), Some(v1.clone()));
+    assert_eq!(
+        w.preview(),
+        Some(v2.clone()),
+        "Argo: the preview stays on the aborted one"
+    );
     assert_eq!(d.requeue_after, requeue(30));
 
     w.advance(30);
@@ -315,7 +316,7 @@ fn inconclusive_pre_promotion_analysis_pauses_until_a_human_promotes() {
 
 #[test]
 fn inconclusive_analysis_can_be_aborted_instead() {
-    let (mut w, v1) = World::deployed(json!({}), json!({"prePromotionAnalysis": analysis()}));
+    let (mut w, _v1) = World::deployed(json!({}), json!({"prePromotionAnalysis": analysis()}));
     let v2 = w.set_image("app:2");
     w.step();
     w.make_ready(&v2);
@@ -324,10 +325,7 @@ fn inconclusive_analysis_can_be_aborted_instead() {
     w.step();
     w.abort();
     let d = w.step();
-    assert_eq!(
-        d.actions,
-        [deadline(&v2, w.at(30)), switch(PREVIEW, Some(&v2), &v1)]
-    );
+    assert_eq!(d.actions, [deadline(&v2, w.at(30))]);
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Degraded));
     assert!(s.pause_conditions.is_empty());
@@ -399,20 +397,9 @@ fn post_promotion_failure_returns_traffic_to_the_old_stable_in_the_same_reconcil
     let d = w.step();
     assert_eq!(
         d.actions,
-        [
-            deadline(&v2, w.at(30)),
-            switch(ACTIVE, Some(&v2), &v1),
-            switch(PREVIEW, Some(&v2), &v1),
-        ]
+        [deadline(&v2, w.at(30)), switch(ACTIVE, Some(&v2), &v1),]
     );
-    assert_eq!(
-        reasons(&d),
-        [
-            "RolloutAborted",
-            "ActiveServiceSwitched",
-            "PreviewServiceSwitched"
-        ]
-    );
+    assert_eq!(reasons(&d), ["RolloutAborted", "ActiveServiceSwitched"]);
     assert_eq!(
         d.events[1].note,
         format!("Switched active Service web-active from {v2} to {v1}")
@@ -486,7 +473,7 @@ fn inconclusive_post_promotion_analysis_pauses_after_the_switch_until_promoted()
 
 #[test]
 fn a_new_analysis_run_never_reuses_the_name_of_one_that_still_exists() {
-    let (mut w, v1) = World::deployed(json!({}), json!({"prePromotionAnalysis": analysis()}));
+    let (mut w, _v1) = World::deployed(json!({}), json!({"prePromotionAnalysis": analysis()}));
     let v2 = w.set_image("app:2");
     w.step();
     w.make_ready(&v2);
@@ -509,7 +496,6 @@ fn a_new_analysis_run_never_reuses_the_name_of_one_that_still_exists() {
     assert_eq!(
         summary(&d),
         [
-            format!("{:?}", switch(PREVIEW, Some(&v1), &v2)),
             format!("create run {run3}"),
             format!(
                 "{:?}",

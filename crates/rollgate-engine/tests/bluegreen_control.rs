@@ -12,8 +12,8 @@ use rollgate_api::{AnalysisPhase, RolloutPhase};
 use rollgate_engine::{Action, AnalysisKind, DeadlineChange};
 use serde_json::json;
 use support::{
-    ACTIVE, PREVIEW, World, analysis, bg_status, deadline, manual, pause, reasons, requeue,
-    rs_name, run_name, scale, scale_to_zero, summary, switch, terminate,
+    ACTIVE, World, analysis, bg_status, deadline, manual, pause, reasons, requeue, rs_name,
+    run_name, scale, scale_to_zero, summary, switch, terminate,
 };
 
 use AnalysisKind::{PostPromotion, PrePromotion};
@@ -208,7 +208,6 @@ fn promote_full_after_an_abort_overrides_it_and_skips_analysis() {
     assert_eq!(
         d.actions,
         [
-            switch(PREVIEW, Some(&v1), &v2),
             Action::UpdateReplicaSet {
                 name: rs_name(&v2),
                 replicas: None,
@@ -223,7 +222,6 @@ fn promote_full_after_an_abort_overrides_it_and_skips_analysis() {
         reasons(&d),
         [
             "RolloutRetried",
-            "PreviewServiceSwitched",
             "RolloutPromoted",
             "ActiveServiceSwitched",
             "RolloutCompleted"
@@ -251,10 +249,7 @@ fn an_abort_after_promote_full_wins_and_a_retry_starts_a_normal_release() {
     w.step();
     w.abort();
     let d = w.step();
-    assert_eq!(
-        d.actions,
-        [deadline(&v2, w.at(30)), switch(PREVIEW, Some(&v2), &v1)]
-    );
+    assert_eq!(d.actions, [deadline(&v2, w.at(30))]);
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Degraded));
     assert_eq!((s.abort, s.promote_full), (Some(true), None));
@@ -292,17 +287,10 @@ fn user_abort_keeps_traffic_on_stable_degrades_and_scales_the_preview_down_after
     let t = w.now;
     w.abort();
     let d = w.step();
-    assert_eq!(
-        d.actions,
-        [
-            deadline(&v2, w.at(45)),
-            switch(PREVIEW, Some(&v2), &v1),
-            terminate(&run1),
-        ]
-    );
+    assert_eq!(d.actions, [deadline(&v2, w.at(45)), terminate(&run1),]);
     let message =
         format!("Aborted by user (status.abort): production traffic stays on stable revision {v1}");
-    assert_eq!(reasons(&d), ["RolloutAborted", "PreviewServiceSwitched"]);
+    assert_eq!(reasons(&d), ["RolloutAborted"]);
     assert!(d.events[0].warning);
     assert_eq!(d.events[0].note, message);
     let s = w.status();
@@ -385,10 +373,7 @@ fn abort_during_the_promotion_scale_up_keeps_traffic_on_stable() {
     w.set_ready(&v2, 2);
     w.abort();
     let d = w.step();
-    assert_eq!(
-        d.actions,
-        [deadline(&v2, w.at(30)), switch(PREVIEW, Some(&v2), &v1)]
-    );
+    assert_eq!(d.actions, [deadline(&v2, w.at(30))]);
     assert_eq!(w.active(), Some(v1.clone()), "never switched");
     assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
     assert_eq!(
@@ -420,7 +405,6 @@ fn an_abort_after_the_switch_waits_for_the_stable_pods_before_switching_back() {
         d.actions,
         [
             deadline(&v2, w.at(30)),
-            switch(PREVIEW, Some(&v2), &v1),
             terminate(&run_name(&v2, PostPromotion, 1)),
         ]
     );
@@ -450,7 +434,7 @@ fn an_abort_after_the_switch_waits_for_the_stable_pods_before_switching_back() {
 
 #[test]
 fn retry_restarts_the_release_with_a_new_analysis_run() {
-    let (mut w, v1) = World::deployed(json!({}), json!({"prePromotionAnalysis": analysis()}));
+    let (mut w, _v1) = World::deployed(json!({}), json!({"prePromotionAnalysis": analysis()}));
     let v2 = w.set_image("app:2");
     w.step();
     w.make_ready(&v2);
@@ -464,15 +448,8 @@ fn retry_restarts_the_release_with_a_new_analysis_run() {
 
     w.retry();
     let d = w.step();
-    assert_eq!(d.actions, [switch(PREVIEW, Some(&v1), &v2), scale(&v2, 3)]);
-    assert_eq!(
-        reasons(&d),
-        [
-            "RolloutRetried",
-            "PreviewServiceSwitched",
-            "ScalingReplicaSet"
-        ]
-    );
+    assert_eq!(d.actions, [scale(&v2, 3)]);
+    assert_eq!(reasons(&d), ["RolloutRetried", "ScalingReplicaSet"]);
     assert_eq!(d.events[0].note, format!("Retrying the release of {v2}"));
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Progressing));
@@ -516,7 +493,7 @@ fn retry_right_after_the_abort_scale_down_does_not_trust_pods_that_are_going_awa
 
     w.retry();
     let d = w.step();
-    assert_eq!(d.actions, [switch(PREVIEW, Some(&v1), &v2), scale(&v2, 3)]);
+    assert_eq!(d.actions, [scale(&v2, 3)]);
     assert_eq!(
         w.active(),
         Some(v1.clone()),
@@ -560,7 +537,6 @@ fn retry_before_traffic_could_return_to_stable_keeps_the_serving_revision_up() {
     assert_eq!(
         summary(&d),
         [
-            format!("{:?}", switch(PREVIEW, Some(&v1), &v2)),
             format!(
                 "{:?}",
                 Action::UpdateReplicaSet {

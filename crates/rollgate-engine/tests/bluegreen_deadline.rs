@@ -10,9 +10,7 @@ mod support;
 use rollgate_api::{AnalysisPhase, RolloutPhase};
 use rollgate_engine::{Action, AnalysisKind, ServiceRole};
 use serde_json::json;
-use support::{
-    ACTIVE, PREVIEW, World, analysis, deadline, reasons, requeue, scale_to_zero, switch,
-};
+use support::{ACTIVE, World, analysis, deadline, reasons, requeue, scale_to_zero, switch};
 
 use AnalysisKind::PrePromotion;
 
@@ -62,11 +60,8 @@ fn a_crash_looping_revision_is_aborted_at_the_progress_deadline_and_never_receiv
          ReplicaSet web-{bad}: 0/3 pods available); production traffic returned to stable \
          revision {v1}"
     );
-    assert_eq!(
-        d.actions,
-        [deadline(&bad, w.at(30)), switch(PREVIEW, Some(&bad), &v1)]
-    );
-    assert_eq!(reasons(&d), ["RolloutAborted", "PreviewServiceSwitched"]);
+    assert_eq!(d.actions, [deadline(&bad, w.at(30))]);
+    assert_eq!(reasons(&d), ["RolloutAborted"]);
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Degraded));
     assert_eq!(s.message, Some(message));
@@ -235,7 +230,7 @@ fn a_full_promotion_of_a_crash_looping_revision_is_aborted_at_the_deadline_for_g
     w.step();
     w.advance(60);
     let d = w.step();
-    assert_eq!(reasons(&d), ["RolloutAborted", "PreviewServiceSwitched"]);
+    assert_eq!(reasons(&d), ["RolloutAborted"]);
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Degraded));
     assert_eq!((s.abort, s.promote_full), (Some(true), None));

@@ -56,6 +56,9 @@ pub(crate) struct Plan {
     route: Option<(i32, i32)>,
     /// True when the world already matches the stage.
     at_target: bool,
+    /// The canary Service selects the stable hash (aborted, as Argo Rollouts does: whatever
+    /// still sends to it reaches serving pods) instead of the canary's.
+    canary_service_on_stable: bool,
 }
 
 /// What the release wants of the ReplicaSets and the route now.
@@ -262,8 +265,9 @@ fn plan(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, target: Tar
             (weight, scale, Mode::Forward)
         }
         Target::Aborted => {
-            // Behind a router the aborted canary keeps its pods until its delayed scale-down;
-            // without one its pods are traffic, so they go as fast as availability allows.
+            // Behind a router the aborted canary keeps its pods until its delayed scale-down
+            // (for good with `abortScaleDownDelaySeconds: 0`, as in Argo Rollouts); without
+            // one its pods are traffic, so they go as fast as availability allows.
             let keep = if routed {
                 cx.observed.replica_set(canary).map_or(0, |rs| rs.replicas)
             } else {
@@ -288,10 +292,18 @@ fn plan(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, target: Tar
             // available again (it may be short of pods, as with dynamicStableScale): until
             // then the canary keeps its pods, so that available pods never drop through a
             // scale-down of ours. And no canary ReplicaSet is ever created while aborted.
+            // With `abortScaleDownDelaySeconds: 0` (Argo: "does not scale down") it stays in
+            // the plan at its size, which also protects it from the clean-up.
             let missing = cx.observed.replica_set(canary).is_none();
-            if (routed && !aborted_canary_held(cx, spec, canary, stable)) || missing {
+            let kept_for_good = routed && spec.abort_scale_down_delay_seconds == 0;
+            if (routed && !kept_for_good && !aborted_canary_held(cx, spec, canary, stable))
+                || missing
+            {
                 p.moves.retain(|(h, _)| h != canary);
             }
+            // Once the route gives the canary no weight (with dynamicStableScale the fall may
+            // be held back while the stable side is short of pods).
+            p.canary_service_on_stable = p.route.is_none_or(|(_, to)| to == 0);
         }
         Target::Complete => {
             // Route back to the stable backend, which selects the new pods once the stable
@@ -445,6 +457,7 @@ fn size(
         others,
         route,
         at_target,
+        canary_service_on_stable: false,
     }
 }
 
@@ -505,10 +518,20 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
     }
     // The canary Service only moves to a hash whose ReplicaSet exists or is created now (a
     // release aborted in its first reconcile, by an alert already firing, never has one).
+    // After an abort it selects the stable hash (Argo Rollouts: canary Service back on stable).
     let canary_exists = cx.observed.replica_set(canary).is_some()
         || cx.created.iter().any(|(_, (h, _))| h == canary);
-    if let Some(svc) = spec.canary_service.clone().filter(|_| canary_exists) {
-        let moves = service_hash(cx.observed, &svc).as_deref() != Some(canary);
+    let svc_target = if plan.canary_service_on_stable {
+        stable
+    } else {
+        canary
+    };
+    if let Some(svc) = spec
+        .canary_service
+        .clone()
+        .filter(|_| canary_exists || plan.canary_service_on_stable)
+    {
+        let moves = service_hash(cx.observed, &svc).as_deref() != Some(svc_target);
         if moves
             && let (Some(r), Some(w)) = (spec.route.clone(), current)
             && w > 0
@@ -516,7 +539,7 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
             set_route(cx, &r, w, 0);
             current = Some(0);
         }
-        switch(cx, ServiceRole::Canary, &svc, canary);
+        switch(cx, ServiceRole::Canary, &svc, svc_target);
     }
     if let (Some(r), Some(from), Some((_, to))) = (spec.route.clone(), current, plan.route)
         && from != to
@@ -606,6 +629,7 @@ fn paused_first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan 
         others,
         route: None,
         at_target: false,
+        canary_service_on_stable: false,
     }
 }
 
@@ -677,7 +701,9 @@ fn aborted(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (Pl
     let held = aborted_canary_held(cx, spec, hash, stable);
     let p = plan(cx, spec, hash, stable, Target::Aborted);
     emit(cx, spec, hash, stable, &p);
-    if spec.route.is_some() && !held {
+    // `abortScaleDownDelaySeconds: 0` keeps the aborted canary's pods for good (Argo
+    // Rollouts, "Scaledown New Replicaset on Aborted Rollout").
+    if spec.route.is_some() && !held && spec.abort_scale_down_delay_seconds > 0 {
         replicasets::schedule_scale_down(cx, hash, spec.abort_scale_down_delay_seconds);
     }
     let (ready, _) = ready_counts(cx, stable);
