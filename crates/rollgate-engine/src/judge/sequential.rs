@@ -547,6 +547,13 @@ impl State {
 
     /// Adds one interval's counter increases and judges.
     ///
+    /// [`Decision::Reject`] when the e-value is at least `1/alpha`, the canary's events lie on the
+    /// tested side of the null expectation (more than `expectedCanaryEvents` for `increase`, fewer
+    /// for `decrease`; a one-sided prior implies it already, as `ln L(u)` is concave in `u` with
+    /// slope `canaryEvents - expectedCanaryEvents` at 0), and both versions together saw at least
+    /// `minEvents` events. The controller stops the test at the first rejection; a test fed further
+    /// may return [`Decision::Continue`] again while its p-value keeps the evidence.
+    ///
     /// The first update binds the test to `settings.alpha`, `priorConcentration` and `direction`;
     /// a later update with other values is an error ([`Error::SettingChanged`]). `minEvents` may
     /// change. On an error nothing changes.
@@ -645,6 +652,7 @@ impl State {
         let e_value = log_e.exp().min(f64::MAX);
         let p_value = (-self.max_log_e_value).exp().min(1.0);
         let observed = self.canary_events as f64;
+        // Implied by a one-sided prior (see `update`); kept as the rule the decision states.
         let direction_holds = match settings.direction {
             Direction::Increase => observed > self.expected_canary_events,
             Direction::Decrease => observed < self.expected_canary_events,
