@@ -242,6 +242,11 @@ impl Strategy for BlueGreenSpec {
     fn progress(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Flow, ()) {
         (progress(cx, self, hash, stable), ())
     }
+
+    /// One pod at a time, as in a steady restart.
+    fn restart_budget(&self) -> (&crate::validate::CommonSpec, i32) {
+        (&self.common, 1)
+    }
 }
 
 /// Moves a non-aborted release forward as far as the observed world allows.

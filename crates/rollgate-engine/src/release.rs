@@ -42,6 +42,8 @@ pub(crate) trait Strategy {
     fn aborted(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Self::Plan, bool);
     /// Moves a release that is not aborted forward as far as the observed world allows.
     fn progress(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Flow, Self::Plan);
+    /// The common spec and the pods a restart may take down at once.
+    fn restart_budget(&self) -> (&CommonSpec, i32);
 }
 
 /// A release of `hash` over `stable` in flight: aborted (by a human or by the release
@@ -93,6 +95,11 @@ pub fn in_flight<S: Strategy>(cx: &mut Ctx<'_>, strategy: &S, hash: &str, stable
         }
         None => {
             let (flow, plan) = strategy.progress(cx, hash, stable);
+            // `restartAt` while paused restarts pods (Argo Rollouts: stable, then new).
+            let (common, budget) = strategy.restart_budget();
+            if matches!(flow, Flow::Wait) && (common.paused || !cx.release.pauses.is_empty()) {
+                crate::restart::restart_paused(cx, common, budget, stable, hash);
+            }
             (flow, Some(plan))
         }
     };

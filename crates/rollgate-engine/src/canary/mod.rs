@@ -480,10 +480,36 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
         svc.as_deref()
             .is_some_and(|s| service_hash(observed, s).as_deref() != Some(hash))
     };
+    // The canary Service only moves to a hash whose ReplicaSet exists or is created now (a
+    // release aborted in its first reconcile, by an alert already firing, never has one).
+    // After an abort it selects the stable hash (Argo Rollouts: canary Service back on stable).
+    let canary_exists = cx.observed.replica_set(canary).is_some()
+        || cx.created.iter().any(|(_, (h, _))| h == canary);
+    let svc_target = if plan.canary_service_on_stable {
+        stable
+    } else {
+        canary
+    };
+    let canary_svc = spec
+        .canary_service
+        .as_ref()
+        .filter(|_| canary_exists || plan.canary_service_on_stable);
+    // A canary Service the route gives no weight moves first, before anything else (a retry
+    // after an abort brings it back from the stable hash): then a rise of the weight need
+    // not wait for it, and so neither does dynamicStableScale's shrinking of the stable side.
+    let mut canary_svc_moved = false;
+    if let Some(svc) = canary_svc
+        && current == Some(0)
+        && cx.observed.replica_set(svc_target).is_some()
+        && service_hash(observed, svc).as_deref() != Some(svc_target)
+    {
+        switch(cx, ServiceRole::Canary, svc, svc_target);
+        canary_svc_moved = true;
+    }
     if !selects_other(&spec.stable_service, stable)
         && let (Some(r), Some(from)) = (spec.route.clone(), current)
     {
-        let to = if selects_other(&spec.canary_service, canary) {
+        let to = if !canary_svc_moved && selects_other(&spec.canary_service, canary) {
             Some(0).filter(|to| *to < from)
         } else {
             plan.route.map(|(_, to)| to)
@@ -516,20 +542,12 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
     if let Some(svc) = spec.stable_service.clone() {
         switch(cx, ServiceRole::Stable, &svc, stable);
     }
-    // The canary Service only moves to a hash whose ReplicaSet exists or is created now (a
-    // release aborted in its first reconcile, by an alert already firing, never has one).
-    // After an abort it selects the stable hash (Argo Rollouts: canary Service back on stable).
-    let canary_exists = cx.observed.replica_set(canary).is_some()
-        || cx.created.iter().any(|(_, (h, _))| h == canary);
-    let svc_target = if plan.canary_service_on_stable {
-        stable
-    } else {
-        canary
-    };
+    // Created by this reconcile's scales, perhaps.
+    let canary_exists = canary_exists || cx.created.iter().any(|(_, (h, _))| h == canary);
     if let Some(svc) = spec
         .canary_service
         .clone()
-        .filter(|_| canary_exists || plan.canary_service_on_stable)
+        .filter(|_| !canary_svc_moved && (canary_exists || plan.canary_service_on_stable))
     {
         let moves = service_hash(cx.observed, &svc).as_deref() != Some(svc_target);
         if moves
@@ -688,6 +706,10 @@ impl Strategy for CanarySpec {
 
     fn progress(&self, cx: &mut Ctx<'_>, hash: &str, stable: &str) -> (Flow, Plan) {
         progress(cx, self, hash, stable)
+    }
+
+    fn restart_budget(&self) -> (&crate::validate::CommonSpec, i32) {
+        (&self.common, self.max_unavailable)
     }
 }
 
