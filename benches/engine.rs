@@ -31,6 +31,7 @@ fn rs(hash: &str, revision: i64, replicas: i32, ready: i32) -> ObservedReplicaSe
         hash: hash.into(),
         revision,
         replicas,
+        pods: replicas,
         ready,
         available: ready,
         scale_down_deadline: None,

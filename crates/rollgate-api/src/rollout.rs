@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
     category = "rollgate",
     scale(
         spec_replicas_path = ".spec.replicas",
-        status_replicas_path = ".status.replicas",
+        status_replicas_path = ".status.HPAReplicas",
         label_selector_path = ".status.selector"
     ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
@@ -467,19 +467,34 @@ pub struct RolloutStatus {
     /// finished run of an earlier attempt is never taken for one of this attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i64>,
-    /// Pods in all of the rollout's ReplicaSets.
+    /// Non-terminated pods of all of the rollout's ReplicaSets (their `status.replicas`), as in
+    /// Argo Rollouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
-    /// Pods of the current revision.
+    /// Non-terminated pods of the current revision's ReplicaSet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_replicas: Option<i32>,
-    /// Ready pods in all of the rollout's ReplicaSets.
+    /// Ready pods: of the ReplicaSet the active Service selects (blue/green, once it selects
+    /// one), else of all of the rollout's ReplicaSets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
-    /// Available pods in all of the rollout's ReplicaSets.
+    /// Available pods (ready for `minReadySeconds`), counted as `readyReplicas` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_replicas: Option<i32>,
-    /// Label selector in string form (scale subresource).
+    /// Non-terminated pods receiving production traffic: of the ReplicaSet the active Service
+    /// selects (blue/green, once it selects one), else of all of the rollout's ReplicaSets.
+    /// The `/scale` subresource's `status.replicas` (what an HPA reads as the current count).
+    /// Named `HPAReplicas` in JSON, as in Argo Rollouts.
+    #[serde(
+        rename = "HPAReplicas",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub hpa_replicas: Option<i32>,
+    /// The label selector of the pods counted in `HPAReplicas`, in string form (the `/scale`
+    /// subresource's `status.selector`, which an HPA lists pods with): the rollout's
+    /// selector, plus the active revision's pod-template hash for blue/green once the active
+    /// Service selects one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
     /// Blue/green state.

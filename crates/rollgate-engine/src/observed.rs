@@ -115,6 +115,8 @@ pub struct ObservedReplicaSet {
     pub revision: i64,
     /// Desired pods (`spec.replicas`).
     pub replicas: i32,
+    /// Non-terminated pods the ReplicaSet controller last reported (`status.replicas`).
+    pub pods: i32,
     /// Ready pods.
     pub ready: i32,
     /// Available pods (ready for `minReadySeconds`).
@@ -137,6 +139,7 @@ impl ObservedReplicaSet {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
             replicas: rs.spec.replicas.unwrap_or(1),
+            pods: status.map_or(0, |s| s.replicas),
             ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
             available: status.and_then(|s| s.available_replicas).unwrap_or(0),
             scale_down_deadline: annotation(SCALE_DOWN_DEADLINE).and_then(|v| v.parse().ok()),

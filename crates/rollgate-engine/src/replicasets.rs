@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube_core::Resource;
 use rollgate_api::labels::{
@@ -16,7 +16,7 @@ use rollgate_api::{EventReason, Rollout};
 use crate::action::{Action, DeadlineChange};
 use crate::context::Ctx;
 use crate::message::{Msg, ScaleDownWhy};
-use crate::observed::ObservedReplicaSet;
+use crate::observed::{Observed, ObservedReplicaSet};
 use crate::validate::CommonSpec;
 
 /// Owner reference pointing at the rollout (controller = true).
@@ -306,49 +306,125 @@ pub fn clean_up(
     }
 }
 
-/// Fills the replica counts of the status from the observed ReplicaSets and this run's
-/// creates and scales (desired counts are reported as they will be once applied).
+/// Fills the replica counts and the selector of the status with Argo Rollouts' meaning
+/// (`rollout/sync.go` `calculateBaseStatus`, `rollout/bluegreen.go`
+/// `syncRolloutStatusBlueGreen`, `rollout/canary.go` `syncRolloutStatusCanary`):
+///
+/// - `replicas`: non-terminated pods of every ReplicaSet (their `status.replicas`);
+/// - `updatedReplicas`: those of the current revision's ReplicaSet;
+/// - `readyReplicas`, `availableReplicas`, `HPAReplicas` (pods again) and `selector`: for
+///   blue/green, of the ReplicaSet the active Service selects once this run is applied (the
+///   selector then carries its pod-template hash); otherwise (a canary, or a blue/green
+///   rollout whose active Service selects nothing yet) of every ReplicaSet, with the
+///   rollout's own selector.
+///
+/// Everything is read from what the ReplicaSets report, so the status stays the same when
+/// the next reconcile observes this run's result: a ReplicaSet deleted by this run counts
+/// nothing (Argo deletes only ReplicaSets without pods), one created counts nothing yet, and
+/// ready and available pods are counted only up to what the ReplicaSet keeps both as observed
+/// and once this run's scales apply (a report that lags a scale-down counts no pod that is
+/// going away).
 pub fn count(cx: &mut Ctx<'_>, common: &CommonSpec, hash: &str) {
-    let mut desired: BTreeMap<String, (String, i32)> = cx
-        .observed
+    #[derive(Clone, Copy, Default)]
+    struct Counts {
+        pods: i32,
+        ready: i32,
+        available: i32,
+    }
+    let observed: &Observed = cx.observed;
+    let counted = |rs: &ObservedReplicaSet| {
+        let keeps = cx.sizes.get(&rs.name).copied().unwrap_or(rs.replicas);
+        let kept = |n: i32| n.min(rs.replicas).min(keeps).max(0);
+        Counts {
+            pods: rs.pods.max(0),
+            ready: kept(rs.ready),
+            available: kept(rs.available),
+        }
+    };
+    let live: Vec<&ObservedReplicaSet> = observed
         .replica_sets
         .iter()
-        .map(|rs| (rs.name.clone(), (rs.hash.clone(), rs.replicas)))
+        .filter(|rs| !cx.deleted.contains(&rs.name))
         .collect();
-    desired.extend(cx.created.iter().cloned());
-    for (name, size) in &cx.sizes {
-        if let Some(d) = desired.get_mut(name) {
-            d.1 = *size;
+    let all = live.iter().fold(Counts::default(), |acc, rs| {
+        let c = counted(rs);
+        Counts {
+            pods: acc.pods + c.pods,
+            ready: acc.ready + c.ready,
+            available: acc.available + c.available,
         }
-    }
-    for name in &cx.deleted {
-        desired.remove(name);
-    }
-    // Ready pods are counted only up to what the ReplicaSet keeps, both as observed (its
-    // status lags a scale-down) and once this run's scales and deletes are applied: the status
-    // then stays the same when the next reconcile observes the result.
-    let kept = |rs: &ObservedReplicaSet, n: i32| {
-        n.min(rs.replicas)
-            .min(desired.get(&rs.name).map_or(0, |(_, r)| *r))
+    });
+    let updated = live
+        .iter()
+        .find(|rs| rs.hash == hash)
+        .map_or(0, |rs| counted(rs).pods);
+    // The hash the active Service selects once this run applies, when it has a ReplicaSet
+    // (one created by this very run, as on a first deploy, reports no pod yet).
+    let active = cx
+        .rollout
+        .spec
+        .strategy
+        .blue_green
+        .as_ref()
+        .and(cx.status.blue_green.as_ref())
+        .and_then(|b| b.active_selector.as_deref())
+        .filter(|h| {
+            live.iter().any(|rs| rs.hash == *h) || cx.created.iter().any(|(_, (c, _))| c == h)
+        });
+    let (serving, selector) = match active {
+        Some(h) => (
+            live.iter()
+                .find(|rs| rs.hash == h)
+                .map_or_else(Counts::default, |rs| counted(rs)),
+            format_selector(&common.selector, Some(h)),
+        ),
+        None => (all, format_selector(&common.selector, None)),
     };
-    let sets = &cx.observed.replica_sets;
-    cx.status.ready_replicas = Some(sets.iter().map(|rs| kept(rs, rs.ready)).sum());
-    cx.status.available_replicas = Some(sets.iter().map(|rs| kept(rs, rs.available)).sum());
-    cx.status.replicas = Some(desired.values().map(|(_, r)| r).sum());
-    cx.status.updated_replicas = Some(
-        desired
-            .values()
-            .filter(|(h, _)| h == hash)
-            .map(|(_, r)| r)
-            .sum(),
-    );
-    cx.status.selector = common.selector.match_labels.as_ref().map(|labels| {
-        labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+    cx.status.replicas = Some(all.pods);
+    cx.status.updated_replicas = Some(updated);
+    cx.status.ready_replicas = Some(serving.ready);
+    cx.status.available_replicas = Some(serving.available);
+    cx.status.hpa_replicas = Some(serving.pods);
+    cx.status.selector = selector;
+}
+
+/// A label selector in the string form of Kubernetes' `metav1.FormatLabelSelector`, which
+/// Argo Rollouts writes to `status.selector` and an HPA parses: one requirement per
+/// `matchLabels` entry (`k=v`) and per `matchExpressions` entry (`k in (a,b)`,
+/// `k notin (a,b)`, `k`, `!k`; values sorted), sorted by key. `hash` adds the
+/// [`POD_TEMPLATE_HASH`] label, as in the selector of that revision's ReplicaSet. `None` for
+/// an empty selector (Kubernetes would print `<none>`, which selects nothing).
+pub fn format_selector(selector: &LabelSelector, hash: Option<&str>) -> Option<String> {
+    let mut labels = selector.match_labels.clone().unwrap_or_default();
+    if let Some(h) = hash {
+        labels.insert(POD_TEMPLATE_HASH.into(), h.into());
+    }
+    let mut requirements: Vec<(&str, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), format!("{k}={v}")))
+        .collect();
+    for e in selector.match_expressions.iter().flatten() {
+        let mut values = e.values.clone().unwrap_or_default();
+        values.sort();
+        let k = e.key.as_str();
+        let text = match e.operator.as_str() {
+            "In" => format!("{k} in ({})", values.join(",")),
+            "NotIn" => format!("{k} notin ({})", values.join(",")),
+            "Exists" => k.to_string(),
+            "DoesNotExist" => format!("!{k}"),
+            // Validation rejects any other operator before a status is written.
+            _ => continue,
+        };
+        requirements.push((k, text));
+    }
+    requirements.sort_by(|a, b| a.0.cmp(b.0));
+    (!requirements.is_empty()).then(|| {
+        requirements
+            .into_iter()
+            .map(|(_, text)| text)
             .collect::<Vec<_>>()
             .join(",")
-    });
+    })
 }
 
 #[cfg(test)]

@@ -128,7 +128,11 @@ fn first_deploy_creates_the_replica_set_at_full_size_and_points_both_services_at
         ),
         (Some(3), Some(3), Some(3), Some(3))
     );
-    assert_eq!(s.selector.as_deref(), Some("app=web"));
+    // Argo (rollout/bluegreen.go syncRolloutStatusBlueGreen): the active ReplicaSet's selector.
+    assert_eq!(
+        s.selector,
+        Some(format!("app=web,rollgate.dev/pod-template-hash={v1}"))
+    );
     for (type_, status, reason) in [
         ("Progressing", "True", "NewReplicaSetAvailable"),
         ("Available", "True", "AvailableReason"),
@@ -255,9 +259,10 @@ fn new_revision_starts_a_preview_at_preview_replica_count_behind_the_preview_ser
     assert_eq!(s.current_revision, Some(2));
     assert_eq!(s.stable_rs, Some(v1.clone()));
     assert_eq!(s.observed_generation, Some(2));
+    // Pods the ReplicaSets report (Argo's calculateBaseStatus): the new one has none yet.
     assert_eq!(
         (s.replicas, s.updated_replicas, s.ready_replicas),
-        (Some(4), Some(1), Some(3))
+        (Some(3), Some(0), Some(3))
     );
     assert_eq!(
         w.cond("Progressing"),

@@ -178,6 +178,7 @@ fn carry_out(
         match action {
             Action::CreateReplicaSet(rs) => {
                 if let Some(mut rs) = ObservedReplicaSet::from_replica_set(&rs) {
+                    rs.pods = rs.replicas;
                     rs.ready = rs.replicas;
                     rs.available = rs.replicas;
                     observed.replica_sets.retain(|r| r.name != rs.name);
@@ -193,6 +194,7 @@ fn carry_out(
                 for rs in observed.replica_sets.iter_mut().filter(|r| r.name == name) {
                     if let Some(n) = replicas {
                         rs.replicas = n;
+                        rs.pods = n;
                         rs.ready = n;
                         rs.available = n;
                     }

@@ -769,7 +769,7 @@ fn dispatch(
                 .get(&type_key(rt), if rt.namespaced { ns } else { "" }, name)
                 .ok_or_else(|| ApiError::not_found(rt, name))?;
             if route.sub == Sub::Scale {
-                return Ok(Reply::Json(StatusCode::OK, scale_of(rt, obj)));
+                return Ok(Reply::Json(StatusCode::OK, scale_to_serve(rt, obj)?));
             }
             let shown = from_storage(rt, obj);
             let body = match shape(headers, query) {
@@ -1118,24 +1118,62 @@ fn json_path<'a>(obj: &'a Value, path: &str) -> &'a Value {
         .fold(obj, |v, p| &v[p])
 }
 
-/// The `autoscaling/v1` Scale of an object.
+/// What a Scale's `spec.replicas` holds when the object has no value at the spec replicas
+/// path (the API server's marker: an update that leaves it there is refused).
+const NO_SPEC_REPLICAS: i64 = i32::MIN as i64;
+
+/// The `autoscaling/v1` Scale of an object, as the API server serves it: `spec.replicas` from
+/// the spec replicas path ([`NO_SPEC_REPLICAS`] when it holds nothing: a custom resource's GET
+/// then fails), `status.replicas` from the status replicas path (0 when it holds nothing) and
+/// `status.selector` from the label selector path of a custom resource (left out when there is
+/// none or it holds nothing), or a built-in object's `spec.selector` in string form. Zero
+/// `spec.replicas` and an empty selector are left out (`omitempty` in `autoscaling/v1`).
 fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
     let Some(spec) = &rt.scale else {
         return Value::Null;
     };
-    let selector = match &spec.label_selector_path {
-        Some(p) => json_path(obj, p).clone(),
-        None => json!(crate::selector::from_label_selector(&obj["spec"]["selector"]).to_string()),
+    let selector = if rt.is_custom() {
+        spec.label_selector_path
+            .as_deref()
+            .and_then(|p| json_path(obj, p).as_str())
+            .map(String::from)
+    } else {
+        Some(crate::selector::from_label_selector(&obj["spec"]["selector"]).to_string())
     };
+    let replicas = json_path(obj, &spec.spec_replicas_path)
+        .as_i64()
+        .unwrap_or(NO_SPEC_REPLICAS);
     let m = &obj["metadata"];
-    json!({
+    let mut scale = json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
                      "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
-        "spec": {"replicas": json_path(obj, &spec.spec_replicas_path).as_i64().unwrap_or(0)},
-        "status": {"replicas": json_path(obj, &spec.status_replicas_path).as_i64().unwrap_or(0),
-                   "selector": selector},
-    })
+        "spec": {},
+        "status": {"replicas": json_path(obj, &spec.status_replicas_path).as_i64().unwrap_or(0)},
+    });
+    if replicas != 0 {
+        scale["spec"]["replicas"] = json!(replicas);
+    }
+    if let Some(s) = selector.filter(|s| !s.is_empty()) {
+        scale["status"]["selector"] = json!(s);
+    }
+    scale
+}
+
+/// The Scale a GET of `/scale` returns: a custom resource without a value at its spec
+/// replicas path has none (500, as the API server answers).
+fn scale_to_serve(rt: &ResourceType, obj: &Value) -> Result<Value, ApiError> {
+    let scale = scale_of(rt, obj);
+    if scale["spec"]["replicas"].as_i64() == Some(NO_SPEC_REPLICAS) {
+        let path = rt
+            .scale
+            .as_ref()
+            .map_or("", |s| s.spec_replicas_path.as_str());
+        return Err(ApiError::internal_cause(&format!(
+            "the spec replicas field \"{path}\" does not exist"
+        )));
+    }
+    Ok(scale)
 }
 
 fn write_scale(
@@ -1154,14 +1192,33 @@ fn write_scale(
     let Some(spec) = rt.scale.clone() else {
         return Err(ApiError::no_route("scale"));
     };
-    let Some(replicas) = scale["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
+    if let Some(named) = scale["metadata"]["name"].as_str()
+        && named != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({named}) does not match the name on the URL ({name})"
+        )));
+    }
+    // `spec.replicas` is `omitempty`: a Scale without it asks for 0, unless it still holds
+    // the marker of an object that had no value there (a patch that did not set one).
+    let replicas = match &scale["spec"]["replicas"] {
+        Value::Null => 0,
+        v => v.as_i64().unwrap_or(-1),
+    };
+    if replicas == NO_SPEC_REPLICAS {
+        return Err(ApiError::bad_request(format!(
+            "the spec replicas field \"{}\" cannot be empty",
+            spec.spec_replicas_path
+        )));
+    }
+    if !(0..=i64::from(i32::MAX)).contains(&replicas) {
         return Err(ApiError::invalid(
             rt,
             name,
             "spec.replicas",
             "Invalid value: must be a non-negative integer",
         ));
-    };
+    }
     if let Some(rv) = scale["metadata"]["resourceVersion"].as_str()
         && !rv.is_empty()
         && Some(rv) != obj["metadata"]["resourceVersion"].as_str()

@@ -13,7 +13,9 @@
 //!
 //! Pods never change by themselves: as in a cluster, ready counts follow a scale-down only when
 //! the ReplicaSet controller reports it, here when a test calls [`World::make_ready`] (or the
-//! other readiness helpers); pods added by a scale-up start unready. The invariant also requires the active ReplicaSet's `spec.replicas` to
+//! other readiness helpers); pods added by a scale-up start unready. The ReplicaSet's pod
+//! count (`status.replicas`, [`ObservedReplicaSet::pods`]) likewise follows `spec.replicas`
+//! only when a readiness helper reports it (a new ReplicaSet reports 0 pods until then). The invariant also requires the active ReplicaSet's `spec.replicas` to
 //! be at least `spec.replicas` of the rollout, so scaling down what the active Service selects
 //! is caught at once.
 
@@ -584,6 +586,7 @@ impl World {
             .iter_mut()
             .find(|r| r.hash == hash)
             .unwrap_or_else(|| panic!("no ReplicaSet for {hash}"));
+        rs.pods = rs.replicas;
         if crashing {
             rs.ready = rs.ready.min(rs.replicas);
             rs.available = rs.available.min(rs.replicas);
@@ -606,6 +609,7 @@ impl World {
             !self.crashing.contains(hash),
             "a crashing hash is never ready"
         );
+        rs.pods = rs.replicas;
         rs.ready = n;
         rs.available = n;
     }
@@ -1004,6 +1008,7 @@ impl World {
             } else {
                 ready + 1
             };
+            rs.pods = rs.replicas;
             rs.ready = next;
             rs.available = next;
         }
@@ -1024,6 +1029,7 @@ impl World {
         } else {
             ready + 1
         };
+        rs.pods = rs.replicas;
         rs.ready = next;
         rs.available = next;
     }
