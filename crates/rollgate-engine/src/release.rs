@@ -239,7 +239,8 @@ pub fn service_hash(observed: &Observed, name: &str) -> Option<String> {
 ///
 /// Going back to a revision whose ReplicaSet still exists (`rollgate undo`, or re-applying an
 /// older template) is a fast rollback: the release is marked `promoteFull`, so it skips steps,
-/// pauses and analysis. Going back to the stable revision needs no release at all.
+/// pauses and analysis (with `rollbackWindow`, only within its window). Going back to the
+/// stable revision needs no release at all.
 pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind) {
     let previous = cx.status.current_pod_hash.clone();
     if previous.as_deref() == Some(hash) {
@@ -272,8 +273,19 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind
                     Msg::Superseded { previous: prev },
                 );
             }
+            // With `rollbackWindow.revisions: N` only the N revisions before the newest are
+            // rolled back to fast (Argo Rollouts, "Rollback Windows"); older ones are released
+            // like any new revision. Without it, every kept revision is (rollgate's default).
+            let window = cx
+                .rollout
+                .spec
+                .rollback_window
+                .as_ref()
+                .and_then(|w| w.revisions)
+                .map(i64::from);
+            let within = |old: i64| window.is_none_or(|n| latest - old <= n);
             match existing {
-                Some(old) if old < latest => {
+                Some(old) if old < latest && within(old) => {
                     cx.release.promote_full = true;
                     cx.event(
                         EventReason::RollbackToRevision,

@@ -327,11 +327,6 @@ fn unsupported(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             "the pod template must be in spec.template",
         ),
         (
-            "spec.rollbackWindow",
-            spec.rollback_window.is_some(),
-            "every kept revision is rolled back to without steps or analysis",
-        ),
-        (
             "spec.strategy.blueGreen.antiAffinity",
             bg.is_some_and(|b| b.anti_affinity.is_some()),
             "set affinity in spec.template",
