@@ -70,7 +70,7 @@ pub fn in_flight<S: Strategy>(cx: &mut Ctx<'_>, strategy: &S, hash: &str, stable
     if cx.release.record().is_some() {
         let full = cx.release.promote_full;
         cx.event(
-            EventReason::RolloutRetried,
+            EventReason::RolloutRetry,
             Msg::Retrying {
                 strategy: S::KIND,
                 hash: hash.to_string(),
@@ -162,7 +162,7 @@ fn settle_aborted<S: Strategy>(
 }
 
 /// Points a Service at `to`, its previous selection being `from` (which differs): the action
-/// and its Event, whose reason follows from the role.
+/// and its `SwitchService` Event, whose note names the role.
 pub fn switch_service(
     cx: &mut Ctx<'_>,
     role: ServiceRole,
@@ -170,14 +170,8 @@ pub fn switch_service(
     from: Option<String>,
     to: &str,
 ) {
-    let reason = match role {
-        ServiceRole::Active => EventReason::ActiveServiceSwitched,
-        ServiceRole::Preview => EventReason::PreviewServiceSwitched,
-        ServiceRole::Stable => EventReason::StableServiceSwitched,
-        ServiceRole::Canary => EventReason::CanaryServiceSwitched,
-    };
     cx.event(
-        reason,
+        EventReason::SwitchService,
         Msg::ServiceSwitched {
             role,
             service: service.to_string(),
@@ -253,7 +247,7 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind
     match (previous, stable) {
         (None, _) | (_, None) => {}
         (Some(_), Some(s)) if s == hash => cx.event(
-            EventReason::RollbackToStable,
+            EventReason::SkipSteps,
             Msg::RollbackToStable {
                 hash: hash.to_string(),
             },
@@ -269,7 +263,7 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind
                 Some(old) if old < latest => {
                     cx.release.promote_full = true;
                     cx.event(
-                        EventReason::RollbackToRevision,
+                        EventReason::SkipSteps,
                         Msg::RollbackToRevision {
                             old,
                             hash: hash.to_string(),
@@ -457,7 +451,7 @@ pub fn analysis_gate(
             if promoted_by_user(cx) {
                 return None;
             }
-            pause_started(cx, PauseReason::InconclusiveAnalysis);
+            pause_started(cx, PauseReason::InconclusiveAnalysisRun);
             let msg = Msg::InconclusivePause {
                 point,
                 run,

@@ -66,7 +66,7 @@ fn a_crash_looping_revision_is_aborted_at_the_progress_deadline_and_never_receiv
         d.actions,
         [deadline(&bad, w.at(30)), switch(PREVIEW, Some(&bad), &v1)]
     );
-    assert_eq!(reasons(&d), ["RolloutAborted", "PreviewServiceSwitched"]);
+    assert_eq!(reasons(&d), ["RolloutAborted", "SwitchService"]);
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Degraded));
     assert_eq!(s.message, Some(message));
@@ -235,18 +235,14 @@ fn a_full_promotion_of_a_crash_looping_revision_is_aborted_at_the_deadline_for_g
     w.step();
     w.advance(60);
     let d = w.step();
-    assert_eq!(reasons(&d), ["RolloutAborted", "PreviewServiceSwitched"]);
+    assert_eq!(reasons(&d), ["RolloutAborted", "SwitchService"]);
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Degraded));
     assert_eq!((s.abort, s.promote_full), (Some(true), None));
     for _ in 0..3 {
         w.advance(60);
         let d = w.step();
-        assert!(
-            !reasons(&d).contains(&"RolloutRetried"),
-            "{:?}",
-            reasons(&d)
-        );
+        assert!(!reasons(&d).contains(&"RolloutRetry"), "{:?}", reasons(&d));
     }
     assert_eq!(w.rs(&bad).replicas, 0);
     assert_eq!(w.active(), Some(v1));
