@@ -414,7 +414,7 @@ mod tests {
             "PreviewServiceSwitched",
             "StableServiceSwitched",
             "CanaryServiceSwitched",
-            "RolloutRetry",
+            "RolloutRetried",
             "RollbackToStable",
             "RollbackToRevision",
         ] {
