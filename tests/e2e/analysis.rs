@@ -352,7 +352,12 @@ async fn blue_green_with_a_failing_post_promotion_analysis_switches_back() -> R 
     let mut switches: Vec<(Option<k8s_openapi::jiff::Timestamp>, String)> = events
         .items
         .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("ActiveServiceSwitched"))
+        .filter(|e| e.reason.as_deref() == Some("SwitchService"))
+        .filter(|e| {
+            e.note
+                .as_deref()
+                .is_some_and(|n| n.starts_with("Switched active Service"))
+        })
         .map(|e| (e.event_time.map(|t| t.0), e.note.unwrap_or_default()))
         .collect();
     switches.sort();

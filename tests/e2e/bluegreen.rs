@@ -84,7 +84,7 @@ async fn first_deploy_goes_straight_to_stable() -> R {
         .map(|e| e.0)
         .collect();
     assert!(
-        reasons.contains(&"ActiveServiceSwitched".to_string()),
+        reasons.contains(&"SwitchService".to_string()),
         "{reasons:?}"
     );
     assert!(

@@ -442,7 +442,8 @@ async fn restart_at_replaces_every_pod_within_max_unavailable() -> R {
     Ok(())
 }
 
-/// How many `RollbackToRevision` Events (fast rollbacks) rollout `web` has.
+/// How many fast rollbacks rollout `web` had: `SkipSteps` Events (Argo's name) whose note says
+/// so (the others are returns to the stable revision).
 async fn rollback_events(stack: &Stack) -> anyhow::Result<usize> {
     Ok(Api::<Event>::namespaced(stack.client.clone(), NS)
         .list(&ListParams::default())
@@ -450,7 +451,12 @@ async fn rollback_events(stack: &Stack) -> anyhow::Result<usize> {
         .items
         .into_iter()
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web"))
-        .filter(|e| e.reason.as_deref() == Some("RollbackToRevision"))
+        .filter(|e| e.reason.as_deref() == Some("SkipSteps"))
+        .filter(|e| {
+            e.note
+                .as_deref()
+                .is_some_and(|n| n.contains("fast rollback"))
+        })
         .count())
 }
 

@@ -4,6 +4,11 @@
 //! The engine decides with these values, the controller labels metrics with them, the CLI and
 //! `rollgate get` read them back. Messages and Event notes are rendered from typed data and are
 //! never parsed: only the values here carry meaning.
+//!
+//! Where a concept is Argo Rollouts' too, the value is Argo's name for it, so that scripts
+//! (`kubectl wait --for=jsonpath=...`), alert rules and notification triggers written for Argo
+//! keep working; the doc comment of each such value names where Argo uses it. Values without
+//! such a note are rollgate's own concepts.
 
 /// Defines a string-valued enum: serde, JSON schema `enum`, `as_str`, `Display`, `FromStr`,
 /// `ALL` and comparison with `&str` (handy in tests and at the CLI's edges).
@@ -77,12 +82,14 @@ pub struct UnknownValue {
 string_enum! {
     /// Why a release waits (`status.pauseConditions[].reason`, Argo Rollouts' names).
     pub enum PauseReason {
-        /// A canary `pause` step.
+        /// A canary `pause` step (Argo: `PauseReasonCanaryPauseStep`).
         CanaryPauseStep,
-        /// A blue/green preview waits for promotion (manual or `autoPromotionSeconds`).
+        /// A blue/green preview waits for promotion, manual or `autoPromotionSeconds` (Argo:
+        /// `PauseReasonBlueGreenPause`).
         BlueGreenPause,
-        /// An analysis was inconclusive: a human decides.
-        InconclusiveAnalysis,
+        /// An analysis was inconclusive: a human decides (Argo:
+        /// `PauseReasonInconclusiveAnalysis`).
+        InconclusiveAnalysisRun,
         /// An analysis could not measure (`errorPolicy: Pause`): retry, promote or abort.
         AnalysisError,
     }
@@ -109,49 +116,64 @@ string_enum! {
 
 string_enum! {
     /// Reason of a Kubernetes Event the controller publishes on a Rollout.
+    ///
+    /// Argo Rollouts' notification triggers are named after these (`on-rollout-completed` for
+    /// `RolloutCompleted`, `on-analysis-run-failed` for `AnalysisRunFailed`, ...).
     pub enum EventReason {
-        /// A new revision starts a release.
+        /// A new revision starts a release (Argo: `RolloutUpdatedReason`).
         RolloutUpdated,
         /// A newer revision replaced the release in flight.
         RolloutSuperseded,
-        /// The template is the stable one again: back at once.
-        RollbackToStable,
-        /// The template matches an older revision whose ReplicaSet exists: fast rollback.
-        RollbackToRevision,
-        /// The release paused.
+        /// The template is the stable revision again (back at once), or an older revision whose
+        /// ReplicaSet exists (fast rollback): steps, pauses and analysis are skipped. The note
+        /// says which (Argo: the canary's `SkipSteps` Event).
+        SkipSteps,
+        /// The release paused (Argo: `RolloutPausedReason`).
         RolloutPaused,
-        /// The release was aborted.
+        /// Every pause ended, and not by an abort (Argo: `RolloutResumedReason`).
+        RolloutResumed,
+        /// The release was aborted (Argo: `RolloutAbortedReason`).
         RolloutAborted,
-        /// An aborted release is retried.
-        RolloutRetried,
+        /// An aborted release is retried (Argo: `RolloutRetryReason`).
+        RolloutRetry,
         /// A pause ended by promotion, or blue/green promotion started.
         RolloutPromoted,
         /// `autoPromotionSeconds` elapsed.
         AutoPromotion,
-        /// The new revision is stable.
+        /// The new revision is stable (Argo: `RolloutCompletedReason`).
         RolloutCompleted,
-        /// A canary step is done.
+        /// The Completed condition became False: a release started (Argo:
+        /// `RolloutNotCompletedReason`).
+        RolloutNotCompleted,
+        /// A canary step is done (Argo: `RolloutStepCompletedReason`).
         RolloutStepCompleted,
-        /// No progress for `progressDeadlineSeconds`.
+        /// No progress for `progressDeadlineSeconds` (Argo: `TimedOutReason`).
         ProgressDeadlineExceeded,
-        /// The spec is invalid.
+        /// The spec is invalid (Argo: `InvalidSpecReason`).
         InvalidSpec,
         /// An AnalysisRun was started.
         AnalysisRunCreated,
+        /// An AnalysisRun of the release measures (Argo: `"AnalysisRun" + phase`).
+        AnalysisRunRunning,
+        /// An AnalysisRun of the release succeeded (Argo: `"AnalysisRun" + phase`).
+        AnalysisRunSuccessful,
+        /// An AnalysisRun of the release failed (Argo: `"AnalysisRun" + phase`).
+        AnalysisRunFailed,
+        /// An AnalysisRun of the release could not measure (Argo: `"AnalysisRun" + phase`).
+        AnalysisRunError,
+        /// An AnalysisRun of the release was inconclusive (Argo: `"AnalysisRun" + phase`).
+        AnalysisRunInconclusive,
         /// An analysis that could not measure measures again.
         AnalysisRetried,
-        /// A ReplicaSet was created or scaled.
+        /// A ReplicaSet was created (Argo: `NewReplicaSetReason`).
+        NewReplicaSetCreated,
+        /// A ReplicaSet was scaled (Argo: `ScalingReplicaSetReason`).
         ScalingReplicaSet,
         /// A ReplicaSet beyond the history limit was deleted.
         ReplicaSetPruned,
-        /// The blue/green active Service selects another revision.
-        ActiveServiceSwitched,
-        /// The blue/green preview Service selects another revision.
-        PreviewServiceSwitched,
-        /// The canary's stable Service selects another revision.
-        StableServiceSwitched,
-        /// The canary Service selects another revision.
-        CanaryServiceSwitched,
+        /// A Service of the strategy (active, preview, stable or canary: the note names the
+        /// role) selects another revision (Argo: the `SwitchService` Event).
+        SwitchService,
         /// A Service the current strategy no longer names got its plain selector back.
         ServiceReleased,
         /// Events of the Rollout were left out: it published more than its Event budget.
@@ -161,7 +183,7 @@ string_enum! {
         /// The analysis of `spec.guard` ended without a verdict (inconclusive, or it could not
         /// measure): nothing is rolled back, alerts still guard the window.
         GuardAnalysisInconclusive,
-        /// HTTPRoute weights changed.
+        /// HTTPRoute weights changed (Argo: `TrafficWeightUpdatedReason`).
         TrafficWeightUpdated,
         /// `restartAt`: a restart began.
         RolloutRestarted,
@@ -187,6 +209,8 @@ impl EventReason {
             self,
             Self::RolloutAborted
                 | Self::ProgressDeadlineExceeded
+                | Self::AnalysisRunFailed
+                | Self::AnalysisRunError
                 | Self::InvalidSpec
                 | Self::GuardAnalysisInconclusive
                 | Self::ReleaseFailed
@@ -202,11 +226,9 @@ impl EventReason {
         matches!(
             self,
             Self::ScalingReplicaSet
+                | Self::NewReplicaSetCreated
                 | Self::ReplicaSetPruned
-                | Self::ActiveServiceSwitched
-                | Self::PreviewServiceSwitched
-                | Self::StableServiceSwitched
-                | Self::CanaryServiceSwitched
+                | Self::SwitchService
                 | Self::ServiceReleased
                 | Self::TrafficWeightUpdated
                 | Self::AnalysisRunCreated
@@ -216,7 +238,8 @@ impl EventReason {
 }
 
 string_enum! {
-    /// Type of a Rollout condition.
+    /// Type of a Rollout condition (Argo: `RolloutConditionType`, the same names, except
+    /// `AlertSource`; Argo's `ReplicaFailure` is not set).
     pub enum ConditionType {
         /// A release is moving (or why it is not).
         Progressing,
@@ -237,34 +260,38 @@ string_enum! {
 
 string_enum! {
     /// Reason of a Rollout condition.
+    ///
+    /// As in Argo, the Available, Paused, Completed and Healthy conditions keep one reason
+    /// whatever their status (`AvailableReason`, `RolloutPaused`, `RolloutCompleted`,
+    /// `RolloutHealthy`): the status says which way it is.
     pub enum ConditionReason {
-        /// Progressing: ReplicaSets are being created or scaled.
+        /// Progressing: ReplicaSets are being created or scaled (Argo:
+        /// `ReplicaSetUpdatedReason`).
         ReplicaSetUpdated,
-        /// Progressing: the current revision is available.
+        /// Progressing: the reconcile created the ReplicaSet of the release (Argo:
+        /// `NewReplicaSetReason`).
+        NewReplicaSetCreated,
+        /// Progressing: the first reconcile found the ReplicaSet of the release already there
+        /// (Argo: `FoundNewRSReason`).
+        FoundNewReplicaSet,
+        /// Progressing: the current revision is available (Argo: `NewRSAvailableReason`).
         NewReplicaSetAvailable,
-        /// Progressing / Paused: the release is paused.
+        /// Progressing: the release is paused; Paused, True or False (Argo:
+        /// `RolloutPausedReason`).
         RolloutPaused,
-        /// Paused: not paused.
-        RolloutResumed,
         /// Progressing: waiting for an AnalysisRun.
         AnalysisRunning,
-        /// Progressing: the release was aborted.
+        /// Progressing: the release was aborted (Argo: `RolloutAbortedReason`).
         RolloutAborted,
-        /// Progressing: no progress for `progressDeadlineSeconds`.
+        /// Progressing: no progress for `progressDeadlineSeconds` (Argo: `TimedOutReason`).
         ProgressDeadlineExceeded,
-        /// Available: enough available pods serve.
+        /// Available, True or False (Argo: `AvailableReason`).
         AvailableReason,
-        /// Available: not enough.
-        NotAvailable,
-        /// Completed: the current revision is stable.
+        /// Completed, True or False (Argo: `RolloutCompletedReason`).
         RolloutCompleted,
-        /// Completed: a release is in flight.
-        RolloutNotCompleted,
-        /// Healthy: phase is Healthy.
+        /// Healthy, True or False (Argo: `RolloutHealthyReason`).
         RolloutHealthy,
-        /// Healthy: phase is not Healthy.
-        RolloutNotHealthy,
-        /// InvalidSpec: the spec is invalid.
+        /// InvalidSpec: the spec is invalid (Argo: `InvalidSpecReason`).
         InvalidSpec,
         /// Progressing: `restartAt` replaces pods.
         RolloutRestarting,
@@ -300,6 +327,112 @@ mod tests {
         for r in EventReason::ALL {
             assert_eq!(r.to_string().parse::<EventReason>(), Ok(*r));
         }
+    }
+
+    /// Argo Rollouts' own values, as its users' scripts, alert rules and notification triggers
+    /// spell them: each must be one of ours. Sources (argoproj/argo-rollouts):
+    /// `pkg/apis/rollouts/v1alpha1/types.go` (`PauseReason*`, `RolloutConditionType`),
+    /// `utils/conditions/conditions.go` (`*Reason` constants), `rollout/service.go`
+    /// (`SwitchService`), `rollout/analysis.go` (`"AnalysisRun" + phase`) and the built-in
+    /// notification triggers of `docs/features/notifications.md`.
+    #[test]
+    fn argo_rollouts_names_parse() {
+        for name in [
+            "CanaryPauseStep",
+            "BlueGreenPause",
+            "InconclusiveAnalysisRun",
+        ] {
+            assert_eq!(
+                name.parse::<PauseReason>().map(PauseReason::as_str),
+                Ok(name)
+            );
+        }
+        for name in [
+            "RolloutUpdated",
+            "NewReplicaSetCreated",
+            "ScalingReplicaSet",
+            "SwitchService",
+            "SkipSteps",
+            "RolloutPaused",
+            "RolloutResumed",
+            "RolloutAborted",
+            "RolloutRetry",
+            "RolloutCompleted",
+            "RolloutNotCompleted",
+            "RolloutStepCompleted",
+            "TrafficWeightUpdated",
+            "AnalysisRunRunning",
+            "AnalysisRunSuccessful",
+            "AnalysisRunFailed",
+            "AnalysisRunError",
+            "AnalysisRunInconclusive",
+        ] {
+            assert_eq!(
+                name.parse::<EventReason>().map(EventReason::as_str),
+                Ok(name)
+            );
+        }
+        for name in [
+            "Progressing",
+            "Available",
+            "Paused",
+            "Completed",
+            "Healthy",
+            "InvalidSpec",
+        ] {
+            assert_eq!(
+                name.parse::<ConditionType>().map(ConditionType::as_str),
+                Ok(name)
+            );
+        }
+        for name in [
+            "ReplicaSetUpdated",
+            "NewReplicaSetCreated",
+            "FoundNewReplicaSet",
+            "NewReplicaSetAvailable",
+            "RolloutPaused",
+            "RolloutAborted",
+            "ProgressDeadlineExceeded",
+            "AvailableReason",
+            "RolloutCompleted",
+            "RolloutHealthy",
+            "InvalidSpec",
+        ] {
+            assert_eq!(
+                name.parse::<ConditionReason>().map(ConditionReason::as_str),
+                Ok(name)
+            );
+        }
+    }
+
+    /// The names rollgate used before it took Argo's are gone: one concept, one name.
+    #[test]
+    fn names_argo_spells_otherwise_are_not_values() {
+        assert!("InconclusiveAnalysis".parse::<PauseReason>().is_err());
+        for old in [
+            "ActiveServiceSwitched",
+            "PreviewServiceSwitched",
+            "StableServiceSwitched",
+            "CanaryServiceSwitched",
+            "RolloutRetried",
+            "RollbackToStable",
+            "RollbackToRevision",
+        ] {
+            assert!(old.parse::<EventReason>().is_err(), "{old}");
+        }
+        for old in ["NotAvailable", "RolloutNotCompleted", "RolloutNotHealthy"] {
+            assert!(old.parse::<ConditionReason>().is_err(), "{old}");
+        }
+    }
+
+    /// Argo publishes a failed or errored AnalysisRun as a Warning (`rollout/analysis.go`).
+    #[test]
+    fn failed_and_errored_analysis_runs_are_warnings() {
+        assert!(EventReason::AnalysisRunFailed.is_warning());
+        assert!(EventReason::AnalysisRunError.is_warning());
+        assert!(!EventReason::AnalysisRunInconclusive.is_warning());
+        assert!(!EventReason::AnalysisRunSuccessful.is_warning());
+        assert!(!EventReason::AnalysisRunRunning.is_warning());
     }
 
     #[test]

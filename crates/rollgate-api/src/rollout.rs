@@ -583,7 +583,7 @@ pub struct ProgressMark {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseCondition {
-    /// `BlueGreenPause`, `CanaryPauseStep`, `InconclusiveAnalysis` or `AnalysisError`.
+    /// `BlueGreenPause`, `CanaryPauseStep`, `InconclusiveAnalysisRun` or `AnalysisError`.
     pub reason: crate::reasons::PauseReason,
     /// When the pause started.
     pub start_time: Time,

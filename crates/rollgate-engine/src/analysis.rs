@@ -180,6 +180,25 @@ fn follow_with(
         })
         .cloned();
     if let Some(run) = known {
+        // As Argo (`rollout/analysis.go`): an Event when the run the status names (or a run
+        // it names for the first time) has another phase than the status recorded.
+        let previous = slot.as_ref().map(|s| (s.name.clone(), s.status.clone()));
+        let changed = match &previous {
+            None => true,
+            Some((name, phase)) => *name == run.name && *phase != run.phase.to_string(),
+        };
+        if let (true, Some(reason)) = (changed, phase_event(run.phase)) {
+            cx.event(
+                reason,
+                Msg::AnalysisPhaseChanged {
+                    kind,
+                    step,
+                    run: run.name.clone(),
+                    phase: run.phase,
+                    previous: previous.map(|(_, phase)| phase),
+                },
+            );
+        }
         *slot = Some(RolloutAnalysisRunStatus {
             name: run.name.clone(),
             status: run.phase.to_string(),
@@ -248,6 +267,19 @@ fn follow_with(
         message: None,
     });
     (AnalysisPhase::Pending, name)
+}
+
+/// The Event Argo publishes on the Rollout when one of its AnalysisRuns reaches `phase`
+/// (`"AnalysisRun" + phase`); none for Pending.
+fn phase_event(phase: AnalysisPhase) -> Option<EventReason> {
+    match phase {
+        AnalysisPhase::Pending => None,
+        AnalysisPhase::Running => Some(EventReason::AnalysisRunRunning),
+        AnalysisPhase::Successful => Some(EventReason::AnalysisRunSuccessful),
+        AnalysisPhase::Failed => Some(EventReason::AnalysisRunFailed),
+        AnalysisPhase::Error => Some(EventReason::AnalysisRunError),
+        AnalysisPhase::Inconclusive => Some(EventReason::AnalysisRunInconclusive),
+    }
 }
 
 /// Takes back the creation of every run this reconcile started that is not in `keep` (its

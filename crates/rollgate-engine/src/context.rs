@@ -155,8 +155,11 @@ impl<'a> Ctx<'a> {
     pub fn finish(mut self) -> Decision {
         if !self.invalid {
             self.release.encode(&mut self.status);
+            self.resumed_event();
         }
-        if let Some(o) = self.outcome.take() {
+        if let Some(mut o) = self.outcome.take() {
+            o.reason = self.progressing_reason(o.reason);
+            self.not_completed_event(o.completed);
             let now = self.now;
             let message = self.text(&o.message);
             let status_message = match &o.message {
@@ -175,48 +178,37 @@ impl<'a> Ctx<'a> {
                 &message,
                 now,
             );
-            let (avail, avail_reason) = if o.available {
-                ("True", ConditionReason::AvailableReason)
-            } else {
-                ("False", ConditionReason::NotAvailable)
-            };
+            // As Argo: one reason per condition type, whichever way its status is.
+            let status = |b: bool| if b { "True" } else { "False" };
             set_condition(
                 conds,
                 ConditionType::Available,
-                avail,
-                avail_reason,
+                status(o.available),
+                ConditionReason::AvailableReason,
                 "",
                 now,
             );
-            let (paused, paused_reason) = if o.phase == RolloutPhase::Paused {
-                ("True", ConditionReason::RolloutPaused)
-            } else {
-                ("False", ConditionReason::RolloutResumed)
-            };
-            set_condition(conds, ConditionType::Paused, paused, paused_reason, "", now);
-            let (completed, completed_reason) = if o.completed {
-                ("True", ConditionReason::RolloutCompleted)
-            } else {
-                ("False", ConditionReason::RolloutNotCompleted)
-            };
+            set_condition(
+                conds,
+                ConditionType::Paused,
+                status(o.phase == RolloutPhase::Paused),
+                ConditionReason::RolloutPaused,
+                "",
+                now,
+            );
             set_condition(
                 conds,
                 ConditionType::Completed,
-                completed,
-                completed_reason,
+                status(o.completed),
+                ConditionReason::RolloutCompleted,
                 "",
                 now,
             );
-            let (healthy, healthy_reason) = if o.phase == RolloutPhase::Healthy {
-                ("True", ConditionReason::RolloutHealthy)
-            } else {
-                ("False", ConditionReason::RolloutNotHealthy)
-            };
             set_condition(
                 conds,
                 ConditionType::Healthy,
-                healthy,
-                healthy_reason,
+                status(o.phase == RolloutPhase::Healthy),
+                ConditionReason::RolloutHealthy,
                 "",
                 now,
             );
@@ -235,6 +227,85 @@ impl<'a> Ctx<'a> {
             status: self.status,
             requeue_after,
         }
+    }
+}
+
+impl Ctx<'_> {
+    /// The reason of the Progressing condition. Instead of `ReplicaSetUpdated`, Argo's names
+    /// for a release whose ReplicaSet this reconcile created (`NewReplicaSetCreated`), or
+    /// found already there when no Progressing condition was recorded (`FoundNewReplicaSet`);
+    /// as in Argo, either stays until the release makes progress (its progress fingerprint
+    /// changes).
+    fn progressing_reason(&self, reason: ConditionReason) -> ConditionReason {
+        if reason != ConditionReason::ReplicaSetUpdated {
+            return reason;
+        }
+        let Some(hash) = self.status.current_pod_hash.as_deref() else {
+            return reason;
+        };
+        if self.created.iter().any(|(_, (h, _))| h == hash) {
+            return ConditionReason::NewReplicaSetCreated;
+        }
+        let read = self.rollout.status.as_ref();
+        let recorded = read.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == ConditionType::Progressing.as_str())
+        });
+        let Some(recorded) = recorded else {
+            return if self.observed.replica_set(hash).is_some() {
+                ConditionReason::FoundNewReplicaSet
+            } else {
+                reason
+            };
+        };
+        let same_release = read.and_then(|s| s.current_pod_hash.as_deref()) == Some(hash);
+        let no_progress = read
+            .and_then(|s| s.progress.as_ref())
+            .map(|p| &p.fingerprint)
+            == self.status.progress.as_ref().map(|p| &p.fingerprint);
+        [
+            ConditionReason::NewReplicaSetCreated,
+            ConditionReason::FoundNewReplicaSet,
+        ]
+        .into_iter()
+        .find(|r| recorded.reason == r.as_str() && same_release && no_progress)
+        .unwrap_or(reason)
+    }
+
+    /// `RolloutResumed` when the pauses the status read had are all gone and the release was
+    /// not aborted (an abort ends the pauses too), as Argo publishes it.
+    fn resumed_event(&mut self) {
+        let was_paused = self
+            .rollout
+            .status
+            .as_ref()
+            .is_some_and(|s| !s.pause_conditions.is_empty());
+        if was_paused && self.status.pause_conditions.is_empty() && self.status.aborted_at.is_none()
+        {
+            self.event(EventReason::RolloutResumed, Msg::Resumed);
+        }
+    }
+
+    /// `RolloutNotCompleted` when the Completed condition becomes False (it was True, or is
+    /// set for the first time), as Argo publishes it.
+    fn not_completed_event(&mut self, completed: bool) {
+        if completed {
+            return;
+        }
+        let was_false = self
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == ConditionType::Completed.as_str() && c.status == "False");
+        if was_false {
+            return;
+        }
+        let msg = Msg::NotCompleted {
+            revision: self.status.current_revision,
+            hash: self.status.current_pod_hash.clone().unwrap_or_default(),
+        };
+        self.event(EventReason::RolloutNotCompleted, msg);
     }
 }
 

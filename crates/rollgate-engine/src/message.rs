@@ -362,6 +362,28 @@ pub enum Msg {
         /// The run that could not measure.
         run: String,
     },
+    /// An AnalysisRun of the release changed phase.
+    AnalysisPhaseChanged {
+        /// Its kind.
+        kind: AnalysisKind,
+        /// Its step index, for step runs.
+        step: Option<i32>,
+        /// Its name.
+        run: String,
+        /// The phase it has now.
+        phase: AnalysisPhase,
+        /// The phase the status recorded before, if any.
+        previous: Option<String>,
+    },
+    /// Every pause of the release ended, and not by an abort.
+    Resumed,
+    /// The Completed condition became False: a release of `revision` started.
+    NotCompleted {
+        /// The current revision, if known.
+        revision: Option<i64>,
+        /// The current pod-template hash.
+        hash: String,
+    },
     /// An AnalysisRun was started.
     AnalysisStarted {
         /// Its kind.
@@ -763,6 +785,30 @@ impl fmt::Display for Msg {
             Self::AnalysisRetried { run } => {
                 write!(f, "Measuring again: {run} could not measure")
             }
+            Self::AnalysisPhaseChanged {
+                kind,
+                step,
+                run,
+                phase,
+                previous,
+            } => {
+                match step {
+                    Some(i) => write!(f, "{}-{i} analysis {run}: {phase}", kind.as_str())?,
+                    None => write!(f, "{} analysis {run}: {phase}", kind.as_str())?,
+                }
+                match previous {
+                    Some(p) => write!(f, " (was {p})"),
+                    None => Ok(()),
+                }
+            }
+            Self::Resumed => f.write_str("Rollout resumed"),
+            Self::NotCompleted { revision, hash } => match revision {
+                Some(r) => write!(
+                    f,
+                    "Rollout not completed: update to revision {r} ({hash}) started"
+                ),
+                None => write!(f, "Rollout not completed: update to {hash} started"),
+            },
             Self::AnalysisStarted { kind, step, run } => match step {
                 Some(i) => write!(f, "Started {}-{i} analysis {run}", kind.as_str()),
                 None => write!(f, "Started {} analysis {run}", kind.as_str()),

@@ -72,7 +72,7 @@ pub fn in_flight<S: Strategy>(cx: &mut Ctx<'_>, strategy: &S, hash: &str, stable
     if cx.release.record().is_some() {
         let full = cx.release.promote_full;
         cx.event(
-            EventReason::RolloutRetried,
+            EventReason::RolloutRetry,
             Msg::Retrying {
                 strategy: S::KIND,
                 hash: hash.to_string(),
@@ -169,7 +169,7 @@ fn settle_aborted<S: Strategy>(
 }
 
 /// Points a Service at `to`, its previous selection being `from` (which differs): the action
-/// and its Event, whose reason follows from the role.
+/// and its `SwitchService` Event, whose note names the role.
 pub fn switch_service(
     cx: &mut Ctx<'_>,
     role: ServiceRole,
@@ -177,14 +177,8 @@ pub fn switch_service(
     from: Option<String>,
     to: &str,
 ) {
-    let reason = match role {
-        ServiceRole::Active => EventReason::ActiveServiceSwitched,
-        ServiceRole::Preview => EventReason::PreviewServiceSwitched,
-        ServiceRole::Stable => EventReason::StableServiceSwitched,
-        ServiceRole::Canary => EventReason::CanaryServiceSwitched,
-    };
     cx.event(
-        reason,
+        EventReason::SwitchService,
         Msg::ServiceSwitched {
             role,
             service: service.to_string(),
@@ -261,7 +255,7 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind
     match (previous, stable) {
         (None, _) | (_, None) => {}
         (Some(_), Some(s)) if s == hash => cx.event(
-            EventReason::RollbackToStable,
+            EventReason::SkipSteps,
             Msg::RollbackToStable {
                 hash: hash.to_string(),
             },
@@ -288,7 +282,7 @@ pub fn start_release_if_new(cx: &mut Ctx<'_>, hash: &str, strategy: StrategyKind
                 Some(old) if old < latest && within(old) => {
                     cx.release.promote_full = true;
                     cx.event(
-                        EventReason::RollbackToRevision,
+                        EventReason::SkipSteps,
                         Msg::RollbackToRevision {
                             old,
                             hash: hash.to_string(),
@@ -476,7 +470,7 @@ pub fn analysis_gate(
             if promoted_by_user(cx) {
                 return None;
             }
-            pause_started(cx, PauseReason::InconclusiveAnalysis);
+            pause_started(cx, PauseReason::InconclusiveAnalysisRun);
             let msg = Msg::InconclusivePause {
                 point,
                 run,

@@ -124,13 +124,25 @@ pub fn ensure(
             let rs = build(cx, common, hash, replicas, revision);
             let name = replica_set_name(cx.name(), hash);
             cx.event(
-                EventReason::ScalingReplicaSet,
+                EventReason::NewReplicaSetCreated,
                 Msg::ReplicaSetCreated {
                     rs: name.clone(),
                     revision,
                     replicas,
                 },
             );
+            // Argo creates it empty and then scales it: both Events, so that notifications on
+            // either keep working.
+            if replicas > 0 {
+                cx.event(
+                    EventReason::ScalingReplicaSet,
+                    Msg::ReplicaSetScaled {
+                        rs: name.clone(),
+                        from: 0,
+                        to: replicas,
+                    },
+                );
+            }
             cx.sizes.insert(name.clone(), replicas);
             cx.created.push((name, (hash.to_string(), replicas)));
             cx.actions.push(Action::CreateReplicaSet(Box::new(rs)));

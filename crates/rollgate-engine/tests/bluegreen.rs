@@ -64,14 +64,21 @@ fn first_deploy_creates_the_replica_set_at_full_size_and_points_both_services_at
     assert_eq!(
         reasons(&d),
         [
+            "NewReplicaSetCreated",
             "ScalingReplicaSet",
-            "ActiveServiceSwitched",
-            "PreviewServiceSwitched"
+            "SwitchService",
+            "SwitchService",
+            "RolloutNotCompleted"
         ]
     );
     assert_eq!(
         d.events[0].note,
         format!("Created ReplicaSet web-{v1} (revision 1) with 3 replicas")
+    );
+    // As Argo, which creates the ReplicaSet empty and then scales it.
+    assert_eq!(
+        d.events[1].note,
+        format!("Scaled up ReplicaSet web-{v1} from 0 to 3")
     );
     // Nothing else could serve: the active Service points at the new pods before they are
     // ready (the one exception to the invariant), and the rollout is not stable yet.
@@ -88,11 +95,15 @@ fn first_deploy_creates_the_replica_set_at_full_size_and_points_both_services_at
     assert_eq!(s.current_revision, Some(1));
     assert_eq!(s.strategy.as_deref(), Some("BlueGreen"));
     assert_eq!(s.observed_generation, Some(1));
+    // Argo's reason while the ReplicaSet just created has made no progress yet.
     assert_eq!(
         w.cond("Progressing"),
-        ("True".into(), "ReplicaSetUpdated".into())
+        ("True".into(), "NewReplicaSetCreated".into())
     );
-    assert_eq!(w.cond("Available"), ("False".into(), "NotAvailable".into()));
+    assert_eq!(
+        w.cond("Available"),
+        ("False".into(), "AvailableReason".into())
+    );
     assert_eq!(d.requeue_after, requeue(600));
 
     w.set_ready(&v1, 2);
@@ -136,7 +147,7 @@ fn first_deploy_creates_the_replica_set_at_full_size_and_points_both_services_at
     for (type_, status, reason) in [
         ("Progressing", "True", "NewReplicaSetAvailable"),
         ("Available", "True", "AvailableReason"),
-        ("Paused", "False", "RolloutResumed"),
+        ("Paused", "False", "RolloutPaused"),
         ("Completed", "True", "RolloutCompleted"),
         ("Healthy", "True", "RolloutHealthy"),
     ] {
@@ -199,7 +210,10 @@ fn scaling_a_healthy_rollout_resizes_the_stable_replica_set_in_place() {
         w.message(),
         format!("Waiting for stable ReplicaSet web-{v1}: 3/5 pods available")
     );
-    assert_eq!(w.cond("Available"), ("False".into(), "NotAvailable".into()));
+    assert_eq!(
+        w.cond("Available"),
+        ("False".into(), "AvailableReason".into())
+    );
     w.make_ready(&v1);
     w.step();
     w.check_invariant = true;
@@ -235,8 +249,10 @@ fn new_revision_starts_a_preview_at_preview_replica_count_behind_the_preview_ser
         reasons(&d),
         [
             "RolloutUpdated",
-            "PreviewServiceSwitched",
-            "ScalingReplicaSet"
+            "SwitchService",
+            "NewReplicaSetCreated",
+            "ScalingReplicaSet",
+            "RolloutNotCompleted"
         ]
     );
     assert_eq!(
@@ -266,7 +282,7 @@ fn new_revision_starts_a_preview_at_preview_replica_count_behind_the_preview_ser
     );
     assert_eq!(
         w.cond("Progressing"),
-        ("True".into(), "ReplicaSetUpdated".into())
+        ("True".into(), "NewReplicaSetCreated".into())
     );
     assert_eq!(
         w.cond("Available"),
@@ -274,7 +290,7 @@ fn new_revision_starts_a_preview_at_preview_replica_count_behind_the_preview_ser
     );
     assert_eq!(
         w.cond("Completed"),
-        ("False".into(), "RolloutNotCompleted".into())
+        ("False".into(), "RolloutCompleted".into())
     );
     assert_eq!(d.requeue_after, requeue(600));
 
@@ -395,8 +411,9 @@ fn auto_promotion_seconds_promotes_on_time_and_requeues_for_it() {
         [
             "AutoPromotion",
             "RolloutPromoted",
-            "ActiveServiceSwitched",
-            "RolloutCompleted"
+            "SwitchService",
+            "RolloutCompleted",
+            "RolloutResumed"
         ]
     );
     assert_eq!(
@@ -489,7 +506,7 @@ fn promotion_scales_to_full_size_and_switches_only_when_every_pod_is_ready() {
         d.actions,
         [switch(ACTIVE, Some(&v1), &v2), deadline(&v1, w.at(30))]
     );
-    assert_eq!(reasons(&d), ["ActiveServiceSwitched", "RolloutCompleted"]);
+    assert_eq!(reasons(&d), ["SwitchService", "RolloutCompleted"]);
     assert_eq!(
         d.events[1].note,
         format!("Revision {v2} is stable; previous revision {v1} scales down in 30s")
@@ -553,7 +570,10 @@ fn a_revision_the_active_service_was_pointed_at_by_hand_becomes_stable_only_when
         ))
     );
     assert_eq!(w.rs(&v1).scale_down_deadline, None, "the fallback stays");
-    assert_eq!(w.cond("Available"), ("False".into(), "NotAvailable".into()));
+    assert_eq!(
+        w.cond("Available"),
+        ("False".into(), "AvailableReason".into())
+    );
 
     // Either the pods become ready and the release completes...
     let mut ready = w.clone();
@@ -592,9 +612,9 @@ fn run_until_stable_releases_a_new_image_end_to_end() {
     assert_eq!(w.preview(), Some(v2.clone()));
     assert_eq!((w.rs(&v1).replicas, w.rs(&v2).replicas), (0, 3));
     assert_eq!(
-        w.reasons()
+        w.notes("SwitchService")
             .iter()
-            .filter(|r| **r == "ActiveServiceSwitched")
+            .filter(|n| n.starts_with("Switched active Service"))
             .count(),
         2,
         "first deploy and this release"
@@ -630,9 +650,16 @@ fn observed_generation_tracks_the_generation_the_status_describes() {
 
 #[test]
 fn switch_events_name_the_service_and_both_hashes() {
+    // One Event reason for every Service, as Argo's `SwitchService`: the note names the role.
+    let of = |w: &World, role: &str| -> Vec<String> {
+        w.notes("SwitchService")
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("Switched {role} Service")))
+            .collect()
+    };
     let (mut w, v1) = World::deployed(json!({}), json!({}));
     assert_eq!(
-        w.notes("ActiveServiceSwitched"),
+        of(&w, "active"),
         [format!(
             "Switched active Service web-active from <none> to {v1}"
         )]
@@ -640,13 +667,13 @@ fn switch_events_name_the_service_and_both_hashes() {
     let v2 = w.set_image("app:2");
     w.run_until_settled();
     assert_eq!(
-        w.notes("ActiveServiceSwitched")[1..],
+        of(&w, "active")[1..],
         [format!(
             "Switched active Service web-active from {v1} to {v2}"
         )]
     );
     assert_eq!(
-        w.notes("PreviewServiceSwitched"),
+        of(&w, "preview"),
         [
             format!("Switched preview Service web-preview from <none> to {v1}"),
             format!("Switched preview Service web-preview from {v1} to {v2}"),

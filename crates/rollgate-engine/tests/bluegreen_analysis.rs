@@ -155,9 +155,20 @@ fn successful_pre_promotion_analysis_lets_the_release_continue() {
     );
     let d = w.step();
     assert_eq!(d.actions, [scale(&v2, 3)]);
-    assert_eq!(reasons(&d), ["RolloutPromoted", "ScalingReplicaSet"]);
+    assert_eq!(
+        reasons(&d),
+        [
+            "AnalysisRunSuccessful",
+            "RolloutPromoted",
+            "ScalingReplicaSet"
+        ]
+    );
     assert_eq!(
         d.events[0].note,
+        format!("pre-promotion analysis {run1}: Successful (was Pending)")
+    );
+    assert_eq!(
+        d.events[1].note,
         format!("Promoting {v2}: scaling to 3 pods, then switching the active Service")
     );
     assert_eq!(
@@ -199,9 +210,9 @@ fn failed_pre_promotion_analysis_aborts_in_the_same_reconcile() {
          production traffic returned to stable revision {v1}"
     );
     assert_eq!(d.actions, [deadline(&v2, w.at(30))]);
-    assert_eq!(reasons(&d), ["RolloutAborted"]);
-    assert!(d.events[0].warning);
-    assert_eq!(d.events[0].note, message);
+    assert_eq!(reasons(&d), ["AnalysisRunFailed", "RolloutAborted"]);
+    assert!(d.events[0].warning && d.events[1].warning);
+    assert_eq!(d.events[1].note, message);
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Degraded));
     assert_eq!(s.message, Some(message.clone()));
@@ -276,8 +287,8 @@ fn inconclusive_pre_promotion_analysis_pauses_until_a_human_promotes() {
     let run1 = w.set_run(PrePromotion, AnalysisPhase::Inconclusive, Some("no data"));
     let d = w.step();
     assert!(d.actions.is_empty());
-    assert_eq!(reasons(&d), ["RolloutPaused"]);
-    assert_eq!(d.events[0].note, "Rollout paused (InconclusiveAnalysis)");
+    assert_eq!(reasons(&d), ["AnalysisRunInconclusive", "RolloutPaused"]);
+    assert_eq!(d.events[1].note, "Rollout paused (InconclusiveAnalysisRun)");
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Paused));
     assert_eq!(
@@ -287,7 +298,7 @@ fn inconclusive_pre_promotion_analysis_pauses_until_a_human_promotes() {
              `rollgate promote web` to continue, `rollgate abort web` to go back"
         ))
     );
-    assert_eq!(s.pause_conditions, [pause("InconclusiveAnalysis", t)]);
+    assert_eq!(s.pause_conditions, [pause("InconclusiveAnalysisRun", t)]);
     assert_eq!(s.controller_pause, Some(true));
     assert_eq!(w.cond("Paused"), ("True".into(), "RolloutPaused".into()));
     assert_eq!(d.requeue_after, None);
@@ -311,7 +322,7 @@ fn inconclusive_pre_promotion_analysis_pauses_until_a_human_promotes() {
     assert_eq!(s.phase, Some(RolloutPhase::Healthy));
     assert!(s.pause_conditions.is_empty());
     assert_eq!(s.controller_pause, None);
-    assert_eq!(w.cond("Paused"), ("False".into(), "RolloutResumed".into()));
+    assert_eq!(w.cond("Paused"), ("False".into(), "RolloutPaused".into()));
 }
 
 #[test]
@@ -375,7 +386,7 @@ fn post_promotion_analysis_runs_after_the_switch_and_its_success_makes_the_revis
     w.set_run_phase(PostPromotion, AnalysisPhase::Successful);
     let d = w.step();
     assert_eq!(d.actions, [deadline(&v1, w.at(30))]);
-    assert_eq!(reasons(&d), ["RolloutCompleted"]);
+    assert_eq!(reasons(&d), ["AnalysisRunSuccessful", "RolloutCompleted"]);
     let s = w.status();
     assert_eq!(s.stable_rs, Some(v2));
     assert_eq!(s.phase, Some(RolloutPhase::Healthy));
@@ -399,9 +410,12 @@ fn post_promotion_failure_returns_traffic_to_the_old_stable_in_the_same_reconcil
         d.actions,
         [deadline(&v2, w.at(30)), switch(ACTIVE, Some(&v2), &v1),]
     );
-    assert_eq!(reasons(&d), ["RolloutAborted", "ActiveServiceSwitched"]);
     assert_eq!(
-        d.events[1].note,
+        reasons(&d),
+        ["AnalysisRunFailed", "RolloutAborted", "SwitchService"]
+    );
+    assert_eq!(
+        d.events[2].note,
         format!("Switched active Service web-active from {v2} to {v1}")
     );
     let message = format!(
@@ -435,7 +449,7 @@ fn inconclusive_post_promotion_analysis_pauses_after_the_switch_until_promoted()
     let post1 = w.set_run(PostPromotion, AnalysisPhase::Inconclusive, Some("no data"));
     let d = w.step();
     assert!(d.actions.is_empty(), "{:?}", d.actions);
-    assert_eq!(reasons(&d), ["RolloutPaused"]);
+    assert_eq!(reasons(&d), ["AnalysisRunInconclusive", "RolloutPaused"]);
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Paused));
     assert_eq!(
@@ -445,7 +459,7 @@ fn inconclusive_post_promotion_analysis_pauses_after_the_switch_until_promoted()
              `rollgate promote web` to continue, `rollgate abort web` to go back"
         ))
     );
-    assert_eq!(s.pause_conditions, [pause("InconclusiveAnalysis", t)]);
+    assert_eq!(s.pause_conditions, [pause("InconclusiveAnalysisRun", t)]);
     assert_eq!(s.controller_pause, Some(true));
     assert_eq!(s.stable_rs, Some(v1.clone()), "not stable while in doubt");
     assert_eq!(w.active(), Some(v2.clone()));

@@ -65,11 +65,7 @@ fn with_auto_promotion_disabled_the_release_pauses_until_promoted() {
     );
     assert_eq!(
         reasons(&d),
-        [
-            "RolloutPromoted",
-            "ActiveServiceSwitched",
-            "RolloutCompleted"
-        ]
+        ["RolloutPromoted", "SwitchService", "RolloutCompleted"]
     );
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Healthy));
@@ -221,9 +217,9 @@ fn promote_full_after_an_abort_overrides_it_and_skips_analysis() {
     assert_eq!(
         reasons(&d),
         [
-            "RolloutRetried",
+            "RolloutRetry",
             "RolloutPromoted",
-            "ActiveServiceSwitched",
+            "SwitchService",
             "RolloutCompleted"
         ]
     );
@@ -303,10 +299,7 @@ fn user_abort_keeps_traffic_on_stable_degrades_and_scales_the_preview_down_after
         w.cond("Progressing"),
         ("False".into(), "RolloutAborted".into())
     );
-    assert_eq!(
-        w.cond("Healthy"),
-        ("False".into(), "RolloutNotHealthy".into())
-    );
+    assert_eq!(w.cond("Healthy"), ("False".into(), "RolloutHealthy".into()));
     assert_eq!(w.active(), Some(v1.clone()));
     assert_eq!(d.requeue_after, requeue(45));
     assert!(w.run(&run1).terminating);
@@ -449,7 +442,7 @@ fn retry_restarts_the_release_with_a_new_analysis_run() {
     w.retry();
     let d = w.step();
     assert_eq!(d.actions, [scale(&v2, 3)]);
-    assert_eq!(reasons(&d), ["RolloutRetried", "ScalingReplicaSet"]);
+    assert_eq!(reasons(&d), ["RolloutRetry", "ScalingReplicaSet"]);
     assert_eq!(d.events[0].note, format!("Retrying the release of {v2}"));
     let s = w.status();
     assert_eq!(s.phase, Some(RolloutPhase::Progressing));

@@ -237,11 +237,7 @@ fn a_full_promotion_of_a_crash_looping_revision_is_aborted_at_the_deadline_for_g
     for _ in 0..3 {
         w.advance(60);
         let d = w.step();
-        assert!(
-            !reasons(&d).contains(&"RolloutRetried"),
-            "{:?}",
-            reasons(&d)
-        );
+        assert!(!reasons(&d).contains(&"RolloutRetry"), "{:?}", reasons(&d));
     }
     assert_eq!(w.rs(&bad).replicas, 0);
     assert_eq!(w.active(), Some(v1));

@@ -46,7 +46,8 @@ fn a_newer_revision_supersedes_the_release_in_flight() {
         [
             "RolloutSuperseded",
             "RolloutUpdated",
-            "PreviewServiceSwitched",
+            "SwitchService",
+            "NewReplicaSetCreated",
             "ScalingReplicaSet",
             "ScalingReplicaSet"
         ]
@@ -56,7 +57,7 @@ fn a_newer_revision_supersedes_the_release_in_flight() {
         format!("Release of {v2} superseded by a newer revision")
     );
     assert_eq!(
-        d.events[4].note,
+        d.events[5].note,
         format!(
             "Scaled down ReplicaSet web-{v2} from 3 to 0 (superseded, never served production traffic)"
         )
@@ -117,7 +118,7 @@ fn superseding_after_the_switch_keeps_the_serving_revision_until_the_next_switch
     let d = w.step();
     assert_eq!(d.actions, [deadline(&v1, w.at(60))]);
     assert_eq!(
-        d.events[0].note,
+        d.events[1].note,
         format!("Revision {v3} is stable; previous revision {v1} scales down in 60s")
     );
     w.advance(60);
@@ -144,7 +145,7 @@ fn a_new_revision_after_an_abort_starts_a_fresh_release() {
     assert_eq!(s.phase, Some(RolloutPhase::Progressing));
     assert_eq!(
         w.cond("Progressing"),
-        ("True".into(), "ReplicaSetUpdated".into())
+        ("True".into(), "NewReplicaSetCreated".into())
     );
     assert_eq!(w.preview(), Some(v3));
     assert_eq!(w.active(), Some(v1));
@@ -186,11 +187,7 @@ fn going_back_to_the_stable_template_mid_release_is_instant() {
     );
     assert_eq!(
         reasons(&d),
-        [
-            "RollbackToStable",
-            "PreviewServiceSwitched",
-            "ScalingReplicaSet"
-        ]
+        ["SkipSteps", "SwitchService", "ScalingReplicaSet"]
     );
     assert_eq!(
         d.events[0].note,
@@ -248,7 +245,7 @@ fn returning_to_the_revision_that_serves_production_never_scales_it_down() {
             format!("{:?}", scale_to_zero(&v3, false)),
         ]
     );
-    assert!(w.reasons().contains(&"RollbackToRevision"));
+    assert!(w.reasons().contains(&"SkipSteps"));
     assert_eq!(w.rs(&v2).replicas, 3, "not back to previewReplicaCount");
     assert_eq!(w.active(), Some(v2.clone()));
     assert!(
@@ -389,7 +386,7 @@ fn returning_to_stable_after_the_newest_replica_set_was_pruned_bumps_the_revisio
             revision: Some(3),
         }]
     );
-    assert_eq!(reasons(&d), ["RollbackToStable"]);
+    assert_eq!(reasons(&d), ["SkipSteps"]);
     assert_eq!(w.status().current_revision, Some(3));
     assert_eq!(w.phase(), Some(RolloutPhase::Healthy));
 }

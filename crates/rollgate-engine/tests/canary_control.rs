@@ -271,9 +271,9 @@ fn promote_full_after_an_abort_retries_with_full_promotion() {
     let (mut w, v1, v2) = in_phase(Aborted);
     w.promote_full();
     let d = w.step();
-    assert_eq!(reasons(&d)[0], "RolloutRetried");
+    assert_eq!(reasons(&d)[0], "RolloutRetry");
     assert_eq!(
-        w.notes("RolloutRetried"),
+        w.notes("RolloutRetry"),
         [format!(
             "Retrying the release of {v2} with full promotion (no steps, no analysis)"
         )]
@@ -387,9 +387,9 @@ fn retry_restarts_an_aborted_release_from_the_first_step() {
     let (mut w, v1, v2) = in_phase(Aborted);
     w.retry();
     let d = w.step();
-    assert_eq!(reasons(&d)[0], "RolloutRetried");
+    assert_eq!(reasons(&d)[0], "RolloutRetry");
     assert_eq!(
-        w.notes("RolloutRetried"),
+        w.notes("RolloutRetry"),
         [format!("Retrying the release of {v2} from the first step")]
     );
     assert_eq!(w.step_index(), 0);
@@ -414,7 +414,7 @@ fn retry_without_an_abort_changes_nothing() {
         w.retry();
         assert_no_effect(&mut w, phase);
         assert_eq!(w.status().abort, None, "{phase:?}: the request is cleared");
-        assert!(!w.reasons().contains(&"RolloutRetried"));
+        assert!(!w.reasons().contains(&"RolloutRetry"));
     }
 }
 
@@ -451,7 +451,7 @@ fn undo_to_an_older_revision_is_a_fast_rollback_in_every_phase() {
             w.set_image("app:1");
             let d = w.step();
             let r = reasons(&d);
-            assert!(r.contains(&"RollbackToRevision"), "{case}: {r:?}");
+            assert!(r.contains(&"SkipSteps"), "{case}: {r:?}");
             assert_eq!(
                 r.contains(&"RolloutSuperseded"),
                 phase != Healthy,
@@ -467,7 +467,7 @@ fn undo_to_an_older_revision_is_a_fast_rollback_in_every_phase() {
             assert_eq!(w.status().abort, None, "{case}");
             assert_eq!(w.step_index(), 4, "{case}: no steps");
             assert_eq!(
-                w.notes("RollbackToRevision"),
+                w.notes("SkipSteps"),
                 [format!(
                     "Template matches revision 1 ({v1}), whose ReplicaSet still exists: fast \
                      rollback as revision {}, without steps or analysis",

@@ -445,7 +445,7 @@ fn an_inconclusive_analysis_step_pauses_until_promoted() {
              `rollgate promote web` to continue, `rollgate abort web` to go back"
         )
     );
-    assert_eq!(pause_reasons(&w), ["InconclusiveAnalysis"]);
+    assert_eq!(pause_reasons(&w), ["InconclusiveAnalysisRun"]);
     w.advance(3600);
     w.step();
     assert_eq!(w.step_index(), 1);
@@ -678,7 +678,7 @@ fn an_inconclusive_background_analysis_pauses_until_promoted_then_a_fresh_run_wa
     );
     w.step();
     assert_eq!(w.phase(), Some(RolloutPhase::Paused));
-    assert_eq!(pause_reasons(&w), ["InconclusiveAnalysis"]);
+    assert_eq!(pause_reasons(&w), ["InconclusiveAnalysisRun"]);
     assert_eq!(
         w.message(),
         format!(
@@ -729,7 +729,7 @@ fn promoting_an_inconclusive_background_analysis_at_a_pause_step_promotes_both()
     w.step();
     assert_eq!(
         pause_reasons(&w),
-        ["CanaryPauseStep", "InconclusiveAnalysis"]
+        ["CanaryPauseStep", "InconclusiveAnalysisRun"]
     );
     // `rollgate promote` clears both pause conditions: the pause step ends too.
     w.promote();

@@ -74,7 +74,7 @@ fn a_blue_green_rollout_created_paused_creates_its_replica_set_without_pods() {
     w.run_until_settled();
     assert_eq!(w.phase(), Some(Healthy));
     assert_eq!(w.status().stable_rs, Some(v1.clone()));
-    assert_eq!(w.cond("Paused"), ("False".into(), "RolloutResumed".into()));
+    assert_eq!(w.cond("Paused"), ("False".into(), "RolloutPaused".into()));
     assert_eq!(w.size(&v1), 3);
 }
 

@@ -28,7 +28,7 @@ fn the_canary_demo_promotes_one_release_aborts_the_crash_looping_one_and_guards_
         "Paused at step 4/6 until promoted",
         "Pause at step 4/6 promoted",
         "weight 80% (actual 80%)",
-        "event StableServiceSwitched",
+        "event SwitchService          Switched stable Service",
         "! event RolloutAborted         Aborted: ProgressDeadlineExceeded",
         "alert HighErrorRate fires on revision 4",
         "! event RolloutAborted         AlertFiring inside the guard window",
@@ -45,7 +45,10 @@ fn the_canary_demo_promotes_one_release_aborts_the_crash_looping_one_and_guards_
 #[test]
 fn the_blue_green_demo_is_the_default_its_analysis_decides_and_an_alert_rolls_back() {
     let out = demo(&[]);
-    assert!(out.contains("event ActiveServiceSwitched"), "{out}");
+    assert!(
+        out.contains("event SwitchService          Switched active Service"),
+        "{out}"
+    );
     assert!(out.contains("event AnalysisRunCreated"), "{out}");
     // v3.0 serves 30% errors: a success rate of 0.7, whichever metric source the demo used.
     assert!(
