@@ -304,10 +304,12 @@ string_enum! {
 
 impl ConditionReason {
     /// The status of the Progressing condition with this reason: False once the release
-    /// cannot go on by itself (aborted, out of time), True otherwise.
+    /// cannot go on by itself (aborted, out of time), Unknown while paused (as Argo Rollouts
+    /// and Deployments report a paused rollout), True otherwise.
     pub fn progressing_status(self) -> &'static str {
         match self {
             Self::RolloutAborted | Self::ProgressDeadlineExceeded => "False",
+            Self::RolloutPaused => "Unknown",
             _ => "True",
         }
     }

@@ -117,6 +117,9 @@ pub struct CanarySpec {
     pub dynamic_stable_scale: bool,
     /// `scaleDownDelaySeconds`.
     pub scale_down_delay_seconds: i64,
+    /// `scaleDownDelayRevisionLimit`: how many old ReplicaSets may wait for their delayed
+    /// scale-down at once (the oldest beyond it go at once).
+    pub scale_down_delay_revision_limit: Option<usize>,
     /// `abortScaleDownDelaySeconds`.
     pub abort_scale_down_delay_seconds: i64,
 }
@@ -340,11 +343,6 @@ fn unsupported(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             "spec.strategy.blueGreen.previewMetadata",
             bg.is_some_and(|b| b.preview_metadata.is_some()),
             "pods carry the labels of spec.template only",
-        ),
-        (
-            "spec.strategy.canary.scaleDownDelayRevisionLimit",
-            canary.is_some_and(|c| c.scale_down_delay_revision_limit.is_some()),
-            "use scaleDownDelaySeconds",
         ),
         (
             "spec.strategy.canary.canaryMetadata",
@@ -982,6 +980,11 @@ fn canary(
         c.scale_down_delay_seconds,
         problems,
     );
+    let delay_limit = non_negative(
+        &format!("{F}.scaleDownDelayRevisionLimit"),
+        c.scale_down_delay_revision_limit,
+        problems,
+    );
     let abort_delay = non_negative(
         &format!("{F}.abortScaleDownDelaySeconds"),
         c.abort_scale_down_delay_seconds,
@@ -1194,6 +1197,7 @@ fn canary(
         scale_down_delay_seconds: delay
             .map(i64::from)
             .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS),
+        scale_down_delay_revision_limit: delay_limit.and_then(|v| usize::try_from(v).ok()),
         abort_scale_down_delay_seconds: abort_delay
             .map(i64::from)
             .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS),

@@ -45,7 +45,8 @@ fn with_auto_promotion_disabled_the_release_pauses_until_promoted() {
     assert_eq!(w.cond("Paused"), ("True".into(), "RolloutPaused".into()));
     assert_eq!(
         w.cond("Progressing"),
-        ("True".into(), "RolloutPaused".into())
+        // Argo Rollouts: Progressing is Unknown while paused.
+        ("Unknown".into(), "RolloutPaused".into())
     );
     assert_eq!(d.requeue_after, None, "no timer: only a human promotes");
 

@@ -50,18 +50,6 @@ fn a_workload_ref_is_reported_not_ignored() {
 }
 
 #[test]
-fn a_canary_scale_down_delay_revision_limit_is_reported_not_ignored() {
-    assert_invalid(
-        World::canary(
-            json!({}),
-            json!({"scaleDownDelayRevisionLimit": 2, "steps": [{"setWeight": 50}]}),
-        ),
-        "spec.strategy.canary.scaleDownDelayRevisionLimit: not supported by rollgate (use \
-         scaleDownDelaySeconds); remove it",
-    );
-}
-
-#[test]
 fn pod_metadata_and_anti_affinity_are_reported_not_ignored() {
     assert_invalid(
         World::new(

@@ -107,7 +107,12 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     protected.extend(plan.moves.iter().map(|(h, _)| h.as_str()));
     protected.extend(plan.late.iter().map(|(h, _)| h.as_str()));
     protected.extend(plan.others.iter().map(String::as_str));
-    replicasets::clean_up(cx, &protected, None, spec.common.revision_history_limit);
+    replicasets::clean_up(
+        cx,
+        &protected,
+        spec.scale_down_delay_revision_limit,
+        spec.common.revision_history_limit,
+    );
 
     let mut keep: Vec<String> = Vec::new();
     if !cx.release.abort_flagged()
