@@ -838,7 +838,10 @@ mod tests {
         for k in [0, 1, 9, 19, 20, 21, 40, 400] {
             let got = ln_factorial(f64::from(k));
             let want = sum_of_logs(k);
-            assert!((got - want).abs() < 1e-12 * want.max(1.0), "{k}: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-12 * want.max(1.0),
+                "{k}: {got} vs {want}"
+            );
         }
     }
 
