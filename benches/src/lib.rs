@@ -1,4 +1,7 @@
-//! Measurement helpers shared by the benchmark binaries (Linux `/proc`).
+//! Measurement helpers shared by the benchmark binaries (Linux `/proc`), and the canary-judge
+//! quality benchmark ([`judge_quality`]), which the tests run in a short version.
+
+pub mod judge_quality;
 
 use std::time::Duration;
 
