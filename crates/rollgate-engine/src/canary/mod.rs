@@ -107,12 +107,24 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     protected.extend(plan.moves.iter().map(|(h, _)| h.as_str()));
     protected.extend(plan.late.iter().map(|(h, _)| h.as_str()));
     protected.extend(plan.others.iter().map(String::as_str));
-    replicasets::clean_up(
-        cx,
-        &protected,
-        spec.scale_down_delay_revision_limit,
-        spec.common.revision_history_limit,
-    );
+    // Protected ReplicaSets already waiting for their delayed scale-down (the previous stable
+    // a completion just scheduled) are the newest waiting ones: they count against
+    // `scaleDownDelayRevisionLimit` before the older ones the clean-up sees.
+    let waiting_protected = cx
+        .observed
+        .replica_sets
+        .iter()
+        .filter(|rs| {
+            protected.contains(&rs.hash.as_str())
+                && cx.status.stable_rs.as_deref() != Some(rs.hash.as_str())
+        })
+        .filter(|rs| replicasets::planned_size(cx, &rs.name).unwrap_or(rs.replicas) > 0)
+        .filter(|rs| rs.scale_down_deadline.is_some() || cx.deadlines.contains_key(&rs.name))
+        .count();
+    let limit = spec
+        .scale_down_delay_revision_limit
+        .map(|l| l.saturating_sub(waiting_protected));
+    replicasets::clean_up(cx, &protected, limit, spec.common.revision_history_limit);
 
     let mut keep: Vec<String> = Vec::new();
     if !cx.release.abort_flagged()
@@ -1070,7 +1082,9 @@ fn complete(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, previous: &str) -> 
         // The previous stable is still protected from this reconcile's clean-up (which acts on
         // and wakes for the deadlines it finds), so both are done here, as the next reconcile
         // would: without a delay it goes now, else we wake for its deadline.
-        if left > 0 && spec.scale_down_delay_seconds == 0 && cx.status.guard.is_none() {
+        let no_wait =
+            spec.scale_down_delay_seconds == 0 || spec.scale_down_delay_revision_limit == Some(0);
+        if left > 0 && no_wait && cx.status.guard.is_none() {
             replicasets::ensure(cx, &spec.common, previous, 0, None);
         } else if left > 0 {
             replicasets::schedule_scale_down(cx, previous, spec.scale_down_delay_seconds);
