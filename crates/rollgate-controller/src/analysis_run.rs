@@ -169,7 +169,12 @@ async fn read_counters(
             }
         }
     }
-    let [canary_events, canary_requests, baseline_events, baseline_requests] = values;
+    let [
+        canary_events,
+        canary_requests,
+        baseline_events,
+        baseline_requests,
+    ] = values;
     Outcome::Counters(Readings {
         canary_events,
         canary_requests,
