@@ -47,6 +47,20 @@ fn counter(name: &str, hash: &str) -> String {
 }
 
 async fn world(canary_errors: u64) -> anyhow::Result<World> {
+    world_with(
+        canary_errors,
+        &counter("http_request_errors_total", "{{args.hash}}"),
+        json!({}),
+    )
+    .await
+}
+
+/// [`world`] with another `events` query, and `metric` merged over the metric.
+async fn world_with(
+    canary_errors: u64,
+    events: &str,
+    metric: serde_json::Value,
+) -> anyhow::Result<World> {
     rollgate_promtest::install_crypto_provider();
     let server = MetricsServer::start().await?;
     let traffic = drive(server.handle(), canary_errors);
@@ -73,17 +87,19 @@ async fn world(canary_errors: u64) -> anyhow::Result<World> {
         _traffic: traffic,
         _server: server,
     };
+    let mut m = json!({
+        "name": "errors", "interval": "1s", "count": 8,
+        "provider": {"prometheus": {"address": w.prom.address()}},
+        "sequential": {
+            "events": events,
+            "requests": counter("http_requests_total", "{{args.hash}}"),
+            "alpha": 0.01, "priorConcentration": 20, "direction": "increase"}});
+    merge(&mut m, metric);
     w.stack
         .apply_yaml(
             &analysis_template(
                 "errors",
-                json!({"args": [{"name": "hash"}], "metrics": [{
-                    "name": "errors", "interval": "1s", "count": 8,
-                    "provider": {"prometheus": {"address": w.prom.address()}},
-                    "sequential": {
-                        "events": counter("http_request_errors_total", "{{args.hash}}"),
-                        "requests": counter("http_requests_total", "{{args.hash}}"),
-                        "alpha": 0.01, "priorConcentration": 20, "direction": "increase"}}]}),
+                json!({"args": [{"name": "hash"}], "metrics": [m]}),
             )
             .to_string(),
             NS,
@@ -198,5 +214,33 @@ async fn a_canary_as_good_as_the_stable_revision_passes() -> R {
     assert!(requests > 0, "{:?}", last.metadata);
     let e: f64 = last.metadata["eValue"].parse()?;
     assert!(e < 100.0, "{:?}", last.metadata);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_query_returning_several_series_is_an_error_naming_it_never_a_failure() -> R {
+    // Both counters of the revision: two series where one counter is expected.
+    let events = "{__name__=~\"http_.*_total\", pod_template_hash=\"{{args.hash}}\"}";
+    let w = world_with(3, events, json!({"consecutiveErrorLimit": 1})).await?;
+    let paused = wait(&w, "paused on the analysis error", 60, |r| {
+        phase(r) == Some(RolloutPhase::Paused)
+    })
+    .await?;
+    assert_eq!(stable(&paused), Some(hash_of("app:1")));
+    let status = the_run(&w).await?.status.unwrap_or_default();
+    assert_eq!(status.phase, Some(AnalysisPhase::Error));
+    let m = &status.metric_results[0];
+    assert_eq!((m.failed, m.error), (0, 2), "{m:?}");
+    let msg = m
+        .measurements
+        .last()
+        .and_then(|x| x.message.clone())
+        .unwrap_or_default();
+    let rendered = events.replace("{{args.hash}}", &hash_of("app:2"));
+    assert!(
+        msg.contains(&format!("canary events query \"{rendered}\"")),
+        "{msg}"
+    );
+    assert!(msg.contains("returned 2 series"), "{msg}");
     Ok(())
 }
