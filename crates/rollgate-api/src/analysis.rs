@@ -100,6 +100,13 @@ pub struct AnalysisRunSpec {
     /// Set to stop measuring; the run ends with its current outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminate: Option<bool>,
+    /// The arguments of the baseline's rendering of `sequential` metrics (a rollgate
+    /// extension): every argument resolved from `podTemplateHashValue: Latest` again, with the
+    /// stable ReplicaSet's hash (the latest one's while there is no stable one). The baseline's
+    /// queries take `args` with each of these replacing the argument of the same name; the
+    /// canary's take `args` as they are. Set only when a metric is `sequential`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_args: Vec<AnalysisArg>,
 }
 
 /// An analysis argument.
@@ -204,9 +211,51 @@ pub struct Metric {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["Inconclusive", "Fail", "Pass"]))]
     pub no_data_policy: Option<String>,
-    /// Where the value comes from.
+    /// Where the value comes from. A `sequential` metric takes the address, timeout, headers
+    /// and credentials of `provider.prometheus` and needs no `query`.
     #[serde(default, skip_serializing_if = "MetricProvider::is_empty")]
     pub provider: MetricProvider,
+    /// Judge the canary against the baseline with an anytime-valid sequential test on event
+    /// counters instead of a condition on one query's value (a rollgate extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialMetric>,
+}
+
+/// A sequential metric: the canary's share of events (errors, slow requests) compared with its
+/// share of requests, from Prometheus counters of both the canary and the baseline (the stable
+/// revision), tested after every measurement. The metric fails the moment the test's e-value
+/// reaches `1/alpha`; the probability that a canary no worse than the baseline ever fails it is
+/// at most `alpha`, however many measurements are taken. It passes when `count` measurements
+/// were taken without that.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["events", "requests"]))]
+#[serde(rename_all = "camelCase")]
+pub struct SequentialMetric {
+    /// PromQL returning one counter of events (e.g. errors) as a scalar or a one-sample vector,
+    /// e.g. `sum(http_requests_total{code=~"5..",pod_template_hash="{{args.hash}}"})`.
+    /// Evaluated once for the canary (`args`) and once for the baseline (`baselineArgs` over
+    /// `args`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub events: String,
+    /// PromQL returning the matching counter of requests, rendered the same way.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub requests: String,
+    /// Bound on the probability of failing a canary that is no worse (default 0.05); in (0, 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// Concentration of the prior around "no difference" (default 20): larger values expect
+    /// smaller differences; in (0, 1000].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_concentration: Option<f64>,
+    /// Which change fails the metric: `increase` (default: more events than the canary's
+    /// share of requests explains), `decrease` or `either`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["increase", "decrease", "either"]))]
+    pub direction: Option<String>,
+    /// The metric cannot fail before both revisions together saw this many events (default 0).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_events: Option<i64>,
 }
 
 /// Metric providers.
@@ -226,13 +275,13 @@ impl MetricProvider {
 
 /// A Prometheus query.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[schemars(extend("required" = ["address", "query"]))]
+#[schemars(extend("required" = ["address"]))]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusMetric {
     /// Base URL of the Prometheus server.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub address: String,
-    /// PromQL query; may contain `{{args.NAME}}`.
+    /// PromQL query; may contain `{{args.NAME}}`. Required unless the metric is `sequential`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub query: String,
     /// Query timeout in seconds.
@@ -377,6 +426,11 @@ pub struct MetricResult {
     /// True for a dry-run metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
+    /// The state of a `sequential` metric's test (its counters, counts and likelihoods), as the
+    /// engine wrote it: a restarted controller continues the same test from here.
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<serde_json::Value>,
 }
 
 /// One measurement.
@@ -398,7 +452,9 @@ pub struct Measurement {
     /// End of the measurement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
-    /// Extra details.
+    /// Extra details. A `sequential` metric's measurements record the cumulative counts
+    /// (`canaryEvents`, `canaryRequests`, `baselineEvents`, `baselineRequests`), `eValue`,
+    /// `pValue` and `rateRatio`; their `value` is the e-value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
 }

@@ -733,7 +733,7 @@ mod tests {
         let metric = &spec["properties"]["metrics"]["items"];
         assert_eq!(metric["required"], json!(["name", "provider"]));
         let prometheus = &metric["properties"]["provider"]["properties"]["prometheus"];
-        assert_eq!(prometheus["required"], json!(["address", "query"]));
+        assert_eq!(prometheus["required"], json!(["address"]));
         assert_eq!(
             bounds(&prometheus["properties"]["timeout"]),
             (json!("integer"), json!("int64"), json!(1.0), Value::Null)

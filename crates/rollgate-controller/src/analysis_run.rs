@@ -2,7 +2,9 @@
 //!
 //! Each reconcile of a run asks the pure analysis engine ([`rollgate_engine::measure::plan`]) which
 //! measurements are due, with their queries rendered; performs them against the run's
-//! [`MetricSource`] (concurrently), noting when each query was sent and when its answer came;
+//! [`MetricSource`] (concurrently; a `sequential` metric's four counter queries too, each read
+//! as one counter by [`measure::counter_reading`]), noting when each query was sent and when
+//! its answer came;
 //! hands the outcomes to [`rollgate_engine::measure::record`], which decides the measurement
 //! and metric phases and the run's phase, on the blocking pool (it evaluates CEL conditions:
 //! CPU work that must not stall other reconciles); and writes the status,
@@ -18,7 +20,11 @@ use kube::{Api, Client};
 use rollgate_api::AnalysisRun;
 use rollgate_api::labels::FIELD_MANAGER;
 use rollgate_api::{AnalysisRunSpec, AnalysisRunStatus};
-use rollgate_engine::measure::{self, Measured, MetricValue, Outcome, RunDecision, Sample, Series};
+use rollgate_engine::judge::sequential::Readings;
+use rollgate_engine::measure::{
+    self, CounterQueries, Measured, MetricValue, Outcome, PrometheusQuery, RunDecision, Sample,
+    Series,
+};
 use rollgate_prometheus::QueryResult;
 use tracing::debug;
 
@@ -120,6 +126,63 @@ pub async fn record_off_reactor(
     measure::record(spec, Some(status), failed, now)
 }
 
+/// Performs one query of a measurement: builds its request (credentials, range) and asks the
+/// source.
+async fn query_one(
+    ctx: &RunContext,
+    ns: &str,
+    about: QueryFor<'_>,
+    query: &PrometheusQuery,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Result<rollgate_prometheus::QueryResult, String> {
+    let req = build_request(&ctx.client, ns, query, now).await?;
+    ctx.source.query(about, &req).await
+}
+
+/// Reads the four counters of a sequential metric concurrently. Every answer must be one
+/// counter ([`measure::counter_reading`]); the first that is not, or a failed query, makes the
+/// measurement an error naming that query.
+async fn read_counters(
+    ctx: &RunContext,
+    ns: &str,
+    about: QueryFor<'_>,
+    queries: &CounterQueries,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Outcome {
+    let answers = join_all(queries.all().into_iter().map(|(series, q)| async move {
+        let about = QueryFor {
+            counter: Some(series),
+            ..about
+        };
+        query_one(ctx, ns, about, q, now)
+            .await
+            .and_then(|r| measure::counter_reading(&to_metric_value(r)))
+            .map_err(|e| format!("{series} query \"{}\": {e}", q.query))
+    }))
+    .await;
+    let mut values = [0.0; 4];
+    for (slot, answer) in values.iter_mut().zip(answers) {
+        match answer {
+            Ok(v) => *slot = v,
+            Err(e) => {
+                return Outcome::ProviderError(format!("metric \"{}\": {e}", about.metric));
+            }
+        }
+    }
+    let [
+        canary_events,
+        canary_requests,
+        baseline_events,
+        baseline_requests,
+    ] = values;
+    Outcome::Counters(Readings {
+        canary_events,
+        canary_requests,
+        baseline_events,
+        baseline_requests,
+    })
+}
+
 /// Measures what is due of one AnalysisRun and writes its status. Returns when to look again
 /// (`None`: the run is finished or gone).
 pub async fn reconcile_run(
@@ -163,23 +226,30 @@ pub async fn reconcile_run(
             run: name,
             labels,
             metric: &due.metric,
+            counter: None,
         };
         async move {
-            let (outcome, started_at) = match (&due.query, args_error) {
-                (_, Some(e)) => (Outcome::ProviderError(e), ctx.clock.now()),
-                (Err(e), None) => (Outcome::ProviderError(e.to_string()), ctx.clock.now()),
-                (Ok(metric), None) => match build_request(&ctx.client, ns, metric, now).await {
-                    Err(e) => (Outcome::ProviderError(e), ctx.clock.now()),
-                    Ok(req) => {
-                        // From the moment the query is sent to the moment its answer came.
-                        let sent = ctx.clock.now();
-                        let outcome = match ctx.source.query(about, &req).await {
-                            Ok(result) => Outcome::Value(to_metric_value(result)),
-                            Err(e) => Outcome::ProviderError(e),
-                        };
-                        (outcome, sent)
+            let (outcome, started_at) = match (&due.query, &due.counters, args_error) {
+                (_, _, Some(e)) => (Outcome::ProviderError(e), ctx.clock.now()),
+                (_, Some(counters), None) => {
+                    let sent = ctx.clock.now();
+                    (read_counters(ctx, ns, about, counters, now).await, sent)
+                }
+                (Err(e), None, None) => (Outcome::ProviderError(e.to_string()), ctx.clock.now()),
+                (Ok(metric), None, None) => {
+                    match build_request(&ctx.client, ns, metric, now).await {
+                        Err(e) => (Outcome::ProviderError(e), ctx.clock.now()),
+                        Ok(req) => {
+                            // From the moment the query is sent to the moment its answer came.
+                            let sent = ctx.clock.now();
+                            let outcome = match ctx.source.query(about, &req).await {
+                                Ok(result) => Outcome::Value(to_metric_value(result)),
+                                Err(e) => Outcome::ProviderError(e),
+                            };
+                            (outcome, sent)
+                        }
                     }
-                },
+                }
             };
             Measured {
                 metric: due.metric.clone(),

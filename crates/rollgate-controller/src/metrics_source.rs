@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Client};
 use rollgate_api::AnalysisArg;
-use rollgate_engine::measure::{self, Credentials, PrometheusQuery};
+use rollgate_engine::measure::{self, CounterSeries, Credentials, PrometheusQuery};
 use rollgate_prometheus::{Auth, QueryResult, Range, Request, Tls};
 
 /// A boxed future, as [`MetricSource`] returns.
@@ -29,6 +29,9 @@ pub struct QueryFor<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// Name of the metric in the run.
     pub metric: &'a str,
+    /// For a `sequential` metric, which of its four counters this query reads (the canary's
+    /// or the baseline's events or requests); `None` for other metrics.
+    pub counter: Option<CounterSeries>,
 }
 
 /// Answers measurement queries.

@@ -111,6 +111,27 @@ pub(crate) fn age(now: Timestamp, since: Option<Timestamp>) -> String {
     }
 }
 
+/// What the last judged measurement of a `sequential` metric says: its e-value, rate ratio
+/// and counts (`e-value: 142.3 ratio: 3.1 canary: 30/1000 baseline: 90/9000`). `None` for
+/// other metrics.
+fn sequential_info(m: &rollgate_api::MetricResult) -> Option<String> {
+    let last = m
+        .measurements
+        .iter()
+        .rev()
+        .find(|x| x.metadata.contains_key("eValue"))?;
+    let get = |k: &str| last.metadata.get(k).map_or("-", String::as_str);
+    Some(format!(
+        "e-value: {} ratio: {} canary: {}/{} baseline: {}/{}",
+        get("eValue"),
+        get("rateRatio"),
+        get("canaryEvents"),
+        get("canaryRequests"),
+        get("baselineEvents"),
+        get("baselineRequests"),
+    ))
+}
+
 /// One line of the tree.
 struct Node {
     prefix: String,
@@ -455,6 +476,10 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
                         counts.push(format!("{sym} {n}"));
                     }
                 }
+                let info = match sequential_info(m) {
+                    Some(judged) => format!("{}  {judged}", counts.join(" ")),
+                    None => format!("{}  last: {}", counts.join(" "), last_values.join(" ")),
+                };
                 nodes.push(Node {
                     prefix: format!("{indent}{sub}{mb}· "),
                     name: m.name.clone(),
@@ -465,7 +490,7 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
                         m.phase.map_or_else(|| "Running".into(), |p| p.to_string())
                     ),
                     age: String::new(),
-                    info: format!("{}  last: {}", counts.join(" "), last_values.join(" ")),
+                    info,
                 });
             }
         }
@@ -722,6 +747,50 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Abort reason"), "{text}");
+    }
+
+    #[test]
+    fn a_sequential_metric_shows_the_e_value_and_ratio_of_its_last_measurement() {
+        let judged = |e: &str| {
+            json!({"phase": "Successful", "value": e, "metadata": {"eValue": e,
+                "rateRatio": "2.9", "canaryEvents": "29", "canaryRequests": "1000",
+                "baselineEvents": "90", "baselineRequests": "9000", "pValue": "0.5"}})
+        };
+        let mut run: AnalysisRun = from(json!({
+            "apiVersion": "rollgate.dev/v1alpha1", "kind": "AnalysisRun",
+            "metadata": {"name": "web-h2-step-1-1", "creationTimestamp": T0},
+            "spec": {"metrics": []},
+            "status": {"phase": "Running", "metricResults": [
+                {"name": "errors", "phase": "Running", "count": 3, "successful": 2, "error": 1,
+                 "measurements": [judged("0.8"), judged("4.2"),
+                                  {"phase": "Error", "message": "unreachable"}]},
+                {"name": "latency", "phase": "Running", "count": 1, "successful": 1,
+                 "measurements": [{"phase": "Successful", "value": "[0.2]"}]}]}
+        }));
+        run.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(POD_TEMPLATE_HASH.to_string(), "h2".to_string());
+        let o = Objects {
+            rollout: bluegreen(json!({"phase": "Progressing"})),
+            replica_sets: vec![rs("h2", 2, "app:2", 2, 2, json!({}))],
+            pods: vec![],
+            runs: vec![run],
+        };
+        let text = render(&o, now(), false);
+        let errors = text
+            .lines()
+            .find(|l| l.contains("errors"))
+            .unwrap_or_default();
+        assert!(
+            errors.ends_with("✔ 2 ⚠ 1  e-value: 4.2 ratio: 2.9 canary: 29/1000 baseline: 90/9000"),
+            "{text}"
+        );
+        let latency = text
+            .lines()
+            .find(|l| l.contains("latency"))
+            .unwrap_or_default();
+        assert!(latency.ends_with("✔ 1  last: [0.2]"), "{text}");
     }
 
     #[test]

@@ -22,6 +22,10 @@ use crate::replicasets::owner_reference;
 /// Rollout (`metadata.name`, `metadata.labels['team']`, `spec.replicas`, ...); `secretKeyRef`
 /// is left for the run's measurements to read (a Secret never goes into a run's spec).
 /// Templates are looked up in `observed` (validation has already reported missing ones).
+///
+/// When a metric is `sequential`, `baselineArgs` holds every argument resolved from
+/// `podTemplateHashValue: Latest` once more, with the stable hash (the latest one while there
+/// is no stable ReplicaSet): the baseline's rendering of its queries.
 pub fn build_run_spec(
     analysis: &RolloutAnalysis,
     observed: &Observed,
@@ -49,6 +53,8 @@ pub fn build_run_spec(
     spec.dry_run.extend(analysis.dry_run.iter().cloned());
     spec.measurement_retention
         .extend(analysis.measurement_retention.iter().cloned());
+    let sequential = spec.metrics.iter().any(|m| m.sequential.is_some());
+    let mut baseline_args = Vec::new();
     spec.args = args
         .into_values()
         .map(|mut a| {
@@ -58,7 +64,16 @@ pub fn build_run_spec(
                 Ok(ArgSource::PodTemplateHash(HashSource::Stable)) => {
                     Some(stable_hash.unwrap_or(latest_hash).to_string())
                 }
-                Ok(ArgSource::PodTemplateHash(HashSource::Latest)) => Some(latest_hash.to_string()),
+                Ok(ArgSource::PodTemplateHash(HashSource::Latest)) => {
+                    if sequential {
+                        baseline_args.push(AnalysisArg {
+                            name: a.name.clone(),
+                            value: Some(stable_hash.unwrap_or(latest_hash).to_string()),
+                            value_from: None,
+                        });
+                    }
+                    Some(latest_hash.to_string())
+                }
                 Ok(ArgSource::FieldRef(path)) => field_value(rollout, &path),
                 _ => None,
             };
@@ -69,6 +84,7 @@ pub fn build_run_spec(
             a
         })
         .collect();
+    spec.baseline_args = baseline_args;
     spec
 }
 

@@ -79,6 +79,7 @@ fn template(t: &AnalysisTemplateSpec, answers: &[Outcome]) {
         dry_run: t.dry_run.clone(),
         measurement_retention: t.measurement_retention.clone(),
         terminate: None,
+        baseline_args: Vec::new(),
     };
     run(&spec, None, answers);
 }

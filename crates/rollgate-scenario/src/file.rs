@@ -118,6 +118,12 @@ pub struct MetricValues {
     /// in whichever stage (`revisions` win when both match).
     #[serde(default)]
     pub releases: BTreeMap<String, Series>,
+    /// For a `sequential` metric: the requests per second all revisions of the rollout serve
+    /// together, split between them by their ready pods. The series are then each revision's
+    /// fraction of requests that are events (errors), and the metric source answers the
+    /// counters (whole numbers) of events and requests that this traffic adds up to.
+    #[serde(default)]
+    pub requests_per_second: Option<f64>,
 }
 
 /// Values over time.
@@ -601,6 +607,14 @@ impl Scenario {
             }
             if let Some(s) = &values.default {
                 check_series(s, &format!("metrics.{metric}.default"))?;
+            }
+            if let Some(rps) = values.requests_per_second
+                && !(rps.is_finite() && rps > 0.0)
+            {
+                return Err(format!(
+                    "metrics.{metric}.requestsPerSecond: a number of requests per second > 0 \
+                     expected, got {rps}"
+                ));
             }
             for (rev, s) in &values.revisions {
                 let field = format!("metrics.{metric}.revisions.{rev}");

@@ -1,11 +1,20 @@
 //! The metric source of a scenario: answers each measurement with the scenario's value for
 //! the metric and the revision the AnalysisRun analyses, at the current virtual time.
+//!
+//! A `sequential` metric's counter queries are answered from counters this source keeps per
+//! metric and ReplicaSet: between two queries, the metric's `requestsPerSecond` are split
+//! between the rollout's ReplicaSets by their ready pods, and each revision's series gives the
+//! fraction of its requests that are events. The canary's counters are those of the run's
+//! pod-template hash, the baseline's those of the rollout's stable ReplicaSet.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION};
+use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
 use rollgate_controller::metrics_source::{BoxFuture, MetricSource, QueryFor};
+use rollgate_engine::measure::CounterSeries;
 use rollgate_engine::pipeline::RELEASE_LABEL;
 use rollgate_prometheus::{QueryResult, Request};
 use rollgate_sim::SimCluster;
@@ -21,6 +30,16 @@ pub struct ScenarioMetrics {
     sim: SimCluster,
     metrics: BTreeMap<String, MetricValues>,
     down: AtomicBool,
+    counters: Mutex<Counters>,
+}
+
+/// The counters of `sequential` metrics.
+#[derive(Debug, Default)]
+struct Counters {
+    /// When the traffic of (metric, namespace, rollout) was last added up.
+    updated: BTreeMap<(String, String, String), Duration>,
+    /// `(requests, events)` per (metric, namespace, pod-template hash).
+    totals: BTreeMap<(String, String, String), (f64, f64)>,
 }
 
 impl ScenarioMetrics {
@@ -31,7 +50,103 @@ impl ScenarioMetrics {
             sim,
             metrics,
             down: AtomicBool::new(false),
+            counters: Mutex::new(Counters::default()),
         }
+    }
+
+    /// The stable ReplicaSet's pod-template hash of the rollout `name` in `ns`.
+    fn stable_hash(&self, ns: &str, name: &str) -> Option<String> {
+        self.sim
+            .list_objects("rollgate.dev/v1alpha1", "rollouts", Some(ns))
+            .into_iter()
+            .find(|r| r["metadata"]["name"] == name)
+            .and_then(|r| r["status"]["stableRS"].as_str().map(str::to_string))
+    }
+
+    /// The counter `series` of a `sequential` metric for the run `about`, as a whole number.
+    fn counter(&self, about: &QueryFor<'_>, series: CounterSeries) -> Result<f64, String> {
+        let values = self
+            .metrics
+            .get(about.metric)
+            .ok_or_else(|| format!("the scenario has no metrics.{} for a counter", about.metric))?;
+        let rps = values.requests_per_second.ok_or_else(|| {
+            format!(
+                "metrics.{}.requestsPerSecond: required for the counters of a sequential metric",
+                about.metric
+            )
+        })?;
+        let rollout = about
+            .labels
+            .get(ROLLOUT_NAME)
+            .ok_or("the run names no rollout")?;
+        let hash = match series {
+            CounterSeries::CanaryEvents | CounterSeries::CanaryRequests => about
+                .labels
+                .get(POD_TEMPLATE_HASH)
+                .cloned()
+                .ok_or("the run names no pod-template hash")?,
+            CounterSeries::BaselineEvents | CounterSeries::BaselineRequests => self
+                .stable_hash(about.namespace, rollout)
+                .ok_or("the rollout has no stable ReplicaSet")?,
+        };
+        let now = self.start.elapsed();
+        let replica_sets: Vec<(String, f64, Option<i64>)> = self
+            .sim
+            .list_objects("apps/v1", "replicasets", Some(about.namespace))
+            .into_iter()
+            .filter(|rs| rs["metadata"]["labels"][ROLLOUT_NAME] == rollout.as_str())
+            .filter_map(|rs| {
+                let hash = rs["metadata"]["labels"][POD_TEMPLATE_HASH].as_str()?;
+                let ready = rs["status"]["readyReplicas"].as_f64().unwrap_or(0.0);
+                let revision = rs["metadata"]["annotations"][REVISION]
+                    .as_str()
+                    .and_then(|r| r.parse().ok());
+                Some((hash.to_string(), ready, revision))
+            })
+            .collect();
+        let mut counters = self
+            .counters
+            .lock()
+            .map_err(|_| "the scenario's counters are poisoned".to_string())?;
+        let key = (
+            about.metric.to_string(),
+            about.namespace.to_string(),
+            rollout.clone(),
+        );
+        let since = counters.updated.insert(key, now).unwrap_or(now);
+        let elapsed = now.saturating_sub(since).as_secs_f64();
+        let ready: f64 = replica_sets.iter().map(|(_, r, _)| r).sum();
+        if elapsed > 0.0 && ready > 0.0 {
+            for (h, pods, revision) in &replica_sets {
+                let requests = rps * elapsed * pods / ready;
+                let series = revision
+                    .and_then(|r| values.revisions.get(&r.to_string()))
+                    .or(values.default.as_ref());
+                let fraction = series
+                    .and_then(|s| value_at(s, now, seed(about.metric, revision.unwrap_or(0))))
+                    .unwrap_or(0.0)
+                    .clamp(0.0, 1.0);
+                let total = counters
+                    .totals
+                    .entry((
+                        about.metric.to_string(),
+                        about.namespace.to_string(),
+                        h.clone(),
+                    ))
+                    .or_default();
+                total.0 += requests;
+                total.1 += requests * fraction;
+            }
+        }
+        let (requests, events) = counters
+            .totals
+            .get(&(about.metric.to_string(), about.namespace.to_string(), hash))
+            .copied()
+            .unwrap_or_default();
+        Ok(match series {
+            CounterSeries::CanaryEvents | CounterSeries::BaselineEvents => events.floor(),
+            CounterSeries::CanaryRequests | CounterSeries::BaselineRequests => requests.floor(),
+        })
     }
 
     /// Prometheus stops (`true`) or starts (`false`) answering.
@@ -130,9 +245,17 @@ impl MetricSource for ScenarioMetrics {
         about: QueryFor<'a>,
         _request: &'a Request,
     ) -> BoxFuture<'a, Result<QueryResult, String>> {
-        let answer = self
-            .value(about)
-            .map(|v| QueryResult::Vector(v.map(|v| (BTreeMap::new(), v)).into_iter().collect()));
+        let answer = match about.counter {
+            _ if self.down.load(Ordering::SeqCst) => {
+                Err("connection refused (the scenario has Prometheus down)".into())
+            }
+            Some(series) => self
+                .counter(&about, series)
+                .map(|v| QueryResult::Vector(vec![(BTreeMap::new(), v)])),
+            None => self.value(about).map(|v| {
+                QueryResult::Vector(v.map(|v| (BTreeMap::new(), v)).into_iter().collect())
+            }),
+        };
         Box::pin(async move { answer })
     }
 }

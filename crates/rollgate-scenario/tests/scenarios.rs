@@ -69,6 +69,8 @@ scenarios! {
     canary_no_data => "canary-no-data.yaml",
     canary_prometheus_outage => "canary-prometheus-outage.yaml",
     canary_regression_rollback => "canary-regression-rollback.yaml",
+    canary_sequential_rollback => "canary-sequential-rollback.yaml",
+    canary_sequential_success => "canary-sequential-success.yaml",
     canary_success => "canary-success.yaml",
     canary_supersede => "canary-supersede.yaml",
     template_fix_and_retry => "template-fix-and-retry.yaml",

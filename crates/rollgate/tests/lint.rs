@@ -54,6 +54,43 @@ fn the_examples_pass() {
 }
 
 #[test]
+fn a_sequential_template_is_checked_field_by_field() {
+    let (code, out) = lint(&[&examples("analysis-template-sequential.yaml")]);
+    assert_eq!(code, Some(0), "{out}");
+    let (file, dir) = write(
+        "sequential",
+        r#"
+apiVersion: rollgate.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: errors}
+spec:
+  args: [{name: hash}]
+  metrics:
+    - name: errors
+      interval: 30s
+      provider: {prometheus: {address: "http://prometheus:9090"}}
+      sequential:
+        events: 'sum(errors_total{hash="{{args.hash}}"}'
+        requests: 'sum(requests_total{hash="{{args.hash}}"})'
+        alpha: 0
+"#,
+    );
+    let (code, out) = lint(&[&file]);
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("metrics[0].sequential.events: invalid PromQL"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "metrics[0].sequential.alpha: expected a number strictly between 0 and 1, got 0"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn problems_name_the_file_the_object_and_the_field() {
     let dir = std::env::temp_dir().join(format!("rollgate-lint-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

@@ -12,12 +12,19 @@
 //! duration with the template's default arguments) before any traffic moves, and
 //! [`validate_settings`] the settings with a Rollout's arguments; the controller's Rollout
 //! validation and `rollgate lint` both go through them.
+//!
+//! A `sequential` metric (a rollgate extension) is judged by the anytime-valid test of
+//! [`crate::judge::sequential`] on four counters (events and requests of the canary and of the
+//! baseline): [`plan`] renders the four queries ([`Due::counters`]), the controller reads them
+//! and hands [`Outcome::Counters`] to [`record`], which continues the test stored in the
+//! metric's result. See `sequential.rs` for the rules.
 
 mod args;
 mod condition;
 mod promql;
 mod provider;
 mod run;
+mod sequential;
 mod spec;
 mod value;
 
@@ -29,9 +36,13 @@ pub use condition::{
 pub use promql::check as check_promql;
 pub use provider::{
     Credentials, PrometheusQuery, RangeSpec, SecretAuth, TimeRange, check_address,
-    check_header_value, prometheus_query, range_spec, secret_auth,
+    check_header_value, counter_provider, prometheus_query, range_spec, secret_auth,
 };
 pub use run::{Due, MAX_MESSAGE, Measured, Outcome, Plan, RunDecision, plan, record};
+pub use sequential::{
+    CounterQueries, CounterSeries, SequentialSpec, counter_reading, render_counters,
+    sequential_spec,
+};
 pub use spec::{
     ArgSource, ArgSpec, ArgValues, HashSource, MAX_RETENTION, MetricSpec, NoDataPolicy, arg_spec,
     metric_spec, run_metrics, validate_args, validate_retention, validate_settings,

@@ -250,6 +250,49 @@ pub fn check_header_value(value: &str) -> Result<(), String> {
 /// Parses a Prometheus provider (`field` is its path for messages, e.g.
 /// `metrics[0].provider.prometheus`).
 pub fn prometheus_query(field: &str, p: &PrometheusMetric) -> Result<PrometheusQuery, Vec<String>> {
+    parse(field, p, true)
+}
+
+/// The provider of a `sequential` metric: its address, timeout, headers, TLS and credentials;
+/// its queries come from `sequential`, so `query` and `rangeQuery` must not be set.
+pub fn counter_provider(field: &str, p: &PrometheusMetric) -> Result<PrometheusQuery, Vec<String>> {
+    let mut problems = Vec::new();
+    if !p.query.trim().is_empty() {
+        problems.push(format!(
+            "{field}.query: not used by a sequential metric (its queries are sequential.events \
+             and sequential.requests), expected none"
+        ));
+    }
+    if p.range_query.is_some() {
+        problems.push(format!(
+            "{field}.rangeQuery: not used by a sequential metric (it reads counters with instant \
+             queries), expected none"
+        ));
+    }
+    let parsed = parse(
+        field,
+        &PrometheusMetric {
+            query: String::new(),
+            range_query: None,
+            ..p.clone()
+        },
+        false,
+    );
+    match parsed {
+        Ok(q) if problems.is_empty() => Ok(q),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    }
+}
+
+fn parse(
+    field: &str,
+    p: &PrometheusMetric,
+    query_required: bool,
+) -> Result<PrometheusQuery, Vec<String>> {
     let mut problems = Vec::new();
     // Placeholders are checked for their form only; their values come with each run.
     let placeholders = |text: &str| substitute_plain(text, |_| Ok(String::new()));
@@ -272,7 +315,9 @@ pub fn prometheus_query(field: &str, p: &PrometheusMetric) -> Result<PrometheusQ
         }
     }
     if p.query.trim().is_empty() {
-        problems.push(format!("{field}.query: required"));
+        if query_required {
+            problems.push(format!("{field}.query: required"));
+        }
     } else if let Err(e) = promql::check(&p.query) {
         problems.push(format!("{field}.query: {e}"));
     }

@@ -7,8 +7,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, Measurement, MetricResult};
 
+use crate::judge::sequential::{Decision, Readings};
+
 use super::condition;
 use super::provider::PrometheusQuery;
+use super::sequential::{self, CounterQueries, render_counters};
 use super::spec::{ERROR_RETRY, MetricSpec, NoDataPolicy, run_args, run_metrics};
 use super::value::MetricValue;
 
@@ -18,8 +21,12 @@ pub struct Due {
     /// The metric.
     pub metric: String,
     /// Its query with every placeholder substituted, or why that failed (the measurement
-    /// is then an error).
+    /// is then an error). For a sequential metric whose queries rendered, the canary's events
+    /// query (measure [`Due::counters`] instead).
     pub query: Result<PrometheusQuery, String>,
+    /// A sequential metric's four counter queries, rendered: read each (an instant query) and
+    /// record [`Outcome::Counters`]. `None` for other metrics and when rendering failed.
+    pub counters: Option<CounterQueries>,
 }
 
 /// What [`plan`] decided.
@@ -40,6 +47,10 @@ pub enum Outcome {
     Value(MetricValue),
     /// The provider failed (unreachable, timeout, rejected query): an Error measurement.
     ProviderError(String),
+    /// The four counter readings of a sequential metric, taken by [`Due::counters`] (each
+    /// answer read with [`super::counter_reading`]; one that could not be read makes the
+    /// measurement a [`Outcome::ProviderError`] naming its query).
+    Counters(Readings),
 }
 
 /// One measurement taken: its metric, how it went, and when.
@@ -183,6 +194,11 @@ pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Tim
     }
     conclude(&metrics, &mut s, false);
     let args = run_args(spec);
+    let baseline: BTreeMap<String, String> = spec
+        .baseline_args
+        .iter()
+        .filter_map(|a| Some((a.name.clone(), a.value.clone()?)))
+        .collect();
     let started = s.started_at.as_ref().map_or(now, |t| t.0);
     let mut due = Vec::new();
     if !s.phase.is_some_and(AnalysisPhase::is_completed) {
@@ -191,9 +207,24 @@ pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Tim
                 continue;
             };
             if next_due(ms, r, started).is_some_and(|at| at <= now) {
-                due.push(Due {
-                    metric: ms.name.clone(),
-                    query: ms.provider.render(&args),
+                due.push(match &ms.sequential {
+                    None => Due {
+                        metric: ms.name.clone(),
+                        query: ms.provider.render(&args),
+                        counters: None,
+                    },
+                    Some(sq) => match render_counters(&ms.provider, sq, &args, &baseline) {
+                        Ok(c) => Due {
+                            metric: ms.name.clone(),
+                            query: Ok(c.canary_events.clone()),
+                            counters: Some(c),
+                        },
+                        Err(e) => Due {
+                            metric: ms.name.clone(),
+                            query: Err(e),
+                            counters: None,
+                        },
+                    },
                 });
             }
         }
@@ -210,6 +241,13 @@ pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Tim
 fn judge(ms: &MetricSpec, outcome: &Outcome) -> (AnalysisPhase, Option<String>, Option<String>) {
     let value = match outcome {
         Outcome::ProviderError(e) => return (AnalysisPhase::Error, None, Some(e.clone())),
+        Outcome::Counters(_) => {
+            let e = format!(
+                "metric \"{}\": counter readings recorded for a metric that is not sequential",
+                ms.name
+            );
+            return (AnalysisPhase::Error, None, Some(e));
+        }
         Outcome::Value(v) => v,
     };
     let shown = Some(value.display());
@@ -298,7 +336,44 @@ pub fn record(
         if r.phase.is_some_and(AnalysisPhase::is_completed) {
             continue;
         }
-        let (phase, value, message) = judge(ms, &m.outcome);
+        let mut metadata = BTreeMap::new();
+        let (phase, value, message) = match &ms.sequential {
+            None => judge(ms, &m.outcome),
+            Some(sq) => match &m.outcome {
+                Outcome::ProviderError(e) => (AnalysisPhase::Error, None, Some(e.clone())),
+                Outcome::Value(_) => (
+                    AnalysisPhase::Error,
+                    None,
+                    Some(format!(
+                        "metric \"{name}\": a sequential metric records four counter readings, \
+                         got one value"
+                    )),
+                ),
+                Outcome::Counters(readings) => {
+                    let judged = sequential::observe(sq, r, *readings);
+                    r.sequential = judged.state;
+                    match judged.decision {
+                        Err(e) => (
+                            AnalysisPhase::Error,
+                            None,
+                            Some(format!("metric \"{name}\": {e}")),
+                        ),
+                        Ok(v) => {
+                            metadata = sequential::metadata(&v);
+                            let value = Some(sequential::figure(v.e_value));
+                            match v.decision {
+                                Decision::Continue => (AnalysisPhase::Successful, value, None),
+                                Decision::Reject => (
+                                    AnalysisPhase::Failed,
+                                    value,
+                                    Some(sequential::rejection(sq, &v)),
+                                ),
+                            }
+                        }
+                    }
+                }
+            },
+        };
         match phase {
             AnalysisPhase::Error => {
                 r.error += 1;
@@ -320,7 +395,7 @@ pub fn record(
             message: message.map(bounded),
             started_at: Some(Time(m.started_at)),
             finished_at: Some(Time(m.finished_at.max(m.started_at))),
-            metadata: BTreeMap::new(),
+            metadata,
         });
         let excess = r.measurements.len().saturating_sub(ms.retention);
         r.measurements.drain(..excess);
@@ -350,6 +425,14 @@ fn last_message(r: &MetricResult, phase: AnalysisPhase) -> String {
 
 fn metric_phase(ms: &MetricSpec, r: &MetricResult) -> (AnalysisPhase, Option<String>) {
     let name = &ms.name;
+    // A sequential test stops at its first rejection.
+    if ms.sequential.is_some() && r.failed > 0 {
+        let why = last_message(r, AnalysisPhase::Failed);
+        return (
+            AnalysisPhase::Failed,
+            Some(format!("metric \"{name}\" failed: {why}")),
+        );
+    }
     if r.failed > ms.failure_limit {
         let why = last_message(r, AnalysisPhase::Failed);
         return (

@@ -10,7 +10,8 @@ use rollgate_api::{AnalysisArg, AnalysisRunSpec, AnalysisTemplateSpec, Metric, S
 use super::args::substitute_plain;
 use super::condition::{self, ResultShape};
 use super::promql;
-use super::provider::{PrometheusQuery, prometheus_query};
+use super::provider::{PrometheusQuery, counter_provider, prometheus_query};
+use super::sequential::{SequentialSpec, sequential_spec};
 
 /// Default `consecutiveErrorLimit`.
 pub const DEFAULT_CONSECUTIVE_ERROR_LIMIT: i32 = 4;
@@ -205,8 +206,11 @@ pub struct MetricSpec {
     pub dry_run: bool,
     /// Measurements kept.
     pub retention: usize,
-    /// The Prometheus query (placeholders not substituted yet).
+    /// The Prometheus query (placeholders not substituted yet); for a sequential metric, the
+    /// provider its counter queries go to (with an empty query).
     pub provider: PrometheusQuery,
+    /// A `sequential` metric's queries and test settings.
+    pub sequential: Option<SequentialSpec>,
 }
 
 /// The values `{{args.NAME}}` placeholders in a metric's settings (`interval`,
@@ -546,16 +550,29 @@ fn check_metric(
     if m.name.trim().is_empty() {
         problems.push(format!("{field}.name: required"));
     }
+    let sequential = m.sequential.as_ref().and_then(|s| {
+        sequential_spec(&format!("{field}.sequential"), s)
+            .map_err(|p| problems.extend(p))
+            .ok()
+    });
+    if m.sequential.is_some() {
+        sequential_only(field, m, &mut problems);
+    }
     let provider = match &m.provider.prometheus {
         None => {
             problems.push(format!("{field}.provider: expected prometheus"));
             None
         }
+        Some(p) if m.sequential.is_some() => {
+            counter_provider(&format!("{field}.provider.prometheus"), p)
+                .map_err(|p| problems.extend(p))
+                .ok()
+        }
         Some(p) => prometheus_query(&format!("{field}.provider.prometheus"), p)
             .map_err(|p| problems.extend(p))
             .ok(),
     };
-    if let Some(p) = &provider {
+    if let Some(p) = provider.as_ref().filter(|_| m.sequential.is_none()) {
         let shape = if p.range.is_some() {
             ResultShape::Matrix
         } else {
@@ -596,7 +613,34 @@ fn check_metric(
             .unwrap_or(DEFAULT_RETENTION)
             .min(MAX_RETENTION),
         provider,
+        sequential,
     }))
+}
+
+/// The settings a `sequential` metric does without: its test decides every measurement and
+/// stops at its first rejection, so conditions and the failure/inconclusive limits have no
+/// meaning there; and it compares counters between measurements, so it needs an interval.
+fn sequential_only(field: &str, m: &Metric, problems: &mut Vec<String>) {
+    let unused = [
+        ("successCondition", m.success_condition.is_some()),
+        ("failureCondition", m.failure_condition.is_some()),
+        ("failureLimit", m.failure_limit.is_some()),
+        ("inconclusiveLimit", m.inconclusive_limit.is_some()),
+        ("noDataPolicy", m.no_data_policy.is_some()),
+    ];
+    for (name, _) in unused.iter().filter(|(_, set)| *set) {
+        problems.push(format!(
+            "{field}.{name}: not used by a sequential metric (its test decides each measurement \
+             and fails the metric at its first rejection; a counter without data is an Error \
+             measurement), expected none"
+        ));
+    }
+    if m.interval.as_deref().is_none_or(|i| i.trim().is_empty()) {
+        problems.push(format!(
+            "{field}.interval: required for a sequential metric (it compares the counters \
+             between measurements), expected a duration such as 30s"
+        ));
+    }
 }
 
 /// The values of a run's arguments, by name (an argument still without a value has none).
@@ -665,6 +709,12 @@ pub fn validate_template(t: &AnalysisTemplateSpec) -> Vec<String> {
                 p.address.as_str(),
             ));
             fields.push(("provider.prometheus.query".to_string(), p.query.as_str()));
+        }
+        if let Some(sq) = &m.sequential {
+            fields.push(("sequential.events".to_string(), sq.events.as_str()));
+            fields.push(("sequential.requests".to_string(), sq.requests.as_str()));
+        }
+        if let Some(p) = &m.provider.prometheus {
             fields.extend(p.headers.iter().enumerate().map(|(j, h)| {
                 (
                     format!("provider.prometheus.headers[{j}].value"),

@@ -1,0 +1,246 @@
+//! The sequential judge (a `sequential` metric) against a real Prometheus, end to end. Real
+//! time: a task adds whole requests and errors to both revisions' counters every 100 ms (the
+//! canary serving 10% of the requests), Prometheus scrapes them every second, and the metric
+//! measures every second, comparing the canary's counters with the stable revision's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Api;
+use kube::api::ListParams;
+use rollgate_api::{AnalysisPhase, AnalysisRun, Rollout, RolloutPhase};
+use rollgate_controller::metrics_source::PrometheusSource;
+use rollgate_e2e::*;
+use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
+use rollgate_sim::SimConfig;
+use rollgate_test_support::{analysis_ref, analysis_template, image_hash, merge, rollout};
+use serde_json::json;
+
+type R = anyhow::Result<()>;
+
+struct World {
+    stack: Stack,
+    prom: TestPrometheus,
+    _traffic: tokio::task::JoinHandle<()>,
+    _server: MetricsServer,
+}
+
+fn hash_of(image: &str) -> String {
+    image_hash("web", image)
+}
+
+/// Every 100 ms the stable revision (`app:1`) serves 900 requests of which 9 fail (1%), and
+/// the canary (`app:2`) 100 requests of which `canary_errors` fail.
+fn drive(metrics: MetricsHandle, canary_errors: u64) -> tokio::task::JoinHandle<()> {
+    let (stable, canary) = (hash_of("app:1"), hash_of("app:2"));
+    tokio::spawn(async move {
+        loop {
+            metrics.add("1", &stable, 900, 9);
+            metrics.add("2", &canary, 100, canary_errors);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+fn counter(name: &str, hash: &str) -> String {
+    format!("sum({name}{{pod_template_hash=\"{hash}\"}})")
+}
+
+async fn world(canary_errors: u64) -> anyhow::Result<World> {
+    world_with(
+        canary_errors,
+        &counter("http_request_errors_total", "{{args.hash}}"),
+        json!({}),
+    )
+    .await
+}
+
+/// [`world`] with another `events` query, and `metric` merged over the metric.
+async fn world_with(
+    canary_errors: u64,
+    events: &str,
+    metric: serde_json::Value,
+) -> anyhow::Result<World> {
+    rollgate_promtest::install_crypto_provider();
+    let server = MetricsServer::start().await?;
+    let traffic = drive(server.handle(), canary_errors);
+    let prom = TestPrometheus::start(
+        ScrapeConfig::new()
+            .target(server.target())
+            .interval(Duration::from_secs(1)),
+    )
+    .await?;
+    prom.wait_for_data(
+        &counter("http_requests_total", &hash_of("app:2")),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let mut stack = Stack::new(SimConfig {
+        default_ready_delay: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await?;
+    stack.start_controller_with("controller-1", Some(Arc::new(PrometheusSource)));
+    let w = World {
+        stack,
+        prom,
+        _traffic: traffic,
+        _server: server,
+    };
+    let mut m = json!({
+        "name": "errors", "interval": "1s", "count": 8,
+        "provider": {"prometheus": {"address": w.prom.address()}},
+        "sequential": {
+            "events": events,
+            "requests": counter("http_requests_total", "{{args.hash}}"),
+            "alpha": 0.01, "priorConcentration": 20, "direction": "increase"}});
+    merge(&mut m, metric);
+    w.stack
+        .apply_yaml(
+            &analysis_template(
+                "errors",
+                json!({"args": [{"name": "hash"}], "metrics": [m]}),
+            )
+            .to_string(),
+            NS,
+        )
+        .await?;
+    let mut analysis = analysis_ref("errors");
+    merge(
+        &mut analysis,
+        json!({"args": [{"name": "hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]}),
+    );
+    w.stack
+        .apply_yaml(
+            &rollout(
+                "web",
+                "app:1",
+                json!({"canary": {"steps": [{"setWeight": 10}, {"analysis": analysis},
+                                            {"setWeight": 50}]}}),
+                json!({"replicas": 10}),
+            )
+            .to_string(),
+            NS,
+        )
+        .await?;
+    wait(&w, "first deploy", 30, |r| {
+        phase(r) == Some(RolloutPhase::Healthy)
+    })
+    .await?;
+    w.stack.set_image(NS, "web", "app", "app:2").await?;
+    Ok(w)
+}
+
+async fn wait(
+    w: &World,
+    what: &str,
+    secs: u64,
+    f: impl Fn(&Rollout) -> bool,
+) -> anyhow::Result<Rollout> {
+    Ok(w.stack
+        .wait_for(NS, "web", Duration::from_secs(secs), what, f)
+        .await?)
+}
+
+fn stable(r: &Rollout) -> Option<String> {
+    r.status.as_ref().and_then(|s| s.stable_rs.clone())
+}
+
+async fn the_run(w: &World) -> anyhow::Result<AnalysisRun> {
+    let runs = Api::<AnalysisRun>::namespaced(w.stack.client.clone(), NS)
+        .list(&ListParams::default())
+        .await?
+        .items;
+    anyhow::ensure!(runs.len() == 1, "one run expected, got {}", runs.len());
+    Ok(runs.into_iter().next().expect("one run"))
+}
+
+#[tokio::test]
+async fn a_canary_with_three_times_the_errors_is_rolled_back_after_a_few_scrapes() -> R {
+    let w = world(3).await?;
+    let aborted = wait(&w, "rolled back", 60, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    assert_eq!(stable(&aborted), Some(hash_of("app:1")));
+    let msg = message(&aborted);
+    assert!(
+        msg.contains("metric \"errors\" failed: the canary has more events"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("e-value") && msg.contains("rate ratio"),
+        "{msg}"
+    );
+    let run = the_run(&w).await?;
+    assert_eq!(
+        run.spec.baseline_args.first().and_then(|a| a.value.clone()),
+        Some(hash_of("app:1")),
+        "the baseline's queries take the stable hash"
+    );
+    let status = run.status.unwrap_or_default();
+    assert_eq!(status.phase, Some(AnalysisPhase::Failed));
+    let m = &status.metric_results[0];
+    // The first measurement sets the counters' base; a few more suffice, long before count.
+    assert!(
+        m.count <= 5,
+        "rejected after {} measurements: {m:?}",
+        m.count
+    );
+    assert!(m.sequential.is_some(), "the test's state is in the status");
+    let last = m.measurements.last().cloned().unwrap_or_default();
+    assert_eq!(last.phase, Some(AnalysisPhase::Failed));
+    let e: f64 = last.metadata["eValue"].parse()?;
+    assert!(e >= 100.0, "{:?}", last.metadata);
+    let ratio: f64 = last.metadata["rateRatio"].parse()?;
+    assert!((2.0..4.5).contains(&ratio), "{:?}", last.metadata);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_canary_as_good_as_the_stable_revision_passes() -> R {
+    let w = world(1).await?;
+    let v2 = hash_of("app:2");
+    wait(&w, "v2 stable", 90, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    })
+    .await?;
+    let status = the_run(&w).await?.status.unwrap_or_default();
+    assert_eq!(status.phase, Some(AnalysisPhase::Successful));
+    let m = &status.metric_results[0];
+    assert_eq!((m.count, m.successful, m.failed), (8, 8, 0), "{m:?}");
+    let last = m.measurements.last().cloned().unwrap_or_default();
+    let requests: u64 = last.metadata["canaryRequests"].parse()?;
+    assert!(requests > 0, "{:?}", last.metadata);
+    let e: f64 = last.metadata["eValue"].parse()?;
+    assert!(e < 100.0, "{:?}", last.metadata);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_query_returning_several_series_is_an_error_naming_it_never_a_failure() -> R {
+    // Both counters of the revision: two series where one counter is expected.
+    let events = "{__name__=~\"http_.*_total\", pod_template_hash=\"{{args.hash}}\"}";
+    let w = world_with(3, events, json!({"consecutiveErrorLimit": 1})).await?;
+    let paused = wait(&w, "paused on the analysis error", 60, |r| {
+        phase(r) == Some(RolloutPhase::Paused)
+    })
+    .await?;
+    assert_eq!(stable(&paused), Some(hash_of("app:1")));
+    let status = the_run(&w).await?.status.unwrap_or_default();
+    assert_eq!(status.phase, Some(AnalysisPhase::Error));
+    let m = &status.metric_results[0];
+    assert_eq!((m.failed, m.error), (0, 2), "{m:?}");
+    let msg = m
+        .measurements
+        .last()
+        .and_then(|x| x.message.clone())
+        .unwrap_or_default();
+    let rendered = events.replace("{{args.hash}}", &hash_of("app:2"));
+    assert!(
+        msg.contains(&format!("canary events query \"{rendered}\"")),
+        "{msg}"
+    );
+    assert!(msg.contains("returned 2 series"), "{msg}");
+    Ok(())
+}
