@@ -35,7 +35,7 @@ impl fmt::Display for Problem {
     }
 }
 
-fn problem(field: impl Into<String>, expected: impl Into<String>) -> Problem {
+pub(crate) fn problem(field: impl Into<String>, expected: impl Into<String>) -> Problem {
     Problem {
         field: field.into(),
         expected: expected.into(),
@@ -300,6 +300,9 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
             }
         }
     }
+    if let Some(s) = &selector {
+        crate::metadata::validate(spec, s, problems);
+    }
     let alerts = crate::alerts::policy(spec.alerts.as_ref(), spec.guard.as_ref(), problems);
     Some(CommonSpec {
         alerts,
@@ -337,29 +340,9 @@ fn unsupported(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             "set affinity in spec.template",
         ),
         (
-            "spec.strategy.blueGreen.activeMetadata",
-            bg.is_some_and(|b| b.active_metadata.is_some()),
-            "pods carry the labels of spec.template only",
-        ),
-        (
-            "spec.strategy.blueGreen.previewMetadata",
-            bg.is_some_and(|b| b.preview_metadata.is_some()),
-            "pods carry the labels of spec.template only",
-        ),
-        (
             "spec.strategy.canary.scaleDownDelayRevisionLimit",
             canary.is_some_and(|c| c.scale_down_delay_revision_limit.is_some()),
             "use scaleDownDelaySeconds",
-        ),
-        (
-            "spec.strategy.canary.canaryMetadata",
-            canary.is_some_and(|c| c.canary_metadata.is_some()),
-            "pods carry the labels of spec.template only",
-        ),
-        (
-            "spec.strategy.canary.stableMetadata",
-            canary.is_some_and(|c| c.stable_metadata.is_some()),
-            "pods carry the labels of spec.template only",
         ),
     ];
     for (field, set, instead) in fields {

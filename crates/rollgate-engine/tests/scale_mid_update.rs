@@ -29,7 +29,11 @@ fn a_canary_scaled_from_8_to_4_at_a_pause_keeps_its_weight_with_4_pods() {
         w.make_all_ready();
         w.step();
     }
-    assert_eq!((w.size(&v2), w.size(&v1)), (2, 2), "4 pods in all, weight 50");
+    assert_eq!(
+        (w.size(&v2), w.size(&v1)),
+        (2, 2),
+        "4 pods in all, weight 50"
+    );
     assert_eq!(w.phase(), Some(RolloutPhase::Paused));
     // And back up.
     w.edit_spec(|s| s.replicas = Some(10));
@@ -63,7 +67,10 @@ fn a_routed_canary_scaled_down_mid_update_shrinks_both_sides() {
 
 #[test]
 fn a_blue_green_scaled_down_while_waiting_for_promotion_shrinks_preview_and_active() {
-    let (mut w, v1) = World::deployed(json!({"replicas": 8}), json!({"autoPromotionEnabled": false}));
+    let (mut w, v1) = World::deployed(
+        json!({"replicas": 8}),
+        json!({"autoPromotionEnabled": false}),
+    );
     let v2 = w.set_image("app:2");
     for _ in 0..5 {
         w.make_all_ready();
