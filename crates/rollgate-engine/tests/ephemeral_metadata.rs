@@ -136,7 +136,7 @@ fn blue_green_preview_pods_become_active_in_place_on_promotion() {
     // The previous revision holds no role any more: its template (and any pod it still has)
     // loses the active metadata.
     let old = w.rs(&v1);
-    assert!(old.template_metadata.labels.get("role").is_none());
+    assert!(!old.template_metadata.labels.contains_key("role"));
     assert!(old.ephemeral.labels.is_empty() && old.ephemeral.annotations.is_empty());
     for p in w.pods_of(&v1) {
         assert_eq!(label(&p, "role"), None, "pod {}", p.name);
