@@ -88,6 +88,31 @@ pub fn validate(spec: &RolloutSpec, selector: &LabelSelector, problems: &mut Vec
     );
     for (field, meta) in roles(spec) {
         let Some(meta) = meta else { continue };
+        for (key, value) in &meta.labels {
+            if !is_qualified_name(key) {
+                problems.push(problem(
+                    format!("{field}.labels"),
+                    format!("key {key:?}: {QUALIFIED_NAME}"),
+                ));
+            }
+            if !is_label_value(value) {
+                problems.push(problem(
+                    format!("{field}.labels.{key}"),
+                    format!(
+                        "{value:?}: a label value expected (at most 63 characters: letters, \
+                         digits, '-', '_' or '.', starting and ending with a letter or digit)"
+                    ),
+                ));
+            }
+        }
+        for key in meta.annotations.keys() {
+            if !is_qualified_name(key) {
+                problems.push(problem(
+                    format!("{field}.annotations"),
+                    format!("key {key:?}: {QUALIFIED_NAME}"),
+                ));
+            }
+        }
         for key in meta.labels.keys() {
             if key == POD_TEMPLATE_HASH {
                 problems.push(problem(
@@ -106,6 +131,44 @@ pub fn validate(spec: &RolloutSpec, selector: &LabelSelector, problems: &mut Vec
                     ),
                 ));
             }
+        }
+    }
+}
+
+const QUALIFIED_NAME: &str = "a qualified name expected (NAME or PREFIX/NAME: NAME at most 63 \
+     characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit; \
+     PREFIX a lowercase DNS subdomain)";
+
+/// A label value: empty, or at most 63 of `[A-Za-z0-9-_.]` starting and ending alphanumeric.
+fn is_label_value(v: &str) -> bool {
+    v.is_empty() || is_name(v)
+}
+
+fn is_name(v: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    !v.is_empty()
+        && v.len() <= 63
+        && alnum(v.chars().next())
+        && alnum(v.chars().last())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A label or annotation key: `name` or `prefix/name`, the prefix a DNS subdomain.
+fn is_qualified_name(k: &str) -> bool {
+    match k.split_once('/') {
+        None => is_name(k),
+        Some((prefix, name)) => {
+            let lower_alnum =
+                |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            is_name(name)
+                && !prefix.is_empty()
+                && prefix.len() <= 253
+                && lower_alnum(prefix.chars().next())
+                && lower_alnum(prefix.chars().last())
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
         }
     }
 }

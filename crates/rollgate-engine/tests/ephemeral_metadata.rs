@@ -322,3 +322,21 @@ fn metadata_may_not_set_the_pod_template_hash() {
          rollgate.dev/pod-template-hash, the label rollgate tells revisions apart by",
     );
 }
+
+#[test]
+fn metadata_labels_must_be_valid_label_keys_and_values() {
+    // The API server would refuse the patch of every pod: refused up front, naming the field.
+    assert_invalid(
+        World::new(
+            json!({}),
+            json!({"activeMetadata": {"labels": {"role": "not ok!"},
+                                      "annotations": {"bad key": "x"}}}),
+        ),
+        "spec.strategy.blueGreen.activeMetadata.labels.role: \"not ok!\": a label value \
+         expected (at most 63 characters: letters, digits, '-', '_' or '.', starting and ending \
+         with a letter or digit); spec.strategy.blueGreen.activeMetadata.annotations: key \
+         \"bad key\": a qualified name expected (NAME or PREFIX/NAME: NAME at most 63 \
+         characters of letters, digits, '-', '_' or '.', starting and ending with a letter or \
+         digit; PREFIX a lowercase DNS subdomain)",
+    );
+}
