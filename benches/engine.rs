@@ -35,6 +35,8 @@ fn rs(hash: &str, revision: i64, replicas: i32, ready: i32) -> ObservedReplicaSe
         ready,
         available: ready,
         scale_down_deadline: None,
+        template_metadata: Default::default(),
+        ephemeral: Default::default(),
     }
 }
 

@@ -16,6 +16,10 @@ pub const TEMPLATE: &str = "rollgate.dev/template";
 pub const MAX_TEMPLATE_ANNOTATION: usize = 256 * 1024 - 4 * 1024;
 /// Annotation on a ReplicaSet holding the time (RFC 3339) after which it is scaled to zero.
 pub const SCALE_DOWN_DEADLINE: &str = "rollgate.dev/scale-down-deadline";
+/// Annotation on a ReplicaSet recording the ephemeral metadata (the role's labels and
+/// annotations, compact JSON `{"labels":{..},"annotations":{..}}`) rollgate last put on its
+/// pod template and pods, so that it can take exactly those off when the role changes.
+pub const EPHEMERAL_METADATA: &str = "rollgate.dev/ephemeral-metadata";
 /// Annotation on a Service naming the Rollout that manages its selector.
 pub const MANAGED_BY: &str = "rollgate.dev/managed-by";
 /// Label on AnalysisRuns naming the analysis point (`pre-promotion`, `post-promotion`, ...).

@@ -6,9 +6,10 @@ use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Po
 use kube::{Api, Client};
 use rollgate_api::AnalysisRun;
 use rollgate_api::labels::{
-    FIELD_MANAGER, MANAGED_BY, POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME, SCALE_DOWN_DEADLINE,
+    EPHEMERAL_METADATA, FIELD_MANAGER, MANAGED_BY, POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME,
+    SCALE_DOWN_DEADLINE,
 };
-use rollgate_engine::{Action, DeadlineChange};
+use rollgate_engine::{Action, DeadlineChange, MetadataChange};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, has_code};
@@ -161,6 +162,48 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
                 Err(e) => Err(Error::kube(format!("deleting pod {ns}/{name}"), e)),
             }
         }
+        Action::SetReplicaSetMetadata {
+            name,
+            change,
+            record,
+        } => {
+            let record = if record.labels.is_empty() && record.annotations.is_empty() {
+                Value::Null
+            } else {
+                serde_json::to_value(record)
+                    .map(|v| Value::String(v.to_string()))
+                    .unwrap_or(Value::Null)
+            };
+            let patch = json!({
+                "metadata": { "annotations": { EPHEMERAL_METADATA: record } },
+                "spec": { "template": { "metadata": metadata_patch(change) } },
+            });
+            Api::<ReplicaSet>::namespaced(client.clone(), ns)
+                .patch(name, &patch_params(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+                .map_err(|e| {
+                    Error::kube(
+                        format!("setting ephemeral metadata of ReplicaSet {ns}/{name}"),
+                        e,
+                    )
+                })
+        }
+        Action::SetPodMetadata { name, change } => {
+            let patch = json!({ "metadata": metadata_patch(change) });
+            match Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns)
+                .patch(name, &patch_params(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Gone meanwhile: its replacement is created from the updated template.
+                Err(e) if has_code(&e, 404) => Ok(()),
+                Err(e) => Err(Error::kube(
+                    format!("setting ephemeral metadata of pod {ns}/{name}"),
+                    e,
+                )),
+            }
+        }
         Action::TerminateAnalysisRun { name } => {
             let patch = json!({ "spec": { "terminate": true } });
             match Api::<AnalysisRun>::namespaced(client.clone(), ns)
@@ -176,6 +219,26 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
             }
         }
     }
+}
+
+/// The `metadata` part of a JSON merge patch making `change` (`null` removes a key).
+fn metadata_patch(change: &MetadataChange) -> Value {
+    let map = |m: &std::collections::BTreeMap<String, Option<String>>| -> Map<String, Value> {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
+            .collect()
+    };
+    let mut out = Map::new();
+    if !change.labels.is_empty() {
+        out.insert("labels".into(), Value::Object(map(&change.labels)));
+    }
+    if !change.annotations.is_empty() {
+        out.insert(
+            "annotations".into(),
+            Value::Object(map(&change.annotations)),
+        );
+    }
+    Value::Object(out)
 }
 
 /// The Gateway API HTTPRoute resource (`gateway.networking.k8s.io/v1`).

@@ -63,7 +63,7 @@ pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Err
         .filter_map(ObservedAnalysisRun::from_analysis_run)
         .collect();
 
-    if rollgate_engine::restart_pending(rollout) {
+    if rollgate_engine::pods_wanted(rollout, &observed.replica_sets) {
         let hashes: Vec<&str> = observed
             .replica_sets
             .iter()

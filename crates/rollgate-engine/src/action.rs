@@ -1,10 +1,11 @@
 //! What the engine asks the controller to do.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::jiff::Timestamp;
-use rollgate_api::{AnalysisRun, RolloutStatus};
+use rollgate_api::{AnalysisRun, PodMetadata, RolloutStatus};
 
 /// The engine's answer for one reconcile.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,11 +83,67 @@ pub enum Action {
         /// Canary weight before, as observed.
         from: i32,
     },
+    /// Change the ephemeral (role) metadata of a ReplicaSet's pod template
+    /// (`spec.template.metadata`) and record it in its
+    /// [`EPHEMERAL_METADATA`](rollgate_api::labels::EPHEMERAL_METADATA) annotation. The pod
+    /// template hash is not touched: pods are not replaced.
+    SetReplicaSetMetadata {
+        /// ReplicaSet name.
+        name: String,
+        /// Changes to `spec.template.metadata`.
+        change: MetadataChange,
+        /// What the annotation records afterwards (empty: the annotation is removed).
+        record: PodMetadata,
+    },
+    /// Change a pod's labels and annotations in place (ephemeral metadata moving with its
+    /// ReplicaSet's role); the pod keeps running.
+    SetPodMetadata {
+        /// Pod name.
+        name: String,
+        /// Changes to its `metadata`.
+        change: MetadataChange,
+    },
     /// Ask a running AnalysisRun to stop (`spec.terminate = true`).
     TerminateAnalysisRun {
         /// AnalysisRun name.
         name: String,
     },
+}
+
+/// Changes to the labels and annotations of an object: `Some` sets a key, `None` removes it.
+/// Keys not named are left as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataChange {
+    /// Label changes.
+    pub labels: BTreeMap<String, Option<String>>,
+    /// Annotation changes.
+    pub annotations: BTreeMap<String, Option<String>>,
+}
+
+impl MetadataChange {
+    /// True when it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.annotations.is_empty()
+    }
+
+    /// Applies the change to `labels` and `annotations`.
+    pub fn apply_to(&self, meta: &mut PodMetadata) {
+        for (changes, map) in [
+            (&self.labels, &mut meta.labels),
+            (&self.annotations, &mut meta.annotations),
+        ] {
+            for (k, v) in changes {
+                match v {
+                    Some(v) => {
+                        map.insert(k.clone(), v.clone());
+                    }
+                    None => {
+                        map.remove(k);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Change to a ReplicaSet's scale-down deadline annotation.

@@ -16,6 +16,7 @@ pub mod judge;
 pub mod lifecycle;
 pub mod measure;
 pub mod message;
+mod metadata;
 pub mod observed;
 pub mod pipeline;
 mod release;
@@ -25,7 +26,8 @@ pub mod time;
 pub mod validate;
 pub mod window;
 
-pub use action::{Action, DeadlineChange, Decision, Event, ServiceRole};
+pub use action::{Action, DeadlineChange, Decision, Event, MetadataChange, ServiceRole};
+pub use metadata::pods_wanted;
 pub use observed::{
     AnalysisKind, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun, ObservedPod,
     ObservedReplicaSet, ObservedRoute, ObservedService,
@@ -63,6 +65,7 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
             cx.alerts = spec.common.alerts.clone();
             alerts::guard(&mut cx, &hash);
             bluegreen::reconcile(&mut cx, &spec);
+            metadata::sync(&mut cx, &hash);
             alerts::report_source(&mut cx);
         }
         Ok(validate::Valid::Canary(spec)) => {
@@ -71,6 +74,7 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
             cx.alerts = spec.common.alerts.clone();
             alerts::guard(&mut cx, &hash);
             canary::reconcile(&mut cx, &spec);
+            metadata::sync(&mut cx, &hash);
             alerts::report_source(&mut cx);
         }
     }

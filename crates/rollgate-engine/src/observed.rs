@@ -6,9 +6,10 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::labels::{
-    ANALYSIS_KIND, ATTEMPT, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE, STEP_INDEX,
+    ANALYSIS_KIND, ATTEMPT, EPHEMERAL_METADATA, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE,
+    STEP_INDEX,
 };
-use rollgate_api::{AnalysisPhase, AnalysisRun, AnalysisTemplateSpec};
+use rollgate_api::{AnalysisPhase, AnalysisRun, AnalysisTemplateSpec, PodMetadata};
 
 /// The observed world of one rollout.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,7 +25,8 @@ pub struct Observed {
     pub templates: BTreeMap<(bool, String), AnalysisTemplateSpec>,
     /// The Gateway API HTTPRoute a canary routes traffic through, when it exists.
     pub route: Option<ObservedRoute>,
-    /// Pods of the rollout's ReplicaSets; read only while a `restartAt` is pending.
+    /// Pods of the rollout's ReplicaSets; read only while a `restartAt` is pending or while
+    /// ephemeral metadata is to be kept in sync ([`crate::pods_wanted`]).
     pub pods: Vec<ObservedPod>,
     /// Secrets the rollout's analyses name (`secretKeyRef`, `authentication.secretName`) that
     /// exist in its namespace, by name, with the keys of their data (never the values).
@@ -71,6 +73,8 @@ pub struct ObservedPod {
     pub ready: bool,
     /// True once it is being deleted.
     pub terminating: bool,
+    /// Its labels and annotations (`metadata`), which ephemeral metadata changes in place.
+    pub metadata: PodMetadata,
 }
 
 impl ObservedPod {
@@ -93,6 +97,10 @@ impl ObservedPod {
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
             ready,
             terminating: pod.metadata.deletion_timestamp.is_some(),
+            metadata: PodMetadata {
+                labels: pod.metadata.labels.clone().unwrap_or_default(),
+                annotations: pod.metadata.annotations.clone().unwrap_or_default(),
+            },
         })
     }
 }
@@ -123,6 +131,11 @@ pub struct ObservedReplicaSet {
     pub available: i32,
     /// When it is to be scaled to zero, if scheduled.
     pub scale_down_deadline: Option<Timestamp>,
+    /// Labels and annotations of its pod template (`spec.template.metadata`).
+    pub template_metadata: PodMetadata,
+    /// The ephemeral (role) metadata last put on its pod template and pods, as recorded in its
+    /// [`EPHEMERAL_METADATA`] annotation (empty when none; unreadable counts as none).
+    pub ephemeral: PodMetadata,
 }
 
 impl ObservedReplicaSet {
@@ -143,6 +156,19 @@ impl ObservedReplicaSet {
             ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
             available: status.and_then(|s| s.available_replicas).unwrap_or(0),
             scale_down_deadline: annotation(SCALE_DOWN_DEADLINE).and_then(|v| v.parse().ok()),
+            template_metadata: rs
+                .spec
+                .template
+                .as_ref()
+                .and_then(|t| t.metadata.as_ref())
+                .map(|m| PodMetadata {
+                    labels: m.labels.clone().unwrap_or_default(),
+                    annotations: m.annotations.clone().unwrap_or_default(),
+                })
+                .unwrap_or_default(),
+            ephemeral: annotation(EPHEMERAL_METADATA)
+                .and_then(|v| serde_json::from_str(v).ok())
+                .unwrap_or_default(),
         })
     }
 

@@ -35,7 +35,7 @@ impl fmt::Display for Problem {
     }
 }
 
-fn problem(field: impl Into<String>, expected: impl Into<String>) -> Problem {
+pub(crate) fn problem(field: impl Into<String>, expected: impl Into<String>) -> Problem {
     Problem {
         field: field.into(),
         expected: expected.into(),
@@ -303,6 +303,9 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
             }
         }
     }
+    if let Some(s) = &selector {
+        crate::metadata::validate(spec, s, problems);
+    }
     let alerts = crate::alerts::policy(spec.alerts.as_ref(), spec.guard.as_ref(), problems);
     Some(CommonSpec {
         alerts,
@@ -322,7 +325,6 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
 /// relying on one of them never runs as if it were not there.
 fn unsupported(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
     let bg = spec.strategy.blue_green.as_ref();
-    let canary = spec.strategy.canary.as_ref();
     let fields = [
         (
             "spec.workloadRef",
@@ -333,26 +335,6 @@ fn unsupported(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             "spec.strategy.blueGreen.antiAffinity",
             bg.is_some_and(|b| b.anti_affinity.is_some()),
             "set affinity in spec.template",
-        ),
-        (
-            "spec.strategy.blueGreen.activeMetadata",
-            bg.is_some_and(|b| b.active_metadata.is_some()),
-            "pods carry the labels of spec.template only",
-        ),
-        (
-            "spec.strategy.blueGreen.previewMetadata",
-            bg.is_some_and(|b| b.preview_metadata.is_some()),
-            "pods carry the labels of spec.template only",
-        ),
-        (
-            "spec.strategy.canary.canaryMetadata",
-            canary.is_some_and(|c| c.canary_metadata.is_some()),
-            "pods carry the labels of spec.template only",
-        ),
-        (
-            "spec.strategy.canary.stableMetadata",
-            canary.is_some_and(|c| c.stable_metadata.is_some()),
-            "pods carry the labels of spec.template only",
         ),
     ];
     for (field, set, instead) in fields {

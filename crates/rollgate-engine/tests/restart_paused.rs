@@ -28,6 +28,7 @@ fn old_pods(w: &mut World, hash: &str, n: usize) {
             created: Some(hour_ago),
             ready: true,
             terminating: false,
+            metadata: Default::default(),
         });
     }
 }
@@ -52,6 +53,7 @@ fn replace(w: &mut World, names: &[String], hash: &str) {
             created: Some(w.now),
             ready: true,
             terminating: false,
+            metadata: Default::default(),
         });
     }
 }

@@ -50,7 +50,8 @@ fn a_workload_ref_is_reported_not_ignored() {
 }
 
 #[test]
-fn pod_metadata_and_anti_affinity_are_reported_not_ignored() {
+fn anti_affinity_is_reported_not_ignored_but_pod_metadata_is_supported() {
+    // activeMetadata is supported (tests/ephemeral_metadata.rs): only antiAffinity is named.
     assert_invalid(
         World::new(
             json!({}),
@@ -58,8 +59,7 @@ fn pod_metadata_and_anti_affinity_are_reported_not_ignored() {
                 "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 10}}}),
         ),
         "spec.strategy.blueGreen.antiAffinity: not supported by rollgate (set affinity in \
-         spec.template); remove it; spec.strategy.blueGreen.activeMetadata: not supported by \
-         rollgate (pods carry the labels of spec.template only); remove it",
+         spec.template); remove it",
     );
 }
 

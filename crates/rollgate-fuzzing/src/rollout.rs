@@ -220,6 +220,21 @@ fn carry_out(
                 }
             }
             Action::DeletePod { name } => observed.pods.retain(|p| p.name != name),
+            Action::SetReplicaSetMetadata {
+                name,
+                change,
+                record,
+            } => {
+                for rs in observed.replica_sets.iter_mut().filter(|r| r.name == name) {
+                    change.apply_to(&mut rs.template_metadata);
+                    rs.ephemeral = record.clone();
+                }
+            }
+            Action::SetPodMetadata { name, change } => {
+                for pod in observed.pods.iter_mut().filter(|p| p.name == name) {
+                    change.apply_to(&mut pod.metadata);
+                }
+            }
             Action::CreateAnalysisRun(run) => {
                 if let Some(mut run) = ObservedAnalysisRun::from_analysis_run(&run) {
                     run.phase = outcomes.next().unwrap_or(AnalysisPhase::Successful);

@@ -507,3 +507,17 @@ fn rbac_grants_the_promotion_verbs_without_wildcards() {
         }
     }
 }
+
+/// Ephemeral metadata (activeMetadata, canaryMetadata, ...) is moved between roles by patching
+/// pods in place; `restartAt` deletes them. The controller may do both.
+#[test]
+fn rbac_lets_the_controller_patch_and_delete_pods() {
+    let rbac = documents(&manifests_dir().join("rbac.yaml"));
+    let controller = rules_of(&rbac, "rollgate-controller");
+    for verb in ["get", "list", "patch", "delete"] {
+        assert!(
+            grants(controller, "", "pods", verb),
+            "rollgate-controller: {verb} on pods missing"
+        );
+    }
+}

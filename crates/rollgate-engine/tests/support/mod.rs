@@ -94,6 +94,10 @@ pub struct World {
     /// The texts of the last status (message, abort message, condition messages) in English
     /// and as [`Reworded`] put them: each step also decides with every text reworded.
     pub reworded: Vec<(String, String)>,
+    /// Model pods (off by default): after each step's actions, the ReplicaSet controller gives
+    /// every ReplicaSet `spec.replicas` pods, new ones created from its pod template's labels
+    /// and annotations (see [`World::sync_pods`]).
+    pub model_pods: bool,
 }
 
 /// Another wording of every message: its typed data, debug-printed. Deciding with it must give
@@ -208,6 +212,7 @@ impl World {
             steps: 0,
             check_invariant: true,
             reworded: Vec::new(),
+            model_pods: false,
         }
     }
 
@@ -284,6 +289,9 @@ impl World {
         self.check_wording(&d);
         for a in &d.actions {
             self.apply(a);
+        }
+        if self.model_pods {
+            self.sync_pods();
         }
         self.steps += 1;
         self.actions.extend(d.actions.iter().cloned());
@@ -486,6 +494,38 @@ impl World {
                     "delete of a missing pod {name}"
                 );
             }
+            Action::SetReplicaSetMetadata {
+                name,
+                change,
+                record,
+            } => {
+                let rs = self
+                    .observed
+                    .replica_sets
+                    .iter_mut()
+                    .find(|r| &r.name == name)
+                    .unwrap_or_else(|| panic!("metadata of a missing ReplicaSet {name}"));
+                let before = (rs.template_metadata.clone(), rs.ephemeral.clone());
+                change.apply_to(&mut rs.template_metadata);
+                rs.ephemeral = record.clone();
+                assert_ne!(
+                    before,
+                    (rs.template_metadata.clone(), rs.ephemeral.clone()),
+                    "no-op metadata change of {name}"
+                );
+            }
+            Action::SetPodMetadata { name, change } => {
+                let pod = self
+                    .observed
+                    .pods
+                    .iter_mut()
+                    .find(|p| &p.name == name)
+                    .unwrap_or_else(|| panic!("metadata of a missing pod {name}"));
+                assert!(!pod.terminating, "metadata of a terminating pod {name}");
+                let before = pod.metadata.clone();
+                change.apply_to(&mut pod.metadata);
+                assert_ne!(before, pod.metadata, "no-op metadata change of pod {name}");
+            }
             Action::TerminateAnalysisRun { name } => {
                 let run = self
                     .observed
@@ -575,6 +615,55 @@ impl World {
     }
 
     // ----- the cluster -----
+
+    /// The ReplicaSet controller, for pods: pods of a ReplicaSet gone are gone, pods beyond a
+    /// ReplicaSet's `spec.replicas` are deleted (the newest first), and missing ones are created
+    /// ready from its pod template's labels and annotations. Existing pods are never changed.
+    pub fn sync_pods(&mut self) {
+        let sets = self.observed.replica_sets.clone();
+        self.observed
+            .pods
+            .retain(|p| sets.iter().any(|rs| rs.hash == p.hash));
+        for rs in &sets {
+            let mut have = self
+                .observed
+                .pods
+                .iter()
+                .filter(|p| p.hash == rs.hash && !p.terminating)
+                .count();
+            let want = usize::try_from(rs.replicas).unwrap_or(0);
+            while have > want {
+                let last = self
+                    .observed
+                    .pods
+                    .iter()
+                    .rposition(|p| p.hash == rs.hash && !p.terminating)
+                    .expect("a pod to delete");
+                self.observed.pods.remove(last);
+                have -= 1;
+            }
+            for i in have..want {
+                self.observed.pods.push(rollgate_engine::ObservedPod {
+                    name: format!("{}-s{}-{i}", rs.name, self.steps),
+                    hash: rs.hash.clone(),
+                    created: Some(self.now),
+                    ready: true,
+                    terminating: false,
+                    metadata: rs.template_metadata.clone(),
+                });
+            }
+        }
+    }
+
+    /// The pods of `hash` (not terminating), by name.
+    pub fn pods_of(&self, hash: &str) -> Vec<rollgate_engine::ObservedPod> {
+        self.observed
+            .pods
+            .iter()
+            .filter(|p| p.hash == hash && !p.terminating)
+            .cloned()
+            .collect()
+    }
 
     /// The ReplicaSet controller catches up with `hash`: every pod is ready and available, and
     /// pods beyond `replicas` are gone. The pods of a crashing hash never become ready.
