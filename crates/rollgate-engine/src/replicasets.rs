@@ -17,7 +17,7 @@ use crate::action::{Action, DeadlineChange};
 use crate::context::Ctx;
 use crate::message::{Msg, ScaleDownWhy};
 use crate::observed::{Observed, ObservedReplicaSet};
-use crate::validate::CommonSpec;
+use crate::validate::{AntiAffinityRule, CommonSpec};
 
 /// Owner reference pointing at the rollout (controller = true).
 pub fn owner_reference(rollout: &Rollout) -> OwnerReference {
@@ -80,6 +80,11 @@ fn build(
     meta.labels
         .get_or_insert_with(Default::default)
         .insert(POD_TEMPLATE_HASH.into(), hash.into());
+    if let (Some(rule), Some(stable)) = (common.anti_affinity, cx.status.stable_rs.as_deref())
+        && stable != hash
+    {
+        add_anti_affinity(&mut template, rule, stable);
+    }
     let mut selector = common.selector.clone();
     selector
         .match_labels
@@ -106,6 +111,44 @@ fn build(
             template: Some(template),
         },
         status: None,
+    }
+}
+
+/// Blue/green `antiAffinity` (Argo Rollouts): the new pods avoid the nodes running the stable
+/// revision's pods, a pod anti-affinity term on `kubernetes.io/hostname` against the stable
+/// pod-template hash, added to whatever affinity the template has. Only the ReplicaSet's
+/// template changes, never the Rollout's (the revision's hash stays that of `spec.template`).
+fn add_anti_affinity(template: &mut PodTemplateSpec, rule: AntiAffinityRule, stable: &str) {
+    use k8s_openapi::api::core::v1::{
+        Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    let term = PodAffinityTerm {
+        label_selector: Some(LabelSelector {
+            match_labels: Some([(POD_TEMPLATE_HASH.to_string(), stable.to_string())].into()),
+            ..Default::default()
+        }),
+        topology_key: "kubernetes.io/hostname".into(),
+        ..Default::default()
+    };
+    let spec = template.spec.get_or_insert_with(Default::default);
+    let anti = spec
+        .affinity
+        .get_or_insert_with(Affinity::default)
+        .pod_anti_affinity
+        .get_or_insert_with(PodAntiAffinity::default);
+    match rule {
+        AntiAffinityRule::Preferred(weight) => anti
+            .preferred_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new)
+            .push(WeightedPodAffinityTerm {
+                weight,
+                pod_affinity_term: term,
+            }),
+        AntiAffinityRule::Required => anti
+            .required_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new)
+            .push(term),
     }
 }
 

@@ -65,6 +65,19 @@ pub struct CommonSpec {
     pub restart_at: Option<k8s_openapi::jiff::Timestamp>,
     /// `alerts` and `guard`.
     pub alerts: Option<crate::alerts::AlertPolicy>,
+    /// Blue/green `antiAffinity`: new pods avoid the nodes of the stable revision's pods.
+    pub anti_affinity: Option<AntiAffinityRule>,
+}
+
+/// How a new revision's pods avoid the nodes of the stable revision's pods (Argo Rollouts'
+/// `antiAffinity`: a pod anti-affinity term on `kubernetes.io/hostname` against the stable
+/// pod-template hash, added to the new ReplicaSet's pod template).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AntiAffinityRule {
+    /// `preferredDuringSchedulingIgnoredDuringExecution` with this weight (1-100).
+    Preferred(i32),
+    /// `requiredDuringSchedulingIgnoredDuringExecution`.
+    Required,
 }
 
 /// A valid blue/green spec with defaults applied.
@@ -318,25 +331,53 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
         progress_deadline_seconds,
         progress_deadline_abort: spec.progress_deadline_abort.unwrap_or(true),
         restart_at: spec.restart_at.as_ref().map(|t| t.0),
+        anti_affinity: None,
     })
+}
+
+/// `antiAffinity`: exactly one of the preferred (weight 1-100) and required forms.
+fn anti_affinity(
+    field: &str,
+    a: &rollgate_api::AntiAffinity,
+    problems: &mut Vec<Problem>,
+) -> Option<AntiAffinityRule> {
+    let preferred = a
+        .preferred_during_scheduling_ignored_during_execution
+        .as_ref();
+    let required = a
+        .required_during_scheduling_ignored_during_execution
+        .is_some();
+    match (preferred, required) {
+        (Some(p), false) if (1..=100).contains(&p.weight) => {
+            Some(AntiAffinityRule::Preferred(p.weight))
+        }
+        (Some(p), false) => {
+            problems.push(problem(
+                format!("{field}.preferredDuringSchedulingIgnoredDuringExecution.weight"),
+                format!("expected a weight from 1 to 100, got {}", p.weight),
+            ));
+            None
+        }
+        (None, true) => Some(AntiAffinityRule::Required),
+        _ => {
+            problems.push(problem(
+                field,
+                "expected exactly one of preferredDuringSchedulingIgnoredDuringExecution and \
+                 requiredDuringSchedulingIgnoredDuringExecution",
+            ));
+            None
+        }
+    }
 }
 
 /// Argo Rollouts fields the CRD keeps but rollgate does not act on: reported, so that a spec
 /// relying on one of them never runs as if it were not there.
 fn unsupported(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
-    let bg = spec.strategy.blue_green.as_ref();
-    let fields = [
-        (
-            "spec.workloadRef",
-            spec.workload_ref.is_some(),
-            "the pod template must be in spec.template",
-        ),
-        (
-            "spec.strategy.blueGreen.antiAffinity",
-            bg.is_some_and(|b| b.anti_affinity.is_some()),
-            "set affinity in spec.template",
-        ),
-    ];
+    let fields = [(
+        "spec.workloadRef",
+        spec.workload_ref.is_some(),
+        "the pod template must be in spec.template",
+    )];
     for (field, set, instead) in fields {
         if set {
             problems.push(problem(
@@ -811,7 +852,12 @@ fn blue_green(
         observed,
         problems,
     );
-    let common = common?.clone();
+    let anti_affinity = bg
+        .anti_affinity
+        .as_ref()
+        .and_then(|a| anti_affinity(&format!("{F}.antiAffinity"), a, problems));
+    let mut common = common?.clone();
+    common.anti_affinity = anti_affinity;
     let replicas = common.replicas;
     Some(Valid::BlueGreen(Box::new(BlueGreenSpec {
         common,

@@ -50,16 +50,19 @@ fn a_workload_ref_is_reported_not_ignored() {
 }
 
 #[test]
-fn anti_affinity_is_reported_not_ignored_but_pod_metadata_is_supported() {
-    // activeMetadata is supported (tests/ephemeral_metadata.rs): only antiAffinity is named.
+fn an_anti_affinity_with_both_forms_is_invalid_and_pod_metadata_is_supported() {
+    // activeMetadata is supported (tests/ephemeral_metadata.rs), antiAffinity too
+    // (tests/anti_affinity.rs); only an antiAffinity with both forms is named.
     assert_invalid(
         World::new(
             json!({}),
             json!({"activeMetadata": {"labels": {"role": "active"}}, "antiAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 10}}}),
+                "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 10},
+                "requiredDuringSchedulingIgnoredDuringExecution": {}}}),
         ),
-        "spec.strategy.blueGreen.antiAffinity: not supported by rollgate (set affinity in \
-         spec.template); remove it",
+        "spec.strategy.blueGreen.antiAffinity: expected exactly one of \
+         preferredDuringSchedulingIgnoredDuringExecution and \
+         requiredDuringSchedulingIgnoredDuringExecution",
     );
 }
 
