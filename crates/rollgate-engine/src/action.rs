@@ -87,6 +87,13 @@ pub enum Action {
         /// AnalysisRun name.
         name: String,
     },
+    /// Set `spec.replicas` of the Deployment `spec.workloadRef` names (its `scaleDown` policy).
+    ScaleWorkload {
+        /// Deployment name.
+        name: String,
+        /// Its new `spec.replicas`.
+        replicas: i32,
+    },
 }
 
 /// Change to a ReplicaSet's scale-down deadline annotation.

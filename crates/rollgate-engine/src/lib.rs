@@ -24,11 +24,12 @@ mod restart;
 pub mod time;
 pub mod validate;
 pub mod window;
+mod workload;
 
 pub use action::{Action, DeadlineChange, Decision, Event, ServiceRole};
 pub use observed::{
     AnalysisKind, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun, ObservedPod,
-    ObservedReplicaSet, ObservedRoute, ObservedService,
+    ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload,
 };
 
 use context::Ctx;
@@ -63,6 +64,7 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
             cx.alerts = spec.common.alerts.clone();
             alerts::guard(&mut cx, &hash);
             bluegreen::reconcile(&mut cx, &spec);
+            workload::scale(&mut cx, &spec.common);
             alerts::report_source(&mut cx);
         }
         Ok(validate::Valid::Canary(spec)) => {
@@ -71,6 +73,7 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
             cx.alerts = spec.common.alerts.clone();
             alerts::guard(&mut cx, &hash);
             canary::reconcile(&mut cx, &spec);
+            workload::scale(&mut cx, &spec.common);
             alerts::report_source(&mut cx);
         }
     }
@@ -86,6 +89,8 @@ pub struct References {
     pub templates: Vec<(bool, String)>,
     /// The Gateway API HTTPRoute as `(namespace, name)`.
     pub route: Option<(String, String)>,
+    /// The Deployment `spec.workloadRef` names (in the rollout's namespace).
+    pub workload: Option<String>,
 }
 
 /// True when the controller must read the firing alerts of `spec.alerts` for this reconcile:
@@ -167,6 +172,12 @@ pub fn references(rollout: &Rollout) -> References {
                 .push((t.cluster_scope.unwrap_or(false), t.template_name.clone()));
         }
     }
+    refs.workload = rollout
+        .spec
+        .workload_ref
+        .as_ref()
+        .and_then(|w| w.name.clone())
+        .filter(|n| !n.trim().is_empty());
     refs.services.retain(|s| !s.trim().is_empty());
     refs.services.sort();
     refs.services.dedup();

@@ -38,18 +38,6 @@ fn assert_invalid(mut w: World, text: &str) {
 }
 
 #[test]
-fn a_workload_ref_is_reported_not_ignored() {
-    assert_invalid(
-        World::new(
-            json!({"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}),
-            json!({}),
-        ),
-        "spec.workloadRef: not supported by rollgate (the pod template must be in \
-         spec.template); remove it",
-    );
-}
-
-#[test]
 fn a_canary_scale_down_delay_revision_limit_is_reported_not_ignored() {
     assert_invalid(
         World::canary(
@@ -79,13 +67,20 @@ fn pod_metadata_and_anti_affinity_are_reported_not_ignored() {
 fn an_unsupported_field_added_mid_life_stops_everything() {
     let (mut w, _v1) = World::deployed(json!({}), json!({}));
     w.edit_spec(|s| {
-        s.workload_ref = Some(json!({"kind": "Deployment", "name": "web"}));
+        if let Some(bg) = s.strategy.blue_green.as_mut() {
+            bg.anti_affinity = serde_json::from_value(json!({
+                "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 10}}))
+            .expect("antiAffinity");
+        }
     });
     w.set_template_image("app:2");
     let d = w.step();
     assert!(d.actions.is_empty(), "{:?}", d.actions);
     assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
-    assert!(w.message().contains("spec.workloadRef: not supported"));
+    assert!(
+        w.message()
+            .contains("spec.strategy.blueGreen.antiAffinity: not supported")
+    );
 }
 
 #[test]
