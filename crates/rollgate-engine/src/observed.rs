@@ -60,6 +60,13 @@ impl ObservedWorkload {
             replicas: d.spec.replicas.unwrap_or(1),
         }
     }
+
+    /// Reads a Deployment given as JSON; `None` when it is not one.
+    pub fn from_json(value: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value::<Deployment>(value.clone())
+            .ok()
+            .map(|d| Self::from_deployment(&d))
+    }
 }
 
 /// What the alert source of `spec.alerts` said.
