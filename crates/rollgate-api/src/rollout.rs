@@ -44,7 +44,10 @@ use serde::{Deserialize, Serialize};
     derive = "PartialEq",
     derive = "Default"
 )]
-#[schemars(extend("required" = ["selector", "template", "strategy"]))]
+// `selector` and `template` are not required by the schema: a Rollout with `workloadRef` takes
+// its template (and, when unset, its selector) from a Deployment. Validation names them when
+// neither is given.
+#[schemars(extend("required" = ["strategy"]))]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
     /// Number of desired pods (default 1).
@@ -88,12 +91,11 @@ pub struct RolloutSpec {
     /// How a new revision is released: exactly one of `blueGreen` or `canary`.
     #[serde(default, skip_serializing_if = "RolloutStrategy::is_empty")]
     pub strategy: RolloutStrategy,
-    /// Argo Rollouts' reference to a Deployment whose template the rollout would use instead of
-    /// `template`. Kept in the schema so that the API server stores it, but not supported:
-    /// validation reports it (InvalidSpec) instead of ignoring it.
-    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    /// A Deployment whose pod template (and, when `selector` is unset, selector) the rollout
+    /// uses instead of `template`, which must then be empty (Argo Rollouts' `workloadRef`,
+    /// docs "Migrating to Rollouts: Reference Deployment From Rollout").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workload_ref: Option<serde_json::Value>,
+    pub workload_ref: Option<WorkloadRef>,
     /// Roll the release back when alerts it is to blame for fire (a rollgate extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<crate::alerts::AlertsSpec>,
@@ -101,6 +103,30 @@ pub struct RolloutSpec {
     /// (a rollgate extension; needs `alerts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<crate::alerts::GuardSpec>,
+}
+
+/// `spec.workloadRef`: the Deployment a rollout takes its pod template from.
+///
+/// Every field is optional in the type so that a wrong object still deserializes and
+/// validation can name the field.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRef {
+    /// API version of the referenced object: `apps/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Kind of the referenced object: `Deployment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name of the Deployment, in the rollout's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What happens to the Deployment's own pods: `never` (default: left alone), `onsuccess`
+    /// (scaled to zero once the rollout is Healthy) or `progressively` (scaled down as the
+    /// rollout's pods become available).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["never", "onsuccess", "progressively"]))]
+    pub scale_down: Option<String>,
 }
 
 /// Rollback window: how many previous revisions roll back instantly.
@@ -682,7 +708,8 @@ mod tests {
             .filter_map(Value::as_str)
             .collect();
         required.sort_unstable();
-        assert_eq!(required, ["selector", "strategy", "template"]);
+        // template and selector may come from spec.workloadRef's Deployment.
+        assert_eq!(required, ["strategy"]);
         let p = &spec["properties"];
         let int32 = |min: Value, max: Value| (json!("integer"), json!("int32"), min, max);
         for (field, want) in [
@@ -717,11 +744,9 @@ mod tests {
             step["analysis"]["properties"]["templates"]["items"]["required"],
             json!(["templateName"])
         );
-        // Argo fields rollgate does not implement stay in the schema (the server keeps them and
-        // validation reports them) instead of being pruned.
         assert_eq!(
-            p["workloadRef"]["x-kubernetes-preserve-unknown-fields"],
-            json!(true)
+            p["workloadRef"]["properties"]["scaleDown"]["enum"],
+            json!(["never", "onsuccess", "progressively"])
         );
     }
 

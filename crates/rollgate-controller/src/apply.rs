@@ -218,6 +218,15 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
                 )),
             }
         }
+        Action::ScaleWorkload { name, replicas } => {
+            // `spec.workloadRef`'s `scaleDown`: only the Deployment's size is written.
+            let patch = json!({ "spec": { "replicas": replicas } });
+            Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), ns)
+                .patch(name, &patch_params(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+                .map_err(|e| Error::kube(format!("scaling Deployment {ns}/{name}"), e))
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! Reads go to the API (not a cache) so that the engine never decides from a view older than
 //! its own last writes; the Rollout's `resourceVersion` then guards the status write.
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -12,6 +12,7 @@ use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
 use rollgate_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use rollgate_engine::{
     Observed, ObservedAnalysisRun, ObservedPod, ObservedReplicaSet, ObservedRoute, ObservedService,
+    ObservedWorkload,
 };
 
 use crate::error::{Error, has_code};
@@ -126,6 +127,22 @@ pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Err
             Err(e) => {
                 return Err(Error::kube(
                     format!("reading HTTPRoute {route_ns}/{route}"),
+                    e,
+                ));
+            }
+        }
+    }
+    // `spec.workloadRef` (Argo Rollouts): the Deployment whose template the rollout uses. A
+    // missing one stays `None`; the engine reports it.
+    if let Some(deployment) = &refs.workload {
+        match Api::<Deployment>::namespaced(client.clone(), ns)
+            .get_opt(deployment)
+            .await
+        {
+            Ok(found) => observed.workload = found.as_ref().map(ObservedWorkload::from_deployment),
+            Err(e) => {
+                return Err(Error::kube(
+                    format!("reading Deployment {ns}/{deployment}"),
                     e,
                 ));
             }

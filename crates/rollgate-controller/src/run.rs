@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{ApiResource, DynamicObject, PartialObjectMeta, PostParams};
 use kube::runtime::controller::{Action as Requeue, Controller};
@@ -505,6 +505,16 @@ pub async fn run(
         telemetry.watch("services"),
     )
     .touched_objects();
+    // Deployments named by a `spec.workloadRef` (Argo Rollouts): a change of one (its template,
+    // its size) wakes the rollouts that refer to it. Metadata is enough to be woken.
+    let deployment_events = tracked(
+        watcher(
+            api::<PartialObjectMeta<Deployment>>(&client, ns.as_deref()),
+            watcher::Config::default(),
+        ),
+        telemetry.watch("deployments"),
+    )
+    .touched_objects();
     let runs = config.metric_source.clone().map(|source| {
         let run_ctx = Arc::new(RunContext {
             client: client.clone(),
@@ -543,6 +553,8 @@ pub async fn run(
     let pipelines = crate::pipeline::run(ctx.clone(), std::future::pending());
     telemetry.set_ready(true);
     let mapper_type = rollout_type.clone();
+    let workload_rollouts = rollouts.clone();
+    let workload_type = rollout_type.clone();
     let rollouts_done = Controller::for_stream_with(rollout_events, rollouts.clone(), rollout_type)
         .owns_stream(replica_set_events)
         .owns_stream(owned_run_events)
@@ -561,6 +573,24 @@ pub async fn run(
                 .map(|r| ObjectRef::from_obj_with(&*r, mapper_type.clone()))
                 .collect::<Vec<_>>()
         })
+        .watches_stream(
+            deployment_events,
+            move |d: PartialObjectMeta<Deployment>| {
+                let d_ns = d.namespace();
+                let d_name = d.name_any();
+                workload_rollouts
+                    .state()
+                    .into_iter()
+                    .filter(|r| r.namespace() == d_ns)
+                    .filter(|r| {
+                        decode_rollout(r).is_ok_and(|r| {
+                            rollgate_engine::references(&r).workload.as_ref() == Some(&d_name)
+                        })
+                    })
+                    .map(|r| ObjectRef::from_obj_with(&*r, workload_type.clone()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .reconcile_on(wakeups)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -85,7 +85,13 @@ async fn not_ready_while_the_api_server_is_unreachable() -> anyhow::Result<()> {
     unready.sort_unstable();
     assert_eq!(
         unready,
-        ["analysisruns", "replicasets", "rollouts", "services"]
+        [
+            "analysisruns",
+            "deployments",
+            "replicasets",
+            "rollouts",
+            "services"
+        ]
     );
     sim.set_partitioned("cut-off", false);
     assert!(

@@ -108,6 +108,13 @@ pub enum Action {
         /// AnalysisRun name.
         name: String,
     },
+    /// Set `spec.replicas` of the Deployment `spec.workloadRef` names (its `scaleDown` policy).
+    ScaleWorkload {
+        /// Deployment name.
+        name: String,
+        /// Its new `spec.replicas`.
+        replicas: i32,
+    },
 }
 
 /// Changes to the labels and annotations of an object: `Some` sets a key, `None` removes it.

@@ -25,12 +25,13 @@ mod restart;
 pub mod time;
 pub mod validate;
 pub mod window;
+mod workload;
 
 pub use action::{Action, DeadlineChange, Decision, Event, MetadataChange, ServiceRole};
 pub use metadata::pods_wanted;
 pub use observed::{
     AnalysisKind, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun, ObservedPod,
-    ObservedReplicaSet, ObservedRoute, ObservedService,
+    ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload,
 };
 
 use context::Ctx;
@@ -66,6 +67,7 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
             alerts::guard(&mut cx, &hash);
             bluegreen::reconcile(&mut cx, &spec);
             metadata::sync(&mut cx, &hash);
+            workload::scale(&mut cx, &spec.common);
             alerts::report_source(&mut cx);
         }
         Ok(validate::Valid::Canary(spec)) => {
@@ -75,6 +77,7 @@ pub fn reconcile_worded(input: Input<'_>, wording: &dyn message::Wording) -> Dec
             alerts::guard(&mut cx, &hash);
             canary::reconcile(&mut cx, &spec);
             metadata::sync(&mut cx, &hash);
+            workload::scale(&mut cx, &spec.common);
             alerts::report_source(&mut cx);
         }
     }
@@ -90,6 +93,8 @@ pub struct References {
     pub templates: Vec<(bool, String)>,
     /// The Gateway API HTTPRoute as `(namespace, name)`.
     pub route: Option<(String, String)>,
+    /// The Deployment `spec.workloadRef` names (in the rollout's namespace).
+    pub workload: Option<String>,
 }
 
 /// True when the controller must read the firing alerts of `spec.alerts` for this reconcile:
@@ -171,6 +176,12 @@ pub fn references(rollout: &Rollout) -> References {
                 .push((t.cluster_scope.unwrap_or(false), t.template_name.clone()));
         }
     }
+    refs.workload = rollout
+        .spec
+        .workload_ref
+        .as_ref()
+        .and_then(|w| w.name.clone())
+        .filter(|n| !n.trim().is_empty());
     refs.services.retain(|s| !s.trim().is_empty());
     refs.services.sort();
     refs.services.dedup();

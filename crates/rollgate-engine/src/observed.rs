@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::labels::{
     ANALYSIS_KIND, ATTEMPT, EPHEMERAL_METADATA, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE,
@@ -33,6 +34,41 @@ pub struct Observed {
     pub secrets: BTreeMap<String, BTreeSet<String>>,
     /// Firing alerts that match `spec.alerts`, when the rollout has it.
     pub alerts: ObservedAlerts,
+    /// The Deployment `spec.workloadRef` names, when the rollout has one and it exists.
+    pub workload: Option<ObservedWorkload>,
+}
+
+/// The Deployment a rollout's `spec.workloadRef` names (Argo Rollouts' `workloadRef`), reduced to
+/// what the engine reads: its pod template and selector, and the size it was given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedWorkload {
+    /// Deployment name.
+    pub name: String,
+    /// Its pod template (`spec.template`).
+    pub template: PodTemplateSpec,
+    /// Its selector (`spec.selector`).
+    pub selector: Option<LabelSelector>,
+    /// Its desired pods (`spec.replicas`, 1 when unset as the API server defaults it).
+    pub replicas: i32,
+}
+
+impl ObservedWorkload {
+    /// Reads a Deployment.
+    pub fn from_deployment(d: &Deployment) -> Self {
+        Self {
+            name: d.metadata.name.clone().unwrap_or_default(),
+            template: d.spec.template.clone(),
+            selector: Some(d.spec.selector.clone()).filter(|s| *s != LabelSelector::default()),
+            replicas: d.spec.replicas.unwrap_or(1),
+        }
+    }
+
+    /// Reads a Deployment given as JSON; `None` when it is not one.
+    pub fn from_json(value: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value::<Deployment>(value.clone())
+            .ok()
+            .map(|d| Self::from_deployment(&d))
+    }
 }
 
 /// What the alert source of `spec.alerts` said.

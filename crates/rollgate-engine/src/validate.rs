@@ -67,6 +67,8 @@ pub struct CommonSpec {
     pub alerts: Option<crate::alerts::AlertPolicy>,
     /// Blue/green `antiAffinity`: new pods avoid the nodes of the stable revision's pods.
     pub anti_affinity: Option<AntiAffinityRule>,
+    /// `workloadRef`: the Deployment the template comes from, and its `scaleDown` policy.
+    pub workload: Option<Workload>,
 }
 
 /// How a new revision's pods avoid the nodes of the stable revision's pods (Argo Rollouts'
@@ -78,6 +80,27 @@ pub enum AntiAffinityRule {
     Preferred(i32),
     /// `requiredDuringSchedulingIgnoredDuringExecution`.
     Required,
+}
+
+/// A valid `spec.workloadRef` (Argo Rollouts' "Reference Deployment From Rollout").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// Deployment name.
+    pub name: String,
+    /// `scaleDown`.
+    pub scale_down: ScaleDown,
+}
+
+/// `spec.workloadRef.scaleDown`: what happens to the referenced Deployment's own pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleDown {
+    /// `never` (default): the Deployment is left alone.
+    Never,
+    /// `onsuccess`: scaled to zero once the rollout is Healthy.
+    OnSuccess,
+    /// `progressively`: scaled down as the rollout's pods become available (and back up if
+    /// they stop being available before the rollout is Healthy).
+    Progressively,
 }
 
 /// A valid blue/green spec with defaults applied.
@@ -190,7 +213,7 @@ pub fn validate(
 ) -> Result<Valid, Vec<Problem>> {
     let spec = &rollout.spec;
     let mut problems = Vec::new();
-    let common = common(spec, &mut problems);
+    let common = common(spec, observed, &mut problems);
     analysis_refs(
         "spec.guard.analysis",
         spec.guard.as_ref().and_then(|g| g.analysis.as_ref()),
@@ -233,8 +256,11 @@ fn non_negative(field: &str, value: Option<i32>, problems: &mut Vec<Problem>) ->
     }
 }
 
-fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec> {
-    unsupported(spec, problems);
+fn common(
+    spec: &RolloutSpec,
+    observed: &Observed,
+    problems: &mut Vec<Problem>,
+) -> Option<CommonSpec> {
     let replicas = non_negative("spec.replicas", spec.replicas, problems).unwrap_or(1);
     let min_ready_seconds =
         non_negative("spec.minReadySeconds", spec.min_ready_seconds, problems).unwrap_or(0);
@@ -265,34 +291,33 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
             ),
         ));
     }
-    let template = match &spec.template {
-        None => {
-            problems.push(problem(
-                "spec.template",
-                "required, expected a pod template",
-            ));
-            None
-        }
-        Some(t) => {
-            if t.spec.as_ref().is_none_or(|s| s.containers.is_empty()) {
+    let workload = workload(spec, problems);
+    let (template, deployment_selector) = match &spec.workload_ref {
+        None => (own_template(spec.template.as_ref(), problems), None),
+        Some(_) => workload_template(spec, workload.as_ref(), observed, problems),
+    };
+    let selector = match (&spec.selector, deployment_selector) {
+        (Some(s), _) => Some(s.clone()),
+        // Argo Rollouts takes the Deployment's selector when the rollout has none.
+        (None, Some(s)) => Some(s),
+        (None, None) if spec.workload_ref.is_some() => {
+            // The Deployment is missing (already reported) or has no selector.
+            if observed.workload.is_some() {
                 problems.push(problem(
-                    "spec.template.spec.containers",
-                    "at least one container expected",
+                    "spec.selector",
+                    "required, expected a label selector (the Deployment of spec.workloadRef \
+                     has none)",
                 ));
             }
-            images(t, problems);
-            Some(t.clone())
+            None
         }
-    };
-    let selector = match &spec.selector {
-        None => {
+        (None, None) => {
             problems.push(problem(
                 "spec.selector",
                 "required, expected a label selector matching spec.template.metadata.labels",
             ));
             None
         }
-        Some(s) => Some(s.clone()),
     };
     if let (Some(t), Some(s)) = (&template, &selector) {
         let labels = t
@@ -332,6 +357,7 @@ fn common(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<CommonSpec>
         progress_deadline_abort: spec.progress_deadline_abort.unwrap_or(true),
         restart_at: spec.restart_at.as_ref().map(|t| t.0),
         anti_affinity: None,
+        workload,
     })
 }
 
@@ -370,22 +396,119 @@ fn anti_affinity(
     }
 }
 
-/// Argo Rollouts fields the CRD keeps but rollgate does not act on: reported, so that a spec
-/// relying on one of them never runs as if it were not there.
-fn unsupported(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
-    let fields = [(
-        "spec.workloadRef",
-        spec.workload_ref.is_some(),
-        "the pod template must be in spec.template",
-    )];
-    for (field, set, instead) in fields {
-        if set {
-            problems.push(problem(
-                field,
-                format!("not supported by rollgate ({instead}); remove it"),
-            ));
-        }
+/// `spec.template` of a rollout without `workloadRef`.
+fn own_template(
+    template: Option<&PodTemplateSpec>,
+    problems: &mut Vec<Problem>,
+) -> Option<PodTemplateSpec> {
+    let Some(t) = template else {
+        problems.push(problem(
+            "spec.template",
+            "required, expected a pod template (or spec.workloadRef naming a Deployment)",
+        ));
+        return None;
+    };
+    template_problems(t, problems);
+    Some(t.clone())
+}
+
+fn template_problems(t: &PodTemplateSpec, problems: &mut Vec<Problem>) {
+    if t.spec.as_ref().is_none_or(|s| s.containers.is_empty()) {
+        problems.push(problem(
+            "spec.template.spec.containers",
+            "at least one container expected",
+        ));
     }
+    images(t, problems);
+}
+
+/// Checks `spec.workloadRef` itself (Argo Rollouts' fields: `apiVersion: apps/v1`,
+/// `kind: Deployment`, `name`, `scaleDown`).
+fn workload(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<Workload> {
+    let r = spec.workload_ref.as_ref()?;
+    let before = problems.len();
+    let api_version = r.api_version.as_deref().unwrap_or_default();
+    if api_version != "apps/v1" {
+        problems.push(problem(
+            "spec.workloadRef.apiVersion",
+            format!("apps/v1 expected, got {api_version:?}"),
+        ));
+    }
+    let kind = r.kind.as_deref().unwrap_or_default();
+    if kind != "Deployment" {
+        problems.push(problem(
+            "spec.workloadRef.kind",
+            format!("Deployment expected (the only kind rollgate reads), got {kind:?}"),
+        ));
+    }
+    let name = r.name.as_deref().map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        problems.push(problem(
+            "spec.workloadRef.name",
+            "required, expected the name of a Deployment in the rollout's namespace",
+        ));
+    }
+    let scale_down = match r.scale_down.as_deref() {
+        None | Some("never") => ScaleDown::Never,
+        Some("onsuccess") => ScaleDown::OnSuccess,
+        Some("progressively") => ScaleDown::Progressively,
+        Some(other) => {
+            problems.push(problem(
+                "spec.workloadRef.scaleDown",
+                format!("one of never, onsuccess, progressively expected, got {other:?}"),
+            ));
+            ScaleDown::Never
+        }
+    };
+    (problems.len() == before).then(|| Workload {
+        name: name.to_string(),
+        scale_down,
+    })
+}
+
+/// The template (and selector) of a rollout with `workloadRef`: `spec.template` must be empty
+/// (Argo Rollouts: "template must be empty for workload reference rollout") and the template is
+/// the referenced Deployment's.
+fn workload_template(
+    spec: &RolloutSpec,
+    workload: Option<&Workload>,
+    observed: &Observed,
+    problems: &mut Vec<Problem>,
+) -> (Option<PodTemplateSpec>, Option<LabelSelector>) {
+    if spec
+        .template
+        .as_ref()
+        .is_some_and(|t| *t != PodTemplateSpec::default())
+    {
+        problems.push(problem(
+            "spec.template",
+            "must be empty when spec.workloadRef is set (the pod template comes from the \
+             referenced Deployment)",
+        ));
+    }
+    let Some(w) = workload else {
+        return (None, None);
+    };
+    let Some(d) = observed.workload.as_ref().filter(|d| d.name == w.name) else {
+        problems.push(problem(
+            "spec.workloadRef.name",
+            format!(
+                "Deployment {:?} not found in the rollout's namespace",
+                w.name
+            ),
+        ));
+        return (None, None);
+    };
+    // The Deployment's template is checked like spec.template; a problem names the Deployment.
+    let mut own = Vec::new();
+    template_problems(&d.template, &mut own);
+    for p in own {
+        problems.push(problem(
+            "spec.workloadRef.name",
+            format!("Deployment {:?}: {}: {}", w.name, p.field, p.expected),
+        ));
+    }
+    (Some(d.template.clone()), d.selector.clone())
 }
 
 /// Every container of the template needs an image: the API server refuses a ReplicaSet

@@ -139,7 +139,8 @@ fn missing_template_is_invalid() {
         json!({"template": null}),
         json!({}),
         &[],
-        "spec.template: required, expected a pod template",
+        "spec.template: required, expected a pod template (or spec.workloadRef naming a \
+         Deployment)",
     );
 }
 
@@ -383,8 +384,8 @@ fn every_problem_is_reported_at_once() {
         json!({"replicas": -3, "template": null}),
         json!({"previewService": "nope"}),
         &[],
-        "spec.replicas: must be >= 0, got -3; spec.template: required, expected a pod template; \
-         spec.strategy.blueGreen.previewService: Service \"nope\" not found in the rollout's \
+        "spec.replicas: must be >= 0, got -3; spec.template: required, expected a pod template \
+         (or spec.workloadRef naming a Deployment); spec.strategy.blueGreen.previewService: Service \"nope\" not found in the rollout's \
          namespace",
     );
 }

@@ -1,5 +1,5 @@
-//! Argo Rollouts fields rollgate keeps in its schema but does not implement, containers
-//! without an image, and the decision for a Rollout known to be invalid without validation
+//! Invalid Argo Rollouts fields (an `antiAffinity` with both forms, or a weight out of range),
+//! containers without an image, and the decision for a Rollout known to be invalid without validation
 //! (`validate::reject`): Degraded, an InvalidSpec condition naming the field, one Warning
 //! Event per generation, and no action.
 
@@ -38,18 +38,6 @@ fn assert_invalid(mut w: World, text: &str) {
 }
 
 #[test]
-fn a_workload_ref_is_reported_not_ignored() {
-    assert_invalid(
-        World::new(
-            json!({"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}),
-            json!({}),
-        ),
-        "spec.workloadRef: not supported by rollgate (the pod template must be in \
-         spec.template); remove it",
-    );
-}
-
-#[test]
 fn an_anti_affinity_with_both_forms_is_invalid_and_pod_metadata_is_supported() {
     // activeMetadata is supported (tests/ephemeral_metadata.rs), antiAffinity too
     // (tests/anti_affinity.rs); only an antiAffinity with both forms is named.
@@ -67,16 +55,25 @@ fn an_anti_affinity_with_both_forms_is_invalid_and_pod_metadata_is_supported() {
 }
 
 #[test]
-fn an_unsupported_field_added_mid_life_stops_everything() {
+fn an_invalid_field_added_mid_life_stops_everything() {
     let (mut w, _v1) = World::deployed(json!({}), json!({}));
     w.edit_spec(|s| {
-        s.workload_ref = Some(json!({"kind": "Deployment", "name": "web"}));
+        if let Some(bg) = s.strategy.blue_green.as_mut() {
+            bg.anti_affinity = serde_json::from_value(json!({
+                "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 0}}))
+            .expect("antiAffinity");
+        }
     });
     w.set_template_image("app:2");
     let d = w.step();
     assert!(d.actions.is_empty(), "{:?}", d.actions);
     assert_eq!(w.phase(), Some(RolloutPhase::Degraded));
-    assert!(w.message().contains("spec.workloadRef: not supported"));
+    assert!(
+        w.message()
+            .contains("spec.strategy.blueGreen.antiAffinity.preferredDuringSchedulingIgnoredDuringExecution.weight"),
+        "{}",
+        w.message()
+    );
 }
 
 #[test]

@@ -261,6 +261,11 @@ fn carry_out(
                     }
                 }
             }
+            Action::ScaleWorkload { name, replicas } => {
+                for d in observed.workload.iter_mut().filter(|d| d.name == name) {
+                    d.replicas = replicas;
+                }
+            }
         }
     }
 }

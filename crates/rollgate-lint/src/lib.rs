@@ -17,7 +17,7 @@ use rollgate_api::{
     PrometheusMetric, Rollout,
 };
 use rollgate_engine::validate::Problem;
-use rollgate_engine::{Observed, ObservedRoute, ObservedService};
+use rollgate_engine::{Observed, ObservedRoute, ObservedService, ObservedWorkload};
 use serde_json::Value;
 
 /// What linting found.
@@ -129,6 +129,11 @@ pub fn lint(files: &[(String, String)]) -> Report {
         .filter(|d| d.kind == "HTTPRoute")
         .map(|d| (d.name.as_str(), &d.value))
         .collect();
+    let deployments: BTreeMap<&str, &Value> = docs
+        .iter()
+        .filter(|d| d.kind == "Deployment")
+        .map(|d| (d.name.as_str(), &d.value))
+        .collect();
     let mut checked = 0;
     for d in docs.iter().filter(|d| d.kind == "Rollout") {
         checked += 1;
@@ -143,12 +148,17 @@ pub fn lint(files: &[(String, String)]) -> Report {
             rollout.metadata.namespace = Some("default".into());
         }
         let mut observed = observed.clone();
-        observed.route = rollgate_engine::references(&rollout)
-            .route
-            .and_then(|(ns, name)| {
-                let route = routes.get(name.as_str())?;
-                Some(ObservedRoute::from_json(&ns, &name, route))
-            });
+        let refs = rollgate_engine::references(&rollout);
+        // spec.workloadRef: the Deployment of the files, if they hold it.
+        observed.workload = refs
+            .workload
+            .as_deref()
+            .and_then(|name| deployments.get(name))
+            .and_then(|v| ObservedWorkload::from_json(v));
+        observed.route = refs.route.and_then(|(ns, name)| {
+            let route = routes.get(name.as_str())?;
+            Some(ObservedRoute::from_json(&ns, &name, route))
+        });
         // Problems with what the files hold, and with what they lack assumed to be in the
         // cluster: those only in the first are missing references.
         let found = validate(&rollout, &observed);
@@ -184,7 +194,7 @@ fn validate(rollout: &Rollout, observed: &Observed) -> Vec<Problem> {
 
 /// `observed` plus a stand-in for each Service, template, Secret and HTTPRoute the rollout
 /// names that it lacks: a Service selecting nothing, a template that is valid, a Secret with
-/// the keys read from it, a route with one rule whose backends are the canary and stable
+/// the keys read from it, a Deployment (`workloadRef`) with a valid template, a route with one rule whose backends are the canary and stable
 /// Services. (The fuzz targets complete what they observe with it too.)
 pub fn with_stand_ins(rollout: &Rollout, mut observed: Observed) -> Observed {
     let refs = rollgate_engine::references(rollout);
@@ -215,6 +225,25 @@ pub fn with_stand_ins(rollout: &Rollout, mut observed: Observed) -> Observed {
                 }],
                 ..Default::default()
             });
+    }
+    if let (Some(name), None) = (&refs.workload, &observed.workload) {
+        // A Deployment whose pods carry the labels the rollout selects.
+        let labels = rollout
+            .spec
+            .selector
+            .as_ref()
+            .and_then(|s| s.match_labels.clone())
+            .unwrap_or_else(|| BTreeMap::from([("app".to_string(), name.clone())]));
+        observed.workload = ObservedWorkload::from_json(&serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "stand-in", "image": "stand-in"}]},
+                },
+            },
+        }));
     }
     for (name, keys) in rollgate_engine::validate::secret_references(rollout, &observed) {
         observed.secrets.entry(name).or_insert(keys);

@@ -45,10 +45,11 @@ fn the_examples_pass() {
         &examples("bluegreen.yaml"),
         &examples("canary.yaml"),
         &examples("canary-gateway-api.yaml"),
+        &examples("workload-ref.yaml"),
     ]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("ok: 4 Rollouts and analysis templates checked"),
+        out.contains("ok: 5 Rollouts and analysis templates checked"),
         "{out}"
     );
 }

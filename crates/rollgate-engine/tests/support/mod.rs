@@ -536,6 +536,16 @@ impl World {
                 assert!(!run.terminating, "terminated twice: {name}");
                 run.terminating = true;
             }
+            Action::ScaleWorkload { name, replicas } => {
+                let d = self
+                    .observed
+                    .workload
+                    .as_mut()
+                    .filter(|d| &d.name == name)
+                    .unwrap_or_else(|| panic!("scale of a missing Deployment {name}"));
+                assert_ne!(d.replicas, *replicas, "no-op scale of {name}");
+                d.replicas = *replicas;
+            }
         }
     }
 
