@@ -11,83 +11,16 @@
 //! `RolloutPausedReason`, `RolloutCompletedReason`), `rollout/service.go` (`SwitchService`).
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+
+use support::{Dev, kubectl_installed, repo};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rollgate");
-const FIRST_LINE: &str = "rollgate dev: simulated cluster on http://127.0.0.1:";
 /// How long one `kubectl wait` may wait: a bound on a hang, not a measured duration.
 const WAIT: &str = "--timeout=90s";
-
-/// A running `rollgate dev`; killed when dropped (a failed test leaves nothing behind).
-struct Dev {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Dev {
-    /// Starts `rollgate dev` writing its kubeconfig to `kubeconfig`, and waits for its
-    /// introduction to end.
-    fn start(dir: &Path, kubeconfig: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let stderr = dir.join("dev.stderr");
-        let mut child = Command::new(BIN)
-            .arg("dev")
-            .args([
-                "--addr",
-                "127.0.0.1:0",
-                "--ready-delay",
-                "1s",
-                "--kubeconfig",
-            ])
-            .arg(kubeconfig)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr)?)
-            .spawn()?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let dev = Self { child, stderr };
-        let next = || {
-            lines
-                .recv_timeout(Duration::from_secs(60))
-                .map_err(|e| anyhow::anyhow!("rollgate dev printed no line ({e}): {}", dev.log()))
-        };
-        let first = next()?;
-        assert!(
-            first.starts_with(FIRST_LINE),
-            "unexpected first line {first:?}"
-        );
-        while next()? != "Ctrl-C stops it." {}
-        // Keep draining stdout so that the server never blocks on a full pipe.
-        std::thread::spawn(move || while lines.recv().is_ok() {});
-        Ok(dev)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// The installed kubectl against the dev cluster, with the `kubectl-rollgate` plugin first on
 /// `PATH`.
@@ -178,19 +111,6 @@ impl Kubectl {
     }
 }
 
-fn kubectl_installed() -> bool {
-    Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A Rollout `web` of 2 replicas in namespace `ns` with `strategy`, after the Services it
-/// names.
 fn manifest(services: &[&str], strategy: &str) -> String {
     let mut text = String::new();
     for name in services {
@@ -216,9 +136,8 @@ fn kubectl_wait_works_on_argo_s_pause_reasons_conditions_and_phase() -> anyhow::
     }
     let dir = std::env::temp_dir().join(format!("rollgate-kubectl-wait-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let kubeconfig = dir.join("kubeconfig");
-    let dev = Dev::start(&dir, &kubeconfig)?;
-    let k = Kubectl::new(&dir, &kubeconfig)?;
+    let dev = Dev::start(&dir)?;
+    let k = Kubectl::new(&dir, &dev.kubeconfig)?;
     let crds = repo().join("manifests/crds");
     k.ok(&["apply", "-f", &crds.to_string_lossy()], None)?;
 

@@ -9,6 +9,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rollgate");
+/// The first line `rollgate dev` prints.
+const FIRST_LINE: &str = "rollgate dev: simulated cluster on http://127.0.0.1:";
 
 /// The repository's root.
 pub fn repo() -> PathBuf {
@@ -74,14 +76,20 @@ impl Dev {
             stderr,
             kubeconfig,
         };
-        loop {
-            let line = lines.recv_timeout(Duration::from_secs(60)).map_err(|e| {
-                anyhow::anyhow!("rollgate dev printed no line ({e}): {}", dev.log())
-            })?;
-            if line == "Ctrl-C stops it." {
-                return Ok(dev);
-            }
-        }
+        let next = || {
+            lines
+                .recv_timeout(Duration::from_secs(60))
+                .map_err(|e| anyhow::anyhow!("rollgate dev printed no line ({e}): {}", dev.log()))
+        };
+        let first = next()?;
+        anyhow::ensure!(
+            first.starts_with(FIRST_LINE),
+            "unexpected first line {first:?}"
+        );
+        while next()? != "Ctrl-C stops it." {}
+        // Keep draining stdout so that the server never blocks on a full pipe.
+        std::thread::spawn(move || while lines.recv().is_ok() {});
+        Ok(dev)
     }
 
     /// What it logged.
