@@ -647,62 +647,6 @@ async fn a_rollout_created_paused_is_not_scaled_up_until_resumed() -> R {
     Ok(())
 }
 
-/// The live pods of `hash` as `(name, uid, labels, annotations)`, sorted by name.
-type PodView = (
-    String,
-    String,
-    std::collections::BTreeMap<String, String>,
-    std::collections::BTreeMap<String, String>,
-);
-
-async fn pods_of(stack: &Stack, hash: &str) -> anyhow::Result<Vec<PodView>> {
-    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(stack.client.clone(), NS)
-        .list(&ListParams::default().labels(&format!(
-            "{}={hash}",
-            rollgate_api::labels::POD_TEMPLATE_HASH
-        )))
-        .await?;
-    let mut out: Vec<PodView> = pods
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| {
-            (
-                p.metadata.name.unwrap_or_default(),
-                p.metadata.uid.unwrap_or_default(),
-                p.metadata.labels.unwrap_or_default(),
-                p.metadata.annotations.unwrap_or_default(),
-            )
-        })
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-/// Waits (virtual time, at most `secs`) until the pods of `hash` all carry `role`.
-async fn wait_role(
-    stack: &Stack,
-    hash: &str,
-    role: &str,
-    secs: u64,
-) -> anyhow::Result<Vec<PodView>> {
-    for _ in 0..secs {
-        let pods = pods_of(stack, hash).await?;
-        if !pods.is_empty()
-            && pods
-                .iter()
-                .all(|p| p.2.get("role").map(String::as_str) == Some(role))
-        {
-            return Ok(pods);
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    anyhow::bail!(
-        "pods of {hash} never all carried role={role}: {:?}",
-        pods_of(stack, hash).await?
-    )
-}
-
 /// Argo Rollouts (docs: features/ephemeral-metadata): preview pods carry `previewMetadata`,
 /// and on promotion the same pods (same names and uids, not recreated) carry `activeMetadata`
 /// instead, while the ReplicaSet's pod template follows and the other labels stay.
@@ -715,11 +659,11 @@ async fn preview_pods_carry_the_preview_metadata_and_become_active_in_place() ->
         "previewMetadata": {"labels": {"role": "preview", "preview": "yes"}},
     });
     let v1 = deploy(&stack, "web", bg).await?;
-    wait_role(&stack, &v1, "active", 30).await?;
+    wait_role(&stack, &v1, "active", None, 30).await?;
     new_image(&stack, "web", "app:2").await?;
     wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
     let v2 = current_hash(&stack, "web").await?;
-    let preview = wait_role(&stack, &v2, "preview", 30).await?;
+    let preview = wait_role(&stack, &v2, "preview", None, 30).await?;
     assert_eq!(preview.len(), 3);
     for (name, _, labels, annotations) in &preview {
         assert_eq!(
@@ -730,7 +674,7 @@ async fn preview_pods_carry_the_preview_metadata_and_become_active_in_place() ->
         assert_eq!(labels.get("app").map(String::as_str), Some("web"), "{name}");
         assert!(!annotations.contains_key("traffic"), "{name}");
     }
-    wait_role(&stack, &v1, "active", 30).await?;
+    wait_role(&stack, &v1, "active", None, 30).await?;
 
     promote(&stack, "web").await?;
     stack
@@ -738,7 +682,7 @@ async fn preview_pods_carry_the_preview_metadata_and_become_active_in_place() ->
             r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v2.as_str())
         })
         .await?;
-    let active = wait_role(&stack, &v2, "active", 30).await?;
+    let active = wait_role(&stack, &v2, "active", None, 30).await?;
     let ids = |pods: &[PodView]| -> Vec<(String, String)> {
         pods.iter().map(|p| (p.0.clone(), p.1.clone())).collect()
     };

@@ -771,63 +771,6 @@ async fn a_canary_at_zero_replicas_releases_and_scales_back_up() -> R {
     Ok(())
 }
 
-/// The live pods of `hash` as `(name, uid, labels, annotations)`, sorted by name.
-type PodView = (
-    String,
-    String,
-    std::collections::BTreeMap<String, String>,
-    std::collections::BTreeMap<String, String>,
-);
-
-async fn pods_of(stack: &Stack, hash: &str) -> anyhow::Result<Vec<PodView>> {
-    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(stack.client.clone(), NS)
-        .list(&ListParams::default().labels(&format!(
-            "{}={hash}",
-            rollgate_api::labels::POD_TEMPLATE_HASH
-        )))
-        .await?;
-    let mut out: Vec<PodView> = pods
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| {
-            (
-                p.metadata.name.unwrap_or_default(),
-                p.metadata.uid.unwrap_or_default(),
-                p.metadata.labels.unwrap_or_default(),
-                p.metadata.annotations.unwrap_or_default(),
-            )
-        })
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-/// Waits (virtual time, at most `secs`) until `n` pods of `hash` all carry `role`.
-async fn wait_role(
-    stack: &Stack,
-    hash: &str,
-    role: &str,
-    n: usize,
-    secs: u64,
-) -> anyhow::Result<Vec<PodView>> {
-    for _ in 0..secs {
-        let pods = pods_of(stack, hash).await?;
-        if pods.len() == n
-            && pods
-                .iter()
-                .all(|p| p.2.get("role").map(String::as_str) == Some(role))
-        {
-            return Ok(pods);
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    anyhow::bail!(
-        "pods of {hash} never were {n} with role={role}: {:?}",
-        pods_of(stack, hash).await?
-    )
-}
-
 /// Argo Rollouts (docs: features/ephemeral-metadata): the canary ReplicaSet is created with
 /// `canaryMetadata`; when the rollout is fully promoted it becomes the stable one and its pods
 /// are updated in place (not recreated) to `stableMetadata`, the canary-only keys removed.
@@ -842,7 +785,7 @@ async fn canary_pods_carry_the_canary_metadata_then_the_stable_metadata_in_place
         "stableMetadata": {"labels": {"role": "stable"}},
     });
     let v1 = deploy(&stack, canary).await?;
-    wait_role(&stack, &v1, "stable", 10, 30).await?;
+    wait_role(&stack, &v1, "stable", Some(10), 30).await?;
     stack.set_image(NS, "web", "app", "app:2").await?;
     wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
     let r = stack.rollout(NS, "web").await?;
@@ -851,7 +794,7 @@ async fn canary_pods_carry_the_canary_metadata_then_the_stable_metadata_in_place
         .and_then(|s| s.current_pod_hash)
         .unwrap_or_default();
     assert_ne!(v1, v2);
-    let canary_pods = wait_role(&stack, &v2, "canary", 2, 30).await?;
+    let canary_pods = wait_role(&stack, &v2, "canary", Some(2), 30).await?;
     for (name, _, labels, annotations) in &canary_pods {
         assert_eq!(
             labels.get("track").map(String::as_str),
@@ -864,7 +807,7 @@ async fn canary_pods_carry_the_canary_metadata_then_the_stable_metadata_in_place
             "{name}"
         );
     }
-    wait_role(&stack, &v1, "stable", 10, 30).await?;
+    wait_role(&stack, &v1, "stable", Some(10), 30).await?;
 
     promote(&stack).await?;
     stack
@@ -872,7 +815,7 @@ async fn canary_pods_carry_the_canary_metadata_then_the_stable_metadata_in_place
             r.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(v2.as_str())
         })
         .await?;
-    let stable = wait_role(&stack, &v2, "stable", 10, 60).await?;
+    let stable = wait_role(&stack, &v2, "stable", Some(10), 60).await?;
     for (name, uid, _, _) in &canary_pods {
         assert!(
             stable.iter().any(|p| &p.0 == name && &p.1 == uid),

@@ -203,3 +203,60 @@ impl Drop for Monitor {
         self.task.abort();
     }
 }
+
+/// The live pods of `hash` as `(name, uid, labels, annotations)`, sorted by name.
+pub type PodView = (
+    String,
+    String,
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+);
+
+/// The live (not terminating) pods of `hash` in [`NS`].
+pub async fn pods_of(stack: &Stack, hash: &str) -> anyhow::Result<Vec<PodView>> {
+    let pods = Api::<Pod>::namespaced(stack.client.clone(), NS)
+        .list(&ListParams::default().labels(&format!("{POD_TEMPLATE_HASH}={hash}")))
+        .await?;
+    let mut out: Vec<PodView> = pods
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            (
+                p.metadata.name.unwrap_or_default(),
+                p.metadata.uid.unwrap_or_default(),
+                p.metadata.labels.unwrap_or_default(),
+                p.metadata.annotations.unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Waits (virtual time, at most `secs`) until the pods of `hash` all carry the label
+/// `role=ROLE`: exactly `n` of them when given, else at least one.
+pub async fn wait_role(
+    stack: &Stack,
+    hash: &str,
+    role: &str,
+    n: Option<usize>,
+    secs: u64,
+) -> anyhow::Result<Vec<PodView>> {
+    for _ in 0..secs {
+        let pods = pods_of(stack, hash).await?;
+        let count_ok = n.map_or(!pods.is_empty(), |n| pods.len() == n);
+        if count_ok
+            && pods
+                .iter()
+                .all(|p| p.2.get("role").map(String::as_str) == Some(role))
+        {
+            return Ok(pods);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    anyhow::bail!(
+        "pods of {hash} never were {n:?} (None: any) with role={role}: {:?}",
+        pods_of(stack, hash).await?
+    )
+}
