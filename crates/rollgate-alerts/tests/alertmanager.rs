@@ -1,7 +1,7 @@
 //! `firing` against a real Alertmanager (Debian's prometheus-alertmanager 0.25), started by
 //! rollgate-promtest on loopback with its own config and storage.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Answers that are not what the APIs return, unreachable and silent servers: every one is an
 //! error (the alerts are unknown), never an empty list.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! gauges served by rollgate-promtest's metrics server, and sending its alerts to a real
 //! Alertmanager (to check that both sources agree on an alert's identity).
 
-mod common;
+use crate::common;
 
 use common::{firing_until, names};
 use jiff::{SignedDuration, Timestamp};

@@ -1,6 +1,6 @@
 //! Range and instant queries at explicit times over data backfilled with promtool.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Failure classification without Prometheus: closed port, a server that never answers,
 //! HTTP errors, unreadable answers and invalid requests.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

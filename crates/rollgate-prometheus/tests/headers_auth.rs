@@ -1,7 +1,7 @@
 //! What goes on the wire (headers, bearer and basic credentials, path prefix, time), and
 //! basic auth against a real Prometheus.
 
-mod common;
+use crate::common;
 
 use rollgate_prometheus::{Auth, ProviderError, QueryResult, Request, Timestamp, query};
 use rollgate_promtest::ScrapeConfig;

@@ -1,7 +1,7 @@
 //! Queries against a real Prometheus: scalars and special values, empty results, PromQL
 //! errors, vectors scraped from the metrics server, and an outage.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

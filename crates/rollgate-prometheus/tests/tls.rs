@@ -1,7 +1,7 @@
 //! TLS to a real Prometheus serving a certificate from a test CA: trusted through the CA
 //! bundle, accepted when insecure, refused otherwise.
 
-mod common;
+use crate::common;
 
 use rollgate_prometheus::{Auth, ProviderError, QueryResult, Request, Tls, query};
 use rollgate_promtest::ScrapeConfig;

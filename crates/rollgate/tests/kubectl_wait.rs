@@ -11,7 +11,7 @@
 //! `RolloutPausedReason`, `RolloutCompletedReason`), `rollout/service.go` (`SwitchService`).
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

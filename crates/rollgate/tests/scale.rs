@@ -8,7 +8,7 @@
 //! and writes `spec.replicas` back through it.
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{Dev, Kubectl, kubectl_installed, temp_dir};

@@ -1,0 +1,14 @@
+//! The end-to-end tests, in one binary (one build and link instead of one per file): each
+//! module runs the real controller against the simulated cluster for one area.
+
+mod alert_rules;
+mod alerts;
+mod analysis;
+mod bluegreen;
+mod canary;
+mod events;
+mod leader;
+mod pipeline;
+mod sequential;
+mod undecodable;
+mod workload_ref;
