@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rollgate_prometheus::{
     Auth, DEFAULT_MAX_ANSWER_BYTES, ProviderError, Range, Request, Timestamp, Tls, query,
@@ -38,7 +38,9 @@ async fn server_that_never_answers_times_out() {
     let stall = Stall::start().await;
     let mut request = Request::new(&stall.address, "up");
     request.timeout = Some(Duration::from_millis(300));
-    let started = Instant::now();
+    // A server that never answers: without the timeout this would hang (and nextest's
+    // slow-test limit, .config/nextest.toml, would end it), so the Timeout error is the whole
+    // check.
     let result = query(&request).await;
     assert_eq!(
         result,
@@ -47,7 +49,6 @@ async fn server_that_never_answers_times_out() {
             timeout: Duration::from_millis(300),
         })
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]
