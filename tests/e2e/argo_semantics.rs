@@ -669,3 +669,65 @@ async fn a_canary_scale_down_delay_revision_limit_of_1_scales_older_revisions_do
     assert_eq!(size(&stack, &v4).await?, Some(10));
     Ok(())
 }
+
+/// The same for a blue/green release waiting for promotion (Argo Rollouts, docs:
+/// features/restart: every ReplicaSet's pods older than `restartAt` are restarted): the active
+/// (stable) and the preview pods are all replaced, the rollout stays Paused with the active
+/// Service on stable and the preview Service on the new revision.
+#[tokio::test(start_paused = true)]
+async fn restart_at_while_waiting_for_promotion_replaces_active_and_preview_pods() -> R {
+    let stack = stack().await?;
+    let v1 = deploy_blue_green(&stack, json!({"autoPromotionEnabled": false})).await?;
+    let v2 = release(&stack, "app:2").await?;
+    wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let before: Vec<String> = [pod_times(&stack, &v1).await?, pod_times(&stack, &v2).await?]
+        .concat()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(before.len(), 6);
+
+    let at = stack.sim.now();
+    patch_spec(&stack, json!({"restartAt": at.to_string()})).await?;
+    let mut phases = Vec::new();
+    let done = stack
+        .wait_for(NS, "web", Duration::from_secs(300), "restartedAt", |r| {
+            if let Some(p) = phase(r)
+                && phases.last() != Some(&p)
+            {
+                phases.push(p);
+            }
+            r.status
+                .as_ref()
+                .and_then(|s| s.restarted_at.as_ref())
+                .is_some()
+        })
+        .await?;
+    assert_eq!(phases, vec![RolloutPhase::Paused], "paused all along");
+    assert_eq!(
+        done.status
+            .as_ref()
+            .and_then(|s| s.restarted_at.as_ref())
+            .map(|t| t.0.as_second()),
+        Some(at.as_second())
+    );
+    for hash in [&v1, &v2] {
+        let pods = pod_times(&stack, hash).await?;
+        assert_eq!(pods.len(), 3, "{hash}: {pods:?}");
+        for (name, created) in &pods {
+            assert!(
+                created.is_some_and(|c| c >= at),
+                "{name} of {hash} created {created:?}, before restartAt {at}"
+            );
+            assert!(!before.contains(name), "{name} was not replaced");
+        }
+    }
+    assert_eq!(selected(&stack, "web-active").await?, Some(v1));
+    assert_eq!(selected(&stack, "web-preview").await?, Some(v2));
+    assert_eq!(
+        phase(&stack.rollout(NS, "web").await?),
+        Some(RolloutPhase::Paused)
+    );
+    Ok(())
+}
