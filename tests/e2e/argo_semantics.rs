@@ -189,10 +189,13 @@ async fn route_weights(stack: &Stack) -> anyhow::Result<(i64, i64)> {
     Ok(weights_of(&route_api(stack).get("web-route").await?))
 }
 
+/// A sample: the canary weight of `web-route` and the hash `web-canary` selects.
+type RouteSample = (i64, Option<String>);
+
 /// Samples every virtual second the canary weight of `web-route` and the hash `web-canary`
 /// selects, recording each change.
 struct RouteSampler {
-    seen: Arc<Mutex<Vec<(i64, Option<String>)>>>,
+    seen: Arc<Mutex<Vec<RouteSample>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -229,7 +232,7 @@ impl RouteSampler {
         Self { seen, task }
     }
 
-    fn seen(&self) -> Vec<(i64, Option<String>)> {
+    fn seen(&self) -> Vec<RouteSample> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
