@@ -267,10 +267,14 @@ fn progress(cx: &mut Ctx<'_>, bg: &BlueGreenSpec, hash: &str, stable: &str) -> F
     if !checkpoint && !serving {
         let target = bg.preview_replica_count;
         let (ready, _) = ready_counts(cx, hash);
+        // Once paused for promotion the release stays Paused while a preview pod is down (a
+        // `restartAt` replacing it, a crash): Argo Rollouts' phase is Paused whenever a pause
+        // condition stands, whatever the pods do.
+        let paused_for_promotion = cx.release.pause(PauseReason::BlueGreenPause).is_some();
         let stop = if ready < target && bg.common.paused {
             // The preview still comes up; the deadline does not run while paused.
             Some(spec_paused(cx))
-        } else if ready < target {
+        } else if ready < target && !paused_for_promotion {
             let waiting = Waiting::Preview {
                 rs: replica_set_name(cx.name(), hash),
                 ready,

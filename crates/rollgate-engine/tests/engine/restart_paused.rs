@@ -149,3 +149,66 @@ fn a_canary_paused_at_a_step_restarts_within_max_unavailable() {
     assert_eq!(total + 2, stable_pods + canary_pods, "every old pod once");
     assert_eq!(w.status().restarted_at, w.rollout.spec.restart_at);
 }
+
+/// Argo Rollouts computes the phase from the pause conditions first (rolloututil
+/// `GetRolloutPhase`: a rollout with a pause condition is `Paused`, whatever its pods do), so
+/// a blue/green release waiting for promotion stays Paused while `restartAt` replaces its
+/// preview pods, each new pod not ready at first: it does not go back to waiting for the
+/// preview (Progressing), found by the e2e test `argo_semantics`.
+#[test]
+fn a_blue_green_release_waiting_for_promotion_stays_paused_while_preview_pods_restart() {
+    let (mut w, v1) = World::deployed(json!({}), json!({"autoPromotionEnabled": false}));
+    let v2 = w.set_image("app:2");
+    w.step();
+    w.make_ready(&v2);
+    w.step();
+    assert_eq!(w.phase(), Some(RolloutPhase::Paused));
+    old_pods(&mut w, &v1, 3);
+    old_pods(&mut w, &v2, 3);
+    w.advance(1);
+    w.rollout.spec.restart_at = Some(Time(w.now));
+    let mut restarted = 0;
+    for _ in 0..30 {
+        let d = w.step();
+        assert_eq!(w.phase(), Some(RolloutPhase::Paused), "{}", w.message());
+        if w.status().restarted_at.is_some() {
+            break;
+        }
+        // A stable pod comes back ready at once (the World's invariant wants the active
+        // Service's pods all ready); a preview pod comes back not ready yet, its ReplicaSet
+        // one pod short for a while.
+        for name in deleted(&d.actions) {
+            if name.contains(&v1) {
+                replace(&mut w, &[name], &v1);
+                continue;
+            }
+            w.observed.pods.push(ObservedPod {
+                name: format!("{name}-new"),
+                hash: v2.clone(),
+                created: Some(w.now),
+                ready: false,
+                terminating: false,
+                metadata: Default::default(),
+            });
+            w.set_ready(&v2, 2);
+            restarted += 1;
+            w.advance(1);
+            w.step();
+            assert_eq!(
+                w.phase(),
+                Some(RolloutPhase::Paused),
+                "a preview pod restarting: {}",
+                w.message()
+            );
+            for p in w.observed.pods.iter_mut().filter(|p| !p.ready) {
+                p.ready = true;
+            }
+            w.make_ready(&v2);
+        }
+        w.advance(1);
+    }
+    assert_eq!(w.status().restarted_at, w.rollout.spec.restart_at);
+    assert_eq!(restarted, 3, "every preview pod restarted");
+    assert_eq!(w.active(), Some(v1));
+    assert_eq!(w.preview(), Some(v2));
+}
