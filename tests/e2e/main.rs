@@ -4,6 +4,7 @@
 mod alert_rules;
 mod alerts;
 mod analysis;
+mod argo_semantics;
 mod bluegreen;
 mod canary;
 mod events;
