@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::ListParams;
-use rollgate_api::pipeline::{Release, StagePhase, Verdict};
-use rollgate_api::{AbortReason, RolloutPhase};
+use rollgate_api::pipeline::{PromotionPipeline, Release, StagePhase, Verdict};
+use rollgate_api::{AbortReason, Rollout, RolloutPhase};
 use rollgate_e2e::{NS, phase};
 use rollgate_local::Stack;
 use rollgate_local::simulated_metrics::SimulatedMetrics;
@@ -239,13 +239,36 @@ async fn wait_release(stack: &Stack, image: &str, what: &str, f: impl Fn(&Releas
         {
             return Ok(());
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < until,
-            "{what}: not within 1800s; releases: {:?}",
-            releases.iter().map(|r| &r.status).collect::<Vec<_>>()
-        );
+        if tokio::time::Instant::now() >= until {
+            anyhow::bail!(
+                "{what}: not within 1800s; releases: {:?}; {}",
+                releases.iter().map(|r| &r.status).collect::<Vec<_>>(),
+                pipeline_state(stack).await
+            );
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// What the pipeline and its stages' Rollouts say, for a failure message: the pipeline's
+/// status and each stage Rollout's phase and message.
+async fn pipeline_state(stack: &Stack) -> String {
+    let pipeline = Api::<PromotionPipeline>::namespaced(stack.client.clone(), PIPELINE_NS)
+        .get_opt("web")
+        .await
+        .map(|p| format!("{:?}", p.and_then(|p| p.status)));
+    let mut out = format!("pipeline status: {pipeline:?}");
+    for ns in [STAGING, PROD] {
+        let r = Api::<Rollout>::namespaced(stack.client.clone(), ns)
+            .get_opt("web")
+            .await;
+        let said = r.map(|r| {
+            r.and_then(|r| r.status)
+                .map(|s| (s.phase, s.message, s.stable_rs, s.current_pod_hash))
+        });
+        out.push_str(&format!("; rollout {ns}/web: {said:?}"));
+    }
+    out
 }
 
 async fn pipeline_first(stack: &Stack) -> R {
