@@ -212,30 +212,32 @@ impl MetricsHandle {
         Some((traffic.requests, traffic.errors))
     }
 
-    /// Adds `requests` requests that took `seconds` each (clamped to >= 0) to the series'
-    /// request-duration histogram (creating it, all buckets at 0). E.g. with an SLO of 0.3 s,
-    /// `observe_durations(v, h, 0.05, 97)` and `observe_durations(v, h, 0.5, 3)`: 100 requests
-    /// of which 3 are slower than the bucket `le="0.3"`. A request lands in the first bucket
-    /// whose bound is at least its duration, as Prometheus' client libraries count them.
+    /// Adds requests to the series' request-duration histogram (creating it, all buckets at
+    /// 0), all at once (a scrape sees all or none of them): `(seconds, requests)` per entry,
+    /// `requests` requests that took `seconds` each (clamped to >= 0). E.g. with an SLO of
+    /// 0.3 s, `observe_durations(v, h, &[(0.05, 97), (0.5, 3)])`: 100 requests of which 3 are
+    /// slower than the bucket `le="0.3"`. A request lands in the first bucket whose bound is at
+    /// least its duration, as Prometheus' client libraries count them.
     pub fn observe_durations(
         &self,
         version: &str,
         pod_template_hash: &str,
-        seconds: f64,
-        requests: u64,
+        requests: &[(f64, u64)],
     ) {
-        let seconds = non_negative(seconds);
-        let slot = DURATION_BUCKETS
-            .iter()
-            .position(|le| seconds <= *le)
-            .unwrap_or(DURATION_BUCKETS.len());
         let mut state = self.lock();
         let histogram = state
             .durations
             .entry((version.to_string(), pod_template_hash.to_string()))
             .or_default();
-        histogram.buckets[slot] = histogram.buckets[slot].saturating_add(requests);
-        histogram.sum += seconds * requests as f64;
+        for &(seconds, n) in requests {
+            let seconds = non_negative(seconds);
+            let slot = DURATION_BUCKETS
+                .iter()
+                .position(|le| seconds <= *le)
+                .unwrap_or(DURATION_BUCKETS.len());
+            histogram.buckets[slot] = histogram.buckets[slot].saturating_add(n);
+            histogram.sum += seconds * n as f64;
+        }
     }
 
     /// The series' request-duration histogram as `(count, requests slower than le)` for the
@@ -464,10 +466,8 @@ mod tests {
     #[test]
     fn renders_a_cumulative_duration_histogram_per_series() {
         let handle = MetricsHandle::default();
-        handle.observe_durations("v2", "abc", 0.05, 95);
-        handle.observe_durations("v2", "abc", 0.3, 2);
-        handle.observe_durations("v2", "abc", 0.5, 3);
-        handle.observe_durations("v2", "abc", 30.0, 1);
+        handle.observe_durations("v2", "abc", &[(0.05, 95), (0.3, 2), (0.5, 3)]);
+        handle.observe_durations("v2", "abc", &[(30.0, 1)]);
         let page = handle.render();
         assert!(
             page.contains("# TYPE http_request_duration_seconds histogram\n"),
