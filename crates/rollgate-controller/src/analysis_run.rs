@@ -20,10 +20,9 @@ use kube::{Api, Client};
 use rollgate_api::AnalysisRun;
 use rollgate_api::labels::FIELD_MANAGER;
 use rollgate_api::{AnalysisRunSpec, AnalysisRunStatus};
-use rollgate_engine::judge::sequential::Readings;
 use rollgate_engine::measure::{
-    self, CounterQueries, Measured, MetricValue, Outcome, PrometheusQuery, RunDecision, Sample,
-    Series,
+    self, CounterQueries, CounterReadings, Measured, MetricValue, Outcome, PrometheusQuery,
+    RunDecision, Sample, Series,
 };
 use rollgate_prometheus::QueryResult;
 use tracing::debug;
@@ -140,8 +139,9 @@ async fn query_one(
 }
 
 /// Reads the four counters of a sequential metric concurrently. Every answer must be one
-/// counter ([`measure::counter_reading`]); the first that is not, or a failed query, makes the
-/// measurement an error naming that query.
+/// counter or no series ([`measure::counter_reading`]; the engine decides what no series
+/// means); the first that is neither, or a failed query, makes the measurement an error naming
+/// that query.
 async fn read_counters(
     ctx: &RunContext,
     ns: &str,
@@ -154,33 +154,23 @@ async fn read_counters(
             counter: Some(series),
             ..about
         };
-        query_one(ctx, ns, about, q, now)
+        let reading = query_one(ctx, ns, about, q, now)
             .await
             .and_then(|r| measure::counter_reading(&to_metric_value(r)))
-            .map_err(|e| format!("{series} query \"{}\": {e}", q.query))
+            .map_err(|e| format!("{series} query \"{}\": {e}", q.query));
+        (series, reading)
     }))
     .await;
-    let mut values = [0.0; 4];
-    for (slot, answer) in values.iter_mut().zip(answers) {
+    let mut readings = CounterReadings::default();
+    for (series, answer) in answers {
         match answer {
-            Ok(v) => *slot = v,
+            Ok(v) => readings.set(series, v),
             Err(e) => {
                 return Outcome::ProviderError(format!("metric \"{}\": {e}", about.metric));
             }
         }
     }
-    let [
-        canary_events,
-        canary_requests,
-        baseline_events,
-        baseline_requests,
-    ] = values;
-    Outcome::Counters(Readings {
-        canary_events,
-        canary_requests,
-        baseline_events,
-        baseline_requests,
-    })
+    Outcome::Counters(readings)
 }
 
 /// Measures what is due of one AnalysisRun and writes its status. Returns when to look again

@@ -9,7 +9,8 @@
 //! * [`MetricsServer`] serves `/metrics` with `http_requests_total` and
 //!   `http_request_errors_total` per `version` and `pod_template_hash`, driven through a
 //!   [`MetricsHandle`]: counters that follow a traffic rate and error rate over real time, or
-//!   plain increments.
+//!   plain increments; and a request-duration histogram (`http_request_duration_seconds`,
+//!   buckets [`DURATION_BUCKETS`]) per series given durations.
 //! * [`wait_for_data`] polls a query until it returns something: a freshly started Prometheus
 //!   needs ~5-6 s before the first scraped sample is queryable, `rate()` a few seconds more.
 //!
@@ -37,7 +38,7 @@ use std::path::PathBuf;
 pub use alertmanager::{AlertmanagerConfig, TestAlertmanager, Webhook};
 pub use config::ScrapeConfig;
 pub use error::PromTestError;
-pub use metrics::{MetricsHandle, MetricsServer};
+pub use metrics::{DURATION_BUCKETS, MetricsHandle, MetricsServer};
 pub use server::{DEFAULT_DATA_TIMEOUT, TestPrometheus, wait_for_data};
 
 /// Whether a Prometheus binary can be found ([`prometheus_path`]).

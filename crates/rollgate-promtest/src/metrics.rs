@@ -1,4 +1,5 @@
-//! A tiny `/metrics` endpoint with request and error counters per version.
+//! A tiny `/metrics` endpoint with request and error counters and a request-duration
+//! histogram per version.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -22,6 +23,13 @@ use crate::error::PromTestError;
 /// The content type of Prometheus' text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The upper bounds (`le`, in seconds) of the buckets of `http_request_duration_seconds`, in
+/// increasing order; a last bucket `le="+Inf"` holds every request.
+pub const DURATION_BUCKETS: [f64; 5] = [0.05, 0.1, 0.3, 1.0, 2.5];
+
+/// The name of the request-duration histogram.
+const DURATION: &str = "http_request_duration_seconds";
+
 /// An HTTP server on `127.0.0.1` (random port) serving `/metrics` in Prometheus' text format:
 ///
 /// ```text
@@ -31,7 +39,18 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 ///
 /// plus any gauges set with [`MetricsHandle::set_gauge`]. Both counters are exposed for every
 /// known series, the error counter at 0 when there were no errors, so that an error ratio is 0
-/// rather than no data. The server stops when this value is dropped.
+/// rather than no data. A series given request durations with
+/// [`MetricsHandle::observe_durations`] also has a classic histogram with the buckets
+/// [`DURATION_BUCKETS`]:
+///
+/// ```text
+/// http_request_duration_seconds_bucket{version="v2",pod_template_hash="abc",le="0.3"} 97
+/// http_request_duration_seconds_bucket{version="v2",pod_template_hash="abc",le="+Inf"} 100
+/// http_request_duration_seconds_sum{version="v2",pod_template_hash="abc"} 6.35
+/// http_request_duration_seconds_count{version="v2",pod_template_hash="abc"} 100
+/// ```
+///
+/// The server stops when this value is dropped.
 pub struct MetricsServer {
     address: SocketAddr,
     handle: MetricsHandle,
@@ -99,6 +118,22 @@ struct State {
     traffic: BTreeMap<(String, String), Traffic>,
     /// Keyed by (name, rendered labels).
     gauges: BTreeMap<(String, String), f64>,
+    /// Request durations, keyed by (version, pod_template_hash).
+    durations: BTreeMap<(String, String), Histogram>,
+}
+
+/// A classic histogram: requests per bucket of [`DURATION_BUCKETS`] (not cumulative; the last
+/// slot counts those slower than every bound), and the sum of their durations.
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [u64; DURATION_BUCKETS.len() + 1],
+    sum: f64,
+}
+
+impl Histogram {
+    fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
 }
 
 #[derive(Debug)]
@@ -177,11 +212,58 @@ impl MetricsHandle {
         Some((traffic.requests, traffic.errors))
     }
 
-    /// Removes a series (its pods are gone: Prometheus marks it stale at the next scrape).
+    /// Adds requests to the series' request-duration histogram (creating it, all buckets at
+    /// 0), all at once (a scrape sees all or none of them): `(seconds, requests)` per entry,
+    /// `requests` requests that took `seconds` each (clamped to >= 0). E.g. with an SLO of
+    /// 0.3 s, `observe_durations(v, h, &[(0.05, 97), (0.5, 3)])`: 100 requests of which 3 are
+    /// slower than the bucket `le="0.3"`. A request lands in the first bucket whose bound is at
+    /// least its duration, as Prometheus' client libraries count them.
+    pub fn observe_durations(
+        &self,
+        version: &str,
+        pod_template_hash: &str,
+        requests: &[(f64, u64)],
+    ) {
+        let mut state = self.lock();
+        let histogram = state
+            .durations
+            .entry((version.to_string(), pod_template_hash.to_string()))
+            .or_default();
+        for &(seconds, n) in requests {
+            let seconds = non_negative(seconds);
+            let slot = DURATION_BUCKETS
+                .iter()
+                .position(|le| seconds <= *le)
+                .unwrap_or(DURATION_BUCKETS.len());
+            histogram.buckets[slot] = histogram.buckets[slot].saturating_add(n);
+            histogram.sum += seconds * n as f64;
+        }
+    }
+
+    /// The series' request-duration histogram as `(count, requests slower than le)` for the
+    /// bucket bound `le` (one of [`DURATION_BUCKETS`]), if the series has one.
+    pub fn durations(&self, version: &str, pod_template_hash: &str, le: f64) -> Option<(u64, u64)> {
+        let state = self.lock();
+        let histogram = state
+            .durations
+            .get(&(version.to_string(), pod_template_hash.to_string()))?;
+        let within: u64 = DURATION_BUCKETS
+            .iter()
+            .zip(&histogram.buckets)
+            .filter(|(bound, _)| **bound <= le)
+            .map(|(_, n)| n)
+            .sum();
+        let count = histogram.count();
+        Some((count, count - within))
+    }
+
+    /// Removes a series (its pods are gone: Prometheus marks it stale at the next scrape),
+    /// with its request-duration histogram.
     pub fn remove(&self, version: &str, pod_template_hash: &str) {
-        self.lock()
-            .traffic
-            .remove(&(version.to_string(), pod_template_hash.to_string()));
+        let key = (version.to_string(), pod_template_hash.to_string());
+        let mut state = self.lock();
+        state.traffic.remove(&key);
+        state.durations.remove(&key);
     }
 
     /// Sets a gauge `name{labels} value`, exposed next to the counters (e.g. a latency).
@@ -222,6 +304,32 @@ impl MetricsHandle {
                 };
                 let _ = writeln!(page, "{name}{labels} {}", format_value(value));
             }
+        }
+        if !state.durations.is_empty() {
+            let _ = writeln!(
+                page,
+                "# HELP {DURATION} Request durations, per version.\n# TYPE {DURATION} histogram"
+            );
+        }
+        for ((version, hash), histogram) in &state.durations {
+            let series = [("version", version.as_str()), ("pod_template_hash", hash)];
+            let mut cumulative = 0u64;
+            let bounds = DURATION_BUCKETS.iter().copied().chain([f64::INFINITY]);
+            for (le, n) in bounds.zip(histogram.buckets) {
+                cumulative = cumulative.saturating_add(n);
+                let le = format_value(le);
+                let mut labels = series.to_vec();
+                labels.push(("le", &le));
+                let labels = render_labels(&labels);
+                let _ = writeln!(page, "{DURATION}_bucket{labels} {cumulative}");
+            }
+            let labels = render_labels(&series);
+            let _ = writeln!(
+                page,
+                "{DURATION}_sum{labels} {}\n{DURATION}_count{labels} {}",
+                format_value(histogram.sum),
+                histogram.count()
+            );
         }
         let mut typed = None;
         for ((name, labels), value) in &state.gauges {
@@ -353,6 +461,53 @@ mod tests {
             page.contains("latency_seconds{version=\"v\\\"1\"} 0.25\n"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn renders_a_cumulative_duration_histogram_per_series() {
+        let handle = MetricsHandle::default();
+        handle.observe_durations("v2", "abc", &[(0.05, 95), (0.3, 2), (0.5, 3)]);
+        handle.observe_durations("v2", "abc", &[(30.0, 1)]);
+        let page = handle.render();
+        assert!(
+            page.contains("# TYPE http_request_duration_seconds histogram\n"),
+            "{page}"
+        );
+        let series = "version=\"v2\",pod_template_hash=\"abc\"";
+        for (le, n) in [
+            ("0.05", 95),
+            ("0.1", 95),
+            ("0.3", 97),
+            ("1", 100),
+            ("2.5", 100),
+            ("+Inf", 101),
+        ] {
+            let line =
+                format!("http_request_duration_seconds_bucket{{{series},le=\"{le}\"}} {n}\n");
+            assert!(page.contains(&line), "{line} in {page}");
+        }
+        assert!(
+            page.contains(&format!(
+                "http_request_duration_seconds_count{{{series}}} 101\n"
+            )),
+            "{page}"
+        );
+        let sum = 0.05 * 95.0 + 0.3 * 2.0 + 0.5 * 3.0 + 30.0;
+        assert!(
+            page.contains(&format!(
+                "http_request_duration_seconds_sum{{{series}}} {}\n",
+                format_value(sum)
+            )),
+            "{page}"
+        );
+        // Exactly 0.3 s is within le="0.3": 4 requests are slower.
+        assert_eq!(handle.durations("v2", "abc", 0.3), Some((101, 4)));
+        assert_eq!(handle.durations("v1", "abc", 0.3), None);
+        // A series without durations has no histogram lines.
+        handle.add("v1", "def", 10, 0);
+        assert!(!handle.render().contains("pod_template_hash=\"def\",le="));
+        handle.remove("v2", "abc");
+        assert!(!handle.render().contains("http_request_duration_seconds"));
     }
 
     #[test]

@@ -70,6 +70,7 @@ scenarios! {
     canary_prometheus_outage => "canary-prometheus-outage.yaml",
     canary_regression_rollback => "canary-regression-rollback.yaml",
     canary_sequential_rollback => "canary-sequential-rollback.yaml",
+    canary_sequential_latency_rollback => "canary-sequential-latency-rollback.yaml",
     canary_sequential_success => "canary-sequential-success.yaml",
     canary_success => "canary-success.yaml",
     canary_supersede => "canary-supersede.yaml",

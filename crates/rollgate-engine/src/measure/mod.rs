@@ -17,7 +17,8 @@
 //! [`crate::judge::sequential`] on four counters (events and requests of the canary and of the
 //! baseline): [`plan`] renders the four queries ([`Due::counters`]), the controller reads them
 //! and hands [`Outcome::Counters`] to [`record`], which continues the test stored in the
-//! metric's result. See `sequential.rs` for the rules.
+//! metric's result. See `sequential.rs` for the rules (among them what a query without data
+//! means, and `noDataPolicy` for a metric that ends without evidence).
 
 mod args;
 mod condition;
@@ -40,8 +41,8 @@ pub use provider::{
 };
 pub use run::{Due, MAX_MESSAGE, Measured, Outcome, Plan, RunDecision, plan, record};
 pub use sequential::{
-    CounterQueries, CounterSeries, SequentialSpec, counter_reading, render_counters,
-    sequential_spec,
+    CounterQueries, CounterReadings, CounterSeries, SequentialSpec, counter_reading,
+    render_counters, sequential_spec,
 };
 pub use spec::{
     ArgSource, ArgSpec, ArgValues, HashSource, MAX_RETENTION, MetricSpec, NoDataPolicy, arg_spec,

@@ -7,12 +7,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, Measurement, MetricResult};
 
-use crate::judge::sequential::{Decision, Readings};
+use crate::judge::sequential::Decision;
 
 use super::condition;
 use super::provider::PrometheusQuery;
-use super::sequential::{self, CounterQueries, render_counters};
-use super::spec::{ERROR_RETRY, MetricSpec, NoDataPolicy, run_args, run_metrics};
+use super::sequential::{self, CounterQueries, CounterReadings, render_counters};
+use super::spec::{ERROR_RETRY, MetricSpec, run_args, run_metrics};
 use super::value::MetricValue;
 
 /// A measurement to take now.
@@ -48,9 +48,9 @@ pub enum Outcome {
     /// The provider failed (unreachable, timeout, rejected query): an Error measurement.
     ProviderError(String),
     /// The four counter readings of a sequential metric, taken by [`Due::counters`] (each
-    /// answer read with [`super::counter_reading`]; one that could not be read makes the
-    /// measurement a [`Outcome::ProviderError`] naming its query).
-    Counters(Readings),
+    /// answer read with [`super::counter_reading`], `None` where it held no series; one that
+    /// could not be read makes the measurement a [`Outcome::ProviderError`] naming its query).
+    Counters(CounterReadings),
 }
 
 /// One measurement taken: its metric, how it went, and when.
@@ -252,11 +252,7 @@ fn judge(ms: &MetricSpec, outcome: &Outcome) -> (AnalysisPhase, Option<String>, 
     };
     let shown = Some(value.display());
     if value.is_empty() {
-        let phase = match ms.no_data {
-            NoDataPolicy::Inconclusive => AnalysisPhase::Inconclusive,
-            NoDataPolicy::Fail => AnalysisPhase::Failed,
-            NoDataPolicy::Pass => AnalysisPhase::Successful,
-        };
+        let phase = ms.no_data.phase();
         let msg = format!(
             "no data: the query returned nothing (noDataPolicy {})",
             ms.no_data.as_str()
@@ -361,7 +357,17 @@ pub fn record(
                         Ok(v) => {
                             metadata = sequential::metadata(&v);
                             let value = Some(sequential::figure(v.e_value));
+                            // This measurement reaches `count`: the metric ends with it.
+                            let ends = ms.count.is_some_and(|c| r.count.saturating_add(1) >= c);
                             match v.decision {
+                                Decision::Continue if ends && sequential::without_evidence(&v) => (
+                                    ms.no_data.phase(),
+                                    value,
+                                    Some(sequential::no_evidence(
+                                        r.count.saturating_add(1),
+                                        ms.no_data.as_str(),
+                                    )),
+                                ),
                                 Decision::Continue => (AnalysisPhase::Successful, value, None),
                                 Decision::Reject => (
                                     AnalysisPhase::Failed,

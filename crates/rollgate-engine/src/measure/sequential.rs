@@ -12,13 +12,28 @@
 //! Each measurement is Successful while the test continues and Failed the moment it rejects;
 //! the metric fails at that first Failed measurement (`failureLimit` does not apply: a test
 //! stops at its first rejection), and passes once `count` measurements were taken without one.
-//! A reading that cannot be used (no data, several series, not a whole number) or a provider
-//! error is an Error measurement that leaves the test as it was (`consecutiveErrorLimit`
-//! applies): an unreachable Prometheus never fails the test by itself.
+//!
+//! A query that returns no series is read per series, with what the saved state remembers of
+//! it (`seen`):
+//! - a series that has never returned a value in this run reads as 0: a counter not created
+//!   yet (an error counter appears with the first error), so no events or no traffic so far;
+//!   the test gets no evidence from it;
+//! - a series that returned a value before is an Error measurement that leaves the test as it
+//!   was: a scrape gap must not turn into one huge increase when the series comes back.
+//!
+//! Several series, a reading that is not a whole number, or a provider error is an Error
+//! measurement that leaves the test as it was too (`consecutiveErrorLimit` applies): an
+//! unreachable Prometheus never fails the test by itself.
+//!
+//! A metric without evidence never passes by itself: when it reaches `count` without a
+//! rejection and the test counted no request of the canary in the whole run, its last
+//! measurement takes the metric's `noDataPolicy` (Inconclusive by default: the rollout pauses
+//! for a human; Fail; Pass) instead of Successful.
 
 use std::collections::BTreeMap;
 
 use rollgate_api::{MetricResult, SequentialMetric};
+use serde::{Deserialize, Serialize};
 
 use crate::judge::sequential::{self as judge, Decision, Direction, Readings, Settings, Verdict};
 
@@ -200,15 +215,71 @@ pub fn render_counters(
     Ok(out)
 }
 
-/// The counter reading of one answer: a scalar, or a vector of exactly one sample.
-/// The error names what came back (the controller adds the query).
-pub fn counter_reading(value: &MetricValue) -> Result<f64, String> {
-    match value {
-        MetricValue::Scalar(v) => Ok(*v),
-        MetricValue::Vector(samples) if samples.len() == 1 => Ok(samples[0].value),
-        MetricValue::Vector(samples) if samples.is_empty() => {
-            Err("no data: expected one counter value, the query returned nothing".to_string())
+/// The four counter readings of one measurement of a sequential metric, each read with
+/// [`counter_reading`]: `None` where the query returned no series (what that means depends on
+/// whether the series returned a value earlier in the run; see the module documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CounterReadings {
+    /// The canary's events counter.
+    pub canary_events: Option<f64>,
+    /// The canary's requests counter.
+    pub canary_requests: Option<f64>,
+    /// The baseline's events counter.
+    pub baseline_events: Option<f64>,
+    /// The baseline's requests counter.
+    pub baseline_requests: Option<f64>,
+}
+
+impl CounterReadings {
+    /// The reading of `series`.
+    pub fn get(&self, series: CounterSeries) -> Option<f64> {
+        match series {
+            CounterSeries::CanaryEvents => self.canary_events,
+            CounterSeries::CanaryRequests => self.canary_requests,
+            CounterSeries::BaselineEvents => self.baseline_events,
+            CounterSeries::BaselineRequests => self.baseline_requests,
         }
+    }
+
+    /// Sets the reading of `series`.
+    pub fn set(&mut self, series: CounterSeries, reading: Option<f64>) {
+        match series {
+            CounterSeries::CanaryEvents => self.canary_events = reading,
+            CounterSeries::CanaryRequests => self.canary_requests = reading,
+            CounterSeries::BaselineEvents => self.baseline_events = reading,
+            CounterSeries::BaselineRequests => self.baseline_requests = reading,
+        }
+    }
+}
+
+impl From<Readings> for CounterReadings {
+    /// Four readings, every query with a value.
+    fn from(r: Readings) -> Self {
+        Self {
+            canary_events: Some(r.canary_events),
+            canary_requests: Some(r.canary_requests),
+            baseline_events: Some(r.baseline_events),
+            baseline_requests: Some(r.baseline_requests),
+        }
+    }
+}
+
+/// The four series in a fixed order.
+const SERIES: [CounterSeries; 4] = [
+    CounterSeries::CanaryEvents,
+    CounterSeries::CanaryRequests,
+    CounterSeries::BaselineEvents,
+    CounterSeries::BaselineRequests,
+];
+
+/// The counter reading of one answer: a scalar, or a vector of exactly one sample; `None`
+/// when the query returned no series (an empty vector). The error names what came back (the
+/// controller adds the query).
+pub fn counter_reading(value: &MetricValue) -> Result<Option<f64>, String> {
+    match value {
+        MetricValue::Scalar(v) => Ok(Some(*v)),
+        MetricValue::Vector(samples) if samples.len() == 1 => Ok(Some(samples[0].value)),
+        MetricValue::Vector(samples) if samples.is_empty() => Ok(None),
         MetricValue::Vector(samples) => Err(format!(
             "expected one counter value, the query returned {} series (aggregate them, e.g. \
              with sum(...))",
@@ -224,38 +295,137 @@ pub fn counter_reading(value: &MetricValue) -> Result<f64, String> {
 pub(crate) struct Judged {
     /// Successful (continue), Failed (reject) or Error.
     pub decision: Result<Verdict, String>,
-    /// The test's state to store (unchanged on an error).
+    /// The state to store (unchanged on an error).
     pub state: Option<serde_json::Value>,
 }
 
+/// Which of the four series returned a value in this run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Seen {
+    canary_events: bool,
+    canary_requests: bool,
+    baseline_events: bool,
+    baseline_requests: bool,
+}
+
+impl Seen {
+    fn get(&self, series: CounterSeries) -> bool {
+        match series {
+            CounterSeries::CanaryEvents => self.canary_events,
+            CounterSeries::CanaryRequests => self.canary_requests,
+            CounterSeries::BaselineEvents => self.baseline_events,
+            CounterSeries::BaselineRequests => self.baseline_requests,
+        }
+    }
+
+    fn set(&mut self, series: CounterSeries) {
+        match series {
+            CounterSeries::CanaryEvents => self.canary_events = true,
+            CounterSeries::CanaryRequests => self.canary_requests = true,
+            CounterSeries::BaselineEvents => self.baseline_events = true,
+            CounterSeries::BaselineRequests => self.baseline_requests = true,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What a metric's result keeps of its test (`status.metricResults[].sequential`): the
+/// judge's state, and which series returned a value in this run.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Saved {
+    #[serde(flatten)]
+    test: judge::State,
+    #[serde(default, skip_serializing_if = "Seen::is_empty")]
+    seen: Seen,
+}
+
 /// Feeds one measurement's readings to the metric's test, continuing from `result.sequential`.
-pub(crate) fn observe(spec: &SequentialSpec, result: &MetricResult, readings: Readings) -> Judged {
-    let mut state = match &result.sequential {
-        None => judge::State::default(),
-        Some(stored) => match serde_json::from_value::<judge::State>(stored.clone()) {
-            Ok(state) => state,
+/// A series without data reads as 0 until it first returns a value; after that, its missing
+/// is an error (see the module documentation).
+pub(crate) fn observe(
+    spec: &SequentialSpec,
+    result: &MetricResult,
+    readings: CounterReadings,
+) -> Judged {
+    let unchanged = |e: String| Judged {
+        decision: Err(e),
+        state: result.sequential.clone(),
+    };
+    let mut saved = match &result.sequential {
+        None => Saved::default(),
+        Some(stored) => match serde_json::from_value::<Saved>(stored.clone()) {
+            Ok(saved) => saved,
             Err(e) => {
-                return Judged {
-                    decision: Err(format!(
-                        "status.metricResults[{}].sequential: expected the state of a \
-                         sequential test as rollgate writes it: {e}",
-                        result.name
-                    )),
-                    state: result.sequential.clone(),
-                };
+                return unchanged(format!(
+                    "status.metricResults[{}].sequential: expected the state of a sequential \
+                     test as rollgate writes it: {e}",
+                    result.name
+                ));
             }
         },
     };
-    match state.observe(&spec.settings, readings) {
-        Ok(verdict) => Judged {
-            decision: Ok(verdict),
-            state: serde_json::to_value(&state).ok(),
-        },
-        Err(e) => Judged {
-            decision: Err(e.to_string()),
-            state: result.sequential.clone(),
-        },
+    let mut seen = saved.seen;
+    let mut gaps = Vec::new();
+    let mut values = [0.0; 4];
+    for (slot, series) in values.iter_mut().zip(SERIES) {
+        match readings.get(series) {
+            Some(v) => {
+                *slot = v;
+                seen.set(series);
+            }
+            None if saved.seen.get(series) => gaps.push(series.to_string()),
+            // Not created yet: no events (or no requests) so far.
+            None => *slot = 0.0,
+        }
     }
+    if !gaps.is_empty() {
+        return unchanged(format!(
+            "{}: no data, though the query returned a value earlier in this run (a scrape gap, \
+             or the series went away); expected one counter value; the test is left as it was",
+            gaps.join(", ")
+        ));
+    }
+    let [
+        canary_events,
+        canary_requests,
+        baseline_events,
+        baseline_requests,
+    ] = values;
+    let readings = Readings {
+        canary_events,
+        canary_requests,
+        baseline_events,
+        baseline_requests,
+    };
+    match saved.test.observe(&spec.settings, readings) {
+        Ok(verdict) => {
+            saved.seen = seen;
+            Judged {
+                decision: Ok(verdict),
+                state: serde_json::to_value(&saved).ok(),
+            }
+        }
+        Err(e) => unchanged(e.to_string()),
+    }
+}
+
+/// Whether a test that ends now ends without any evidence: it counted no request of the
+/// canary in the whole run (intervals in which either version had no requests do not count).
+pub(crate) fn without_evidence(v: &Verdict) -> bool {
+    v.canary_requests == 0
+}
+
+/// Why a test that ended without evidence takes the metric's `noDataPolicy`.
+pub(crate) fn no_evidence(measurements: i32, policy: &str) -> String {
+    format!(
+        "no evidence: the test counted no request of the canary in {measurements} \
+         measurements, so noDataPolicy {policy} decides"
+    )
 }
 
 /// A number for a message or a status: 4 decimals, or scientific notation when very large
@@ -332,14 +502,12 @@ mod tests {
             labels: BTreeMap::new(),
             value: v,
         };
-        assert_eq!(counter_reading(&MetricValue::Scalar(3.0)), Ok(3.0));
+        assert_eq!(counter_reading(&MetricValue::Scalar(3.0)), Ok(Some(3.0)));
         assert_eq!(
             counter_reading(&MetricValue::Vector(vec![sample(7.0)])),
-            Ok(7.0)
+            Ok(Some(7.0))
         );
-        assert!(
-            counter_reading(&MetricValue::Vector(vec![])).is_err_and(|e| e.starts_with("no data"))
-        );
+        assert_eq!(counter_reading(&MetricValue::Vector(vec![])), Ok(None));
         assert!(
             counter_reading(&MetricValue::Vector(vec![sample(1.0), sample(2.0)]))
                 .is_err_and(|e| e.contains("2 series"))

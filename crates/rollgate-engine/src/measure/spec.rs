@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollgate_api::duration::DurationError;
-use rollgate_api::{AnalysisArg, AnalysisRunSpec, AnalysisTemplateSpec, Metric, SecretKeyRef};
+use rollgate_api::{
+    AnalysisArg, AnalysisPhase, AnalysisRunSpec, AnalysisTemplateSpec, Metric, SecretKeyRef,
+};
 
 use super::args::substitute_plain;
 use super::condition::{self, ResultShape};
@@ -45,6 +47,15 @@ impl NoDataPolicy {
             Some(other) => Err(format!(
                 "{field}: expected Inconclusive, Fail or Pass, got \"{other}\""
             )),
+        }
+    }
+
+    /// The phase of a measurement this policy decides.
+    pub fn phase(self) -> AnalysisPhase {
+        match self {
+            Self::Inconclusive => AnalysisPhase::Inconclusive,
+            Self::Fail => AnalysisPhase::Failed,
+            Self::Pass => AnalysisPhase::Successful,
         }
     }
 
@@ -620,19 +631,18 @@ fn check_metric(
 /// The settings a `sequential` metric does without: its test decides every measurement and
 /// stops at its first rejection, so conditions and the failure/inconclusive limits have no
 /// meaning there; and it compares counters between measurements, so it needs an interval.
+/// (`noDataPolicy` applies: it decides a metric that ends without evidence.)
 fn sequential_only(field: &str, m: &Metric, problems: &mut Vec<String>) {
     let unused = [
         ("successCondition", m.success_condition.is_some()),
         ("failureCondition", m.failure_condition.is_some()),
         ("failureLimit", m.failure_limit.is_some()),
         ("inconclusiveLimit", m.inconclusive_limit.is_some()),
-        ("noDataPolicy", m.no_data_policy.is_some()),
     ];
     for (name, _) in unused.iter().filter(|(_, set)| *set) {
         problems.push(format!(
             "{field}.{name}: not used by a sequential metric (its test decides each measurement \
-             and fails the metric at its first rejection; a counter without data is an Error \
-             measurement), expected none"
+             and fails the metric at its first rejection), expected none"
         ));
     }
     if m.interval.as_deref().is_none_or(|i| i.trim().is_empty()) {

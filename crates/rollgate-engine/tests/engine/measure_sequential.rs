@@ -1,6 +1,7 @@
 //! `sequential` metrics: validation, the four rendered counter queries, the test run over
-//! successive measurements (rejection, success at `count`, counter resets, errors), and a
-//! restart from the serialized status that continues the same test.
+//! successive measurements (rejection, success at `count`, counter resets, errors, queries
+//! without data, a run without evidence), and a restart from the serialized status that
+//! continues the same test.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, AnalysisTemplateSpec};
 use rollgate_engine::judge::sequential::Readings;
 use rollgate_engine::measure::{
-    Measured, MetricValue, Outcome, Sample, counter_reading, plan, record, validate_template,
+    CounterReadings, Measured, MetricValue, Outcome, Sample, counter_reading, plan, record,
+    validate_template,
 };
 use rollgate_engine::observed::Observed;
 use serde_json::{Value, json};
@@ -73,12 +75,30 @@ impl Traffic {
     }
 
     fn readings(&self) -> Outcome {
-        Outcome::Counters(Readings {
-            canary_events: self.canary_events,
-            canary_requests: self.canary_requests,
-            baseline_events: self.baseline_events,
-            baseline_requests: self.baseline_requests,
+        Outcome::Counters(
+            Readings {
+                canary_events: self.canary_events,
+                canary_requests: self.canary_requests,
+                baseline_events: self.baseline_events,
+                baseline_requests: self.baseline_requests,
+            }
+            .into(),
+        )
+    }
+
+    /// [`Traffic::readings`] with the canary's events query returning no series.
+    fn without_canary_events(&self) -> Outcome {
+        Outcome::Counters(CounterReadings {
+            canary_events: None,
+            ..self.counter_readings()
         })
+    }
+
+    fn counter_readings(&self) -> CounterReadings {
+        match self.readings() {
+            Outcome::Counters(r) => r,
+            _ => CounterReadings::default(),
+        }
     }
 }
 
@@ -351,12 +371,15 @@ fn unusable_readings_and_provider_errors_are_errors_that_leave_the_test_as_it_wa
     let before = st.metric_results[0].sequential.clone();
     assert!(before.is_some());
     // A fractional counter (a rate() instead of a counter) and an unreachable Prometheus.
-    let bad = Outcome::Counters(Readings {
-        canary_events: 10.5,
-        canary_requests: 1100.0,
-        baseline_events: 90.0,
-        baseline_requests: 9900.0,
-    });
+    let bad = Outcome::Counters(
+        Readings {
+            canary_events: 10.5,
+            canary_requests: 1100.0,
+            baseline_events: 90.0,
+            baseline_requests: 9900.0,
+        }
+        .into(),
+    );
     let (st, _) = step(&s, Some(&st), t(15), &bad);
     let r = &st.metric_results[0];
     assert_eq!((r.error, r.count, r.consecutive_error), (1, 1, 1));
@@ -418,11 +441,150 @@ fn answers_are_read_as_one_counter_each() {
     };
     assert_eq!(
         counter_reading(&MetricValue::Vector(vec![sample(12.0)])),
-        Ok(12.0)
+        Ok(Some(12.0))
     );
+    // No series: read by the engine with what the run saw of the series before.
+    assert_eq!(counter_reading(&MetricValue::Vector(vec![])), Ok(None));
     let e = counter_reading(&MetricValue::Vector(vec![sample(1.0), sample(2.0)]))
         .expect_err("two series");
     assert!(e.contains("2 series"), "{e}");
+}
+
+#[test]
+fn a_counter_not_created_yet_reads_as_zero_until_its_first_value() {
+    // A healthy canary: its error counter does not exist until its first error.
+    let s = spec(json!({"count": 8}));
+    let mut traffic = Traffic::default();
+    traffic.add(1000.0, 0.0, 9000.0, 90.0);
+    let mut status: Option<AnalysisRunStatus> = None;
+    for i in 0..4 {
+        if i > 0 {
+            traffic.add(100.0, 0.0, 900.0, 9.0);
+        }
+        let (st, _) = step(
+            &s,
+            status.as_ref(),
+            t(15 * i),
+            &traffic.without_canary_events(),
+        );
+        let m = st.metric_results[0].measurements.last().cloned();
+        assert_eq!(
+            m.as_ref().and_then(|m| m.phase),
+            Some(AnalysisPhase::Successful),
+            "look {i}: {m:?}"
+        );
+        status = Some(st);
+    }
+    let st = status.expect("measured");
+    let md = last_metadata(&st);
+    assert_eq!(
+        (md["canaryEvents"].as_str(), md["canaryRequests"].as_str()),
+        ("0", "300")
+    );
+    assert_eq!(st.metric_results[0].error, 0);
+    // The first error creates the counter at 2: two events since the last measurement.
+    traffic.add(100.0, 2.0, 900.0, 9.0);
+    let (st, _) = step(&s, Some(&st), t(60), &traffic.readings());
+    let md = last_metadata(&st);
+    assert_eq!(
+        (md["canaryEvents"].as_str(), md["canaryRequests"].as_str()),
+        ("2", "400")
+    );
+    assert_eq!(phase(&st), AnalysisPhase::Running);
+}
+
+#[test]
+fn a_series_missing_after_a_value_is_an_error_and_its_return_is_no_jump() {
+    let s = spec(json!({"consecutiveErrorLimit": 3}));
+    let mut traffic = Traffic::default();
+    traffic.add(1000.0, 10.0, 9000.0, 90.0);
+    let (st, _) = step(&s, None, t(0), &traffic.readings());
+    traffic.add(100.0, 1.0, 900.0, 9.0);
+    let (st, _) = step(&s, Some(&st), t(15), &traffic.readings());
+    let before = st.metric_results[0].sequential.clone();
+    // A scrape gap: the canary's events series is missing for two measurements.
+    traffic.add(100.0, 1.0, 900.0, 9.0);
+    let (st, _) = step(&s, Some(&st), t(30), &traffic.without_canary_events());
+    let r = &st.metric_results[0];
+    assert_eq!((r.error, r.consecutive_error, r.count), (1, 1, 2), "{r:?}");
+    let m = r.measurements.last().cloned().unwrap_or_default();
+    assert_eq!(m.phase, Some(AnalysisPhase::Error));
+    let msg = m.message.unwrap_or_default();
+    assert!(
+        msg.starts_with(
+            "metric \"errors\": canary events: no data, though the query returned a value earlier"
+        ),
+        "{msg}"
+    );
+    assert_eq!(r.sequential, before, "the test is left as it was");
+    traffic.add(100.0, 1.0, 900.0, 9.0);
+    let (st, _) = step(&s, Some(&st), t(45), &traffic.without_canary_events());
+    assert_eq!(st.metric_results[0].sequential, before);
+    assert_eq!(phase(&st), AnalysisPhase::Running);
+    // Back: the increase since the last good reading, not the whole counter.
+    traffic.add(100.0, 1.0, 900.0, 9.0);
+    let (st, _) = step(&s, Some(&st), t(60), &traffic.readings());
+    let md = last_metadata(&st);
+    assert_eq!(
+        (md["canaryEvents"].as_str(), md["canaryRequests"].as_str()),
+        ("4", "400")
+    );
+    assert_eq!(st.metric_results[0].consecutive_error, 0);
+}
+
+/// Runs the metric (`extra` merged over it) to its `count` of 4 with the canary's requests
+/// counter never created (no traffic reached it) and the baseline serving.
+fn run_without_canary_traffic(extra: Value) -> AnalysisRunStatus {
+    let s = spec(extra);
+    let mut traffic = Traffic::default();
+    let mut status: Option<AnalysisRunStatus> = None;
+    for i in 0..4 {
+        traffic.add(0.0, 0.0, 900.0, 9.0);
+        let none = Outcome::Counters(CounterReadings {
+            canary_events: None,
+            canary_requests: None,
+            ..traffic.counter_readings()
+        });
+        status = Some(step(&s, status.as_ref(), t(15 * i), &none).0);
+    }
+    status.expect("measured")
+}
+
+#[test]
+fn a_run_without_evidence_ends_by_its_no_data_policy_never_passing_by_itself() {
+    let st = run_without_canary_traffic(json!({"count": 4}));
+    assert_eq!(phase(&st), AnalysisPhase::Inconclusive, "{st:?}");
+    let r = &st.metric_results[0];
+    assert_eq!(
+        (r.count, r.successful, r.inconclusive, r.error),
+        (4, 3, 1, 0),
+        "{r:?}"
+    );
+    let m = r.measurements.last().cloned().unwrap_or_default();
+    assert_eq!(m.phase, Some(AnalysisPhase::Inconclusive));
+    assert_eq!(m.metadata["canaryRequests"], "0");
+    let msg = m.message.unwrap_or_default();
+    assert!(
+        msg.starts_with("no evidence: the test counted no request of the canary in 4 measurements")
+            && msg.contains("noDataPolicy Inconclusive"),
+        "{msg}"
+    );
+    let st = run_without_canary_traffic(json!({"count": 4, "noDataPolicy": "Fail"}));
+    assert_eq!(phase(&st), AnalysisPhase::Failed, "{st:?}");
+    assert!(
+        st.message
+            .clone()
+            .unwrap_or_default()
+            .contains("noDataPolicy Fail"),
+        "{st:?}"
+    );
+    let st = run_without_canary_traffic(json!({"count": 4, "noDataPolicy": "Pass"}));
+    assert_eq!(phase(&st), AnalysisPhase::Successful, "{st:?}");
+    // Canary requests counted in the run: evidence, the run passes at count as before.
+    let s = spec(json!({"count": 4}));
+    let statuses = run(&s, 0.0, 10);
+    assert_eq!(statuses.len(), 4);
+    assert_eq!(phase(&statuses[3]), AnalysisPhase::Successful);
 }
 
 /// The problems of a template holding the metric with `extra` merged over it.
@@ -503,7 +665,6 @@ fn validation_refuses_what_a_sequential_metric_does_not_use() {
         [
             "metrics[0].successCondition",
             "metrics[0].inconclusiveLimit",
-            "metrics[0].noDataPolicy",
             "metrics[0].interval",
             "metrics[0].provider.prometheus.query",
             "metrics[0].provider.prometheus.rangeQuery"
@@ -511,7 +672,16 @@ fn validation_refuses_what_a_sequential_metric_does_not_use() {
         "{p:?}"
     );
     assert!(p[0].contains("not used by a sequential metric"), "{p:?}");
-    assert!(p[3].contains("required for a sequential metric"), "{p:?}");
+    assert!(p[2].contains("required for a sequential metric"), "{p:?}");
+    // noDataPolicy decides a metric that ends without evidence: accepted, and checked.
+    assert_eq!(
+        problems(json!({"noDataPolicy": "Fail"})),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        problems(json!({"noDataPolicy": "Maybe"})),
+        ["metrics[0].noDataPolicy: expected Inconclusive, Fail or Pass, got \"Maybe\""]
+    );
 }
 
 #[test]
