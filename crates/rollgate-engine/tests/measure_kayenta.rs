@@ -655,6 +655,25 @@ fn validation_names_each_field_of_a_kayenta_metric() {
 }
 
 #[test]
+fn the_horizons_the_readme_gives_are_the_judges() {
+    use rollgate_engine::judge::kayenta::horizon_for_ratio;
+    // README, "Comparing the canary with the stable revision": 80% power.
+    for (ratio, cv, n) in [
+        (1.5, 0.25, 15),
+        (1.5, 0.5, 39),
+        (2.0, 0.5, 15),
+        (1.5, 1.0, 136),
+    ] {
+        assert_eq!(
+            horizon_for_ratio(ratio, cv, 0.8),
+            Ok(n),
+            "{ratio}x, cv {cv}"
+        );
+    }
+    assert_eq!(horizon_for_ratio(2.0, 1.0, 0.8), Ok(39));
+}
+
+#[test]
 fn the_horizon_must_be_chosen_in_advance_and_fit_in_the_status() {
     let mut m = metric(20, errors_only(), json!({}));
     m.as_object_mut().map(|o| o.remove("count"));
