@@ -432,7 +432,7 @@ fn no_data_is_a_nan_sample_removed_or_replaced_by_zero() {
     // The canary's errors have no series (no error at all) every other interval.
     let readings = |i: usize| {
         vec![SamplePair {
-            canary: if i % 2 == 0 { f64::NAN } else { 0.0 },
+            canary: if i.is_multiple_of(2) { f64::NAN } else { 0.0 },
             baseline: 0.0,
         }]
     };
