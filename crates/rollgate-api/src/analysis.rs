@@ -100,11 +100,12 @@ pub struct AnalysisRunSpec {
     /// Set to stop measuring; the run ends with its current outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminate: Option<bool>,
-    /// The arguments of the baseline's rendering of `sequential` metrics (a rollgate
-    /// extension): every argument resolved from `podTemplateHashValue: Latest` again, with the
-    /// stable ReplicaSet's hash (the latest one's while there is no stable one). The baseline's
-    /// queries take `args` with each of these replacing the argument of the same name; the
-    /// canary's take `args` as they are. Set only when a metric is `sequential`.
+    /// The arguments of the baseline's rendering of `sequential` and `kayenta` metrics (a
+    /// rollgate extension): every argument resolved from `podTemplateHashValue: Latest` again,
+    /// with the stable ReplicaSet's hash (the latest one's while there is no stable one). The
+    /// baseline's queries take `args` with each of these replacing the argument of the same
+    /// name; the canary's take `args` as they are. Set only when a metric is `sequential` or
+    /// `kayenta`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub baseline_args: Vec<AnalysisArg>,
 }
@@ -211,14 +212,106 @@ pub struct Metric {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["Inconclusive", "Fail", "Pass"]))]
     pub no_data_policy: Option<String>,
-    /// Where the value comes from. A `sequential` metric takes the address, timeout, headers
-    /// and credentials of `provider.prometheus` and needs no `query`.
+    /// Where the value comes from. A `sequential` or `kayenta` metric takes the address,
+    /// timeout, headers and credentials of `provider.prometheus` and needs no `query`.
     #[serde(default, skip_serializing_if = "MetricProvider::is_empty")]
     pub provider: MetricProvider,
     /// Judge the canary against the baseline with an anytime-valid sequential test on event
     /// counters instead of a condition on one query's value (a rollgate extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequential: Option<SequentialMetric>,
+    /// Judge the canary against the baseline with Spinnaker Kayenta's fixed-horizon judge
+    /// (Mann-Whitney per metric, classification, scoring) once `count` samples of each side
+    /// were taken (a rollgate extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kayenta: Option<KayentaMetric>,
+}
+
+/// A Kayenta-style metric: each measurement reads every query of `metrics` once for the canary
+/// and once for the baseline (the stable revision); after `count` measurements (the fixed
+/// horizon, chosen in advance) each metric's canary samples are compared with its baseline
+/// samples by a Mann-Whitney test and classified (Pass, High, Low, NoData), and the
+/// classifications are scored. The measurement at the horizon is Successful (the score reaches
+/// `scoreThresholds.pass`), Inconclusive (it reaches `marginal`) or Failed. The error rates hold
+/// for that one look only: there is no repeated-look guarantee.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["metrics"]))]
+#[serde(rename_all = "camelCase")]
+pub struct KayentaMetric {
+    /// The metrics judged (Kayenta's canary-config metrics); at least one, names unique.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<KayentaCanaryMetric>,
+    /// The summary score a canary needs to pass, or to be marginal (default 95 and 75).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_thresholds: Option<KayentaScoreThresholds>,
+}
+
+/// One metric of a Kayenta judgement: a query read for both revisions, and how its samples
+/// are classified and scored.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["name", "query"]))]
+#[serde(rename_all = "camelCase")]
+pub struct KayentaCanaryMetric {
+    /// Name, unique among the judgement's metrics (named in messages and details).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// PromQL returning one number (a scalar or a one-sample vector; no data is a NaN sample),
+    /// e.g. an error ratio over the last interval. Evaluated once for the canary (`args`) and
+    /// once for the baseline (`baselineArgs` over `args`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub query: String,
+    /// Which change is a regression: `increase`, `decrease` or `either` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["increase", "decrease", "either"]))]
+    pub direction: Option<String>,
+    /// What a NaN sample (no data) becomes: `remove` (default: dropped) or `replace` (0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["remove", "replace"]))]
+    pub nan_strategy: Option<String>,
+    /// Remove outliers from each side before the test (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_outliers: Option<bool>,
+    /// Smallest effect size (canary mean / baseline mean) that classifies a significant
+    /// increase as High (default 1); at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_increase: Option<f64>,
+    /// Largest effect size that classifies a significant decrease as Low (default 1); in (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_decrease: Option<f64>,
+    /// Smallest effect size from which a High of a critical metric fails the judgement
+    /// (default: every High does); at least `allowedIncrease`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_increase: Option<f64>,
+    /// Largest effect size from which a Low of a critical metric fails the judgement
+    /// (default: every Low does); in (0, `allowedDecrease`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_decrease: Option<f64>,
+    /// A failure of this metric (High, Low, no data) fails the whole judgement (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<bool>,
+    /// No data counts as a failure of the metric's group (default false: left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub must_have_data: Option<bool>,
+    /// The scoring group (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The weight of the metric's group in the summary score, in percent; the groups without
+    /// one share what the others leave of 100. Metrics of one group must agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}
+
+/// Score thresholds of a Kayenta judgement, in percent.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KayentaScoreThresholds {
+    /// A summary score at least this high passes (default 95).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<f64>,
+    /// A summary score at least this high (and below `pass`) is marginal (default 75); lower
+    /// fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marginal: Option<f64>,
 }
 
 /// A sequential metric: the canary's share of events (errors, slow requests) compared with its
@@ -281,7 +374,8 @@ pub struct PrometheusMetric {
     /// Base URL of the Prometheus server.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub address: String,
-    /// PromQL query; may contain `{{args.NAME}}`. Required unless the metric is `sequential`.
+    /// PromQL query; may contain `{{args.NAME}}`. Required unless the metric is `sequential` or
+    /// `kayenta`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub query: String,
     /// Query timeout in seconds.
@@ -431,6 +525,11 @@ pub struct MetricResult {
     #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequential: Option<serde_json::Value>,
+    /// The samples a `kayenta` metric has taken so far (canary and baseline, per metric), as
+    /// the engine wrote them: a restarted controller continues towards the same horizon.
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kayenta: Option<serde_json::Value>,
 }
 
 /// One measurement.
@@ -454,7 +553,10 @@ pub struct Measurement {
     pub finished_at: Option<Time>,
     /// Extra details. A `sequential` metric's measurements record the cumulative counts
     /// (`canaryEvents`, `canaryRequests`, `baselineEvents`, `baselineRequests`), `eValue`,
-    /// `pValue` and `rateRatio`; their `value` is the e-value.
+    /// `pValue` and `rateRatio`; their `value` is the e-value. A `kayenta` metric's record the
+    /// `samples` taken and the `horizon`; the one at the horizon also the `score`, `result`
+    /// and per metric `NAME.classification`, `NAME.effectSize`, `NAME.pValue`; its `value` is
+    /// the score.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
 }

@@ -3,8 +3,9 @@
 //! Each reconcile of a run asks the pure analysis engine ([`rollgate_engine::measure::plan`]) which
 //! measurements are due, with their queries rendered; performs them against the run's
 //! [`MetricSource`] (concurrently; a `sequential` metric's four counter queries too, each read
-//! as one counter by [`measure::counter_reading`]), noting when each query was sent and when
-//! its answer came;
+//! as one counter by [`measure::counter_reading`], and a `kayenta` metric's canary and
+//! baseline queries, each read as one sample by [`measure::sample_reading`]), noting when each
+//! query was sent and when its answer came;
 //! hands the outcomes to [`rollgate_engine::measure::record`], which decides the measurement
 //! and metric phases and the run's phase, on the blocking pool (it evaluates CEL conditions:
 //! CPU work that must not stall other reconciles); and writes the status,
@@ -22,7 +23,7 @@ use rollgate_api::labels::FIELD_MANAGER;
 use rollgate_api::{AnalysisRunSpec, AnalysisRunStatus};
 use rollgate_engine::measure::{
     self, CounterQueries, CounterReadings, Measured, MetricValue, Outcome, PrometheusQuery,
-    RunDecision, Sample, Series,
+    RunDecision, Sample, SamplePair, SampleQueries, SampleSide, Series,
 };
 use rollgate_prometheus::QueryResult;
 use tracing::debug;
@@ -173,6 +174,63 @@ async fn read_counters(
     Outcome::Counters(readings)
 }
 
+/// Reads the canary and the baseline query of each metric of a kayenta metric, all
+/// concurrently. Every answer must be one number or no data ([`measure::sample_reading`]);
+/// the first that is not, or a failed query, makes the measurement an error naming that
+/// query (and it adds no sample).
+async fn read_samples(
+    ctx: &RunContext,
+    ns: &str,
+    about: QueryFor<'_>,
+    queries: &[SampleQueries],
+    now: k8s_openapi::jiff::Timestamp,
+) -> Outcome {
+    let reads = queries.iter().flat_map(|q| {
+        [
+            (SampleSide::Canary, &q.canary),
+            (SampleSide::Baseline, &q.baseline),
+        ]
+        .map(|(side, query)| async move {
+            let about = QueryFor {
+                sample: Some((q.name.as_str(), side)),
+                ..about
+            };
+            let side_name = match side {
+                SampleSide::Canary => "canary",
+                SampleSide::Baseline => "baseline",
+            };
+            query_one(ctx, ns, about, query, now)
+                .await
+                .and_then(|r| measure::sample_reading(&to_metric_value(r)))
+                .map_err(|e| {
+                    format!(
+                        "kayenta metric \"{}\" {side_name} query \"{}\": {e}",
+                        q.name, query.query
+                    )
+                })
+        })
+    });
+    let answers = join_all(reads).await;
+    let mut values = Vec::with_capacity(answers.len());
+    for answer in answers {
+        match answer {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                return Outcome::ProviderError(format!("metric \"{}\": {e}", about.metric));
+            }
+        }
+    }
+    Outcome::Samples(
+        values
+            .chunks_exact(2)
+            .map(|pair| SamplePair {
+                canary: pair[0],
+                baseline: pair[1],
+            })
+            .collect(),
+    )
+}
+
 /// Measures what is due of one AnalysisRun and writes its status. Returns when to look again
 /// (`None`: the run is finished or gone).
 pub async fn reconcile_run(
@@ -217,16 +275,24 @@ pub async fn reconcile_run(
             labels,
             metric: &due.metric,
             counter: None,
+            sample: None,
         };
         async move {
-            let (outcome, started_at) = match (&due.query, &due.counters, args_error) {
+            let judged = (&due.counters, &due.samples);
+            let (outcome, started_at) = match (&due.query, judged, args_error) {
                 (_, _, Some(e)) => (Outcome::ProviderError(e), ctx.clock.now()),
-                (_, Some(counters), None) => {
+                (_, (Some(counters), _), None) => {
                     let sent = ctx.clock.now();
                     (read_counters(ctx, ns, about, counters, now).await, sent)
                 }
-                (Err(e), None, None) => (Outcome::ProviderError(e.to_string()), ctx.clock.now()),
-                (Ok(metric), None, None) => {
+                (_, (None, Some(samples)), None) => {
+                    let sent = ctx.clock.now();
+                    (read_samples(ctx, ns, about, samples, now).await, sent)
+                }
+                (Err(e), (None, None), None) => {
+                    (Outcome::ProviderError(e.to_string()), ctx.clock.now())
+                }
+                (Ok(metric), (None, None), None) => {
                     match build_request(&ctx.client, ns, metric, now).await {
                         Err(e) => (Outcome::ProviderError(e), ctx.clock.now()),
                         Ok(req) => {

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Client};
 use rollgate_api::AnalysisArg;
-use rollgate_engine::measure::{self, CounterSeries, Credentials, PrometheusQuery};
+use rollgate_engine::measure::{self, CounterSeries, Credentials, PrometheusQuery, SampleSide};
 use rollgate_prometheus::{Auth, QueryResult, Range, Request, Tls};
 
 /// A boxed future, as [`MetricSource`] returns.
@@ -32,6 +32,9 @@ pub struct QueryFor<'a> {
     /// For a `sequential` metric, which of its four counters this query reads (the canary's
     /// or the baseline's events or requests); `None` for other metrics.
     pub counter: Option<CounterSeries>,
+    /// For a `kayenta` metric, which of its metrics (by name) and which revision (the canary
+    /// or the baseline) this query reads; `None` for other metrics.
+    pub sample: Option<(&'a str, SampleSide)>,
 }
 
 /// Answers measurement queries.

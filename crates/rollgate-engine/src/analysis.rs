@@ -23,7 +23,7 @@ use crate::replicasets::owner_reference;
 /// is left for the run's measurements to read (a Secret never goes into a run's spec).
 /// Templates are looked up in `observed` (validation has already reported missing ones).
 ///
-/// When a metric is `sequential`, `baselineArgs` holds every argument resolved from
+/// When a metric is `sequential` or `kayenta`, `baselineArgs` holds every argument resolved from
 /// `podTemplateHashValue: Latest` once more, with the stable hash (the latest one while there
 /// is no stable ReplicaSet): the baseline's rendering of its queries.
 pub fn build_run_spec(
@@ -53,7 +53,10 @@ pub fn build_run_spec(
     spec.dry_run.extend(analysis.dry_run.iter().cloned());
     spec.measurement_retention
         .extend(analysis.measurement_retention.iter().cloned());
-    let sequential = spec.metrics.iter().any(|m| m.sequential.is_some());
+    let sequential = spec
+        .metrics
+        .iter()
+        .any(|m| m.sequential.is_some() || m.kayenta.is_some());
     let mut baseline_args = Vec::new();
     spec.args = args
         .into_values()

@@ -33,7 +33,8 @@ pub struct Scenario {
     /// How long a pod takes to become ready (default 5s).
     #[serde(default)]
     pub ready_after: Option<Dur>,
-    /// What the metric source answers, by metric name (as in the AnalysisTemplates).
+    /// What the metric source answers, by metric name (as in the AnalysisTemplates; for a
+    /// `kayenta` metric, the names of the metrics it judges).
     #[serde(default)]
     pub metrics: BTreeMap<String, MetricValues>,
     /// Things that happen, by time since the start.
@@ -738,6 +739,11 @@ impl Scenario {
             .filter(|o| o["kind"] == "AnalysisTemplate" || o["kind"] == "ClusterAnalysisTemplate")
             .filter_map(|o| o["spec"]["metrics"].as_array())
             .flatten()
+            .flat_map(|m| {
+                // A kayenta metric's values are given per metric it judges.
+                let judged = m["kayenta"]["metrics"].as_array().into_iter().flatten();
+                std::iter::once(m).chain(judged)
+            })
             .filter_map(|m| m["name"].as_str().map(String::from))
             .collect()
     }

@@ -6,6 +6,11 @@
 //! between the rollout's ReplicaSets by their ready pods, and each revision's series gives the
 //! fraction of its requests that are events. The canary's counters are those of the run's
 //! pod-template hash, the baseline's those of the rollout's stable ReplicaSet.
+//!
+//! A `kayenta` metric's queries are answered with the scenario's values of each of its
+//! metrics (by the kayenta metric's name, not the AnalysisTemplate metric's): the canary's
+//! for the revision of the run's pod-template hash, the baseline's for the revision of the
+//! rollout's stable ReplicaSet.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -14,7 +19,7 @@ use std::time::Duration;
 
 use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
 use rollgate_controller::metrics_source::{BoxFuture, MetricSource, QueryFor};
-use rollgate_engine::measure::CounterSeries;
+use rollgate_engine::measure::{CounterSeries, SampleSide};
 use rollgate_engine::pipeline::RELEASE_LABEL;
 use rollgate_prometheus::{QueryResult, Request};
 use rollgate_sim::SimCluster;
@@ -208,6 +213,40 @@ impl ScenarioMetrics {
             .and_then(number)
     }
 
+    /// The value of the kayenta metric's metric `name` for the revision `side` of the run
+    /// `about` now (`Ok(None)`: no data).
+    fn sample(
+        &self,
+        about: &QueryFor<'_>,
+        name: &str,
+        side: SampleSide,
+    ) -> Result<Option<f64>, String> {
+        let Some(values) = self.metrics.get(name) else {
+            return Ok(None);
+        };
+        let hash = match side {
+            SampleSide::Canary => about
+                .labels
+                .get(POD_TEMPLATE_HASH)
+                .cloned()
+                .ok_or("the run names no pod-template hash")?,
+            SampleSide::Baseline => {
+                let rollout = about
+                    .labels
+                    .get(ROLLOUT_NAME)
+                    .ok_or("the run names no rollout")?;
+                self.stable_hash(about.namespace, rollout)
+                    .ok_or("the rollout has no stable ReplicaSet")?
+            }
+        };
+        let revision = self.revision_of(about.namespace, &hash);
+        let series = revision
+            .and_then(|r| values.revisions.get(&r.to_string()))
+            .or(values.default.as_ref());
+        let t = self.start.elapsed();
+        Ok(series.and_then(|s| value_at(s, t, seed(name, revision.unwrap_or(0)))))
+    }
+
     /// The value for `about` now (`Ok(None)`: no data).
     fn value(&self, about: QueryFor<'_>) -> Result<Option<f64>, String> {
         if self.down.load(Ordering::SeqCst) {
@@ -245,16 +284,18 @@ impl MetricSource for ScenarioMetrics {
         about: QueryFor<'a>,
         _request: &'a Request,
     ) -> BoxFuture<'a, Result<QueryResult, String>> {
-        let answer = match about.counter {
+        let one = |v: Option<f64>| {
+            QueryResult::Vector(v.map(|v| (BTreeMap::new(), v)).into_iter().collect())
+        };
+        let answer = match (about.counter, about.sample) {
             _ if self.down.load(Ordering::SeqCst) => {
                 Err("connection refused (the scenario has Prometheus down)".into())
             }
-            Some(series) => self
+            (Some(series), _) => self
                 .counter(&about, series)
                 .map(|v| QueryResult::Vector(vec![(BTreeMap::new(), v)])),
-            None => self.value(about).map(|v| {
-                QueryResult::Vector(v.map(|v| (BTreeMap::new(), v)).into_iter().collect())
-            }),
+            (None, Some((name, side))) => self.sample(&about, name, side).map(one),
+            (None, None) => self.value(about).map(one),
         };
         Box::pin(async move { answer })
     }

@@ -72,6 +72,8 @@ scenarios! {
     canary_sequential_rollback => "canary-sequential-rollback.yaml",
     canary_sequential_latency_rollback => "canary-sequential-latency-rollback.yaml",
     canary_sequential_success => "canary-sequential-success.yaml",
+    canary_kayenta_rollback => "canary-kayenta-rollback.yaml",
+    canary_kayenta_success => "canary-kayenta-success.yaml",
     canary_success => "canary-success.yaml",
     canary_supersede => "canary-supersede.yaml",
     template_fix_and_retry => "template-fix-and-retry.yaml",

@@ -92,6 +92,43 @@ spec:
 }
 
 #[test]
+fn a_kayenta_template_is_checked_field_by_field() {
+    let (code, out) = lint(&[&examples("analysis-template-kayenta.yaml")]);
+    assert_eq!(code, Some(0), "{out}");
+    let (file, dir) = write(
+        "kayenta",
+        r#"
+apiVersion: rollgate.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: score}
+spec:
+  args: [{name: hash}]
+  metrics:
+    - name: score
+      interval: 1m
+      provider: {prometheus: {address: "http://prometheus:9090"}}
+      kayenta:
+        metrics:
+          - name: errors
+            query: 'sum(rate(errors_total{hash="{{args.hash}}"}[1m])'
+          - name: latency
+            query: 'sum(latency{hash="{{args.hash}}"})'
+            allowedIncrease: 0.5
+"#,
+    );
+    let (code, out) = lint(&[&file]);
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(code, Some(1), "{out}");
+    for expected in [
+        "metrics[0].kayenta.metrics[0].query: invalid PromQL",
+        "metrics[0].kayenta.metrics[1].allowedIncrease: expected a finite ratio >= 1, got 0.5",
+        "metrics[0].count: required for a kayenta metric",
+    ] {
+        assert!(out.contains(expected), "{expected} in {out}");
+    }
+}
+
+#[test]
 fn problems_name_the_file_the_object_and_the_field() {
     let dir = std::env::temp_dir().join(format!("rollgate-lint-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

@@ -19,9 +19,16 @@
 //! and hands [`Outcome::Counters`] to [`record`], which continues the test stored in the
 //! metric's result. See `sequential.rs` for the rules (among them what a query without data
 //! means, and `noDataPolicy` for a metric that ends without evidence).
+//!
+//! A `kayenta` metric (a rollgate extension) is judged by the fixed-horizon judge of
+//! [`crate::judge::kayenta`]: [`plan`] renders each of its queries for the canary and the
+//! baseline ([`Due::samples`]), the controller reads them and hands [`Outcome::Samples`] to
+//! [`record`], which adds them to the samples stored in the metric's result and judges them
+//! at the `count`-th measurement. See `kayenta.rs` for the rules.
 
 mod args;
 mod condition;
+mod kayenta;
 mod promql;
 mod provider;
 mod run;
@@ -34,10 +41,15 @@ pub use condition::{
     Condition, MAX_CONDITION_COST, MAX_CONDITION_LEN, ResultShape, check_type, compile, cost,
     evaluate,
 };
+pub use kayenta::{
+    KayentaQuery, KayentaSpec, MAX_KAYENTA_METRICS, MAX_KAYENTA_SAMPLES, SamplePair, SampleQueries,
+    SampleSide, kayenta_spec, render_samples, sample_reading,
+};
 pub use promql::check as check_promql;
 pub use provider::{
     Credentials, PrometheusQuery, RangeSpec, SecretAuth, TimeRange, check_address,
-    check_header_value, counter_provider, prometheus_query, range_spec, secret_auth,
+    check_header_value, counter_provider, prometheus_query, range_spec, sample_provider,
+    secret_auth,
 };
 pub use run::{Due, MAX_MESSAGE, Measured, Outcome, Plan, RunDecision, plan, record};
 pub use sequential::{

@@ -256,17 +256,42 @@ pub fn prometheus_query(field: &str, p: &PrometheusMetric) -> Result<PrometheusQ
 /// The provider of a `sequential` metric: its address, timeout, headers, TLS and credentials;
 /// its queries come from `sequential`, so `query` and `rangeQuery` must not be set.
 pub fn counter_provider(field: &str, p: &PrometheusMetric) -> Result<PrometheusQuery, Vec<String>> {
+    judge_provider(
+        field,
+        p,
+        "a sequential metric (its queries are sequential.events and sequential.requests)",
+        "a sequential metric (it reads counters with instant queries)",
+    )
+}
+
+/// The provider of a `kayenta` metric: its address, timeout, headers, TLS and credentials;
+/// its queries come from `kayenta.metrics[].query`, so `query` and `rangeQuery` must not be
+/// set.
+pub fn sample_provider(field: &str, p: &PrometheusMetric) -> Result<PrometheusQuery, Vec<String>> {
+    judge_provider(
+        field,
+        p,
+        "a kayenta metric (its queries are kayenta.metrics[].query)",
+        "a kayenta metric (it reads one sample per revision with instant queries)",
+    )
+}
+
+/// A judge's provider: `query` and `rangeQuery` refused with the reasons given.
+fn judge_provider(
+    field: &str,
+    p: &PrometheusMetric,
+    query_unused: &str,
+    range_unused: &str,
+) -> Result<PrometheusQuery, Vec<String>> {
     let mut problems = Vec::new();
     if !p.query.trim().is_empty() {
         problems.push(format!(
-            "{field}.query: not used by a sequential metric (its queries are sequential.events \
-             and sequential.requests), expected none"
+            "{field}.query: not used by {query_unused}, expected none"
         ));
     }
     if p.range_query.is_some() {
         problems.push(format!(
-            "{field}.rangeQuery: not used by a sequential metric (it reads counters with instant \
-             queries), expected none"
+            "{field}.rangeQuery: not used by {range_unused}, expected none"
         ));
     }
     let parsed = parse(

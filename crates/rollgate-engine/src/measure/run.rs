@@ -7,9 +7,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, Measurement, MetricResult};
 
+use crate::judge::kayenta::Verdict;
 use crate::judge::sequential::Decision;
 
 use super::condition;
+use super::kayenta::{self, Judged, SamplePair, SampleQueries, render_samples};
 use super::provider::PrometheusQuery;
 use super::sequential::{self, CounterQueries, CounterReadings, render_counters};
 use super::spec::{ERROR_RETRY, MetricSpec, run_args, run_metrics};
@@ -22,11 +24,16 @@ pub struct Due {
     pub metric: String,
     /// Its query with every placeholder substituted, or why that failed (the measurement
     /// is then an error). For a sequential metric whose queries rendered, the canary's events
-    /// query (measure [`Due::counters`] instead).
+    /// query (measure [`Due::counters`] instead); for a kayenta metric, its first metric's
+    /// canary query (measure [`Due::samples`] instead).
     pub query: Result<PrometheusQuery, String>,
     /// A sequential metric's four counter queries, rendered: read each (an instant query) and
     /// record [`Outcome::Counters`]. `None` for other metrics and when rendering failed.
     pub counters: Option<CounterQueries>,
+    /// A kayenta metric's queries, rendered for the canary and the baseline of each of its
+    /// metrics: read each (an instant query, [`super::sample_reading`]) and record
+    /// [`Outcome::Samples`]. `None` for other metrics and when rendering failed.
+    pub samples: Option<Vec<SampleQueries>>,
 }
 
 /// What [`plan`] decided.
@@ -51,6 +58,10 @@ pub enum Outcome {
     /// answer read with [`super::counter_reading`], `None` where it held no series; one that
     /// could not be read makes the measurement a [`Outcome::ProviderError`] naming its query).
     Counters(CounterReadings),
+    /// The readings of a kayenta metric, taken by [`Due::samples`]: one pair per metric, in
+    /// the same order, NaN where a query returned no data (an answer that could not be read
+    /// makes the measurement a [`Outcome::ProviderError`] naming its query).
+    Samples(Vec<SamplePair>),
 }
 
 /// One measurement taken: its metric, how it went, and when.
@@ -207,23 +218,39 @@ pub fn plan(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: Tim
                 continue;
             };
             if next_due(ms, r, started).is_some_and(|at| at <= now) {
-                due.push(match &ms.sequential {
-                    None => Due {
-                        metric: ms.name.clone(),
-                        query: ms.provider.render(&args),
-                        counters: None,
-                    },
-                    Some(sq) => match render_counters(&ms.provider, sq, &args, &baseline) {
+                let failed = |e: String| Due {
+                    metric: ms.name.clone(),
+                    query: Err(e),
+                    counters: None,
+                    samples: None,
+                };
+                due.push(match (&ms.sequential, &ms.kayenta) {
+                    (Some(sq), _) => match render_counters(&ms.provider, sq, &args, &baseline) {
                         Ok(c) => Due {
                             metric: ms.name.clone(),
                             query: Ok(c.canary_events.clone()),
                             counters: Some(c),
+                            samples: None,
                         },
-                        Err(e) => Due {
+                        Err(e) => failed(e),
+                    },
+                    (None, Some(k)) => match render_samples(&ms.provider, k, &args, &baseline) {
+                        Ok(q) => Due {
                             metric: ms.name.clone(),
-                            query: Err(e),
+                            query: q
+                                .first()
+                                .map(|q| q.canary.clone())
+                                .ok_or_else(|| "kayenta.metrics: none".to_string()),
                             counters: None,
+                            samples: Some(q),
                         },
+                        Err(e) => failed(e),
+                    },
+                    (None, None) => Due {
+                        metric: ms.name.clone(),
+                        query: ms.provider.render(&args),
+                        counters: None,
+                        samples: None,
                     },
                 });
             }
@@ -244,6 +271,13 @@ fn judge(ms: &MetricSpec, outcome: &Outcome) -> (AnalysisPhase, Option<String>, 
         Outcome::Counters(_) => {
             let e = format!(
                 "metric \"{}\": counter readings recorded for a metric that is not sequential",
+                ms.name
+            );
+            return (AnalysisPhase::Error, None, Some(e));
+        }
+        Outcome::Samples(_) => {
+            let e = format!(
+                "metric \"{}\": kayenta samples recorded for a metric that is not kayenta",
                 ms.name
             );
             return (AnalysisPhase::Error, None, Some(e));
@@ -333,11 +367,56 @@ pub fn record(
             continue;
         }
         let mut metadata = BTreeMap::new();
-        let (phase, value, message) = match &ms.sequential {
-            None => judge(ms, &m.outcome),
-            Some(sq) => match &m.outcome {
+        let (phase, value, message) = match (&ms.sequential, &ms.kayenta) {
+            (None, None) => judge(ms, &m.outcome),
+            (None, Some(k)) => match &m.outcome {
                 Outcome::ProviderError(e) => (AnalysisPhase::Error, None, Some(e.clone())),
-                Outcome::Value(_) => (
+                Outcome::Value(_) | Outcome::Counters(_) => (
+                    AnalysisPhase::Error,
+                    None,
+                    Some(format!(
+                        "metric \"{name}\": a kayenta metric records a canary and a baseline \
+                         reading of each of its metrics, got another outcome"
+                    )),
+                ),
+                Outcome::Samples(pairs) => {
+                    let horizon = ms.count.unwrap_or(1);
+                    let observed = kayenta::observe(k, r, pairs, horizon);
+                    r.kayenta = observed.state;
+                    match observed.outcome {
+                        Err(e) => (
+                            AnalysisPhase::Error,
+                            None,
+                            Some(format!("metric \"{name}\": {e}")),
+                        ),
+                        Ok(judged) => {
+                            metadata = kayenta::metadata(&judged, horizon);
+                            match &judged {
+                                Judged::Sampled { .. } => (AnalysisPhase::Successful, None, None),
+                                Judged::Judged {
+                                    classifications,
+                                    score,
+                                    ..
+                                } => {
+                                    let phase = match score.result {
+                                        Verdict::Pass => AnalysisPhase::Successful,
+                                        Verdict::Marginal => AnalysisPhase::Inconclusive,
+                                        Verdict::Fail => AnalysisPhase::Failed,
+                                    };
+                                    (
+                                        phase,
+                                        Some(sequential::figure(score.summary)),
+                                        Some(kayenta::judgement(k, classifications, score)),
+                                    )
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            (Some(sq), _) => match &m.outcome {
+                Outcome::ProviderError(e) => (AnalysisPhase::Error, None, Some(e.clone())),
+                Outcome::Samples(_) | Outcome::Value(_) => (
                     AnalysisPhase::Error,
                     None,
                     Some(format!(
@@ -431,12 +510,20 @@ fn last_message(r: &MetricResult, phase: AnalysisPhase) -> String {
 
 fn metric_phase(ms: &MetricSpec, r: &MetricResult) -> (AnalysisPhase, Option<String>) {
     let name = &ms.name;
-    // A sequential test stops at its first rejection.
-    if ms.sequential.is_some() && r.failed > 0 {
+    // A sequential test stops at its first rejection; a kayenta judgement, taken once at
+    // the horizon, decides the metric.
+    if (ms.sequential.is_some() || ms.kayenta.is_some()) && r.failed > 0 {
         let why = last_message(r, AnalysisPhase::Failed);
         return (
             AnalysisPhase::Failed,
             Some(format!("metric \"{name}\" failed: {why}")),
+        );
+    }
+    if ms.kayenta.is_some() && r.inconclusive > 0 {
+        let why = last_message(r, AnalysisPhase::Inconclusive);
+        return (
+            AnalysisPhase::Inconclusive,
+            Some(format!("metric \"{name}\" inconclusive: {why}")),
         );
     }
     if r.failed > ms.failure_limit {
@@ -468,6 +555,13 @@ fn metric_phase(ms: &MetricSpec, r: &MetricResult) -> (AnalysisPhase, Option<Str
                  consecutiveErrorLimit {})",
                 r.consecutive_error, ms.consecutive_error_limit
             )),
+        );
+    }
+    if ms.kayenta.is_some() && ms.count.is_some_and(|c| r.count >= c) {
+        let why = last_message(r, AnalysisPhase::Successful);
+        return (
+            AnalysisPhase::Successful,
+            Some(format!("metric \"{name}\" passed: {why}")),
         );
     }
     if ms.count.is_some_and(|c| r.count >= c) {

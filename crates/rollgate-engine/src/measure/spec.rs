@@ -11,8 +11,9 @@ use rollgate_api::{
 
 use super::args::substitute_plain;
 use super::condition::{self, ResultShape};
+use super::kayenta::{KayentaSpec, MAX_KAYENTA_SAMPLES, kayenta_spec};
 use super::promql;
-use super::provider::{PrometheusQuery, counter_provider, prometheus_query};
+use super::provider::{PrometheusQuery, counter_provider, prometheus_query, sample_provider};
 use super::sequential::{SequentialSpec, sequential_spec};
 
 /// Default `consecutiveErrorLimit`.
@@ -217,11 +218,13 @@ pub struct MetricSpec {
     pub dry_run: bool,
     /// Measurements kept.
     pub retention: usize,
-    /// The Prometheus query (placeholders not substituted yet); for a sequential metric, the
-    /// provider its counter queries go to (with an empty query).
+    /// The Prometheus query (placeholders not substituted yet); for a sequential or kayenta
+    /// metric, the provider its queries go to (with an empty query).
     pub provider: PrometheusQuery,
     /// A `sequential` metric's queries and test settings.
     pub sequential: Option<SequentialSpec>,
+    /// A `kayenta` metric's queries and judge settings (its horizon is `count`).
+    pub kayenta: Option<KayentaSpec>,
 }
 
 /// The values `{{args.NAME}}` placeholders in a metric's settings (`interval`,
@@ -569,6 +572,17 @@ fn check_metric(
     if m.sequential.is_some() {
         sequential_only(field, m, &mut problems);
     }
+    let kayenta = m.kayenta.as_ref().and_then(|k| {
+        kayenta_spec(&format!("{field}.kayenta"), k)
+            .map_err(|p| problems.extend(p))
+            .ok()
+    });
+    if m.kayenta.is_some() {
+        kayenta_only(field, m, &mut problems);
+        if let (Some(st), Some(k), Some(_)) = (&settings, &kayenta, &m.count) {
+            horizon(field, st.count, k.metrics.len(), &mut problems);
+        }
+    }
     let provider = match &m.provider.prometheus {
         None => {
             problems.push(format!("{field}.provider: expected prometheus"));
@@ -579,11 +593,17 @@ fn check_metric(
                 .map_err(|p| problems.extend(p))
                 .ok()
         }
+        Some(p) if m.kayenta.is_some() => {
+            sample_provider(&format!("{field}.provider.prometheus"), p)
+                .map_err(|p| problems.extend(p))
+                .ok()
+        }
         Some(p) => prometheus_query(&format!("{field}.provider.prometheus"), p)
             .map_err(|p| problems.extend(p))
             .ok(),
     };
-    if let Some(p) = provider.as_ref().filter(|_| m.sequential.is_none()) {
+    let judged = m.sequential.is_some() || m.kayenta.is_some();
+    if let Some(p) = provider.as_ref().filter(|_| !judged) {
         let shape = if p.range.is_some() {
             ResultShape::Matrix
         } else {
@@ -625,7 +645,64 @@ fn check_metric(
             .min(MAX_RETENTION),
         provider,
         sequential,
+        kayenta,
     }))
+}
+
+/// The settings a `kayenta` metric does without, and the one it needs: its judgement at the
+/// horizon decides the metric, so conditions, the failure/inconclusive limits and
+/// `noDataPolicy` have no meaning there (no data is a NaN sample, handled per metric by
+/// `nanStrategy`); and the horizon, `count`, must be chosen in advance. A metric that is both
+/// `sequential` and `kayenta` is refused.
+fn kayenta_only(field: &str, m: &Metric, problems: &mut Vec<String>) {
+    if m.sequential.is_some() {
+        problems.push(format!(
+            "{field}.kayenta: a metric is judged by one judge, expected sequential or kayenta, \
+             found both"
+        ));
+    }
+    let unused = [
+        ("successCondition", m.success_condition.is_some()),
+        ("failureCondition", m.failure_condition.is_some()),
+        ("failureLimit", m.failure_limit.is_some()),
+        ("inconclusiveLimit", m.inconclusive_limit.is_some()),
+        ("noDataPolicy", m.no_data_policy.is_some()),
+    ];
+    for (name, _) in unused.iter().filter(|(_, set)| *set) {
+        problems.push(format!(
+            "{field}.{name}: not used by a kayenta metric (its judgement at the horizon decides \
+             the metric: Pass, Marginal or Fail; no data is a NaN sample handled by each \
+             metric's nanStrategy), expected none"
+        ));
+    }
+    if m.count.is_none() {
+        problems.push(format!(
+            "{field}.count: required for a kayenta metric, expected the fixed horizon (the \
+             number of samples of each revision judged at once, chosen in advance; README, \
+             \"Comparing the canary with the stable revision\", gives it for an effect size and \
+             power) such as 20"
+        ));
+    }
+}
+
+/// A kayenta metric's horizon `count` (0: unset) with its `metrics` judged metrics: at least
+/// 1, and small enough that every sample fits in the run's status.
+fn horizon(field: &str, count: i32, metrics: usize, problems: &mut Vec<String>) {
+    let Ok(n) = usize::try_from(count) else {
+        return;
+    };
+    if n == 0 {
+        problems.push(format!(
+            "{field}.count: expected a horizon of at least 1 measurement for a kayenta metric, \
+             got 0"
+        ));
+    } else if n.saturating_mul(metrics) > MAX_KAYENTA_SAMPLES {
+        problems.push(format!(
+            "{field}.count: expected count × the {metrics} kayenta metrics to be at most \
+             {MAX_KAYENTA_SAMPLES} (every sample is kept in the run's status until the \
+             horizon), got count {n}"
+        ));
+    }
 }
 
 /// The settings a `sequential` metric does without: its test decides every measurement and
@@ -723,6 +800,14 @@ pub fn validate_template(t: &AnalysisTemplateSpec) -> Vec<String> {
         if let Some(sq) = &m.sequential {
             fields.push(("sequential.events".to_string(), sq.events.as_str()));
             fields.push(("sequential.requests".to_string(), sq.requests.as_str()));
+        }
+        if let Some(k) = &m.kayenta {
+            fields.extend(
+                k.metrics
+                    .iter()
+                    .enumerate()
+                    .map(|(j, km)| (format!("kayenta.metrics[{j}].query"), km.query.as_str())),
+            );
         }
         if let Some(p) = &m.provider.prometheus {
             fields.extend(p.headers.iter().enumerate().map(|(j, h)| {

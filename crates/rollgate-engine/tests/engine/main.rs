@@ -28,6 +28,7 @@ mod judge_kayenta;
 mod judge_sequential;
 mod measure;
 mod measure_args;
+mod measure_kayenta;
 mod measure_sequential;
 mod paused_spec;
 mod pipeline;
