@@ -7,6 +7,7 @@ mod analysis;
 mod bluegreen;
 mod canary;
 mod events;
+mod header_mirror_routes;
 mod leader;
 mod pipeline;
 mod sequential;
