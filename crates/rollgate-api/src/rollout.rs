@@ -318,14 +318,100 @@ pub struct CanaryStep {
     #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<serde_json::Value>,
-    /// Header-based routing (accepted for Argo compatibility; not supported yet).
-    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    /// Header-based routing: requests whose headers match go to the canary Service, through
+    /// a rule of the HTTPRoute named after a route of `trafficRouting.managedRoutes` (Argo
+    /// Rollouts' `setHeaderRoute`). Without `match` the route is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub set_header_route: Option<serde_json::Value>,
-    /// Traffic mirroring (accepted for Argo compatibility; not supported yet).
-    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    pub set_header_route: Option<SetHeaderRoute>,
+    /// Traffic mirroring: a percentage of the matching requests is copied to the canary
+    /// Service, through a rule named after a route of `trafficRouting.managedRoutes` (Argo
+    /// Rollouts' `setMirrorRoute`). Without `match` the route is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub set_mirror_route: Option<serde_json::Value>,
+    pub set_mirror_route: Option<SetMirrorRoute>,
+}
+
+/// A `setHeaderRoute` step (Argo Rollouts' header-based routing).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["name"]))]
+#[serde(rename_all = "camelCase")]
+pub struct SetHeaderRoute {
+    /// The managed route (one of `trafficRouting.managedRoutes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Header conditions, any of which sends a request to the canary. Absent or empty: the
+    /// route is removed.
+    #[serde(rename = "match", default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<HeaderRoutingMatch>,
+}
+
+/// One header condition of a `setHeaderRoute` step.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["headerName", "headerValue"]))]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderRoutingMatch {
+    /// Name of the HTTP header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_name: Option<String>,
+    /// How its value matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_value: Option<StringMatch>,
+}
+
+/// A string condition: exactly one of `exact`, `prefix` or `regex`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StringMatch {
+    /// The value, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// A prefix of the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// A regular expression the value matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+/// A `setMirrorRoute` step (Argo Rollouts' traffic mirroring).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["name"]))]
+#[serde(rename_all = "camelCase")]
+pub struct SetMirrorRoute {
+    /// The managed route (one of `trafficRouting.managedRoutes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Percentage of the matching requests that is mirrored (default: all).
+    #[schemars(range(min = 0, max = 100))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage: Option<i32>,
+    /// Request conditions: a request matching any entry is mirrored (the conditions of one
+    /// entry must all hold). Absent or empty: the route is removed.
+    #[serde(rename = "match", default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<RouteMatch>,
+}
+
+/// One request condition of a `setMirrorRoute` step; the conditions set must all hold.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteMatch {
+    /// The HTTP method (only `exact` on the Gateway API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<StringMatch>,
+    /// The request path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<StringMatch>,
+    /// Header conditions, by header name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, StringMatch>,
+}
+
+/// A route the controller may add to the router (`trafficRouting.managedRoutes`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["name"]))]
+pub struct ManagedRoute {
+    /// Its name: the name of the HTTPRoute rule that carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A pause step.
@@ -364,6 +450,12 @@ pub struct TrafficRouting {
         skip_serializing_if = "Option::is_none"
     )]
     pub gateway_api: Option<GatewayApiRouting>,
+    /// Routes the controller adds and removes (`setHeaderRoute`, `setMirrorRoute` steps), in
+    /// order of precedence, ahead of the route's own rules. All of them are removed when the
+    /// release completes or aborts; a rule of the route with one of these names is the
+    /// controller's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_routes: Vec<ManagedRoute>,
 }
 
 /// Gateway API routing.

@@ -152,6 +152,26 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
             )
             .await
         }
+        Action::SetManagedRoutes {
+            namespace,
+            route,
+            canary_service,
+            stable_service,
+            managed,
+            rules,
+        } => {
+            let what = || format!("writing the managed routes of HTTPRoute {namespace}/{route}");
+            update_route_rules(client, namespace, route, what, |current| {
+                rollgate_engine::routes::write(
+                    current,
+                    rules,
+                    managed,
+                    canary_service,
+                    stable_service,
+                )
+            })
+            .await
+        }
         Action::DeletePod { name } => {
             match Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns)
                 .delete(name, &DeleteParams::default())
@@ -261,9 +281,9 @@ pub fn http_route_resource() -> ApiResource {
     }
 }
 
-/// Sets the weights of the canary and stable backends in every rule of an HTTPRoute that names
-/// them. Read-modify-write guarded by the route's `resourceVersion`: a concurrent change makes
-/// the write fail with a conflict, and the reconcile is retried from a fresh read.
+/// Sets the weights of the canary and stable backends in every rule of an HTTPRoute whose
+/// backends are both ([`rollgate_engine::routes::set_weights`]: the managed header and mirror
+/// rules, with one of them only, keep theirs).
 async fn set_route_weights(
     client: &Client,
     ns: &str,
@@ -272,27 +292,42 @@ async fn set_route_weights(
     stable: &str,
     canary_weight: i32,
 ) -> Result<(), Error> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &http_route_resource());
     let what = || format!("setting weights of HTTPRoute {ns}/{route}");
+    update_route_rules(client, ns, route, what, |current| {
+        let mut rules = current.to_vec();
+        rollgate_engine::routes::set_weights(&mut rules, canary, stable, canary_weight);
+        rules
+    })
+    .await
+}
+
+/// Replaces an HTTPRoute's `spec.rules` with `change(rules)`. Read-modify-write guarded by
+/// the route's `resourceVersion`: a concurrent change makes the write fail with a conflict,
+/// and the reconcile is retried from a fresh read. Nothing is written when nothing changes.
+async fn update_route_rules(
+    client: &Client,
+    ns: &str,
+    route: &str,
+    what: impl Fn() -> String,
+    change: impl FnOnce(&[Value]) -> Vec<Value>,
+) -> Result<(), Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &http_route_resource());
     let mut obj = api.get(route).await.map_err(|e| Error::kube(what(), e))?;
-    if let Some(rules) = obj
+    let current: Vec<Value> = obj
         .data
-        .pointer_mut("/spec/rules")
-        .and_then(Value::as_array_mut)
-    {
-        for rule in rules {
-            let Some(refs) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) else {
-                continue;
-            };
-            for b in refs {
-                let weight = match b.get("name").and_then(Value::as_str) {
-                    Some(n) if n == canary => canary_weight,
-                    Some(n) if n == stable => 100 - canary_weight,
-                    _ => continue,
-                };
-                b["weight"] = json!(weight);
-            }
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let rules = change(&current);
+    if rules == current {
+        return Ok(());
+    }
+    match obj.data.get_mut("spec").and_then(Value::as_object_mut) {
+        Some(spec) => {
+            spec.insert("rules".into(), Value::Array(rules));
         }
+        None => obj.data["spec"] = json!({ "rules": rules }),
     }
     api.replace(route, &post_params(), &obj)
         .await

@@ -83,6 +83,23 @@ pub enum Action {
         /// Canary weight before, as observed.
         from: i32,
     },
+    /// Make the managed routes of a Gateway API HTTPRoute `rules` (Argo Rollouts'
+    /// `managedRoutes`): every rule named after one of `managed` is removed and `rules`,
+    /// written by [`crate::routes::write`], put first; the route's other rules stay as they are.
+    SetManagedRoutes {
+        /// Namespace of the HTTPRoute.
+        namespace: String,
+        /// Name of the HTTPRoute.
+        route: String,
+        /// The canary Service (backend) name.
+        canary_service: String,
+        /// The stable Service (backend) name.
+        stable_service: String,
+        /// Every managed route name (`trafficRouting.managedRoutes`), in order.
+        managed: Vec<String>,
+        /// The managed routes wanted, in order (empty: all removed).
+        rules: Vec<crate::routes::ManagedRule>,
+    },
     /// Change the ephemeral (role) metadata of a ReplicaSet's pod template
     /// (`spec.template.metadata`) and record it in its
     /// [`EPHEMERAL_METADATA`](rollgate_api::labels::EPHEMERAL_METADATA) annotation. The pod

@@ -22,6 +22,7 @@ pub mod pipeline;
 mod release;
 mod replicasets;
 mod restart;
+pub mod routes;
 pub mod time;
 pub mod validate;
 pub mod window;

@@ -575,6 +575,17 @@ pub enum Msg {
         /// Canary weight after.
         to: i32,
     },
+    /// The managed routes of an HTTPRoute changed.
+    ManagedRoutes {
+        /// Route namespace.
+        namespace: String,
+        /// Route name.
+        route: String,
+        /// Managed routes before, in order.
+        from: Vec<String>,
+        /// Managed routes after, in order.
+        to: Vec<String>,
+    },
     /// A canary pause step was promoted.
     PausePromoted {
         /// Step number, from 1.
@@ -991,6 +1002,26 @@ impl fmt::Display for Msg {
                 100 - from,
                 100 - to
             ),
+            Self::ManagedRoutes {
+                namespace,
+                route,
+                from,
+                to,
+            } => {
+                let list = |l: &[String]| {
+                    if l.is_empty() {
+                        "none".to_string()
+                    } else {
+                        l.join(", ")
+                    }
+                };
+                write!(
+                    f,
+                    "HTTPRoute {namespace}/{route}: managed routes {} -> {}",
+                    list(from),
+                    list(to)
+                )
+            }
             Self::PausePromoted { no, of } => write!(f, "Pause at step {no}/{of} promoted"),
             Self::StepCompleted { done, of } => {
                 write!(f, "Step {done}/{of} done: now at step {}", done + 1)

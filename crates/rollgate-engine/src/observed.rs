@@ -329,50 +329,58 @@ pub struct ObservedRoute {
     /// For each rule, its Service backends as `(name, weight)`; the weight is `None` when
     /// unset (Gateway API then weighs the backend 1).
     pub rules: Vec<Vec<(String, Option<i32>)>>,
+    /// The rules as read (`spec.rules`), from which managed routes are written and compared
+    /// ([`crate::routes`]).
+    pub spec_rules: Vec<serde_json::Value>,
 }
 
 impl ObservedRoute {
     /// Reads an HTTPRoute given as JSON (`spec.rules[].backendRefs[]`). Backends of another
     /// kind than Service are ignored.
     pub fn from_json(namespace: &str, name: &str, route: &serde_json::Value) -> Self {
-        let rules = route
+        let spec_rules = route
             .pointer("/spec/rules")
             .and_then(serde_json::Value::as_array)
-            .map(|rules| {
-                rules
-                    .iter()
-                    .map(|rule| {
-                        rule.get("backendRefs")
-                            .and_then(serde_json::Value::as_array)
-                            .map(|refs| {
-                                refs.iter()
-                                    .filter(|b| {
-                                        b.get("kind")
-                                            .and_then(|k| k.as_str())
-                                            .is_none_or(|k| k == "Service")
-                                            && b.get("group")
-                                                .and_then(|g| g.as_str())
-                                                .is_none_or(str::is_empty)
-                                    })
-                                    .filter_map(|b| {
-                                        let name = b.get("name")?.as_str()?.to_string();
-                                        let weight = b
-                                            .get("weight")
-                                            .and_then(serde_json::Value::as_i64)
-                                            .and_then(|w| i32::try_from(w).ok());
-                                        Some((name, weight))
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    })
-                    .collect()
-            })
+            .cloned()
             .unwrap_or_default();
+        Self::from_rules(namespace, name, spec_rules)
+    }
+
+    /// An HTTPRoute with these rules (`spec.rules`).
+    pub fn from_rules(namespace: &str, name: &str, spec_rules: Vec<serde_json::Value>) -> Self {
+        let rules = spec_rules
+            .iter()
+            .map(|rule| {
+                rule.get("backendRefs")
+                    .and_then(serde_json::Value::as_array)
+                    .map(|refs| {
+                        refs.iter()
+                            .filter(|b| {
+                                b.get("kind")
+                                    .and_then(|k| k.as_str())
+                                    .is_none_or(|k| k == "Service")
+                                    && b.get("group")
+                                        .and_then(|g| g.as_str())
+                                        .is_none_or(str::is_empty)
+                            })
+                            .filter_map(|b| {
+                                let name = b.get("name")?.as_str()?.to_string();
+                                let weight = b
+                                    .get("weight")
+                                    .and_then(serde_json::Value::as_i64)
+                                    .and_then(|w| i32::try_from(w).ok());
+                                Some((name, weight))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
         Self {
             namespace: namespace.to_string(),
             name: name.to_string(),
             rules,
+            spec_rules,
         }
     }
 

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollgate_api::{AnalysisArg, CanaryStrategy, RolloutAnalysis, RolloutSpec};
 
 use crate::observed::Observed;
+use crate::routes::{self, HeaderMatch, ManagedRule, RequestMatch, RouteKind, StringMatch};
 
 /// Default `revisionHistoryLimit`.
 pub const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
@@ -149,6 +150,9 @@ pub struct CanarySpec {
     pub background: Option<(RolloutAnalysis, i32)>,
     /// The Gateway API HTTPRoute, when traffic is routed.
     pub route: Option<RouteRef>,
+    /// `trafficRouting.managedRoutes`: the names of the routes the steps may add, in order of
+    /// precedence.
+    pub managed_routes: Vec<String>,
     /// `dynamicStableScale`.
     pub dynamic_stable_scale: bool,
     /// `scaleDownDelaySeconds`.
@@ -184,6 +188,14 @@ pub enum Step {
     Analysis(RolloutAnalysis),
     /// `setCanaryScale`.
     SetCanaryScale(CanaryScale),
+    /// `setHeaderRoute` or `setMirrorRoute`: the managed route `name` does `Some(kind)` from
+    /// now on, or is removed (`None`: the step has no `match`).
+    ManagedRoute {
+        /// Name of the route (one of `managedRoutes`).
+        name: String,
+        /// What it does, or `None` to remove it.
+        kind: Option<RouteKind>,
+    },
 }
 
 /// How many canary pods to run, independently of the traffic weight.
@@ -1213,6 +1225,7 @@ fn canary(
             }
         }
     }
+    let managed_routes = managed_route_names(c, problems);
     let routed = c.traffic_routing.is_some();
     if c.dynamic_stable_scale == Some(true) && !routed {
         problems.push(problem(
@@ -1238,8 +1251,24 @@ fn canary(
         if members.iter().filter(|m| **m).count() != 1 {
             problems.push(problem(
                 &field,
-                "exactly one of setWeight, pause, analysis or setCanaryScale expected",
+                "exactly one of setWeight, pause, analysis, setCanaryScale, setHeaderRoute or \
+                 setMirrorRoute expected",
             ));
+            continue;
+        }
+        let gateway = routed_by_gateway(c);
+        if let Some(h) = &step.set_header_route {
+            let f = format!("{field}.setHeaderRoute");
+            if let Some(step) = header_route_step(&f, h, gateway, &managed_routes, problems) {
+                steps.push(step);
+            }
+            continue;
+        }
+        if let Some(m) = &step.set_mirror_route {
+            let f = format!("{field}.setMirrorRoute");
+            if let Some(step) = mirror_route_step(&f, m, gateway, &managed_routes, problems) {
+                steps.push(step);
+            }
             continue;
         }
         if let Some(w) = step.set_weight {
@@ -1305,17 +1334,43 @@ fn canary(
                 steps.push(Step::SetCanaryScale(CanaryScale::MatchTrafficWeight));
             }
         } else {
-            let which = if step.experiment.is_some() {
-                "experiment"
-            } else if step.set_header_route.is_some() {
+            problems.push(problem(
+                format!("{field}.experiment"),
+                "experiment steps are not supported by this rollgate version",
+            ));
+        }
+    }
+    // Each managed route a step sets must fit the HTTPRoute as it is (the rule it is written
+    // as copies the route's main rule).
+    if let (Some(r), Some(o)) = (&route, &observed.route) {
+        let main = routes::main_rule(
+            &o.spec_rules,
+            &r.canary_service,
+            &r.stable_service,
+            &managed_routes,
+        );
+        for (i, step) in c.steps.iter().enumerate() {
+            let Some(Step::ManagedRoute {
+                name,
+                kind: Some(kind),
+            }) = steps_of(step, routed_by_gateway(c), &managed_routes)
+            else {
+                continue;
+            };
+            let which = if step.set_header_route.is_some() {
                 "setHeaderRoute"
             } else {
                 "setMirrorRoute"
             };
-            problems.push(problem(
-                format!("{field}.{which}"),
-                format!("{which} steps are not supported by this rollgate version"),
-            ));
+            let rule = ManagedRule { name, kind };
+            if let Some(Err(e)) =
+                main.map(|m| routes::render(&rule, m, &r.canary_service, &r.stable_service))
+            {
+                problems.push(problem(
+                    format!("{F}.steps[{i}].{which}.match"),
+                    e.to_string(),
+                ));
+            }
         }
     }
 
@@ -1344,6 +1399,7 @@ fn canary(
         max_unavailable: unavailable?,
         background,
         route,
+        managed_routes,
         dynamic_stable_scale: c.dynamic_stable_scale.unwrap_or(false),
         scale_down_delay_seconds: delay
             .map(i64::from)
@@ -1353,4 +1409,297 @@ fn canary(
             .map(i64::from)
             .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS),
     })))
+}
+
+fn routed_by_gateway(c: &CanaryStrategy) -> bool {
+    c.traffic_routing
+        .as_ref()
+        .is_some_and(|t| t.gateway_api.is_some())
+}
+
+/// The managed-route step of `step`, validated quietly (its problems are reported once, by
+/// the walk over the steps).
+fn steps_of(step: &rollgate_api::CanaryStep, routed: bool, managed: &[String]) -> Option<Step> {
+    let mut quiet = Vec::new();
+    if let Some(h) = &step.set_header_route {
+        return header_route_step("", h, routed, managed, &mut quiet);
+    }
+    step.set_mirror_route
+        .as_ref()
+        .and_then(|m| mirror_route_step("", m, routed, managed, &mut quiet))
+}
+
+/// True for a name the Gateway API accepts as a rule name (`SectionName`: lower-case DNS
+/// labels separated by dots, at most 253 characters).
+fn valid_rule_name(name: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(label)
+}
+
+/// `trafficRouting.managedRoutes`: each a valid, distinct rule name.
+fn managed_route_names(c: &CanaryStrategy, problems: &mut Vec<Problem>) -> Vec<String> {
+    const F: &str = "spec.strategy.canary.trafficRouting.managedRoutes";
+    let mut names: Vec<String> = Vec::new();
+    let list = c
+        .traffic_routing
+        .as_ref()
+        .map(|t| t.managed_routes.as_slice())
+        .unwrap_or_default();
+    for (i, r) in list.iter().enumerate() {
+        let field = format!("{F}[{i}].name");
+        let name = r.name.as_deref().map(str::trim).unwrap_or_default();
+        if name.is_empty() {
+            problems.push(problem(&field, "required, expected the name of a route"));
+        } else if !valid_rule_name(name) {
+            problems.push(problem(
+                &field,
+                format!(
+                    "expected a Gateway API rule name (lower-case letters, digits, '-' and '.', \
+                     at most 253 characters), got \"{name}\""
+                ),
+            ));
+        } else if names.iter().any(|n| n == name) {
+            problems.push(problem(&field, format!("\"{name}\" is listed twice")));
+        } else {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// The checks a `setHeaderRoute` or `setMirrorRoute` step shares: a Gateway API router, and a
+/// name among `managedRoutes`. Returns the name.
+fn managed_route_name(
+    field: &str,
+    name: Option<&str>,
+    routed: bool,
+    managed: &[String],
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let which = field.rsplit('.').next().unwrap_or(field);
+    if !routed {
+        problems.push(problem(
+            field,
+            format!(
+                "{which} requires trafficRouting.gatewayAPI: the route is a rule of the \
+                 HTTPRoute"
+            ),
+        ));
+        return None;
+    }
+    let name = name.map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        problems.push(problem(
+            format!("{field}.name"),
+            "required, expected one of trafficRouting.managedRoutes",
+        ));
+        return None;
+    }
+    if !managed.iter().any(|m| m == name) {
+        let listed = if managed.is_empty() {
+            "none is declared".to_string()
+        } else {
+            format!("declared: {}", managed.join(", "))
+        };
+        problems.push(problem(
+            format!("{field}.name"),
+            format!(
+                "expected a route listed in trafficRouting.managedRoutes ({listed}), got \
+                 \"{name}\""
+            ),
+        ));
+        return None;
+    }
+    Some(name.to_string())
+}
+
+/// A `StringMatch` with exactly one of `exact`, `prefix`, `regex` set (and allowed).
+fn string_match(
+    field: &str,
+    m: Option<&rollgate_api::StringMatch>,
+    problems: &mut Vec<Problem>,
+) -> Option<StringMatch> {
+    let Some(m) = m else {
+        problems.push(problem(
+            field,
+            "required, expected one of exact, prefix or regex",
+        ));
+        return None;
+    };
+    let set: Vec<StringMatch> = [
+        m.exact.clone().map(StringMatch::Exact),
+        m.prefix.clone().map(StringMatch::Prefix),
+        m.regex.clone().map(StringMatch::Regex),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match set.as_slice() {
+        [one] => Some(one.clone()),
+        _ => {
+            problems.push(problem(
+                field,
+                format!(
+                    "exactly one of exact, prefix or regex expected, found {}",
+                    set.len()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// True for a valid HTTP header name (an RFC 7230 token, as the Gateway API requires).
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn header_match(
+    field: &str,
+    name: Option<&str>,
+    value: Option<&rollgate_api::StringMatch>,
+    value_field: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<HeaderMatch> {
+    let name = name.map(str::trim).unwrap_or_default();
+    let ok_name = valid_header_name(name);
+    if !ok_name {
+        problems.push(problem(
+            field,
+            format!(
+                "expected an HTTP header name (letters, digits and !#$%&'*+-.^_`|~), got \"{name}\""
+            ),
+        ));
+    }
+    let value = string_match(value_field, value, problems);
+    value.filter(|_| ok_name).map(|value| HeaderMatch {
+        name: name.to_string(),
+        value,
+    })
+}
+
+fn header_route_step(
+    field: &str,
+    h: &rollgate_api::SetHeaderRoute,
+    routed: bool,
+    managed: &[String],
+    problems: &mut Vec<Problem>,
+) -> Option<Step> {
+    let name = managed_route_name(field, h.name.as_deref(), routed, managed, problems);
+    if h.matches.is_empty() {
+        return name.map(|name| Step::ManagedRoute { name, kind: None });
+    }
+    let before = problems.len();
+    let mut conditions = Vec::new();
+    for (i, m) in h.matches.iter().enumerate() {
+        let f = format!("{field}.match[{i}]");
+        conditions.extend(header_match(
+            &format!("{f}.headerName"),
+            m.header_name.as_deref(),
+            m.header_value.as_ref(),
+            &format!("{f}.headerValue"),
+            problems,
+        ));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    name.map(|name| Step::ManagedRoute {
+        name,
+        kind: Some(RouteKind::Header(conditions)),
+    })
+}
+
+/// The HTTP methods the Gateway API can match.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+fn mirror_route_step(
+    field: &str,
+    m: &rollgate_api::SetMirrorRoute,
+    routed: bool,
+    managed: &[String],
+    problems: &mut Vec<Problem>,
+) -> Option<Step> {
+    let name = managed_route_name(field, m.name.as_deref(), routed, managed, problems);
+    let before = problems.len();
+    if let Some(p) = m.percentage.filter(|p| !(0..=100).contains(p)) {
+        problems.push(problem(
+            format!("{field}.percentage"),
+            format!("expected a percentage between 0 and 100, got {p}"),
+        ));
+    }
+    if m.matches.is_empty() {
+        return name
+            .filter(|_| problems.len() == before)
+            .map(|name| Step::ManagedRoute { name, kind: None });
+    }
+    let mut conditions = Vec::new();
+    for (i, rm) in m.matches.iter().enumerate() {
+        let f = format!("{field}.match[{i}]");
+        let method = rm.method.as_ref().and_then(|meth| {
+            let f = format!("{f}.method");
+            match string_match(&f, Some(meth), problems)? {
+                StringMatch::Exact(v) if METHODS.contains(&v.as_str()) => Some(v),
+                StringMatch::Exact(v) => {
+                    problems.push(problem(
+                        format!("{f}.exact"),
+                        format!("expected one of {}, got \"{v}\"", METHODS.join(", ")),
+                    ));
+                    None
+                }
+                _ => {
+                    problems.push(problem(
+                        f,
+                        "expected exact: the Gateway API matches methods exactly only",
+                    ));
+                    None
+                }
+            }
+        });
+        let path = rm.path.as_ref().and_then(|p| {
+            let f = format!("{f}.path");
+            match string_match(&f, Some(p), problems)? {
+                StringMatch::Exact(v) | StringMatch::Prefix(v) if !v.starts_with('/') => {
+                    problems.push(problem(
+                        f,
+                        format!("expected a path starting with /, got \"{v}\""),
+                    ));
+                    None
+                }
+                ok => Some(ok),
+            }
+        });
+        let mut headers = Vec::new();
+        for (name, value) in &rm.headers {
+            let hf = format!("{f}.headers[{name}]");
+            headers.extend(header_match(&hf, Some(name), Some(value), &hf, problems));
+        }
+        conditions.push(RequestMatch {
+            method,
+            path,
+            headers,
+        });
+    }
+    if problems.len() > before {
+        return None;
+    }
+    name.map(|name| Step::ManagedRoute {
+        name,
+        kind: Some(RouteKind::Mirror {
+            percent: m.percentage,
+            matches: conditions,
+        }),
+    })
 }

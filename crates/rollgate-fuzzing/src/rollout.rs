@@ -252,13 +252,35 @@ fn carry_out(
                 canary_weight,
                 ..
             } => {
-                let rules = observed.route.iter_mut().flat_map(|r| r.rules.iter_mut());
-                for (backend, weight) in rules.flatten() {
-                    if *backend == canary_service {
-                        *weight = Some(canary_weight);
-                    } else if *backend == stable_service {
-                        *weight = Some(100i32.saturating_sub(canary_weight));
-                    }
+                for r in observed.route.iter_mut() {
+                    let mut rules = r.spec_rules.clone();
+                    rollgate_engine::routes::set_weights(
+                        &mut rules,
+                        &canary_service,
+                        &stable_service,
+                        canary_weight,
+                    );
+                    let (ns, name) = (r.namespace.clone(), r.name.clone());
+                    *r = ObservedRoute::from_rules(&ns, &name, rules);
+                }
+            }
+            Action::SetManagedRoutes {
+                canary_service,
+                stable_service,
+                managed,
+                rules,
+                ..
+            } => {
+                for r in observed.route.iter_mut() {
+                    let written = rollgate_engine::routes::write(
+                        &r.spec_rules,
+                        &rules,
+                        &managed,
+                        &canary_service,
+                        &stable_service,
+                    );
+                    let (ns, name) = (r.namespace.clone(), r.name.clone());
+                    *r = ObservedRoute::from_rules(&ns, &name, written);
                 }
             }
             Action::ScaleWorkload { name, replicas } => {

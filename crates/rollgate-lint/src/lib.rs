@@ -253,16 +253,16 @@ pub fn with_stand_ins(rollout: &Rollout, mut observed: Observed) -> Observed {
         &observed.route,
         rollout.spec.strategy.canary.as_ref(),
     ) {
-        let backends = [&c.canary_service, &c.stable_service]
+        let backends: Vec<serde_json::Value> = [&c.canary_service, &c.stable_service]
             .into_iter()
             .flatten()
-            .map(|s| (s.clone(), None))
+            .map(|s| serde_json::json!({ "name": s }))
             .collect();
-        observed.route = Some(ObservedRoute {
-            namespace,
-            name,
-            rules: vec![backends],
-        });
+        observed.route = Some(ObservedRoute::from_rules(
+            &namespace,
+            &name,
+            vec![serde_json::json!({ "backendRefs": backends })],
+        ));
     }
     observed
 }

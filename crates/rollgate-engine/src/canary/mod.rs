@@ -31,6 +31,7 @@ use crate::release::{
     promoted_by_user, ready_counts, service_hash, start_release_if_new, waiting_for_pods,
 };
 use crate::replicasets::{self, replica_set_name};
+use crate::routes::{self, ManagedRule, RouteKind};
 use crate::time::add_secs;
 use crate::validate::{CanaryScale, CanarySpec, Step};
 
@@ -59,6 +60,10 @@ pub(crate) struct Plan {
     /// The canary Service selects the stable hash (aborted, as Argo Rollouts does: whatever
     /// still sends to it reaches serving pods) instead of the canary's.
     canary_service_on_stable: bool,
+    /// The managed routes the stage wants on the HTTPRoute, in order of precedence: those the
+    /// `setHeaderRoute` / `setMirrorRoute` steps so far set (none before the release, after
+    /// it and once aborted).
+    managed: Vec<ManagedRule>,
 }
 
 /// What the release wants of the ReplicaSets and the route now.
@@ -231,10 +236,34 @@ fn stage(spec: &CanarySpec, index: usize) -> (i32, Option<CanaryScale>) {
             Step::SetWeight(w) => weight = *w,
             Step::SetCanaryScale(CanaryScale::MatchTrafficWeight) => scale = None,
             Step::SetCanaryScale(s) => scale = Some(*s),
-            Step::Pause(_) | Step::Analysis(_) => {}
+            Step::Pause(_) | Step::Analysis(_) | Step::ManagedRoute { .. } => {}
         }
     }
     (weight, scale)
+}
+
+/// The managed routes in force at step `index` (`steps.len()`: after the last step): each
+/// `setHeaderRoute` / `setMirrorRoute` step so far sets its route or, without `match`, removes
+/// it; ordered as `managedRoutes` lists them.
+fn managed_at(spec: &CanarySpec, index: usize) -> Vec<ManagedRule> {
+    let mut set: std::collections::BTreeMap<&str, &RouteKind> = Default::default();
+    for step in spec.steps.iter().take(index.saturating_add(1)) {
+        if let Step::ManagedRoute { name, kind } = step {
+            match kind {
+                Some(k) => set.insert(name, k),
+                None => set.remove(name.as_str()),
+            };
+        }
+    }
+    spec.managed_routes
+        .iter()
+        .filter_map(|n| {
+            set.get(n.as_str()).map(|k| ManagedRule {
+                name: n.clone(),
+                kind: (*k).clone(),
+            })
+        })
+        .collect()
 }
 
 /// Hashes of ReplicaSets that still have pods and are neither canary nor stable nor waiting for
@@ -296,7 +325,7 @@ fn plan(cx: &Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, target: Tar
     let mut p = size(cx, spec, canary, stable, stage);
     let to_stable_backend = |route: Option<(i32, i32)>| route.map(|(now, _)| (now, 0));
     match target {
-        Target::Step(_) => {}
+        Target::Step(i) => p.managed = managed_at(spec, i),
         Target::FirstDeploy => {
             // All pods at once when nothing else exists; beside an earlier revision that never
             // became ready (and a second one arrives) the moves stay within the surge: that
@@ -475,6 +504,7 @@ fn size(
         route,
         at_target,
         canary_service_on_stable: false,
+        managed: Vec::new(),
     }
 }
 
@@ -511,6 +541,11 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
         .canary_service
         .as_ref()
         .filter(|_| canary_exists || plan.canary_service_on_stable);
+    // Managed routes only removed go first (an abort takes the header routes off the canary at
+    // once); routes added or changed go last, once the canary Service selects the canary.
+    if plan.managed.is_empty() {
+        set_managed(cx, spec, &plan.managed);
+    }
     // A canary Service the route gives no weight moves first, before anything else (a retry
     // after an abort brings it back from the stable hash): then a rise of the weight need
     // not wait for it, and so neither does dynamicStableScale's shrinking of the stable side.
@@ -581,6 +616,52 @@ fn emit(cx: &mut Ctx<'_>, spec: &CanarySpec, canary: &str, stable: &str, plan: &
     {
         set_route(cx, &r, from, to);
     }
+    // Header routes send to the canary Service: only once it selects the canary's pods.
+    let on_canary = spec.canary_service.as_deref().is_some_and(|svc| {
+        service_hash(cx.observed, svc).as_deref() == Some(canary)
+            || cx.actions.iter().any(|a| {
+                matches!(a, Action::SwitchService { service, to, .. } if service == svc && to == canary)
+            })
+    });
+    if !plan.managed.is_empty() && on_canary {
+        set_managed(cx, spec, &plan.managed);
+    }
+}
+
+/// Makes the HTTPRoute's managed routes `desired` (no-op when they already are, or without
+/// `managedRoutes`).
+fn set_managed(cx: &mut Ctx<'_>, spec: &CanarySpec, desired: &[ManagedRule]) {
+    let (Some(r), Some(observed)) = (&spec.route, cx.observed.route.as_ref()) else {
+        return;
+    };
+    if spec.managed_routes.is_empty()
+        || routes::in_sync(
+            observed,
+            desired,
+            &spec.managed_routes,
+            &r.canary_service,
+            &r.stable_service,
+        )
+    {
+        return;
+    }
+    cx.event(
+        EventReason::TrafficWeightUpdated,
+        Msg::ManagedRoutes {
+            namespace: r.namespace.clone(),
+            route: r.name.clone(),
+            from: routes::present(observed, &spec.managed_routes),
+            to: desired.iter().map(|d| d.name.clone()).collect(),
+        },
+    );
+    cx.actions.push(Action::SetManagedRoutes {
+        namespace: r.namespace.clone(),
+        route: r.name.clone(),
+        canary_service: r.canary_service.clone(),
+        stable_service: r.stable_service.clone(),
+        managed: spec.managed_routes.clone(),
+        rules: desired.to_vec(),
+    });
 }
 
 fn set_route(cx: &mut Ctx<'_>, r: &crate::validate::RouteRef, from: i32, to: i32) {
@@ -665,6 +746,7 @@ fn paused_first_deploy(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str) -> Plan 
         route: None,
         at_target: false,
         canary_service_on_stable: false,
+        managed: Vec::new(),
     }
 }
 
@@ -854,6 +936,8 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                     break waiting_for_pods(cx, &spec.common, waiting, true);
                 }
             }
+            // Instant: the plan of the step it leads to writes the route.
+            Step::ManagedRoute { .. } => true,
             Step::Pause(duration) => {
                 if promoted_by_user(cx) {
                     cx.event(

@@ -705,8 +705,8 @@ fn a_step_with_two_members_is_invalid() {
             json!({}),
             json!({"steps": [{"setWeight": 20}, {"setWeight": 40, "pause": {}}]}),
             format!(
-                "{F}.steps[1]: exactly one of setWeight, pause, analysis or setCanaryScale \
-                 expected"
+                "{F}.steps[1]: exactly one of setWeight, pause, analysis, setCanaryScale, \
+                 setHeaderRoute or setMirrorRoute expected"
             ),
         ),
         (
@@ -714,8 +714,8 @@ fn a_step_with_two_members_is_invalid() {
             json!({}),
             json!({"steps": [{}]}),
             format!(
-                "{F}.steps[0]: exactly one of setWeight, pause, analysis or setCanaryScale \
-                 expected"
+                "{F}.steps[0]: exactly one of setWeight, pause, analysis, setCanaryScale, \
+                 setHeaderRoute or setMirrorRoute expected"
             ),
         ),
     ]);

@@ -23,6 +23,7 @@ mod canary_steps;
 mod canary_traffic;
 mod ephemeral_metadata;
 mod guard_analysis;
+mod header_mirror_routes;
 mod invalid_spec;
 mod judge_kayenta;
 mod judge_sequential;

@@ -226,14 +226,16 @@ impl World {
         for name in [CANARY_SVC, STABLE_SVC] {
             w.add_service(name);
         }
-        w.observed.route = Some(ObservedRoute {
-            namespace: "shop".into(),
-            name: ROUTE.into(),
-            rules: vec![vec![
-                (STABLE_SVC.into(), Some(100)),
-                (CANARY_SVC.into(), Some(0)),
-            ]],
-        });
+        w.observed.route = Some(ObservedRoute::from_rules(
+            "shop",
+            ROUTE,
+            vec![json!({
+                "backendRefs": [
+                    {"name": STABLE_SVC, "port": 80, "weight": 100},
+                    {"name": CANARY_SVC, "port": 80, "weight": 0},
+                ],
+            })],
+        ));
         w
     }
 
@@ -465,15 +467,38 @@ impl World {
                 assert_eq!((&r.namespace, &r.name), (namespace, route));
                 assert!((0..=100).contains(canary_weight), "weight {canary_weight}");
                 assert_ne!(from, canary_weight, "no-op route change");
-                for rule in &mut r.rules {
-                    for (name, weight) in rule.iter_mut() {
-                        if name == canary_service {
-                            *weight = Some(*canary_weight);
-                        } else if name == stable_service {
-                            *weight = Some(100 - canary_weight);
-                        }
-                    }
-                }
+                let mut rules = r.spec_rules.clone();
+                rollgate_engine::routes::set_weights(
+                    &mut rules,
+                    canary_service,
+                    stable_service,
+                    *canary_weight,
+                );
+                *r = ObservedRoute::from_rules(namespace, route, rules);
+            }
+            Action::SetManagedRoutes {
+                namespace,
+                route,
+                canary_service,
+                stable_service,
+                managed,
+                rules,
+            } => {
+                let r = self
+                    .observed
+                    .route
+                    .as_mut()
+                    .unwrap_or_else(|| panic!("managed routes of a missing route {route}"));
+                assert_eq!((&r.namespace, &r.name), (namespace, route));
+                let written = rollgate_engine::routes::write(
+                    &r.spec_rules,
+                    rules,
+                    managed,
+                    canary_service,
+                    stable_service,
+                );
+                assert_ne!(written, r.spec_rules, "no-op managed routes change");
+                *r = ObservedRoute::from_rules(namespace, route, written);
             }
             Action::ReleaseService { service, from } => {
                 let svc = self
