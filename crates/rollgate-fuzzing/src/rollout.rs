@@ -261,8 +261,14 @@ fn carry_out(
                     }
                 }
             }
-            Action::ScaleWorkload { name, replicas } => {
-                for d in observed.workload.iter_mut().filter(|d| d.name == name) {
+            Action::ScaleWorkload {
+                kind,
+                name,
+                replicas,
+            } => {
+                let named =
+                    |d: &&mut rollgate_engine::ObservedWorkload| d.name == name && d.kind == kind;
+                for d in observed.workload.iter_mut().filter(named) {
                     d.replicas = replicas;
                 }
             }
