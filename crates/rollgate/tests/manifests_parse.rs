@@ -529,8 +529,11 @@ fn rbac_lets_the_controller_patch_and_delete_pods() {
 fn rbac_lets_the_controller_read_every_workload_ref_kind() {
     let rbac = documents(&manifests_dir().join("rbac.yaml"));
     let controller = rules_of(&rbac, "rollgate-controller");
-    for (group, resource) in [("apps", "deployments"), ("apps", "replicasets"), ("", "podtemplates")]
-    {
+    for (group, resource) in [
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("", "podtemplates"),
+    ] {
         for verb in ["get", "list", "watch"] {
             assert!(
                 grants(controller, group, resource, verb),
