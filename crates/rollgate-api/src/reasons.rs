@@ -171,6 +171,11 @@ string_enum! {
         ScalingReplicaSet,
         /// A ReplicaSet beyond the history limit was deleted.
         ReplicaSetPruned,
+        /// The Deployment or ReplicaSet `spec.workloadRef` names was scaled by its
+        /// `scaleDown` policy; the note names it and the replica counts. (Argo scales it
+        /// without an Event, only a log line, so the name is rollgate's, after
+        /// `ScalingReplicaSet`.)
+        ScalingWorkload,
         /// A Service of the strategy (active, preview, stable or canary: the note names the
         /// role) selects another revision (Argo: the `SwitchService` Event).
         SwitchService,
@@ -226,6 +231,7 @@ impl EventReason {
         matches!(
             self,
             Self::ScalingReplicaSet
+                | Self::ScalingWorkload
                 | Self::NewReplicaSetCreated
                 | Self::ReplicaSetPruned
                 | Self::SwitchService

@@ -91,9 +91,10 @@ pub struct RolloutSpec {
     /// How a new revision is released: exactly one of `blueGreen` or `canary`.
     #[serde(default, skip_serializing_if = "RolloutStrategy::is_empty")]
     pub strategy: RolloutStrategy,
-    /// A Deployment whose pod template (and, when `selector` is unset, selector) the rollout
-    /// uses instead of `template`, which must then be empty (Argo Rollouts' `workloadRef`,
-    /// docs "Migrating to Rollouts: Reference Deployment From Rollout").
+    /// A Deployment, ReplicaSet or PodTemplate whose pod template (and, when `selector` is
+    /// unset, selector; a PodTemplate has none) the rollout uses instead of `template`, which
+    /// must then be empty (Argo Rollouts' `workloadRef`, docs "Migrating to Rollouts: Reference
+    /// Deployment From Rollout").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_ref: Option<WorkloadRef>,
     /// Roll the release back when alerts it is to blame for fire (a rollgate extension).
@@ -105,25 +106,28 @@ pub struct RolloutSpec {
     pub guard: Option<crate::alerts::GuardSpec>,
 }
 
-/// `spec.workloadRef`: the Deployment a rollout takes its pod template from.
+/// `spec.workloadRef`: the Deployment, ReplicaSet or PodTemplate a rollout takes its pod
+/// template from.
 ///
 /// Every field is optional in the type so that a wrong object still deserializes and
 /// validation can name the field.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadRef {
-    /// API version of the referenced object: `apps/v1`.
+    /// API version of the referenced object: `apps/v1` (Deployment, ReplicaSet) or `v1`
+    /// (PodTemplate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// Kind of the referenced object: `Deployment`.
+    /// Kind of the referenced object: `Deployment`, `ReplicaSet` or `PodTemplate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    /// Name of the Deployment, in the rollout's namespace.
+    /// Name of the referenced object, in the rollout's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// What happens to the Deployment's own pods: `never` (default: left alone), `onsuccess`
-    /// (scaled to zero once the rollout is Healthy) or `progressively` (scaled down as the
-    /// rollout's pods become available).
+    /// What happens to a referenced Deployment's or ReplicaSet's own pods: `never` (default:
+    /// left alone), `onsuccess` (scaled to zero once the rollout is Healthy) or
+    /// `progressively` (scaled down as the rollout's pods become available). A PodTemplate
+    /// runs no pods: nothing is scaled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["never", "onsuccess", "progressively"]))]
     pub scale_down: Option<String>,

@@ -9,7 +9,7 @@ use rollgate_api::labels::{
     EPHEMERAL_METADATA, FIELD_MANAGER, MANAGED_BY, POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME,
     SCALE_DOWN_DEADLINE,
 };
-use rollgate_engine::{Action, DeadlineChange, MetadataChange};
+use rollgate_engine::{Action, DeadlineChange, MetadataChange, WorkloadKind};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, has_code};
@@ -238,14 +238,28 @@ pub async fn apply(client: &Client, ns: &str, rollout: &str, action: &Action) ->
                 )),
             }
         }
-        Action::ScaleWorkload { name, replicas } => {
-            // `spec.workloadRef`'s `scaleDown`: only the Deployment's size is written.
+        Action::ScaleWorkload {
+            kind,
+            name,
+            replicas,
+        } => {
+            // `spec.workloadRef`'s `scaleDown`: only the object's size is written.
             let patch = json!({ "spec": { "replicas": replicas } });
-            Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), ns)
-                .patch(name, &patch_params(), &Patch::Merge(&patch))
-                .await
-                .map(drop)
-                .map_err(|e| Error::kube(format!("scaling Deployment {ns}/{name}"), e))
+            let patched = match kind {
+                WorkloadKind::Deployment => {
+                    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), ns)
+                        .patch(name, &patch_params(), &Patch::Merge(&patch))
+                        .await
+                        .map(drop)
+                }
+                WorkloadKind::ReplicaSet => Api::<ReplicaSet>::namespaced(client.clone(), ns)
+                    .patch(name, &patch_params(), &Patch::Merge(&patch))
+                    .await
+                    .map(drop),
+                // The engine never scales a PodTemplate (it has no replicas).
+                WorkloadKind::PodTemplate => Ok(()),
+            };
+            patched.map_err(|e| Error::kube(format!("scaling {kind} {ns}/{name}"), e))
         }
     }
 }

@@ -5,14 +5,14 @@
 //! its own last writes; the Rollout's `resourceVersion` then guards the status write.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, PodTemplate, Secret, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
 use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
 use rollgate_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use rollgate_engine::{
     Observed, ObservedAnalysisRun, ObservedPod, ObservedReplicaSet, ObservedRoute, ObservedService,
-    ObservedWorkload,
+    ObservedWorkload, WorkloadKind,
 };
 
 use crate::error::{Error, has_code};
@@ -132,21 +132,27 @@ pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Err
             }
         }
     }
-    // `spec.workloadRef` (Argo Rollouts): the Deployment whose template the rollout uses. A
-    // missing one stays `None`; the engine reports it.
-    if let Some(deployment) = &refs.workload {
-        match Api::<Deployment>::namespaced(client.clone(), ns)
-            .get_opt(deployment)
-            .await
-        {
-            Ok(found) => observed.workload = found.as_ref().map(ObservedWorkload::from_deployment),
-            Err(e) => {
-                return Err(Error::kube(
-                    format!("reading Deployment {ns}/{deployment}"),
-                    e,
-                ));
-            }
-        }
+    // `spec.workloadRef` (Argo Rollouts): the Deployment, ReplicaSet or PodTemplate whose
+    // template the rollout uses, read by name (a referenced ReplicaSet is never one of the
+    // rollout's own, which are listed above by label and owner). A missing one stays `None`;
+    // the engine reports it.
+    if let Some((kind, workload)) = &refs.workload {
+        let found = match kind {
+            WorkloadKind::Deployment => Api::<Deployment>::namespaced(client.clone(), ns)
+                .get_opt(workload)
+                .await
+                .map(|o| o.as_ref().map(ObservedWorkload::from_deployment)),
+            WorkloadKind::ReplicaSet => Api::<ReplicaSet>::namespaced(client.clone(), ns)
+                .get_opt(workload)
+                .await
+                .map(|o| o.as_ref().map(ObservedWorkload::from_replica_set)),
+            WorkloadKind::PodTemplate => Api::<PodTemplate>::namespaced(client.clone(), ns)
+                .get_opt(workload)
+                .await
+                .map(|o| o.as_ref().map(ObservedWorkload::from_pod_template)),
+        };
+        observed.workload =
+            found.map_err(|e| Error::kube(format!("reading {kind} {ns}/{workload}"), e))?;
     }
     let templates = Api::<AnalysisTemplate>::namespaced(client.clone(), ns);
     let cluster_templates = Api::<ClusterAnalysisTemplate>::all(client.clone());

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{PodTemplate, Service};
 use kube::api::{ApiResource, DynamicObject, PartialObjectMeta, PostParams};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
@@ -20,7 +20,7 @@ use rollgate_api::decode::{self, DecodeError};
 use rollgate_api::labels::{FIELD_MANAGER, ROLLOUT_NAME};
 use rollgate_api::{AnalysisRun, EventReason, Rollout, RolloutStatus};
 use rollgate_engine::validate::Problem;
-use rollgate_engine::{Decision, Input, Observed};
+use rollgate_engine::{Decision, Input, Observed, WorkloadKind};
 use tracing::{debug, info, warn};
 
 use crate::analysis_run::{RunContext, reconcile_run};
@@ -505,14 +505,32 @@ pub async fn run(
         telemetry.watch("services"),
     )
     .touched_objects();
-    // Deployments named by a `spec.workloadRef` (Argo Rollouts): a change of one (its template,
-    // its size) wakes the rollouts that refer to it. Metadata is enough to be woken.
+    // Deployments, ReplicaSets and PodTemplates named by a `spec.workloadRef` (Argo Rollouts):
+    // a change of one (its template, its size) wakes the rollouts that refer to it. Metadata
+    // is enough to be woken. (The rollouts' own ReplicaSets are watched above, by label; a
+    // referenced one carries no rollout label, so it needs a watch of its own.)
     let deployment_events = tracked(
         watcher(
             api::<PartialObjectMeta<Deployment>>(&client, ns.as_deref()),
             watcher::Config::default(),
         ),
         telemetry.watch("deployments"),
+    )
+    .touched_objects();
+    let referenced_replica_set_events = tracked(
+        watcher(
+            api::<PartialObjectMeta<ReplicaSet>>(&client, ns.as_deref()),
+            watcher::Config::default(),
+        ),
+        telemetry.watch("replicasets (workloadRef)"),
+    )
+    .touched_objects();
+    let pod_template_events = tracked(
+        watcher(
+            api::<PartialObjectMeta<PodTemplate>>(&client, ns.as_deref()),
+            watcher::Config::default(),
+        ),
+        telemetry.watch("podtemplates"),
     )
     .touched_objects();
     let runs = config.metric_source.clone().map(|source| {
@@ -575,21 +593,23 @@ pub async fn run(
         })
         .watches_stream(
             deployment_events,
-            move |d: PartialObjectMeta<Deployment>| {
-                let d_ns = d.namespace();
-                let d_name = d.name_any();
-                workload_rollouts
-                    .state()
-                    .into_iter()
-                    .filter(|r| r.namespace() == d_ns)
-                    .filter(|r| {
-                        decode_rollout(r).is_ok_and(|r| {
-                            rollgate_engine::references(&r).workload.as_ref() == Some(&d_name)
-                        })
-                    })
-                    .map(|r| ObjectRef::from_obj_with(&*r, workload_type.clone()))
-                    .collect::<Vec<_>>()
-            },
+            referrers(
+                WorkloadKind::Deployment,
+                workload_rollouts.clone(),
+                workload_type.clone(),
+            ),
+        )
+        .watches_stream(
+            referenced_replica_set_events,
+            referrers(
+                WorkloadKind::ReplicaSet,
+                workload_rollouts.clone(),
+                workload_type.clone(),
+            ),
+        )
+        .watches_stream(
+            pod_template_events,
+            referrers(WorkloadKind::PodTemplate, workload_rollouts, workload_type),
         )
         .reconcile_on(wakeups)
         .graceful_shutdown_on(shutdown)
@@ -617,6 +637,29 @@ pub async fn run(
     }
     telemetry.set_ready(false);
     Ok(())
+}
+
+/// Maps a changed object of `kind` to the rollouts whose `spec.workloadRef` names it (same
+/// namespace, kind and name).
+fn referrers<K: Resource + ResourceExt>(
+    kind: WorkloadKind,
+    rollouts: kube::runtime::reflector::Store<DynamicObject>,
+    rollout_type: ApiResource,
+) -> impl Fn(K) -> Vec<ObjectRef<DynamicObject>> + Send + Sync + 'static {
+    move |obj: K| {
+        let obj_ns = obj.namespace();
+        let named = Some((kind, obj.name_any()));
+        rollouts
+            .state()
+            .into_iter()
+            .filter(|r| r.namespace() == obj_ns)
+            .filter(|r| {
+                // A Rollout that does not decode names no object it could be woken for.
+                decode_rollout(r).is_ok_and(|r| rollgate_engine::references(&r).workload == named)
+            })
+            .map(|r| ObjectRef::from_obj_with(&*r, rollout_type.clone()))
+            .collect()
+    }
 }
 
 /// The rollouts each delivered firing alert concerns: those whose `spec.alerts` matchers all

@@ -88,7 +88,9 @@ async fn not_ready_while_the_api_server_is_unreachable() -> anyhow::Result<()> {
         [
             "analysisruns",
             "deployments",
+            "podtemplates",
             "replicasets",
+            "replicasets (workloadRef)",
             "rollouts",
             "services"
         ]

@@ -125,9 +125,12 @@ pub enum Action {
         /// AnalysisRun name.
         name: String,
     },
-    /// Set `spec.replicas` of the Deployment `spec.workloadRef` names (its `scaleDown` policy).
+    /// Set `spec.replicas` of the Deployment or ReplicaSet `spec.workloadRef` names (its
+    /// `scaleDown` policy). Never a PodTemplate: it has no replicas.
     ScaleWorkload {
-        /// Deployment name.
+        /// Its kind (Deployment or ReplicaSet).
+        kind: crate::observed::WorkloadKind,
+        /// Its name.
         name: String,
         /// Its new `spec.replicas`.
         replicas: i32,

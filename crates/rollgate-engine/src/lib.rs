@@ -32,7 +32,8 @@ pub use action::{Action, DeadlineChange, Decision, Event, MetadataChange, Servic
 pub use metadata::pods_wanted;
 pub use observed::{
     AnalysisKind, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun, ObservedPod,
-    ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload,
+    ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload, WorkloadController,
+    WorkloadKind,
 };
 
 use context::Ctx;
@@ -94,8 +95,9 @@ pub struct References {
     pub templates: Vec<(bool, String)>,
     /// The Gateway API HTTPRoute as `(namespace, name)`.
     pub route: Option<(String, String)>,
-    /// The Deployment `spec.workloadRef` names (in the rollout's namespace).
-    pub workload: Option<String>,
+    /// The object `spec.workloadRef` names (in the rollout's namespace), as `(kind, name)`;
+    /// `None` unless its `apiVersion` and `kind` are an accepted pair.
+    pub workload: Option<(WorkloadKind, String)>,
 }
 
 /// True when the controller must read the firing alerts of `spec.alerts` for this reconcile:
@@ -177,12 +179,11 @@ pub fn references(rollout: &Rollout) -> References {
                 .push((t.cluster_scope.unwrap_or(false), t.template_name.clone()));
         }
     }
-    refs.workload = rollout
-        .spec
-        .workload_ref
-        .as_ref()
-        .and_then(|w| w.name.clone())
-        .filter(|n| !n.trim().is_empty());
+    refs.workload = rollout.spec.workload_ref.as_ref().and_then(|w| {
+        let kind = WorkloadKind::from_ref(w.api_version.as_deref()?, w.kind.as_deref()?)?;
+        let name = w.name.as_deref().map(str::trim).filter(|n| !n.is_empty())?;
+        Some((kind, name.to_string()))
+    });
     refs.services.retain(|s| !s.trim().is_empty());
     refs.services.sort();
     refs.services.dedup();

@@ -420,6 +420,19 @@ pub enum Msg {
         /// Why.
         why: ScaleDownWhy,
     },
+    /// The object of `spec.workloadRef` was scaled by its `scaleDown` policy.
+    WorkloadScaled {
+        /// Its kind.
+        kind: crate::observed::WorkloadKind,
+        /// Its name.
+        name: String,
+        /// Replicas before.
+        from: i32,
+        /// Replicas after.
+        to: i32,
+        /// The policy that scaled it.
+        policy: crate::validate::ScaleDown,
+    },
     /// A ReplicaSet beyond the history limit was deleted.
     ReplicaSetPruned {
         /// Name.
@@ -843,6 +856,25 @@ impl fmt::Display for Msg {
                     ScaleDownWhy::BeyondRevisionLimit => "beyond scaleDownDelayRevisionLimit",
                 };
                 write!(f, "Scaled down ReplicaSet {rs} from {from} to 0 ({why})")
+            }
+            Self::WorkloadScaled {
+                kind,
+                name,
+                from,
+                to,
+                policy,
+            } => {
+                let dir = if to > from { "up" } else { "down" };
+                let policy = match policy {
+                    crate::validate::ScaleDown::Never => "never",
+                    crate::validate::ScaleDown::OnSuccess => "onsuccess",
+                    crate::validate::ScaleDown::Progressively => "progressively",
+                };
+                write!(
+                    f,
+                    "Scaled {dir} {kind} {name} from {from} to {to} (spec.workloadRef.scaleDown: \
+                     {policy})"
+                )
             }
             Self::ReplicaSetPruned {
                 rs,

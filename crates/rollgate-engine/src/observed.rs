@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
+use k8s_openapi::api::core::v1::{PodTemplate, PodTemplateSpec, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::labels::{
@@ -34,40 +34,183 @@ pub struct Observed {
     pub secrets: BTreeMap<String, BTreeSet<String>>,
     /// Firing alerts that match `spec.alerts`, when the rollout has it.
     pub alerts: ObservedAlerts,
-    /// The Deployment `spec.workloadRef` names, when the rollout has one and it exists.
+    /// The object `spec.workloadRef` names, when the rollout has one and it exists.
     pub workload: Option<ObservedWorkload>,
 }
 
-/// The Deployment a rollout's `spec.workloadRef` names (Argo Rollouts' `workloadRef`), reduced to
-/// what the engine reads: its pod template and selector, and the size it was given.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObservedWorkload {
-    /// Deployment name.
+/// The kinds of object `spec.workloadRef` may name, as Argo Rollouts accepts them: an
+/// `apps/v1` Deployment or ReplicaSet (pod template at `spec.template`, selector at
+/// `spec.selector`) or a `v1` PodTemplate (pod template at `template`, no selector).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkloadKind {
+    /// `apps/v1` Deployment.
+    Deployment,
+    /// `apps/v1` ReplicaSet.
+    ReplicaSet,
+    /// `v1` PodTemplate: a template only, it runs no pods and has no size.
+    PodTemplate,
+}
+
+impl WorkloadKind {
+    /// Every accepted kind, in the order messages list them.
+    pub const ALL: [Self; 3] = [Self::Deployment, Self::ReplicaSet, Self::PodTemplate];
+
+    /// The kind as written in `spec.workloadRef.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::ReplicaSet => "ReplicaSet",
+            Self::PodTemplate => "PodTemplate",
+        }
+    }
+
+    /// The `apiVersion` that goes with the kind.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Self::Deployment | Self::ReplicaSet => "apps/v1",
+            Self::PodTemplate => "v1",
+        }
+    }
+
+    /// The kind named `kind`, if it is an accepted one (the API version is not checked).
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// The kind of a `workloadRef` whose `apiVersion` and `kind` are both the accepted ones.
+    pub fn from_ref(api_version: &str, kind: &str) -> Option<Self> {
+        Self::from_kind(kind).filter(|k| k.api_version() == api_version)
+    }
+
+    /// True for the kinds with pods of their own, which `scaleDown` scales (`spec.replicas`).
+    pub fn scalable(self) -> bool {
+        !matches!(self, Self::PodTemplate)
+    }
+
+    /// Where the kind keeps its pod template, as a field path for messages.
+    pub fn template_path(self) -> &'static str {
+        match self {
+            Self::Deployment | Self::ReplicaSet => "spec.template",
+            Self::PodTemplate => "template",
+        }
+    }
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The controller (owner reference with `controller: true`) of a referenced workload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkloadController {
+    /// Its kind (`Deployment`, `Rollout`, ...).
+    pub kind: String,
+    /// Its name (owner references are namespace-local).
     pub name: String,
-    /// Its pod template (`spec.template`).
+}
+
+/// The object a rollout's `spec.workloadRef` names (Argo Rollouts' `workloadRef`), reduced to
+/// what the engine reads: its pod template and selector, the size it was given and who
+/// controls it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedWorkload {
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its name.
+    pub name: String,
+    /// Its pod template (`spec.template`; a PodTemplate's `template`).
     pub template: PodTemplateSpec,
-    /// Its selector (`spec.selector`).
+    /// Its selector (`spec.selector`; a PodTemplate has none).
     pub selector: Option<LabelSelector>,
-    /// Its desired pods (`spec.replicas`, 1 when unset as the API server defaults it).
+    /// Its desired pods (`spec.replicas`, 1 when unset as the API server defaults it; 0 for a
+    /// PodTemplate, which runs none).
     pub replicas: i32,
+    /// Its controller, from its owner references (a ReplicaSet of a Deployment or of a
+    /// Rollout, say).
+    pub controller: Option<WorkloadController>,
+}
+
+impl Default for ObservedWorkload {
+    fn default() -> Self {
+        Self {
+            kind: WorkloadKind::Deployment,
+            name: String::new(),
+            template: PodTemplateSpec::default(),
+            selector: None,
+            replicas: 0,
+            controller: None,
+        }
+    }
+}
+
+fn controller_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<WorkloadController> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| WorkloadController {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+        })
 }
 
 impl ObservedWorkload {
     /// Reads a Deployment.
     pub fn from_deployment(d: &Deployment) -> Self {
         Self {
+            kind: WorkloadKind::Deployment,
             name: d.metadata.name.clone().unwrap_or_default(),
             template: d.spec.template.clone(),
             selector: Some(d.spec.selector.clone()).filter(|s| *s != LabelSelector::default()),
             replicas: d.spec.replicas.unwrap_or(1),
+            controller: controller_of(&d.metadata),
         }
     }
 
-    /// Reads a Deployment given as JSON; `None` when it is not one.
+    /// Reads a ReplicaSet (one the rollout refers to, not one of its own).
+    pub fn from_replica_set(rs: &ReplicaSet) -> Self {
+        let spec = rs.spec.clone();
+        Self {
+            kind: WorkloadKind::ReplicaSet,
+            name: rs.metadata.name.clone().unwrap_or_default(),
+            template: spec.template.unwrap_or_default(),
+            selector: Some(spec.selector).filter(|s| *s != LabelSelector::default()),
+            replicas: spec.replicas.unwrap_or(1),
+            controller: controller_of(&rs.metadata),
+        }
+    }
+
+    /// Reads a PodTemplate.
+    pub fn from_pod_template(t: &PodTemplate) -> Self {
+        Self {
+            kind: WorkloadKind::PodTemplate,
+            name: t.metadata.name.clone().unwrap_or_default(),
+            template: t.template.clone().unwrap_or_default(),
+            selector: None,
+            replicas: 0,
+            controller: controller_of(&t.metadata),
+        }
+    }
+
+    /// Reads a Deployment, ReplicaSet or PodTemplate given as JSON (by its `kind`); `None`
+    /// when it is none of them or does not decode.
     pub fn from_json(value: &serde_json::Value) -> Option<Self> {
-        serde_json::from_value::<Deployment>(value.clone())
-            .ok()
-            .map(|d| Self::from_deployment(&d))
+        let kind = value.get("kind").and_then(serde_json::Value::as_str)?;
+        match WorkloadKind::from_kind(kind)? {
+            WorkloadKind::Deployment => serde_json::from_value::<Deployment>(value.clone())
+                .ok()
+                .map(|d| Self::from_deployment(&d)),
+            WorkloadKind::ReplicaSet => serde_json::from_value::<ReplicaSet>(value.clone())
+                .ok()
+                .map(|rs| Self::from_replica_set(&rs)),
+            WorkloadKind::PodTemplate => serde_json::from_value::<PodTemplate>(value.clone())
+                .ok()
+                .map(|t| Self::from_pod_template(&t)),
+        }
     }
 }
 

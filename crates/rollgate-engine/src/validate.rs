@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollgate_api::{AnalysisArg, CanaryStrategy, RolloutAnalysis, RolloutSpec};
 
-use crate::observed::Observed;
+use crate::observed::{Observed, WorkloadKind};
 use crate::routes::{self, HeaderMatch, ManagedRule, RequestMatch, RouteKind, StringMatch};
 
 /// Default `revisionHistoryLimit`.
@@ -68,7 +68,7 @@ pub struct CommonSpec {
     pub alerts: Option<crate::alerts::AlertPolicy>,
     /// Blue/green `antiAffinity`: new pods avoid the nodes of the stable revision's pods.
     pub anti_affinity: Option<AntiAffinityRule>,
-    /// `workloadRef`: the Deployment the template comes from, and its `scaleDown` policy.
+    /// `workloadRef`: the object the template comes from, and its `scaleDown` policy.
     pub workload: Option<Workload>,
 }
 
@@ -83,16 +83,21 @@ pub enum AntiAffinityRule {
     Required,
 }
 
-/// A valid `spec.workloadRef` (Argo Rollouts' "Reference Deployment From Rollout").
+/// A valid `spec.workloadRef` (Argo Rollouts' "Reference Deployment From Rollout"; Argo also
+/// reads a ReplicaSet or a PodTemplate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
-    /// Deployment name.
+    /// Kind of the referenced object.
+    pub kind: WorkloadKind,
+    /// Its name.
     pub name: String,
-    /// `scaleDown`.
+    /// `scaleDown`. It scales a Deployment or a ReplicaSet; a PodTemplate runs no pods, so
+    /// for one it changes nothing (Argo accepts it there too and has nothing to scale).
     pub scale_down: ScaleDown,
 }
 
-/// `spec.workloadRef.scaleDown`: what happens to the referenced Deployment's own pods.
+/// `spec.workloadRef.scaleDown`: what happens to the referenced Deployment's (or
+/// ReplicaSet's) own pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScaleDown {
     /// `never` (default): the Deployment is left alone.
@@ -225,7 +230,8 @@ pub fn validate(
 ) -> Result<Valid, Vec<Problem>> {
     let spec = &rollout.spec;
     let mut problems = Vec::new();
-    let common = common(spec, observed, &mut problems);
+    let name = rollout.metadata.name.as_deref().unwrap_or_default();
+    let common = common(spec, name, observed, &mut problems);
     analysis_refs(
         "spec.guard.analysis",
         spec.guard.as_ref().and_then(|g| g.analysis.as_ref()),
@@ -270,6 +276,7 @@ fn non_negative(field: &str, value: Option<i32>, problems: &mut Vec<Problem>) ->
 
 fn common(
     spec: &RolloutSpec,
+    rollout_name: &str,
     observed: &Observed,
     problems: &mut Vec<Problem>,
 ) -> Option<CommonSpec> {
@@ -306,20 +313,34 @@ fn common(
     let workload = workload(spec, problems);
     let (template, deployment_selector) = match &spec.workload_ref {
         None => (own_template(spec.template.as_ref(), problems), None),
-        Some(_) => workload_template(spec, workload.as_ref(), observed, problems),
+        Some(_) => workload_template(spec, rollout_name, workload.as_ref(), observed, problems),
     };
     let selector = match (&spec.selector, deployment_selector) {
         (Some(s), _) => Some(s.clone()),
         // Argo Rollouts takes the Deployment's selector when the rollout has none.
         (None, Some(s)) => Some(s),
         (None, None) if spec.workload_ref.is_some() => {
-            // The Deployment is missing (already reported) or has no selector.
-            if observed.workload.is_some() {
-                problems.push(problem(
-                    "spec.selector",
-                    "required, expected a label selector (the Deployment of spec.workloadRef \
-                     has none)",
-                ));
+            // The object is missing (already reported), has no selector, or is a PodTemplate,
+            // which never has one (Argo: the rollout's own selector is then required).
+            match (&workload, &template) {
+                (Some(w), Some(_)) if w.kind == WorkloadKind::PodTemplate => {
+                    problems.push(problem(
+                        "spec.selector",
+                        "required, expected a label selector (a PodTemplate named by \
+                         spec.workloadRef has none)",
+                    ));
+                }
+                (Some(w), Some(_)) => {
+                    problems.push(problem(
+                        "spec.selector",
+                        format!(
+                            "required, expected a label selector (the {} of spec.workloadRef \
+                             has none)",
+                            w.kind
+                        ),
+                    ));
+                }
+                _ => {}
             }
             None
         }
@@ -416,7 +437,8 @@ fn own_template(
     let Some(t) = template else {
         problems.push(problem(
             "spec.template",
-            "required, expected a pod template (or spec.workloadRef naming a Deployment)",
+            "required, expected a pod template (or spec.workloadRef naming a Deployment, \
+             ReplicaSet or PodTemplate)",
         ));
         return None;
     };
@@ -434,30 +456,40 @@ fn template_problems(t: &PodTemplateSpec, problems: &mut Vec<Problem>) {
     images(t, problems);
 }
 
-/// Checks `spec.workloadRef` itself (Argo Rollouts' fields: `apiVersion: apps/v1`,
-/// `kind: Deployment`, `name`, `scaleDown`).
+/// Checks `spec.workloadRef` itself (Argo Rollouts' fields: `apiVersion` and `kind`, one of
+/// `apps/v1` Deployment, `apps/v1` ReplicaSet and `v1` PodTemplate; `name`; `scaleDown`).
 fn workload(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<Workload> {
     let r = spec.workload_ref.as_ref()?;
     let before = problems.len();
     let api_version = r.api_version.as_deref().unwrap_or_default();
-    if api_version != "apps/v1" {
-        problems.push(problem(
+    let kind_text = r.kind.as_deref().unwrap_or_default();
+    let kind = WorkloadKind::from_kind(kind_text);
+    match kind {
+        Some(k) if k.api_version() != api_version => problems.push(problem(
             "spec.workloadRef.apiVersion",
-            format!("apps/v1 expected, got {api_version:?}"),
-        ));
-    }
-    let kind = r.kind.as_deref().unwrap_or_default();
-    if kind != "Deployment" {
-        problems.push(problem(
-            "spec.workloadRef.kind",
-            format!("Deployment expected (the only kind rollgate reads), got {kind:?}"),
-        ));
+            format!(
+                "{} expected for kind {k}, got {api_version:?}",
+                k.api_version()
+            ),
+        )),
+        Some(_) => {}
+        None => {
+            let accepted: Vec<String> = WorkloadKind::ALL
+                .iter()
+                .map(|k| format!("{k} ({})", k.api_version()))
+                .collect();
+            problems.push(problem(
+                "spec.workloadRef.kind",
+                format!("one of {} expected, got {kind_text:?}", accepted.join(", ")),
+            ));
+        }
     }
     let name = r.name.as_deref().map(str::trim).unwrap_or_default();
     if name.is_empty() {
+        let what = kind.map_or("the referenced object".to_string(), |k| format!("a {k}"));
         problems.push(problem(
             "spec.workloadRef.name",
-            "required, expected the name of a Deployment in the rollout's namespace",
+            format!("required, expected the name of {what} in the rollout's namespace"),
         ));
     }
     let scale_down = match r.scale_down.as_deref() {
@@ -472,7 +504,9 @@ fn workload(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<Workload>
             ScaleDown::Never
         }
     };
+    let kind = kind?;
     (problems.len() == before).then(|| Workload {
+        kind,
         name: name.to_string(),
         scale_down,
     })
@@ -480,9 +514,14 @@ fn workload(spec: &RolloutSpec, problems: &mut Vec<Problem>) -> Option<Workload>
 
 /// The template (and selector) of a rollout with `workloadRef`: `spec.template` must be empty
 /// (Argo Rollouts: "template must be empty for workload reference rollout") and the template is
-/// the referenced Deployment's.
+/// the referenced object's.
+///
+/// A referenced ReplicaSet must not be one of the rollout's own (it would be its own template,
+/// and `scaleDown` would fight the strategy), and `scaleDown` must not scale an object another
+/// controller sizes (a Deployment's ReplicaSet: the Deployment would scale it back).
 fn workload_template(
     spec: &RolloutSpec,
+    rollout_name: &str,
     workload: Option<&Workload>,
     observed: &Observed,
     problems: &mut Vec<Problem>,
@@ -495,29 +534,71 @@ fn workload_template(
         problems.push(problem(
             "spec.template",
             "must be empty when spec.workloadRef is set (the pod template comes from the \
-             referenced Deployment)",
+             referenced object)",
         ));
     }
     let Some(w) = workload else {
         return (None, None);
     };
-    let Some(d) = observed.workload.as_ref().filter(|d| d.name == w.name) else {
+    let Some(d) = observed
+        .workload
+        .as_ref()
+        .filter(|d| d.name == w.name && d.kind == w.kind)
+    else {
         problems.push(problem(
             "spec.workloadRef.name",
             format!(
-                "Deployment {:?} not found in the rollout's namespace",
-                w.name
+                "{} {:?} not found in the rollout's namespace",
+                w.kind, w.name
             ),
         ));
         return (None, None);
     };
-    // The Deployment's template is checked like spec.template; a problem names the Deployment.
+    let own_controller = d
+        .controller
+        .as_ref()
+        .is_some_and(|c| c.kind == "Rollout" && c.name == rollout_name);
+    let own_set = w.kind == WorkloadKind::ReplicaSet
+        && observed.replica_sets.iter().any(|rs| rs.name == w.name);
+    if own_controller || own_set {
+        problems.push(problem(
+            "spec.workloadRef.name",
+            format!(
+                "{} {:?} is one of this rollout's own ReplicaSets, expected an object the \
+                 rollout does not manage",
+                w.kind, w.name
+            ),
+        ));
+        return (None, None);
+    }
+    if let Some(c) = d
+        .controller
+        .as_ref()
+        .filter(|_| w.kind.scalable() && w.scale_down != ScaleDown::Never)
+    {
+        problems.push(problem(
+            "spec.workloadRef.scaleDown",
+            format!(
+                "never expected: {} {:?} is controlled by {} {:?}, which would undo its scale \
+                 (or refer to the {})",
+                w.kind, w.name, c.kind, c.name, c.kind
+            ),
+        ));
+    }
+    // The template is checked like spec.template; a problem names the object and the path
+    // of the template in it.
     let mut own = Vec::new();
     template_problems(&d.template, &mut own);
     for p in own {
+        let field = p
+            .field
+            .strip_prefix("spec.template")
+            .map_or(p.field.clone(), |rest| {
+                format!("{}{rest}", w.kind.template_path())
+            });
         problems.push(problem(
             "spec.workloadRef.name",
-            format!("Deployment {:?}: {}: {}", w.name, p.field, p.expected),
+            format!("{} {:?}: {field}: {}", w.kind, w.name, p.expected),
         ));
     }
     (Some(d.template.clone()), d.selector.clone())

@@ -283,8 +283,14 @@ fn carry_out(
                     *r = ObservedRoute::from_rules(&ns, &name, written);
                 }
             }
-            Action::ScaleWorkload { name, replicas } => {
-                for d in observed.workload.iter_mut().filter(|d| d.name == name) {
+            Action::ScaleWorkload {
+                kind,
+                name,
+                replicas,
+            } => {
+                let named =
+                    |d: &&mut rollgate_engine::ObservedWorkload| d.name == name && d.kind == kind;
+                for d in observed.workload.iter_mut().filter(named) {
                     d.replicas = replicas;
                 }
             }

@@ -17,7 +17,7 @@ use rollgate_api::{
     PrometheusMetric, Rollout,
 };
 use rollgate_engine::validate::Problem;
-use rollgate_engine::{Observed, ObservedRoute, ObservedService, ObservedWorkload};
+use rollgate_engine::{Observed, ObservedRoute, ObservedService, ObservedWorkload, WorkloadKind};
 use serde_json::Value;
 
 /// What linting found.
@@ -129,10 +129,15 @@ pub fn lint(files: &[(String, String)]) -> Report {
         .filter(|d| d.kind == "HTTPRoute")
         .map(|d| (d.name.as_str(), &d.value))
         .collect();
-    let deployments: BTreeMap<&str, &Value> = docs
+    // The objects a `spec.workloadRef` may name, by kind and name.
+    let workloads: BTreeMap<(WorkloadKind, &str), &Value> = docs
         .iter()
-        .filter(|d| d.kind == "Deployment")
-        .map(|d| (d.name.as_str(), &d.value))
+        .filter_map(|d| {
+            Some((
+                (WorkloadKind::from_kind(&d.kind)?, d.name.as_str()),
+                &d.value,
+            ))
+        })
         .collect();
     let mut checked = 0;
     for d in docs.iter().filter(|d| d.kind == "Rollout") {
@@ -149,11 +154,12 @@ pub fn lint(files: &[(String, String)]) -> Report {
         }
         let mut observed = observed.clone();
         let refs = rollgate_engine::references(&rollout);
-        // spec.workloadRef: the Deployment of the files, if they hold it.
+        // spec.workloadRef: the Deployment, ReplicaSet or PodTemplate of the files, if they
+        // hold it.
         observed.workload = refs
             .workload
-            .as_deref()
-            .and_then(|name| deployments.get(name))
+            .as_ref()
+            .and_then(|(kind, name)| workloads.get(&(*kind, name.as_str())))
             .and_then(|v| ObservedWorkload::from_json(v));
         observed.route = refs.route.and_then(|(ns, name)| {
             let route = routes.get(name.as_str())?;
@@ -194,7 +200,7 @@ fn validate(rollout: &Rollout, observed: &Observed) -> Vec<Problem> {
 
 /// `observed` plus a stand-in for each Service, template, Secret and HTTPRoute the rollout
 /// names that it lacks: a Service selecting nothing, a template that is valid, a Secret with
-/// the keys read from it, a Deployment (`workloadRef`) with a valid template, a route with one rule whose backends are the canary and stable
+/// the keys read from it, the object of `workloadRef` (of its kind) with a valid template, a route with one rule whose backends are the canary and stable
 /// Services. (The fuzz targets complete what they observe with it too.)
 pub fn with_stand_ins(rollout: &Rollout, mut observed: Observed) -> Observed {
     let refs = rollgate_engine::references(rollout);
@@ -226,24 +232,31 @@ pub fn with_stand_ins(rollout: &Rollout, mut observed: Observed) -> Observed {
                 ..Default::default()
             });
     }
-    if let (Some(name), None) = (&refs.workload, &observed.workload) {
-        // A Deployment whose pods carry the labels the rollout selects.
+    if let (Some((kind, name)), None) = (&refs.workload, &observed.workload) {
+        // An object of the referenced kind whose pods carry the labels the rollout selects.
         let labels = rollout
             .spec
             .selector
             .as_ref()
             .and_then(|s| s.match_labels.clone())
             .unwrap_or_else(|| BTreeMap::from([("app".to_string(), name.clone())]));
-        observed.workload = ObservedWorkload::from_json(&serde_json::json!({
-            "metadata": {"name": name},
-            "spec": {
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "stand-in", "image": "stand-in"}]},
-                },
-            },
-        }));
+        let template = serde_json::json!({
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "stand-in", "image": "stand-in"}]},
+        });
+        let stand_in = match kind {
+            WorkloadKind::PodTemplate => serde_json::json!({
+                "kind": kind.as_str(),
+                "metadata": {"name": name},
+                "template": template,
+            }),
+            WorkloadKind::Deployment | WorkloadKind::ReplicaSet => serde_json::json!({
+                "kind": kind.as_str(),
+                "metadata": {"name": name},
+                "spec": {"selector": {"matchLabels": labels}, "template": template},
+            }),
+        };
+        observed.workload = ObservedWorkload::from_json(&stand_in);
     }
     for (name, keys) in rollgate_engine::validate::secret_references(rollout, &observed) {
         observed.secrets.entry(name).or_insert(keys);

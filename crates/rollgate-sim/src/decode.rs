@@ -117,6 +117,7 @@ fn builtin_unknown(rt: &ResourceType, obj: &Value) -> Vec<Vec<Seg>> {
         ("", "pods") => resource_round_trip::<core::v1::Pod>(obj),
         ("", "services") => resource_round_trip::<core::v1::Service>(obj),
         ("", "secrets") => resource_round_trip::<core::v1::Secret>(obj),
+        ("", "podtemplates") => resource_round_trip::<core::v1::PodTemplate>(obj),
         ("", "configmaps") => resource_round_trip::<core::v1::ConfigMap>(obj),
         ("", "events") => resource_round_trip::<core::v1::Event>(obj),
         ("", "namespaces") => resource_round_trip::<core::v1::Namespace>(obj),

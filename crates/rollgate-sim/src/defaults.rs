@@ -94,6 +94,10 @@ pub fn on_create(
             }
             fold_string_data(obj);
         }
+        ("", "podtemplates") => {
+            default_pod_spec(obj.pointer_mut("/template/spec"));
+            causes.extend(pod_template_causes(obj));
+        }
         ("", "pods") => {
             default_pod_spec(obj.pointer_mut("/spec"));
             causes.extend(pod_spec_causes("spec", &obj["spec"]));
@@ -144,6 +148,10 @@ pub fn on_update(
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "secrets") => fold_string_data(new),
         ("", "pods") => default_pod_spec(new.pointer_mut("/spec")),
+        ("", "podtemplates") => {
+            default_pod_spec(new.pointer_mut("/template/spec"));
+            causes.extend(pod_template_causes(new));
+        }
         ("", "services") => {
             let old_ip = old["spec"]["clusterIP"].clone();
             let spec = &mut new["spec"];
@@ -353,6 +361,27 @@ fn workload_causes(obj: &Value) -> Vec<Cause> {
             "must be greater than or equal to 0",
         ));
     }
+    causes
+}
+
+/// What is wrong with a PodTemplate: its `template`'s labels and pod spec (a real API server
+/// validates it as it does a ReplicaSet's template).
+fn pod_template_causes(obj: &Value) -> Vec<Cause> {
+    let template = &obj["template"];
+    let mut causes = Vec::new();
+    if !(template["metadata"].is_null() || template["metadata"].is_object()) {
+        causes.push(Cause::invalid(
+            "template.metadata",
+            &template["metadata"],
+            "must be an object",
+        ));
+    } else {
+        causes.extend(label_map_causes(
+            "template.metadata.labels",
+            &template["metadata"]["labels"],
+        ));
+    }
+    causes.extend(pod_spec_causes("template.spec", &template["spec"]));
     causes
 }
 

@@ -157,6 +157,8 @@ impl Default for Registry {
             services,
             replicasets,
             ResourceType::builtin("", "v1", "secrets", "Secret", true, false, &[]),
+            // Read by a Rollout's `spec.workloadRef` (Argo Rollouts: a pod template only).
+            ResourceType::builtin("", "v1", "podtemplates", "PodTemplate", true, false, &[]),
             ResourceType::builtin("", "v1", "configmaps", "ConfigMap", true, false, &["cm"]),
             ResourceType::builtin("", "v1", "events", "Event", true, false, &["ev"]),
             ResourceType::builtin("", "v1", "namespaces", "Namespace", false, true, &["ns"]),

@@ -1,9 +1,9 @@
-//! The simulated API server fills in the pod-template defaults a real one does, in Pods and in
-//! ReplicaSets' templates (on create and on update), and never in custom resources: a Rollout's
-//! template is stored as sent, so it differs from its ReplicaSet's.
+//! The simulated API server fills in the pod-template defaults a real one does, in Pods, in
+//! ReplicaSets' templates and in PodTemplates (on create and on update), and never in custom
+//! resources: a Rollout's template is stored as sent, so it differs from its ReplicaSet's.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodTemplate};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -117,6 +117,61 @@ async fn a_pod_created_bare_reads_back_defaulted() -> R {
     let spec = stored_spec(&read, "/spec")?;
     for (field, want) in defaulted_spec().as_object().into_iter().flatten() {
         assert_eq!(&spec[field], want, "pod spec.{field}");
+    }
+    Ok(())
+}
+
+fn pod_template(spec: Value) -> anyhow::Result<PodTemplate> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "template": template(spec),
+    }))?)
+}
+
+/// A PodTemplate (what a Rollout's `spec.workloadRef` may name) is served, listed and watched
+/// like any namespaced built-in, and its template defaulted as a ReplicaSet's is, on create
+/// and on update, so the pod-template hash of either is the same on a real cluster.
+#[tokio::test]
+async fn a_pod_template_is_served_and_its_template_defaulted() -> R {
+    let sim = SimCluster::new(SimConfig::default());
+    let api = Api::<PodTemplate>::namespaced(sim.client(), "default");
+    let created = api
+        .create(&PostParams::default(), &pod_template(bare_spec())?)
+        .await?;
+    assert_eq!(stored_spec(&created, "/template/spec")?, defaulted_spec());
+    let listed = api.list(&Default::default()).await?;
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(
+        stored_spec(&listed.items[0], "/template/spec")?,
+        defaulted_spec()
+    );
+    // A replace with a bare template is defaulted too.
+    let mut read = api.get("web").await?;
+    read.template = pod_template(bare_spec())?.template;
+    let replaced = api.replace("web", &PostParams::default(), &read).await?;
+    assert_eq!(stored_spec(&replaced, "/template/spec")?, defaulted_spec());
+    Ok(())
+}
+
+/// A PodTemplate whose template has a container without an image is refused (422), naming the
+/// field, as a real API server refuses it.
+#[tokio::test]
+async fn a_pod_template_without_an_image_is_refused() -> R {
+    let sim = SimCluster::new(SimConfig::default());
+    let api = Api::<PodTemplate>::namespaced(sim.client(), "default");
+    let err = api
+        .create(
+            &PostParams::default(),
+            &pod_template(json!({"containers": [{"name": "web"}]}))?,
+        )
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("created a PodTemplate without an image"))?;
+    let text = err.to_string();
+    assert!(text.contains("template.spec.containers[0].image"), "{text}");
+    match err {
+        kube::Error::Api(e) => assert_eq!(e.code, 422, "{e:?}"),
+        other => anyhow::bail!("expected a 422, got {other}"),
     }
     Ok(())
 }

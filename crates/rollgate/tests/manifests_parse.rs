@@ -521,3 +521,34 @@ fn rbac_lets_the_controller_patch_and_delete_pods() {
         );
     }
 }
+
+/// `spec.workloadRef` names a Deployment, ReplicaSet or PodTemplate: the controller reads and
+/// watches all three and patches the size of the first two (`scaleDown`); a PodTemplate is
+/// only read.
+#[test]
+fn rbac_lets_the_controller_read_every_workload_ref_kind() {
+    let rbac = documents(&manifests_dir().join("rbac.yaml"));
+    let controller = rules_of(&rbac, "rollgate-controller");
+    for (group, resource) in [
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("", "podtemplates"),
+    ] {
+        for verb in ["get", "list", "watch"] {
+            assert!(
+                grants(controller, group, resource, verb),
+                "rollgate-controller: {verb} on {group}/{resource} missing"
+            );
+        }
+    }
+    for (group, resource) in [("apps", "deployments"), ("apps", "replicasets")] {
+        assert!(
+            grants(controller, group, resource, "patch"),
+            "rollgate-controller: patch on {group}/{resource} missing"
+        );
+    }
+    assert!(
+        !grants(controller, "", "podtemplates", "patch"),
+        "rollgate-controller must not patch podtemplates"
+    );
+}

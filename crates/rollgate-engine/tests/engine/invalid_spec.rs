@@ -140,7 +140,7 @@ fn missing_template_is_invalid() {
         json!({}),
         &[],
         "spec.template: required, expected a pod template (or spec.workloadRef naming a \
-         Deployment)",
+         Deployment, ReplicaSet or PodTemplate)",
     );
 }
 
@@ -385,7 +385,7 @@ fn every_problem_is_reported_at_once() {
         json!({"previewService": "nope"}),
         &[],
         "spec.replicas: must be >= 0, got -3; spec.template: required, expected a pod template \
-         (or spec.workloadRef naming a Deployment); spec.strategy.blueGreen.previewService: Service \"nope\" not found in the rollout's \
+         (or spec.workloadRef naming a Deployment, ReplicaSet or PodTemplate); spec.strategy.blueGreen.previewService: Service \"nope\" not found in the rollout's \
          namespace",
     );
 }

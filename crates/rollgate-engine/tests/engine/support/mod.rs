@@ -561,13 +561,18 @@ impl World {
                 assert!(!run.terminating, "terminated twice: {name}");
                 run.terminating = true;
             }
-            Action::ScaleWorkload { name, replicas } => {
+            Action::ScaleWorkload {
+                kind,
+                name,
+                replicas,
+            } => {
+                assert!(kind.scalable(), "scale of a {kind}, which has no replicas");
                 let d = self
                     .observed
                     .workload
                     .as_mut()
-                    .filter(|d| &d.name == name)
-                    .unwrap_or_else(|| panic!("scale of a missing Deployment {name}"));
+                    .filter(|d| &d.name == name && d.kind == *kind)
+                    .unwrap_or_else(|| panic!("scale of a missing {kind} {name}"));
                 assert_ne!(d.replicas, *replicas, "no-op scale of {name}");
                 d.replicas = *replicas;
             }
