@@ -30,8 +30,9 @@ mod workload;
 pub use action::{Action, DeadlineChange, Decision, Event, MetadataChange, ServiceRole};
 pub use metadata::pods_wanted;
 pub use observed::{
-    AnalysisKind, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun, ObservedPod,
-    ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload,
+    AnalysisKind, ConditionStatus, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun,
+    ObservedPod, ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload,
+    ReplicaFailure,
 };
 
 use context::Ctx;
