@@ -10,6 +10,7 @@ mod canary;
 mod events;
 mod leader;
 mod pipeline;
+mod replica_failure;
 mod sequential;
 mod undecodable;
 mod workload_ref;
