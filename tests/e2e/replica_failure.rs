@@ -26,8 +26,8 @@ fn replica_failure(r: &Rollout) -> Option<RolloutCondition> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_release_whose_pods_a_quota_refuses_shows_replica_failure_until_they_can_be_created()
--> R {
+async fn a_release_whose_pods_a_quota_refuses_shows_replica_failure_until_they_can_be_created() -> R
+{
     let stack = stack().await?;
     stack.apply_yaml(&blue_green_services("web"), NS).await?;
     stack
@@ -84,9 +84,13 @@ async fn a_release_whose_pods_a_quota_refuses_shows_replica_failure_until_they_c
     // The quota is lifted: the pods are created, the condition goes, the release completes.
     stack.sim.set_pod_quota(NS, None);
     let cleared = stack
-        .wait_for(NS, "web", Duration::from_secs(60), "no ReplicaFailure", |r| {
-            replica_failure(r).is_none()
-        })
+        .wait_for(
+            NS,
+            "web",
+            Duration::from_secs(60),
+            "no ReplicaFailure",
+            |r| replica_failure(r).is_none(),
+        )
         .await?;
     assert!(replica_failure(&cleared).is_none());
     let done = stack

@@ -1099,7 +1099,7 @@ async fn a_pod_quota_refuses_pods_and_the_replica_set_says_so_until_it_is_lifted
             .find(|c| c.type_.as_deref() == Some("ReplicaFailure"))
     };
     sim.set_pod_quota("default", Some(2));
-    rs.create(&PostParams::default(), &replica_set("web", "app:1", 3))
+    rs.create(&PostParams::default(), &replica_set("web", "app:1", 4))
         .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 2);
@@ -1126,17 +1126,22 @@ async fn a_pod_quota_refuses_pods_and_the_replica_set_says_so_until_it_is_lifted
     Api::<Pod>::namespaced(client.clone(), "kube-system")
         .create(&PostParams::default(), &bare)
         .await?;
-    // Retried every second, the condition stays the first one.
+    // Retried every second, the condition stays the first one, also when the quota is raised
+    // but still refuses one (the real controller sets it only when there is none).
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(failure(&rs.get("web").await?), Some(first));
+    assert_eq!(failure(&rs.get("web").await?), Some(first.clone()));
     assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 2);
+    sim.set_pod_quota("default", Some(3));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 3);
+    assert_eq!(failure(&rs.get("web").await?), Some(first));
 
     // Lifted: the missing pod is created at the next retry and the condition goes.
     sim.set_pod_quota("default", None);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 3);
+    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 4);
     let now = rs.get("web").await?;
     assert_eq!(failure(&now), None);
-    assert_eq!(now.status.map(|s| s.replicas), Some(3));
+    assert_eq!(now.status.map(|s| s.replicas), Some(4));
     Ok(())
 }
