@@ -37,6 +37,7 @@ fn rs(hash: &str, revision: i64, replicas: i32, ready: i32) -> ObservedReplicaSe
         scale_down_deadline: None,
         template_metadata: Default::default(),
         ephemeral: Default::default(),
+        failure: None,
     }
 }
 

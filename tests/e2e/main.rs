@@ -12,6 +12,7 @@ mod header_mirror_routes;
 mod kayenta;
 mod leader;
 mod pipeline;
+mod replica_failure;
 mod sequential;
 mod undecodable;
 mod workload_ref;

@@ -245,7 +245,7 @@ impl EventReason {
 
 string_enum! {
     /// Type of a Rollout condition (Argo: `RolloutConditionType`, the same names, except
-    /// `AlertSource`; Argo's `ReplicaFailure` is not set).
+    /// `AlertSource`).
     pub enum ConditionType {
         /// A release is moving (or why it is not).
         Progressing,
@@ -261,6 +261,10 @@ string_enum! {
         InvalidSpec,
         /// Whether the alert source of `spec.alerts` could be read at the last look.
         AlertSource,
+        /// A ReplicaSet of the rollout cannot create or delete pods (a quota, an admission
+        /// webhook): its own `ReplicaFailure` condition, copied, the new revision's first
+        /// (Argo: `RolloutReplicaFailure`).
+        ReplicaFailure,
     }
 }
 
@@ -305,6 +309,11 @@ string_enum! {
         AlertSourceAvailable,
         /// AlertSource: unreachable or garbage: no alert acts, nothing is promoted on it.
         AlertSourceUnavailable,
+        /// ReplicaFailure: the ReplicaSet controller could not create a pod (the reason the
+        /// Kubernetes ReplicaSet controller gives, which Argo copies).
+        FailedCreate,
+        /// ReplicaFailure: the ReplicaSet controller could not delete a pod (likewise).
+        FailedDelete,
     }
 }
 
@@ -387,6 +396,7 @@ mod tests {
             "Completed",
             "Healthy",
             "InvalidSpec",
+            "ReplicaFailure",
         ] {
             assert_eq!(
                 name.parse::<ConditionType>().map(ConditionType::as_str),
@@ -405,6 +415,8 @@ mod tests {
             "RolloutCompleted",
             "RolloutHealthy",
             "InvalidSpec",
+            "FailedCreate",
+            "FailedDelete",
         ] {
             assert_eq!(
                 name.parse::<ConditionReason>().map(ConditionReason::as_str),

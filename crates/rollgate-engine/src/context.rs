@@ -168,6 +168,9 @@ impl<'a> Ctx<'a> {
                 }
                 _ => message.clone(),
             };
+            let failure = self
+                .observed
+                .replica_failure(self.status.current_pod_hash.as_deref());
             let conds = &mut self.status.conditions;
             conds.retain(|c| c.type_ != ConditionType::InvalidSpec.as_str());
             set_condition(
@@ -212,6 +215,20 @@ impl<'a> Ctx<'a> {
                 "",
                 now,
             );
+            // As Argo Rollouts (and the Deployment controller it follows): a ReplicaSet's
+            // failure to create or delete pods, copied from the new one else an older one, and
+            // gone once none reports one.
+            match failure {
+                Some(f) => put_condition(
+                    conds,
+                    ConditionType::ReplicaFailure.as_str(),
+                    f.status.as_str(),
+                    f.reason.map_or("", ConditionReason::as_str),
+                    &f.message,
+                    now,
+                ),
+                None => conds.retain(|c| c.type_ != ConditionType::ReplicaFailure.as_str()),
+            }
             self.status.phase = Some(o.phase);
             self.status.message = Some(status_message);
             self.status.observed_generation = self.rollout.metadata.generation;
@@ -319,7 +336,26 @@ pub fn set_condition(
     message: &str,
     now: Timestamp,
 ) {
-    let (type_, reason) = (type_.as_str(), reason.as_str());
+    put_condition(
+        conditions,
+        type_.as_str(),
+        status,
+        reason.as_str(),
+        message,
+        now,
+    );
+}
+
+/// [`set_condition`] with the type and reason as written (a reason copied from a ReplicaSet's
+/// condition may be none of ours).
+fn put_condition(
+    conditions: &mut Vec<RolloutCondition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) {
     let new = |transition: Timestamp| RolloutCondition {
         type_: type_.to_string(),
         status: status.to_string(),

@@ -31,9 +31,9 @@ mod workload;
 pub use action::{Action, DeadlineChange, Decision, Event, MetadataChange, ServiceRole};
 pub use metadata::pods_wanted;
 pub use observed::{
-    AnalysisKind, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun, ObservedPod,
-    ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload, WorkloadController,
-    WorkloadKind,
+    AnalysisKind, ConditionStatus, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun,
+    ObservedPod, ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload,
+    ReplicaFailure, WorkloadController, WorkloadKind,
 };
 
 use context::Ctx;

@@ -10,7 +10,9 @@ use rollgate_api::labels::{
     ANALYSIS_KIND, ATTEMPT, EPHEMERAL_METADATA, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE,
     STEP_INDEX,
 };
-use rollgate_api::{AnalysisPhase, AnalysisRun, AnalysisTemplateSpec, PodMetadata};
+use rollgate_api::{
+    AnalysisPhase, AnalysisRun, AnalysisTemplateSpec, ConditionReason, ConditionType, PodMetadata,
+};
 
 /// The observed world of one rollout.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -289,6 +291,28 @@ impl Observed {
     pub fn replica_set(&self, hash: &str) -> Option<&ObservedReplicaSet> {
         self.replica_sets.iter().find(|rs| rs.hash == hash)
     }
+
+    /// The `ReplicaFailure` condition the rollout carries, as Argo Rollouts (and the Deployment
+    /// controller) pick it: the new ReplicaSet's (of `new_hash`), else an older one's (the
+    /// newest revision first, so the choice does not depend on the order of a listing).
+    pub fn replica_failure(&self, new_hash: Option<&str>) -> Option<&ReplicaFailure> {
+        let new = new_hash
+            .and_then(|h| self.replica_set(h))
+            .and_then(|rs| rs.failure.as_ref());
+        new.or_else(|| {
+            let mut old: Vec<&ObservedReplicaSet> = self
+                .replica_sets
+                .iter()
+                .filter(|rs| Some(rs.hash.as_str()) != new_hash)
+                .collect();
+            old.sort_by(|a, b| {
+                b.revision
+                    .cmp(&a.revision)
+                    .then_with(|| a.name.cmp(&b.name))
+            });
+            old.into_iter().find_map(|rs| rs.failure.as_ref())
+        })
+    }
 }
 
 /// A ReplicaSet owned by the rollout.
@@ -315,6 +339,81 @@ pub struct ObservedReplicaSet {
     /// The ephemeral (role) metadata last put on its pod template and pods, as recorded in its
     /// [`EPHEMERAL_METADATA`] annotation (empty when none; unreadable counts as none).
     pub ephemeral: PodMetadata,
+    /// Its `ReplicaFailure` condition, when the ReplicaSet controller reports one (it could
+    /// not create or delete pods).
+    pub failure: Option<ReplicaFailure>,
+}
+
+/// The status of a Kubernetes condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionStatus {
+    /// `True`.
+    True,
+    /// `False`.
+    False,
+    /// `Unknown` (also what any other text is read as).
+    Unknown,
+}
+
+impl ConditionStatus {
+    /// Reads a condition's `status`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "True" => Self::True,
+            "False" => Self::False,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// The value as written in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::True => "True",
+            Self::False => "False",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+/// A ReplicaSet's `ReplicaFailure` condition: the ReplicaSet controller could not create or
+/// delete a pod (a ResourceQuota, an admission webhook refused it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaFailure {
+    /// The condition's status.
+    pub status: ConditionStatus,
+    /// Its reason: `FailedCreate` or `FailedDelete`; `None` for any other reason (the
+    /// ReplicaSet controller leaves it empty when the pod count was right after all).
+    pub reason: Option<ConditionReason>,
+    /// Its message, as the ReplicaSet controller wrote it (shown as is, never read).
+    pub message: String,
+}
+
+impl ReplicaFailure {
+    /// Reads the `ReplicaFailure` condition of a ReplicaSet, if it has one.
+    pub fn from_replica_set(rs: &ReplicaSet) -> Option<Self> {
+        let condition = rs
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_.as_deref() == Some(ConditionType::ReplicaFailure.as_str()))?;
+        let reason = condition
+            .reason
+            .as_deref()
+            .and_then(|r| r.parse::<ConditionReason>().ok())
+            .filter(|r| {
+                matches!(
+                    r,
+                    ConditionReason::FailedCreate | ConditionReason::FailedDelete
+                )
+            });
+        Some(Self {
+            status: ConditionStatus::parse(condition.status.as_deref().unwrap_or_default()),
+            reason,
+            message: condition.message.clone().unwrap_or_default(),
+        })
+    }
 }
 
 impl ObservedReplicaSet {
@@ -348,6 +447,7 @@ impl ObservedReplicaSet {
             ephemeral: annotation(EPHEMERAL_METADATA)
                 .and_then(|v| serde_json::from_str(v).ok())
                 .unwrap_or_default(),
+            failure: ReplicaFailure::from_replica_set(rs),
         })
     }
 

@@ -446,6 +446,19 @@ impl SimCluster {
         }
     }
 
+    /// Sets (`Some`) or lifts (`None`) a pod quota on `namespace`, as a ResourceQuota with
+    /// `pods: limit` would: creating a pod there while it holds `limit` pods or more is refused
+    /// with 403 Forbidden (`exceeded quota`), and so are the pods its ReplicaSets create, which
+    /// then carry a `ReplicaFailure` condition (reason `FailedCreate`) until their pods can be
+    /// created again (they retry every second). Pods already there stay.
+    pub fn set_pod_quota(&self, namespace: &str, limit: Option<usize>) {
+        let mut st = self.inner.lock();
+        match limit {
+            Some(limit) => st.pod_quotas.insert(namespace.to_string(), limit),
+            None => st.pod_quotas.remove(namespace),
+        };
+    }
+
     /// Sets how pods running `image` behave (for pods started from now on).
     pub fn set_image_behavior(&self, image: &str, behavior: ImageBehavior) {
         self.inner

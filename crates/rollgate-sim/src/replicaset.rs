@@ -136,7 +136,7 @@ enum Creation {
     Untried,
     /// Every pod wanted was created, or none was missing: no failure.
     Succeeded,
-    /// The cluster refused pods (its pod capacity is used up).
+    /// The cluster refused pods (its pod capacity or the namespace's pod quota is used up).
     Refused(String),
 }
 
@@ -159,7 +159,7 @@ pub(crate) fn reconcile(inner: &Arc<Inner>, st: &mut Store, ns: &str, name: &str
     } else if pods.len() < desired {
         if may_create(inner, ns, name, desired - pods.len()) {
             let wanted = (desired - pods.len()).min(BURST);
-            let room = st.max_pods.saturating_sub(st.count(&pod_key()));
+            let room = st.pod_room(ns);
             let mut started = Vec::new();
             for _ in 0..wanted.min(room) {
                 let (pod_name, seq) = create_pod(inner, st, &rs, ns, name, &uid);
@@ -173,16 +173,13 @@ pub(crate) fn reconcile(inner: &Arc<Inner>, st: &mut Store, ns: &str, name: &str
                 started.push(pod_name);
             }
             kubelet::start_pods(inner, st, ns, name, &started);
-            creation = if room < wanted {
-                // Like a pod quota: retried a burst interval later.
-                keep_filling(inner, ns, name);
-                Creation::Refused(format!(
-                    "pods \"{name}-\" is forbidden: exceeded quota: the simulated cluster \
-                     holds at most {} pods",
-                    st.max_pods
-                ))
-            } else {
-                Creation::Succeeded
+            creation = match st.pod_refusal(ns, &format!("{name}-")) {
+                // The pod capacity or the namespace's quota: retried a burst interval later.
+                Some(why) if room < wanted => {
+                    keep_filling(inner, ns, name);
+                    Creation::Refused(why)
+                }
+                _ => Creation::Succeeded,
             };
         }
     } else {
@@ -339,11 +336,9 @@ fn update_status(
         Creation::Untried => {}
         Creation::Succeeded => conditions.retain(|c| c["type"] != "ReplicaFailure"),
         Creation::Refused(message) => {
-            let same = conditions
-                .iter()
-                .any(|c| c["type"] == "ReplicaFailure" && c["message"] == message.as_str());
-            if !same {
-                conditions.retain(|c| c["type"] != "ReplicaFailure");
+            // As the real controller: set when there is none, kept as it is while creations
+            // keep failing (its message names the first refusal), removed once they succeed.
+            if !conditions.iter().any(|c| c["type"] == "ReplicaFailure") {
                 conditions.push(json!({"type": "ReplicaFailure", "status": "True",
                     "reason": "FailedCreate", "message": message,
                     "lastTransitionTime": inner.clock.stamp()}));

@@ -73,6 +73,8 @@ pub struct Store {
     pub audit: Vec<AuditEntry>,
     /// Most pods the cluster holds (see [`crate::SimConfig::max_pods`]).
     pub max_pods: usize,
+    /// Most pods a namespace holds, by namespace (see [`crate::SimCluster::set_pod_quota`]).
+    pub pod_quotas: HashMap<String, usize>,
 }
 
 /// The type key of a resource type.
@@ -118,6 +120,7 @@ impl Store {
             tx,
             audit: Vec::new(),
             max_pods: usize::MAX,
+            pod_quotas: HashMap::new(),
         }
     }
 
@@ -209,6 +212,39 @@ impl Store {
     /// How many objects of type `ty` there are.
     pub fn count(&self, ty: &TypeKey) -> usize {
         self.objects.get(ty).map_or(0, BTreeMap::len)
+    }
+
+    /// How many more pods namespace `ns` may hold now: what is left of the cluster's pod
+    /// capacity and of the namespace's pod quota.
+    pub fn pod_room(&self, ns: &str) -> usize {
+        let pods: TypeKey = (String::new(), "pods".into());
+        let room = self.max_pods.saturating_sub(self.count(&pods));
+        match self.pod_quotas.get(ns) {
+            Some(limit) => room.min(limit.saturating_sub(self.list(&pods, Some(ns)).len())),
+            None => room,
+        }
+    }
+
+    /// Why pod `name` (a `generateName` prefix for a pod not yet named) cannot be created in
+    /// `ns` now, in the words of a real API server's quota admission; `None` when it can.
+    pub fn pod_refusal(&self, ns: &str, name: &str) -> Option<String> {
+        let pods: TypeKey = (String::new(), "pods".into());
+        if let Some(limit) = self.pod_quotas.get(ns) {
+            let used = self.list(&pods, Some(ns)).len();
+            if used >= *limit {
+                return Some(format!(
+                    "pods \"{name}\" is forbidden: exceeded quota: pods, requested: pods=1, \
+                     used: pods={used}, limited: pods={limit}"
+                ));
+            }
+        }
+        (self.count(&pods) >= self.max_pods).then(|| {
+            format!(
+                "pods \"{name}\" is forbidden: exceeded quota: the simulated cluster holds at \
+                 most {} pods",
+                self.max_pods
+            )
+        })
     }
 
     /// Objects owned by `uid`.

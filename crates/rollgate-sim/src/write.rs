@@ -211,11 +211,10 @@ pub fn create(
     if st.get(&ty, ns, &name).is_some() {
         return Err(ApiError::already_exists(rt, &name));
     }
-    if ty == (String::new(), "pods".to_string()) && st.count(&ty) >= st.max_pods {
-        return Err(ApiError::forbidden(format!(
-            "pods \"{name}\" is forbidden: exceeded quota: the simulated cluster holds at most {} pods",
-            st.max_pods
-        )));
+    if ty == (String::new(), "pods".to_string())
+        && let Some(why) = st.pod_refusal(ns, &name)
+    {
+        return Err(ApiError::forbidden(why));
     }
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);

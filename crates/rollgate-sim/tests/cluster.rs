@@ -1080,3 +1080,68 @@ async fn a_huge_replica_count_fills_in_bursts_up_to_the_pod_capacity_and_scales_
     assert!(writes < 60, "{writes} status writes");
     Ok(())
 }
+
+/// The `ReplicaFailure` condition of a ReplicaSet whose pods a namespace's pod quota refuses,
+/// as the Kubernetes ReplicaSet controller sets it (`pkg/controller/replicaset`,
+/// `calculateStatus`): status True, reason `FailedCreate`, the admission error as message;
+/// kept as it is while creations keep failing, removed once they succeed.
+#[tokio::test(start_paused = true)]
+async fn a_pod_quota_refuses_pods_and_the_replica_set_says_so_until_it_is_lifted() -> R {
+    let (sim, client) = sim();
+    let rs = Api::<ReplicaSet>::namespaced(client.clone(), "default");
+    let pods = Api::<Pod>::namespaced(client.clone(), "default");
+    let failure = |rs: &ReplicaSet| {
+        rs.status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_.as_deref() == Some("ReplicaFailure"))
+    };
+    sim.set_pod_quota("default", Some(2));
+    rs.create(&PostParams::default(), &replica_set("web", "app:1", 4))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 2);
+    let first = failure(&rs.get("web").await?).expect("a ReplicaFailure condition");
+    assert_eq!(
+        (first.status.as_deref(), first.reason.as_deref()),
+        (Some("True"), Some("FailedCreate"))
+    );
+    assert_eq!(
+        first.message.as_deref(),
+        Some(
+            "pods \"web-\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=2, \
+             limited: pods=2"
+        )
+    );
+    // A pod made directly is refused the same way; another namespace has no quota.
+    let bare: Pod = serde_json::from_value(json!({"metadata": {"name": "bare"},
+        "spec": {"containers": [{"name": "c", "image": "app:1"}]}}))?;
+    let err = pods
+        .create(&PostParams::default(), &bare)
+        .await
+        .expect_err("over quota");
+    assert_eq!(api_error(&err), (403, "Forbidden".into()));
+    Api::<Pod>::namespaced(client.clone(), "kube-system")
+        .create(&PostParams::default(), &bare)
+        .await?;
+    // Retried every second, the condition stays the first one, also when the quota is raised
+    // but still refuses one (the real controller sets it only when there is none).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(failure(&rs.get("web").await?), Some(first.clone()));
+    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 2);
+    sim.set_pod_quota("default", Some(3));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 3);
+    assert_eq!(failure(&rs.get("web").await?), Some(first));
+
+    // Lifted: the missing pod is created at the next retry and the condition goes.
+    sim.set_pod_quota("default", None);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pods.list(&ListParams::default()).await?.items.len(), 4);
+    let now = rs.get("web").await?;
+    assert_eq!(failure(&now), None);
+    assert_eq!(now.status.map(|s| s.replicas), Some(4));
+    Ok(())
+}

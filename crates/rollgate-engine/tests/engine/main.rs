@@ -35,6 +35,7 @@ mod paused_spec;
 mod pipeline;
 mod pipeline_properties;
 mod properties;
+mod replica_failure;
 mod restart_paused;
 mod rollback_window;
 mod scale_mid_update;
