@@ -346,7 +346,9 @@ impl Stack {
             )))
     }
 
-    /// Sets the image of a Rollout's container: a new revision.
+    /// Sets the image of a Rollout's container: a new revision. Read, change, replace: a
+    /// replace refused with 409 because the controller wrote the Rollout (its status) in
+    /// between is tried again on a fresh read, as a user's `kubectl edit` would be.
     pub async fn set_image(
         &self,
         namespace: &str,
@@ -354,28 +356,37 @@ impl Stack {
         container: &str,
         image: &str,
     ) -> Result<(), LocalError> {
+        const ATTEMPTS: usize = 20;
         let api = Api::<Rollout>::namespaced(self.client.clone(), namespace);
-        let mut rollout = api
-            .get(name)
-            .await
-            .map_err(kube_err(format!("reading Rollout {namespace}/{name}")))?;
-        let containers = rollout
-            .spec
-            .template
-            .as_mut()
-            .and_then(|t| t.spec.as_mut())
-            .map(|s| &mut s.containers);
-        let Some(c) = containers.and_then(|cs| cs.iter_mut().find(|c| c.name == container)) else {
-            return Err(LocalError::Manifest {
-                index: 0,
-                message: format!("Rollout {name} has no container {container}"),
-            });
-        };
-        c.image = Some(image.to_string());
-        api.replace(name, &PostParams::default(), &rollout)
-            .await
-            .map(drop)
-            .map_err(kube_err(format!("updating Rollout {namespace}/{name}")))
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut rollout = api
+                .get(name)
+                .await
+                .map_err(kube_err(format!("reading Rollout {namespace}/{name}")))?;
+            let containers = rollout
+                .spec
+                .template
+                .as_mut()
+                .and_then(|t| t.spec.as_mut())
+                .map(|s| &mut s.containers);
+            let Some(c) = containers.and_then(|cs| cs.iter_mut().find(|c| c.name == container))
+            else {
+                return Err(LocalError::Manifest {
+                    index: 0,
+                    message: format!("Rollout {name} has no container {container}"),
+                });
+            };
+            c.image = Some(image.to_string());
+            match api.replace(name, &PostParams::default(), &rollout).await {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(e)) if e.code == 409 && attempt < ATTEMPTS => continue,
+                Err(e) => {
+                    return Err(kube_err(format!("updating Rollout {namespace}/{name}"))(e));
+                }
+            }
+        }
     }
 }
 
