@@ -9,7 +9,7 @@
 //! checking every virtual second that production traffic only reaches ready pods and route
 //! weights sum to 100, and that every run ends in the same state as the run without faults.
 //!
-//! `ROLLGATE_CHAOS_SEEDS=N` runs the fault tests with N seeds (default 1); `ROLLGATE_KILL_EVERY=1`
+//! `ROLLGATE_CHAOS_SEEDS=N` runs the fault tests with N seeds (default 8); `ROLLGATE_KILL_EVERY=1`
 //! makes the kill tests try every write (the default tries every write too; set a larger
 //! stride to shorten a local run).
 
