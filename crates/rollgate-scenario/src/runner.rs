@@ -570,7 +570,14 @@ impl Run<'_> {
                             let what = match (&last.value, &last.message) {
                                 (Some(v), _) => format!("= {v}"),
                                 (None, Some(msg)) => format!(": {msg}"),
-                                (None, None) => ": no value".into(),
+                                // A kayenta metric before its horizon: samples taken so far.
+                                (None, None) => match (
+                                    last.metadata.get("samples"),
+                                    last.metadata.get("horizon"),
+                                ) {
+                                    (Some(n), Some(h)) => format!(": samples {n}/{h}"),
+                                    _ => ": no value".into(),
+                                },
                             };
                             lines.push(format!(
                                 "  measure {} {what} -> {phase}   ({prefix}{run_name})",

@@ -42,6 +42,20 @@ fn a_passing_scenario_prints_its_decisions_and_exits_0() {
 }
 
 #[test]
+fn a_kayenta_metric_prints_its_samples_until_the_horizon_then_the_verdict() {
+    let (code, out, err) = simulate(&[&scenario("canary-kayenta-rollback.yaml")]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    for want in [
+        "measure canary-score : samples 1/10 -> Successful",
+        "measure canary-score : samples 9/10 -> Successful",
+        "measure canary-score = 0 -> Failed",
+        "error-ratio High (effect size",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
 fn a_pipeline_scenario_prints_the_pipeline_and_every_rollout() {
     let (code, out, err) = simulate(&[&scenario(
         "pipeline-production-failure-restores-last-good.yaml",
