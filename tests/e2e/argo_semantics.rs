@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use rollgate_api::labels::POD_TEMPLATE_HASH;
 use rollgate_api::{Rollout, RolloutPhase};
 use rollgate_e2e::*;
@@ -84,23 +84,6 @@ fn current_hash(r: &Rollout) -> String {
         .unwrap_or_default()
 }
 
-fn step_index(r: &Rollout) -> Option<i32> {
-    r.status.as_ref().and_then(|s| s.current_step_index)
-}
-
-/// Waits until rollout `web` is at step `index` in `phase`.
-async fn wait_step(stack: &Stack, index: i32, phase: RolloutPhase) -> anyhow::Result<Rollout> {
-    Ok(stack
-        .wait_for(
-            NS,
-            "web",
-            Duration::from_secs(300),
-            &format!("step index {index}, {phase}"),
-            |r| step_index(r) == Some(index) && self::phase(r) == Some(phase),
-        )
-        .await?)
-}
-
 /// Waits until `hash` is the stable revision of `web` and the rollout is Healthy.
 async fn wait_stable(stack: &Stack, hash: &str, secs: u64) -> anyhow::Result<Rollout> {
     Ok(stack
@@ -124,12 +107,6 @@ async fn release(stack: &Stack, image: &str) -> anyhow::Result<String> {
         })
         .await?;
     Ok(current_hash(&r))
-}
-
-async fn promote(stack: &Stack) -> R {
-    Ok(stack
-        .patch_rollout_status(NS, "web", json!({"pauseConditions": null}))
-        .await?)
 }
 
 async fn abort(stack: &Stack) -> R {
@@ -156,37 +133,6 @@ async fn size(stack: &Stack, hash: &str) -> anyhow::Result<Option<i32>> {
         .into_iter()
         .find(|(h, _, _)| h == hash)
         .map(|(_, replicas, _)| replicas))
-}
-
-fn route_api(stack: &Stack) -> Api<DynamicObject> {
-    let ar = ApiResource {
-        group: "gateway.networking.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "gateway.networking.k8s.io/v1".into(),
-        kind: "HTTPRoute".into(),
-        plural: "httproutes".into(),
-    };
-    Api::namespaced_with(stack.client.clone(), NS, &ar)
-}
-
-/// `(canary, stable)` weights of a route's backends (-1: backend missing).
-fn weights_of(route: &DynamicObject) -> (i64, i64) {
-    let refs = route.data["spec"]["rules"][0]["backendRefs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let weight = |svc: &str| {
-        refs.iter()
-            .find(|b| b["name"] == svc)
-            .and_then(|b| b["weight"].as_i64())
-            .unwrap_or(-1)
-    };
-    (weight("web-canary"), weight("web-stable"))
-}
-
-/// `(canary, stable)` weights of `web-route`.
-async fn route_weights(stack: &Stack) -> anyhow::Result<(i64, i64)> {
-    Ok(weights_of(&route_api(stack).get("web-route").await?))
 }
 
 /// A sample: the canary weight of `web-route` and the hash `web-canary` selects.

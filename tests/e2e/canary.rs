@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use rollgate_api::labels::ROLLOUT_NAME;
 use rollgate_api::{AnalysisRun, Rollout, RolloutPhase};
 use rollgate_controller::run::{Context, reconcile_rollout};
@@ -54,58 +54,9 @@ async fn deploy(stack: &Stack, canary: Value) -> anyhow::Result<String> {
     Ok(r.status.and_then(|s| s.stable_rs).unwrap_or_default())
 }
 
-fn route_api(stack: &Stack) -> Api<DynamicObject> {
-    let ar = ApiResource {
-        group: "gateway.networking.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "gateway.networking.k8s.io/v1".into(),
-        kind: "HTTPRoute".into(),
-        plural: "httproutes".into(),
-    };
-    Api::namespaced_with(stack.client.clone(), NS, &ar)
-}
-
-/// `(canary, stable)` weights of `web-route`.
-async fn route_weights(stack: &Stack) -> anyhow::Result<(i64, i64)> {
-    let route = route_api(stack).get("web-route").await?;
-    let refs = route.data["spec"]["rules"][0]["backendRefs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let weight = |svc: &str| {
-        refs.iter()
-            .find(|b| b["name"] == svc)
-            .and_then(|b| b["weight"].as_i64())
-            .unwrap_or(-1)
-    };
-    Ok((weight("web-canary"), weight("web-stable")))
-}
-
-fn step_index(r: &Rollout) -> Option<i32> {
-    r.status.as_ref().and_then(|s| s.current_step_index)
-}
-
 fn weights(r: &Rollout) -> Option<(i32, i32)> {
     let w = r.status.as_ref()?.canary.as_ref()?.weights.as_ref()?;
     Some((w.set_weight, w.actual_weight))
-}
-
-async fn wait_step(stack: &Stack, index: i32, phase: RolloutPhase) -> anyhow::Result<Rollout> {
-    Ok(stack
-        .wait_for(
-            NS,
-            "web",
-            Duration::from_secs(300),
-            &format!("step index {index}, {phase}"),
-            |r| step_index(r) == Some(index) && self::phase(r) == Some(phase),
-        )
-        .await?)
-}
-
-async fn promote(stack: &Stack) -> R {
-    Ok(stack
-        .patch_rollout_status(NS, "web", json!({"pauseConditions": null}))
-        .await?)
 }
 
 /// Checks every virtual second that the rollout's available pods stay at or above `min` once it

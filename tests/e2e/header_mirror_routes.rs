@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use kube::Api;
-use kube::api::{ApiResource, DynamicObject};
 use rollgate_api::{Rollout, RolloutPhase};
 use rollgate_e2e::*;
 use rollgate_test_support::{canary_rollout, documents, service};
@@ -61,17 +59,6 @@ fn canary() -> Value {
     })
 }
 
-fn route_api(stack: &Stack) -> Api<DynamicObject> {
-    let ar = ApiResource {
-        group: "gateway.networking.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "gateway.networking.k8s.io/v1".into(),
-        kind: "HTTPRoute".into(),
-        plural: "httproutes".into(),
-    };
-    Api::namespaced_with(stack.client.clone(), NS, &ar)
-}
-
 /// The rules of `web-route`.
 async fn rules(stack: &Stack) -> anyhow::Result<Vec<Value>> {
     let route = route_api(stack).get("web-route").await?;
@@ -110,12 +97,6 @@ async fn wait_step(stack: &Stack, index: i32) -> anyhow::Result<Rollout> {
                     && phase(r) == Some(RolloutPhase::Paused)
             },
         )
-        .await?)
-}
-
-async fn promote(stack: &Stack) -> R {
-    Ok(stack
-        .patch_rollout_status(NS, "web", json!({"pauseConditions": null}))
         .await?)
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ApiResource, DynamicObject, ListParams};
 use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
 use rollgate_api::{Rollout, RolloutPhase};
 pub use rollgate_local::Stack;
@@ -259,4 +259,64 @@ pub async fn wait_role(
         "pods of {hash} never were {n:?} (None: any) with role={role}: {:?}",
         pods_of(stack, hash).await?
     )
+}
+
+/// The Gateway API HTTPRoutes of [`NS`] (the simulated cluster serves the CRD the stack
+/// installs).
+pub fn route_api(stack: &Stack) -> Api<DynamicObject> {
+    let ar = ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "HTTPRoute".into(),
+        plural: "httproutes".into(),
+    };
+    Api::namespaced_with(stack.client.clone(), NS, &ar)
+}
+
+/// `(canary, stable)` weights of a route's first rule, for the Services `web-canary` and
+/// `web-stable` (-1: backend missing).
+pub fn weights_of(route: &DynamicObject) -> (i64, i64) {
+    let refs = route.data["spec"]["rules"][0]["backendRefs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let weight = |svc: &str| {
+        refs.iter()
+            .find(|b| b["name"] == svc)
+            .and_then(|b| b["weight"].as_i64())
+            .unwrap_or(-1)
+    };
+    (weight("web-canary"), weight("web-stable"))
+}
+
+/// `(canary, stable)` weights of `web-route`.
+pub async fn route_weights(stack: &Stack) -> anyhow::Result<(i64, i64)> {
+    Ok(weights_of(&route_api(stack).get("web-route").await?))
+}
+
+/// The rollout's current step index.
+pub fn step_index(r: &Rollout) -> Option<i32> {
+    r.status.as_ref().and_then(|s| s.current_step_index)
+}
+
+/// Waits (up to 300 s) until rollout `web` is at step `index` in `phase`.
+pub async fn wait_step(stack: &Stack, index: i32, phase: RolloutPhase) -> anyhow::Result<Rollout> {
+    Ok(stack
+        .wait_for(
+            NS,
+            "web",
+            Duration::from_secs(300),
+            &format!("step index {index}, {phase}"),
+            |r| step_index(r) == Some(index) && self::phase(r) == Some(phase),
+        )
+        .await?)
+}
+
+/// Promotes rollout `web` past its pause (clears `status.pauseConditions`, as
+/// `rollgate promote` does).
+pub async fn promote(stack: &Stack) -> anyhow::Result<()> {
+    Ok(stack
+        .patch_rollout_status(NS, "web", serde_json::json!({"pauseConditions": null}))
+        .await?)
 }
