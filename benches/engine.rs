@@ -38,6 +38,7 @@ fn rs(hash: &str, revision: i64, replicas: i32, ready: i32) -> ObservedReplicaSe
         template_metadata: Default::default(),
         ephemeral: Default::default(),
         failure: None,
+        template: None,
     }
 }
 

@@ -30,3 +30,14 @@ pub const ATTEMPT: &str = "rollgate.dev/attempt";
 pub const STEP_INDEX: &str = "rollgate.dev/step-index";
 /// Field manager used by the controller for server-side apply and patches.
 pub const FIELD_MANAGER: &str = "rollgate-controller";
+/// Label on the ReplicaSets (and pods) of an `experiment` step: the step template's name. A
+/// ReplicaSet with it is an experiment's, never a revision of the rollout.
+pub const EXPERIMENT_TEMPLATE: &str = "rollgate.dev/experiment-template";
+/// Label on the ReplicaSets of an `experiment` step: the pod-template hash of the release that
+/// ran it.
+pub const EXPERIMENT_RELEASE: &str = "rollgate.dev/experiment-release";
+/// Annotation on the ReplicaSets (and pod templates) of an `experiment` step: the experiment's
+/// name (too long for a label).
+pub const EXPERIMENT: &str = "rollgate.dev/experiment";
+/// Label on the AnalysisRuns of an `experiment` step: the analysis's name in the step.
+pub const EXPERIMENT_ANALYSIS: &str = "rollgate.dev/experiment-analysis";

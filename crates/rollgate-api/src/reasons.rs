@@ -92,6 +92,9 @@ string_enum! {
         InconclusiveAnalysisRun,
         /// An analysis could not measure (`errorPolicy: Pause`): retry, promote or abort.
         AnalysisError,
+        /// An analysis of an `experiment` step was inconclusive: a human decides (Argo:
+        /// `PauseReasonInconclusiveExperiment`).
+        InconclusiveExperiment,
     }
 }
 
@@ -165,6 +168,19 @@ string_enum! {
         AnalysisRunInconclusive,
         /// An analysis that could not measure measures again.
         AnalysisRetried,
+        /// An `experiment` step started its ReplicaSets (the note names them).
+        ExperimentCreated,
+        /// Every ReplicaSet of an experiment is available: its analyses start and its
+        /// duration counts (Argo's Experiment phase `Running`).
+        ExperimentRunning,
+        /// An experiment succeeded: its step is done.
+        ExperimentSuccessful,
+        /// An analysis of an experiment failed: the release is aborted.
+        ExperimentFailed,
+        /// An analysis of an experiment could not measure: the release waits.
+        ExperimentError,
+        /// An analysis of an experiment was inconclusive: the release waits for a human.
+        ExperimentInconclusive,
         /// A ReplicaSet was created (Argo: `NewReplicaSetReason`).
         NewReplicaSetCreated,
         /// A ReplicaSet was scaled (Argo: `ScalingReplicaSetReason`).
@@ -216,6 +232,8 @@ impl EventReason {
                 | Self::ProgressDeadlineExceeded
                 | Self::AnalysisRunFailed
                 | Self::AnalysisRunError
+                | Self::ExperimentFailed
+                | Self::ExperimentError
                 | Self::InvalidSpec
                 | Self::GuardAnalysisInconclusive
                 | Self::ReleaseFailed
@@ -238,6 +256,7 @@ impl EventReason {
                 | Self::ServiceReleased
                 | Self::TrafficWeightUpdated
                 | Self::AnalysisRunCreated
+                | Self::ExperimentCreated
                 | Self::PodRestarted
         )
     }
@@ -291,6 +310,8 @@ string_enum! {
         RolloutPaused,
         /// Progressing: waiting for an AnalysisRun.
         AnalysisRunning,
+        /// Progressing: an `experiment` step runs.
+        ExperimentRunning,
         /// Progressing: the release was aborted (Argo: `RolloutAbortedReason`).
         RolloutAborted,
         /// Progressing: no progress for `progressDeadlineSeconds` (Argo: `TimedOutReason`).

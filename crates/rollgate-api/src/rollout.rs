@@ -318,10 +318,11 @@ pub struct CanaryStep {
     /// Scale the canary independently of its traffic weight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_canary_scale: Option<SetCanaryScale>,
-    /// Experiments (accepted for Argo compatibility; not supported yet).
-    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    /// Run ReplicaSets of the stable and/or canary pod template beside the release, with
+    /// analyses, for a while (Argo Rollouts' `experiment` step); the release goes on when the
+    /// experiment succeeds and is aborted when it fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment: Option<serde_json::Value>,
+    pub experiment: Option<RolloutExperimentStep>,
     /// Header-based routing: requests whose headers match go to the canary Service, through
     /// a rule of the HTTPRoute named after a route of `trafficRouting.managedRoutes` (Argo
     /// Rollouts' `setHeaderRoute`). Without `match` the route is removed.
@@ -332,6 +333,86 @@ pub struct CanaryStep {
     /// Rollouts' `setMirrorRoute`). Without `match` the route is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_mirror_route: Option<SetMirrorRoute>,
+}
+
+/// An `experiment` step (Argo Rollouts' experiment step). rollgate runs it itself, without an
+/// Experiment object: one ReplicaSet per template (named `<experiment>-<template>`, where the
+/// experiment is `<rollout>-<hash>-<revision>-<step>`), started together; once every one is
+/// available, the analyses start and `duration` counts. It succeeds when `duration` has passed
+/// and every analysis marked `requiredForCompletion` has succeeded; it fails as soon as an
+/// analysis fails or errors. Then its ReplicaSets are scaled to zero.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["templates"]))]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutExperimentStep {
+    /// The ReplicaSets to run (at least one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<RolloutExperimentTemplate>,
+    /// How long the experiment runs once every ReplicaSet is available (`30s`, `5m`, `1h`;
+    /// a number is seconds). Without it, it ends when the analyses marked
+    /// `requiredForCompletion` have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<IntOrString>,
+    /// AnalysisRuns to run against the experiment's pods once they are available.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analyses: Vec<RolloutExperimentAnalysis>,
+}
+
+/// One ReplicaSet of an `experiment` step.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["name", "specRef"]))]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutExperimentTemplate {
+    /// Its name (a DNS label), unique in the step; the ReplicaSet is `<experiment>-<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whose pod template it runs: `stable` (the stable ReplicaSet's) or `canary` (the
+    /// release's).
+    #[schemars(extend("enum" = ["stable", "canary"]))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_ref: Option<String>,
+    /// Its pods (default 1).
+    #[schemars(range(min = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Labels and annotations added to its pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<PodMetadata>,
+    /// The ReplicaSet's selector (default: the rollout's); it must select the pods' labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// Traffic weight for the template's pods (Argo Rollouts, SMI and ALB routers only):
+    /// refused, see README.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i32>,
+    /// A Service for the template's pods (Argo Rollouts, for weighted experiments): refused,
+    /// see README.
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<serde_json::Value>,
+}
+
+/// One analysis of an `experiment` step: an AnalysisRun of one template.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("required" = ["name", "templateName"]))]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutExperimentAnalysis {
+    /// Its name (a DNS label), unique in the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The AnalysisTemplate (or ClusterAnalysisTemplate) it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    /// True for a ClusterAnalysisTemplate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_scope: Option<bool>,
+    /// Arguments; a value may use `{{templates.<name>.podTemplateHash}}`, the pod-template
+    /// hash of one of the step's ReplicaSets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<crate::analysis::AnalysisArg>,
+    /// The experiment is not over until this analysis has succeeded, even past `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_for_completion: Option<bool>,
 }
 
 /// A `setHeaderRoute` step (Argo Rollouts' header-based routing).
@@ -745,6 +826,58 @@ pub struct CanaryStatus {
     /// Background AnalysisRun.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// Name of the experiment of the current `experiment` step (Argo Rollouts' field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_experiment: Option<String>,
+    /// The experiment of the current `experiment` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentStatus>,
+}
+
+/// The state of a running `experiment` step.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentStatus {
+    /// The experiment's name (`<rollout>-<hash>-<revision>-<step>`, `-<attempt>` after a
+    /// retry); its ReplicaSets are `<name>-<template>`.
+    pub name: String,
+    /// Index of its step.
+    pub step: i32,
+    /// Pending (ReplicaSets becoming available), Running, Successful, Failed, Error or
+    /// Inconclusive.
+    pub phase: String,
+    /// When every ReplicaSet became available: `duration` counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_at: Option<Time>,
+    /// Its ReplicaSets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<ExperimentTemplateStatus>,
+    /// Its AnalysisRuns, by analysis name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analysis_runs: Vec<ExperimentAnalysisStatus>,
+}
+
+/// One ReplicaSet of an experiment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentTemplateStatus {
+    /// The template's name.
+    pub name: String,
+    /// The ReplicaSet's name.
+    pub replica_set: String,
+    /// Its pod-template hash (what `{{templates.<name>.podTemplateHash}}` stands for).
+    pub pod_template_hash: String,
+}
+
+/// One AnalysisRun of an experiment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentAnalysisStatus {
+    /// The analysis's name in the step.
+    pub analysis: String,
+    /// The run.
+    #[serde(flatten)]
+    pub run: RolloutAnalysisRunStatus,
 }
 
 /// Requested and actual canary weights.

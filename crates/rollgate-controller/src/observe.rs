@@ -11,8 +11,8 @@ use kube::{Api, Client};
 use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
 use rollgate_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use rollgate_engine::{
-    Observed, ObservedAnalysisRun, ObservedPod, ObservedReplicaSet, ObservedRoute, ObservedService,
-    ObservedWorkload, WorkloadKind,
+    Observed, ObservedAnalysisRun, ObservedExperimentSet, ObservedPod, ObservedReplicaSet,
+    ObservedRoute, ObservedService, ObservedWorkload, WorkloadKind,
 };
 
 use crate::error::{Error, has_code};
@@ -44,13 +44,16 @@ pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, Err
         .list(&lp)
         .await
         .map_err(|e| Error::kube(format!("listing ReplicaSets of {ns}/{name}"), e))?;
-    observed.replica_sets = sets
-        .items
-        .iter()
-        .filter(|rs| {
+    let live = || {
+        sets.items.iter().filter(|rs| {
             owned(&rs.metadata.owner_references) && rs.metadata.deletion_timestamp.is_none()
         })
+    };
+    observed.replica_sets = live()
         .filter_map(ObservedReplicaSet::from_replica_set)
+        .collect();
+    observed.experiment_sets = live()
+        .filter_map(ObservedExperimentSet::from_replica_set)
         .collect();
 
     let runs = Api::<AnalysisRun>::namespaced(client.clone(), ns)

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use rollgate_api::labels::{ANALYSIS_KIND, ATTEMPT, POD_TEMPLATE_HASH, ROLLOUT_NAME, STEP_INDEX};
+use rollgate_api::labels::{
+    ANALYSIS_KIND, ATTEMPT, EXPERIMENT_ANALYSIS, POD_TEMPLATE_HASH, ROLLOUT_NAME, STEP_INDEX,
+};
 use rollgate_api::{
     AnalysisArg, AnalysisPhase, AnalysisRun, AnalysisRunSpec, EventReason, PauseReason,
     RolloutAnalysis, RolloutAnalysisRunStatus,
@@ -132,7 +134,29 @@ pub fn follow(
     hash: &str,
     slot: &mut Option<RolloutAnalysisRunStatus>,
 ) -> (AnalysisPhase, String) {
-    follow_with(cx, kind, step, analysis, hash, slot, true)
+    follow_with(cx, kind, step, None, analysis, hash, slot, true)
+}
+
+/// [`follow`] for the analysis `name` of the canary `experiment` step `step`: one point per
+/// analysis of the step. A retry is the experiment's to decide (it starts a new experiment).
+pub fn follow_experiment(
+    cx: &mut Ctx<'_>,
+    step: i32,
+    name: &str,
+    analysis: &RolloutAnalysis,
+    hash: &str,
+    slot: &mut Option<RolloutAnalysisRunStatus>,
+) -> (AnalysisPhase, String) {
+    follow_with(
+        cx,
+        AnalysisKind::Experiment,
+        Some(step),
+        Some(name),
+        analysis,
+        hash,
+        slot,
+        true,
+    )
 }
 
 /// [`follow`] for a point whose finished run was accepted and must be followed by a fresh
@@ -146,7 +170,7 @@ pub fn follow_fresh(
     hash: &str,
     slot: &mut Option<RolloutAnalysisRunStatus>,
 ) -> (AnalysisPhase, String) {
-    follow_with(cx, kind, step, analysis, hash, slot, false)
+    follow_with(cx, kind, step, None, analysis, hash, slot, false)
 }
 
 fn run_number(name: &str) -> usize {
@@ -155,10 +179,12 @@ fn run_number(name: &str) -> usize {
         .unwrap_or(0)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn follow_with(
     cx: &mut Ctx<'_>,
     kind: AnalysisKind,
     step: Option<i32>,
+    exp_analysis: Option<&str>,
     analysis: &RolloutAnalysis,
     hash: &str,
     slot: &mut Option<RolloutAnalysisRunStatus>,
@@ -166,6 +192,7 @@ fn follow_with(
 ) -> (AnalysisPhase, String) {
     // `rollgate retry` after an analysis that could not measure: a new run measures again.
     if cx.release.retry_asked
+        && exp_analysis.is_none()
         && cx.release.pause(PauseReason::AnalysisError).is_some()
         && slot
             .as_ref()
@@ -185,8 +212,13 @@ fn follow_with(
     // The run of this point, when the status does not name it (the write that would have was
     // lost): a running one, or the last one of this attempt that already finished.
     let of_point = || {
-        runs.iter()
-            .filter(|r| r.kind == kind && r.step == step && r.hash == hash && !r.terminating)
+        runs.iter().filter(|r| {
+            r.kind == kind
+                && r.step == step
+                && r.hash == hash
+                && r.experiment_analysis.as_deref() == exp_analysis
+                && !r.terminating
+        })
     };
     let known = slot
         .as_ref()
@@ -227,9 +259,10 @@ fn follow_with(
     }
     // One more than the highest number in use: counting the runs would reuse the name of a
     // run that still exists once an older one was deleted.
-    let point = match step {
-        Some(i) => format!("{}-{i}", kind.as_str()),
-        None => kind.as_str().to_string(),
+    let point = match (step, exp_analysis) {
+        (Some(i), Some(a)) => format!("{}-{i}-{a}", kind.as_str()),
+        (Some(i), None) => format!("{}-{i}", kind.as_str()),
+        (None, _) => kind.as_str().to_string(),
     };
     let prefix = format!("{}-{hash}-{point}-", cx.name());
     let n = runs
@@ -257,6 +290,9 @@ fn follow_with(
     }
     if let Some(n) = attempt {
         labels.insert(ATTEMPT.to_string(), n.to_string());
+    }
+    if let Some(a) = exp_analysis {
+        labels.insert(EXPERIMENT_ANALYSIS.to_string(), a.to_string());
     }
     let run = AnalysisRun {
         metadata: ObjectMeta {

@@ -11,6 +11,7 @@ pub mod analysis;
 mod bluegreen;
 mod canary;
 mod context;
+pub mod experiment;
 pub mod hash;
 pub mod judge;
 pub mod lifecycle;
@@ -32,8 +33,8 @@ pub use action::{Action, DeadlineChange, Decision, Event, MetadataChange, Servic
 pub use metadata::pods_wanted;
 pub use observed::{
     AnalysisKind, ConditionStatus, Observed, ObservedAlert, ObservedAlerts, ObservedAnalysisRun,
-    ObservedPod, ObservedReplicaSet, ObservedRoute, ObservedService, ObservedWorkload,
-    ReplicaFailure, WorkloadController, WorkloadKind,
+    ObservedExperimentSet, ObservedPod, ObservedReplicaSet, ObservedRoute, ObservedService,
+    ObservedWorkload, ReplicaFailure, WorkloadController, WorkloadKind,
 };
 
 use context::Ctx;
@@ -173,6 +174,8 @@ pub fn references(rollout: &Rollout) -> References {
             .iter()
             .filter_map(|g| g.analysis.as_ref()),
     );
+    let experiments = experiment::analyses_of(rollout);
+    analyses.extend(experiments.iter());
     for a in analyses {
         for t in &a.templates {
             refs.templates

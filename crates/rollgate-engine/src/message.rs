@@ -55,6 +55,15 @@ pub enum Point {
         /// Number of steps.
         of: usize,
     },
+    /// An analysis of canary `experiment` step `no` (1-based) of `of`.
+    Experiment {
+        /// Step number, from 1.
+        no: usize,
+        /// Number of steps.
+        of: usize,
+        /// The analysis's name in the step.
+        analysis: String,
+    },
 }
 
 impl fmt::Display for Point {
@@ -64,6 +73,9 @@ impl fmt::Display for Point {
             Self::PostPromotion => f.write_str("post-promotion"),
             Self::Background => f.write_str("background"),
             Self::Step { no, of } => write!(f, "step {no}/{of}"),
+            Self::Experiment { no, of, analysis } => {
+                write!(f, "step {no}/{of} experiment's {analysis:?}")
+            }
         }
     }
 }
@@ -119,6 +131,19 @@ pub enum Waiting {
         stable_ready: i32,
         /// Stable ReplicaSet size.
         stable_size: i32,
+    },
+    /// A canary `experiment` step: its ReplicaSets becoming available.
+    Experiment {
+        /// Step number, from 1.
+        no: usize,
+        /// Number of steps.
+        of: usize,
+        /// The experiment.
+        experiment: String,
+        /// Its pods available (all ReplicaSets).
+        ready: i32,
+        /// Its pods wanted.
+        replicas: i32,
     },
     /// After the last canary step.
     Finishing {
@@ -191,6 +216,16 @@ impl fmt::Display for Waiting {
                      stable {stable_ready}/{stable_size}"
                 )
             }
+            Self::Experiment {
+                no,
+                of,
+                experiment,
+                ready,
+                replicas,
+            } => write!(
+                f,
+                "Step {no}/{of} experiment {experiment}: {ready}/{replicas} pods available"
+            ),
             Self::Finishing {
                 rs,
                 ready,
@@ -606,6 +641,22 @@ pub enum Msg {
         /// Number of steps.
         of: usize,
     },
+    /// An `experiment` step started its ReplicaSets.
+    ExperimentCreated {
+        /// The experiment.
+        experiment: String,
+        /// Its ReplicaSets.
+        replica_sets: Vec<String>,
+    },
+    /// An experiment reached a phase (Running: every ReplicaSet available).
+    ExperimentPhase {
+        /// The experiment.
+        experiment: String,
+        /// The phase.
+        phase: AnalysisPhase,
+        /// The analysis that decided it (Failed, Error, Inconclusive) and its run.
+        by: Option<(String, String)>,
+    },
     /// A canary step is done.
     StepCompleted {
         /// The step done, from 1.
@@ -645,6 +696,20 @@ pub enum Msg {
         run: String,
         /// Its phase.
         phase: AnalysisPhase,
+    },
+    /// A canary `experiment` step runs: its duration has not passed, or analyses it needs
+    /// have not succeeded yet.
+    ExperimentRunning {
+        /// Step number, from 1.
+        no: usize,
+        /// Number of steps.
+        of: usize,
+        /// The experiment.
+        experiment: String,
+        /// When its duration ends, if it has one that has not.
+        until: Option<Timestamp>,
+        /// The analyses marked `requiredForCompletion` that have not succeeded yet.
+        required: Vec<String>,
     },
     /// Waiting for pods.
     Waiting(Waiting),
@@ -1055,6 +1120,39 @@ impl fmt::Display for Msg {
                 )
             }
             Self::PausePromoted { no, of } => write!(f, "Pause at step {no}/{of} promoted"),
+            Self::ExperimentCreated {
+                experiment,
+                replica_sets,
+            } => write!(
+                f,
+                "Experiment {experiment} started: ReplicaSets {}",
+                replica_sets.join(", ")
+            ),
+            Self::ExperimentPhase {
+                experiment,
+                phase,
+                by,
+            } => {
+                match phase {
+                    AnalysisPhase::Pending => write!(f, "Experiment {experiment} is pending")?,
+                    AnalysisPhase::Running => write!(
+                        f,
+                        "Experiment {experiment} is running: every ReplicaSet is available"
+                    )?,
+                    AnalysisPhase::Successful => write!(f, "Experiment {experiment} succeeded")?,
+                    AnalysisPhase::Failed => write!(f, "Experiment {experiment} failed")?,
+                    AnalysisPhase::Error => {
+                        write!(f, "Experiment {experiment} could not measure")?;
+                    }
+                    AnalysisPhase::Inconclusive => {
+                        write!(f, "Experiment {experiment} is inconclusive")?;
+                    }
+                }
+                if let Some((analysis, run)) = by {
+                    write!(f, ": analysis {analysis:?} (AnalysisRun {run})")?;
+                }
+                Ok(())
+            }
             Self::StepCompleted { done, of } => {
                 write!(f, "Step {done}/{of} done: now at step {}", done + 1)
             }
@@ -1083,6 +1181,24 @@ impl fmt::Display for Msg {
             ),
             Self::AnalysisRunning { point, run, phase } => {
                 write!(f, "Waiting for {point} analysis {run} ({phase})")
+            }
+            Self::ExperimentRunning {
+                no,
+                of,
+                experiment,
+                until,
+                required,
+            } => {
+                write!(f, "Step {no}/{of}: experiment {experiment} runs")?;
+                if let Some(t) = until {
+                    write!(f, " until {t}")?;
+                }
+                if !required.is_empty() {
+                    let names: Vec<String> = required.iter().map(|r| format!("{r:?}")).collect();
+                    let sep = if until.is_some() { " and" } else { "" };
+                    write!(f, "{sep} until analyses {} succeed", names.join(", "))?;
+                }
+                Ok(())
             }
             Self::Waiting(w) => write!(f, "{w}"),
             Self::DeadlineExceeded(w) => write!(f, "ProgressDeadlineExceeded: {w}"),

@@ -88,49 +88,60 @@ pub fn validate(spec: &RolloutSpec, selector: &LabelSelector, problems: &mut Vec
     );
     for (field, meta) in roles(spec) {
         let Some(meta) = meta else { continue };
-        for (key, value) in &meta.labels {
-            if !is_qualified_name(key) {
-                problems.push(problem(
-                    format!("{field}.labels"),
-                    format!("key {key:?}: {QUALIFIED_NAME}"),
-                ));
-            }
-            if !is_label_value(value) {
-                problems.push(problem(
-                    format!("{field}.labels.{key}"),
-                    format!(
-                        "{value:?}: a label value expected (at most 63 characters: letters, \
-                         digits, '-', '_' or '.', starting and ending with a letter or digit)"
-                    ),
-                ));
-            }
+        check(&field, meta, &selected, problems);
+    }
+}
+
+/// Checks labels and annotations to be put on pods at `field`: keys and values Kubernetes
+/// accepts, neither the pod-template hash nor a label of the selector (`selected`: its keys).
+pub(crate) fn check(
+    field: &str,
+    meta: &PodMetadata,
+    selected: &BTreeSet<&str>,
+    problems: &mut Vec<Problem>,
+) {
+    for (key, value) in &meta.labels {
+        if !is_qualified_name(key) {
+            problems.push(problem(
+                format!("{field}.labels"),
+                format!("key {key:?}: {QUALIFIED_NAME}"),
+            ));
         }
-        for key in meta.annotations.keys() {
-            if !is_qualified_name(key) {
-                problems.push(problem(
-                    format!("{field}.annotations"),
-                    format!("key {key:?}: {QUALIFIED_NAME}"),
-                ));
-            }
+        if !is_label_value(value) {
+            problems.push(problem(
+                format!("{field}.labels.{key}"),
+                format!(
+                    "{value:?}: a label value expected (at most 63 characters: letters, \
+                     digits, '-', '_' or '.', starting and ending with a letter or digit)"
+                ),
+            ));
         }
-        for key in meta.labels.keys() {
-            if key == POD_TEMPLATE_HASH {
-                problems.push(problem(
-                    format!("{field}.labels"),
-                    format!(
-                        "must not set {POD_TEMPLATE_HASH}, the label rollgate tells revisions \
-                         apart by"
-                    ),
-                ));
-            } else if selected.contains(key.as_str()) {
-                problems.push(problem(
-                    format!("{field}.labels"),
-                    format!(
-                        "must not set {key}, a label of spec.selector (the pods would leave \
-                         their ReplicaSet)"
-                    ),
-                ));
-            }
+    }
+    for key in meta.annotations.keys() {
+        if !is_qualified_name(key) {
+            problems.push(problem(
+                format!("{field}.annotations"),
+                format!("key {key:?}: {QUALIFIED_NAME}"),
+            ));
+        }
+    }
+    for key in meta.labels.keys() {
+        if key == POD_TEMPLATE_HASH {
+            problems.push(problem(
+                format!("{field}.labels"),
+                format!(
+                    "must not set {POD_TEMPLATE_HASH}, the label rollgate tells revisions \
+                     apart by"
+                ),
+            ));
+        } else if selected.contains(key.as_str()) {
+            problems.push(problem(
+                format!("{field}.labels"),
+                format!(
+                    "must not set {key}, a label of spec.selector (the pods would leave \
+                     their ReplicaSet)"
+                ),
+            ));
         }
     }
 }

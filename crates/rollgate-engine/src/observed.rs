@@ -7,8 +7,9 @@ use k8s_openapi::api::core::v1::{PodTemplate, PodTemplateSpec, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::labels::{
-    ANALYSIS_KIND, ATTEMPT, EPHEMERAL_METADATA, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE,
-    STEP_INDEX,
+    ANALYSIS_KIND, ATTEMPT, EPHEMERAL_METADATA, EXPERIMENT, EXPERIMENT_ANALYSIS,
+    EXPERIMENT_RELEASE, EXPERIMENT_TEMPLATE, POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE,
+    STEP_INDEX, TEMPLATE,
 };
 use rollgate_api::{
     AnalysisPhase, AnalysisRun, AnalysisTemplateSpec, ConditionReason, ConditionType, PodMetadata,
@@ -17,8 +18,10 @@ use rollgate_api::{
 /// The observed world of one rollout.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
-    /// ReplicaSets owned by the rollout.
+    /// ReplicaSets owned by the rollout: its revisions.
     pub replica_sets: Vec<ObservedReplicaSet>,
+    /// ReplicaSets owned by the rollout that `experiment` steps run (never revisions).
+    pub experiment_sets: Vec<ObservedExperimentSet>,
     /// Services the rollout references that exist, and Services whose selector it pinned
     /// earlier (labelled with its name; see [`rollgate_api::labels::ROLLOUT_NAME`]), by name.
     pub services: BTreeMap<String, ObservedService>,
@@ -342,6 +345,63 @@ pub struct ObservedReplicaSet {
     /// Its `ReplicaFailure` condition, when the ReplicaSet controller reports one (it could
     /// not create or delete pods).
     pub failure: Option<ReplicaFailure>,
+    /// The Rollout's pod template it was made from: its [`TEMPLATE`] annotation, else its own
+    /// template without the pod-template hash label (what an `experiment` step's
+    /// `specRef: stable` runs).
+    pub template: Option<Box<PodTemplateSpec>>,
+}
+
+/// A ReplicaSet of an `experiment` step (labelled [`EXPERIMENT_TEMPLATE`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedExperimentSet {
+    /// Object name.
+    pub name: String,
+    /// The experiment it belongs to ([`EXPERIMENT`] annotation).
+    pub experiment: String,
+    /// The step template's name.
+    pub template: String,
+    /// The hash of the release that ran it ([`EXPERIMENT_RELEASE`]).
+    pub release: String,
+    /// Its pod-template hash.
+    pub hash: String,
+    /// Desired pods (`spec.replicas`).
+    pub replicas: i32,
+    /// Non-terminated pods (`status.replicas`).
+    pub pods: i32,
+    /// Ready pods.
+    pub ready: i32,
+    /// Available pods.
+    pub available: i32,
+}
+
+impl ObservedExperimentSet {
+    /// Reads a ReplicaSet; `None` when it is not an experiment's.
+    pub fn from_replica_set(rs: &ReplicaSet) -> Option<Self> {
+        let meta = &rs.metadata;
+        let labels = meta.labels.as_ref()?;
+        let status = rs.status.as_ref();
+        Some(Self {
+            name: meta.name.clone().unwrap_or_default(),
+            experiment: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(EXPERIMENT))
+                .cloned()
+                .unwrap_or_default(),
+            template: labels.get(EXPERIMENT_TEMPLATE)?.clone(),
+            release: labels.get(EXPERIMENT_RELEASE).cloned().unwrap_or_default(),
+            hash: labels.get(POD_TEMPLATE_HASH).cloned().unwrap_or_default(),
+            replicas: rs.spec.replicas.unwrap_or(1),
+            pods: status.map_or(0, |s| s.replicas),
+            ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+            available: status.and_then(|s| s.available_replicas).unwrap_or(0),
+        })
+    }
+
+    /// True when all its pods are ready and available.
+    pub fn is_available(&self) -> bool {
+        self.ready >= self.replicas && self.available >= self.replicas
+    }
 }
 
 /// The status of a Kubernetes condition.
@@ -417,10 +477,15 @@ impl ReplicaFailure {
 }
 
 impl ObservedReplicaSet {
-    /// Reads a ReplicaSet; `None` when it carries no rollgate pod-template hash label.
+    /// Reads a ReplicaSet; `None` when it carries no rollgate pod-template hash label or is an
+    /// experiment's ([`ObservedExperimentSet`]).
     pub fn from_replica_set(rs: &ReplicaSet) -> Option<Self> {
         let meta = &rs.metadata;
-        let hash = meta.labels.as_ref()?.get(POD_TEMPLATE_HASH)?.clone();
+        let labels = meta.labels.as_ref()?;
+        if labels.contains_key(EXPERIMENT_TEMPLATE) {
+            return None;
+        }
+        let hash = labels.get(POD_TEMPLATE_HASH)?.clone();
         let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key));
         let status = rs.status.as_ref();
         Some(Self {
@@ -448,6 +513,16 @@ impl ObservedReplicaSet {
                 .and_then(|v| serde_json::from_str(v).ok())
                 .unwrap_or_default(),
             failure: ReplicaFailure::from_replica_set(rs),
+            template: annotation(TEMPLATE)
+                .and_then(|t| serde_json::from_str::<PodTemplateSpec>(t).ok())
+                .or_else(|| {
+                    let mut t = rs.spec.template.clone()?;
+                    if let Some(l) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+                        l.remove(POD_TEMPLATE_HASH);
+                    }
+                    Some(t)
+                })
+                .map(Box::new),
         })
     }
 
@@ -494,6 +569,8 @@ pub enum AnalysisKind {
     Background,
     /// `spec.guard.analysis`, inside the guard window after full promotion.
     Guard,
+    /// An analysis of a canary `experiment` step.
+    Experiment,
 }
 
 impl AnalysisKind {
@@ -505,6 +582,7 @@ impl AnalysisKind {
             Self::Step => "step",
             Self::Background => "background",
             Self::Guard => "guard",
+            Self::Experiment => "experiment",
         }
     }
 
@@ -516,6 +594,7 @@ impl AnalysisKind {
             "step" => Some(Self::Step),
             "background" => Some(Self::Background),
             "guard" => Some(Self::Guard),
+            "experiment" => Some(Self::Experiment),
             _ => None,
         }
     }
@@ -540,6 +619,8 @@ pub struct ObservedAnalysisRun {
     pub terminating: bool,
     /// The release attempt it belongs to (label `rollgate.dev/attempt`), if labelled.
     pub attempt: Option<i64>,
+    /// The analysis's name in its `experiment` step, for [`AnalysisKind::Experiment`] runs.
+    pub experiment_analysis: Option<String>,
 }
 
 impl ObservedAnalysisRun {
@@ -558,6 +639,7 @@ impl ObservedAnalysisRun {
             message: status.and_then(|s| s.message.clone()),
             terminating: run.spec.terminate.unwrap_or(false),
             attempt: labels.get(ATTEMPT).and_then(|v| v.parse().ok()),
+            experiment_analysis: labels.get(EXPERIMENT_ANALYSIS).cloned(),
         })
     }
 }

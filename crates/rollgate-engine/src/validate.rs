@@ -201,6 +201,8 @@ pub enum Step {
         /// What it does, or `None` to remove it.
         kind: Option<RouteKind>,
     },
+    /// `experiment`: run ReplicaSets of the stable and/or canary template with analyses.
+    Experiment(Box<crate::experiment::ExperimentSpec>),
 }
 
 /// How many canary pods to run, independently of the traffic weight.
@@ -665,7 +667,7 @@ fn service_ref(
     }
 }
 
-fn analysis_refs(
+pub(crate) fn analysis_refs(
     field: &str,
     analysis: Option<&RolloutAnalysis>,
     rollout: &rollgate_api::Rollout,
@@ -757,6 +759,8 @@ pub fn secret_references(
             .iter()
             .filter_map(|g| g.analysis.as_ref()),
     );
+    let experiments = crate::experiment::analyses_of(rollout);
+    analyses.extend(experiments.iter());
     let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for a in analyses {
         let mut args: BTreeMap<&str, &AnalysisArg> = BTreeMap::new();
@@ -1332,8 +1336,8 @@ fn canary(
         if members.iter().filter(|m| **m).count() != 1 {
             problems.push(problem(
                 &field,
-                "exactly one of setWeight, pause, analysis, setCanaryScale, setHeaderRoute or \
-                 setMirrorRoute expected",
+                "exactly one of setWeight, pause, analysis, setCanaryScale, experiment, \
+                 setHeaderRoute or setMirrorRoute expected",
             ));
             continue;
         }
@@ -1414,11 +1418,22 @@ fn canary(
             } else {
                 steps.push(Step::SetCanaryScale(CanaryScale::MatchTrafficWeight));
             }
-        } else {
-            problems.push(problem(
-                format!("{field}.experiment"),
-                "experiment steps are not supported by this rollgate version",
-            ));
+        } else if let Some(e) = &step.experiment {
+            let selected: std::collections::BTreeSet<&str> = common
+                .map(|c| &c.selector)
+                .into_iter()
+                .flat_map(|s| {
+                    let labels = s.match_labels.iter().flatten().map(|(k, _)| k.as_str());
+                    let exprs = s.match_expressions.iter().flatten().map(|e| e.key.as_str());
+                    labels.chain(exprs)
+                })
+                .collect();
+            let f = format!("{field}.experiment");
+            if let Some(step) =
+                crate::experiment::validate(&f, e, rollout, observed, &selected, problems)
+            {
+                steps.push(step);
+            }
         }
     }
     // Each managed route a step sets must fit the HTTPRoute as it is (the rule it is written
@@ -1521,6 +1536,12 @@ fn valid_rule_name(name: &str) -> bool {
             && !l.ends_with('-')
     };
     !name.is_empty() && name.len() <= 253 && name.split('.').all(label)
+}
+
+/// True for a lower-case DNS label (RFC 1123): at most 63 of `a-z`, `0-9` and `-`, starting
+/// and ending with a letter or digit.
+pub(crate) fn is_dns_label(name: &str) -> bool {
+    name.len() <= 63 && valid_rule_name(name) && !name.contains('.')
 }
 
 /// `trafficRouting.managedRoutes`: each a valid, distinct rule name.

@@ -132,6 +132,11 @@ pub fn reconcile(cx: &mut Ctx<'_>, spec: &CanarySpec) {
     replicasets::clean_up(cx, &protected, limit, spec.common.revision_history_limit);
 
     let mut keep: Vec<String> = Vec::new();
+    if cx.release.abort_flagged() || cx.status.stable_rs.as_deref() == Some(hash.as_str()) {
+        crate::experiment::forget(cx);
+    }
+    keep.extend(crate::experiment::runs(cx));
+    crate::experiment::clean_up(cx, &hash);
     if !cx.release.abort_flagged()
         && stable.as_deref() != Some(hash.as_str())
         && let Some(c) = &cx.status.canary
@@ -236,7 +241,10 @@ fn stage(spec: &CanarySpec, index: usize) -> (i32, Option<CanaryScale>) {
             Step::SetWeight(w) => weight = *w,
             Step::SetCanaryScale(CanaryScale::MatchTrafficWeight) => scale = None,
             Step::SetCanaryScale(s) => scale = Some(*s),
-            Step::Pause(_) | Step::Analysis(_) | Step::ManagedRoute { .. } => {}
+            Step::Pause(_)
+            | Step::Analysis(_)
+            | Step::ManagedRoute { .. }
+            | Step::Experiment(_) => {}
         }
     }
     (weight, scale)
@@ -851,6 +859,10 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
     {
         c.current_step_analysis_run_status = None;
     }
+    // Likewise the experiment of an experiment step (its ReplicaSets are scaled down).
+    if !matches!(spec.steps.get(i), Some(Step::Experiment(_))) {
+        crate::experiment::forget(cx);
+    }
 
     // Background analysis, from its starting step until the release completes.
     if !full && let Some((bg, start)) = &spec.background {
@@ -986,6 +998,10 @@ fn progress(cx: &mut Ctx<'_>, spec: &CanarySpec, hash: &str, stable: &str) -> (F
                     }
                 }
             }
+            Step::Experiment(e) => match crate::experiment::run(cx, spec, e, i, hash, stable) {
+                None => true,
+                Some(flow) => break flow,
+            },
             Step::Analysis(a) => {
                 let step = i32::try_from(i).ok();
                 // A run of another step (the user skipped a step) does not count here.

@@ -706,7 +706,7 @@ fn a_step_with_two_members_is_invalid() {
             json!({"steps": [{"setWeight": 20}, {"setWeight": 40, "pause": {}}]}),
             format!(
                 "{F}.steps[1]: exactly one of setWeight, pause, analysis, setCanaryScale, \
-                 setHeaderRoute or setMirrorRoute expected"
+                 experiment, setHeaderRoute or setMirrorRoute expected"
             ),
         ),
         (
@@ -715,7 +715,7 @@ fn a_step_with_two_members_is_invalid() {
             json!({"steps": [{}]}),
             format!(
                 "{F}.steps[0]: exactly one of setWeight, pause, analysis, setCanaryScale, \
-                 setHeaderRoute or setMirrorRoute expected"
+                 experiment, setHeaderRoute or setMirrorRoute expected"
             ),
         ),
     ]);

@@ -78,14 +78,13 @@ fn no_strategy_is_invalid() {
 }
 
 #[test]
-fn canary_with_an_unsupported_step_kind_is_invalid() {
+fn canary_with_an_experiment_without_templates_is_invalid() {
     assert_invalid(
         json!({"strategy": {"blueGreen": null, "canary": {"steps": [
-            {"setWeight": 20}, {"experiment": {"templates": []}}]}}}),
+            {"setWeight": 20}, {"experiment": {"duration": "1m", "templates": []}}]}}}),
         json!({}),
         &[],
-        "spec.strategy.canary.steps[1].experiment: experiment steps are not supported by this \
-         rollgate version",
+        "spec.strategy.canary.steps[1].experiment.templates: at least one template expected",
     );
 }
 

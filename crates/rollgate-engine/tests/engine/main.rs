@@ -22,6 +22,7 @@ mod canary_properties;
 mod canary_steps;
 mod canary_traffic;
 mod ephemeral_metadata;
+mod experiment;
 mod guard_analysis;
 mod header_mirror_routes;
 mod invalid_spec;

@@ -83,6 +83,8 @@ pub struct World {
     pub now: Timestamp,
     /// Hashes whose pods never become ready.
     pub crashing: BTreeSet<String>,
+    /// Pods of experiment ReplicaSets never get ready.
+    pub crashing_experiments: bool,
     /// Every event so far, in order.
     pub events: Vec<Event>,
     /// Every action so far, in order.
@@ -207,6 +209,7 @@ impl World {
             observed,
             now: ts(T0),
             crashing: BTreeSet::new(),
+            crashing_experiments: false,
             events: Vec::new(),
             actions: Vec::new(),
             steps: 0,
@@ -377,6 +380,26 @@ impl World {
     pub fn apply(&mut self, action: &Action) {
         match action {
             Action::CreateReplicaSet(rs) => {
+                if let Some(mut e) = rollgate_engine::ObservedExperimentSet::from_replica_set(rs) {
+                    assert!(
+                        !self
+                            .observed
+                            .experiment_sets
+                            .iter()
+                            .any(|s| s.name == e.name),
+                        "experiment ReplicaSet created twice: {}",
+                        e.name
+                    );
+                    assert!(
+                        self.observed.replica_set(&e.hash).is_none(),
+                        "experiment hash {} is a revision's",
+                        e.hash
+                    );
+                    e.ready = 0;
+                    e.available = 0;
+                    self.observed.experiment_sets.push(e);
+                    return;
+                }
                 let mut o = ObservedReplicaSet::from_replica_set(rs).expect("hash label");
                 o.ready = 0;
                 o.available = 0;
@@ -393,6 +416,21 @@ impl World {
                 deadline,
                 revision,
             } => {
+                if let Some(e) = self
+                    .observed
+                    .experiment_sets
+                    .iter_mut()
+                    .find(|r| &r.name == name)
+                {
+                    let r = replicas.expect("an experiment ReplicaSet is only scaled");
+                    assert_ne!(e.replicas, r, "no-op scale of {name}");
+                    assert_eq!(*deadline, DeadlineChange::Keep);
+                    assert_eq!(*revision, None);
+                    e.replicas = r;
+                    e.ready = e.ready.min(r);
+                    e.available = e.available.min(r);
+                    return;
+                }
                 let rs = self
                     .observed
                     .replica_sets
@@ -419,6 +457,19 @@ impl World {
                 }
             }
             Action::DeleteReplicaSet { name } => {
+                if let Some(i) = self
+                    .observed
+                    .experiment_sets
+                    .iter()
+                    .position(|r| &r.name == name)
+                {
+                    let e = self.observed.experiment_sets.remove(i);
+                    assert_eq!(
+                        e.replicas, 0,
+                        "experiment ReplicaSet {name} deleted before scale-down"
+                    );
+                    return;
+                }
                 let before = self.observed.replica_sets.len();
                 self.observed.replica_sets.retain(|r| &r.name != name);
                 assert_eq!(
@@ -743,6 +794,23 @@ impl World {
         rs.available = n;
     }
 
+    /// The ReplicaSet controller catches up with every experiment ReplicaSet: each has its
+    /// pods ready and available (none once scaled to zero). Those of a crashing pod template
+    /// hash (`crash_experiments`) never get ready.
+    pub fn make_experiments_ready(&mut self) {
+        let crashing = self.crashing_experiments;
+        for e in &mut self.observed.experiment_sets {
+            e.pods = e.replicas;
+            let ready = if crashing {
+                e.ready.min(e.replicas)
+            } else {
+                e.replicas
+            };
+            e.ready = ready;
+            e.available = ready;
+        }
+    }
+
     /// Every pod of every non-crashing ReplicaSet becomes ready.
     pub fn make_all_ready(&mut self) {
         let hashes: Vec<String> = self
@@ -754,6 +822,7 @@ impl World {
         for h in hashes {
             self.make_ready(&h);
         }
+        self.make_experiments_ready();
     }
 
     /// Moves the virtual clock forward.
