@@ -764,8 +764,9 @@ pub(crate) fn runs(cx: &Ctx<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Experiment ReplicaSets that are not the running experiment's: scaled to zero, then deleted
-/// once empty unless the release of `hash` that ran them is still in flight.
+/// Experiment ReplicaSets that are not the running experiment's: scaled to zero, and deleted
+/// once they have no pod, unless the release of `hash` that ran them is still in flight (then
+/// they stay, at zero).
 pub(crate) fn clean_up(cx: &mut Ctx<'_>, hash: &str) {
     let running = cx
         .status
@@ -779,7 +780,12 @@ pub(crate) fn clean_up(cx: &mut Ctx<'_>, hash: &str) {
         if running.as_deref() == Some(s.experiment.as_str()) {
             continue;
         }
-        if s.replicas > 0 {
+        let kept = in_flight && s.release == hash;
+        if s.pods == 0 && !kept {
+            cx.actions.push(Action::DeleteReplicaSet {
+                name: s.name.clone(),
+            });
+        } else if s.replicas > 0 {
             cx.event(
                 EventReason::ScalingReplicaSet,
                 Msg::ReplicaSetScaled {
@@ -793,10 +799,6 @@ pub(crate) fn clean_up(cx: &mut Ctx<'_>, hash: &str) {
                 replicas: Some(0),
                 deadline: DeadlineChange::Keep,
                 revision: None,
-            });
-        } else if s.pods == 0 && !(in_flight && s.release == hash) {
-            cx.actions.push(Action::DeleteReplicaSet {
-                name: s.name.clone(),
             });
         }
     }

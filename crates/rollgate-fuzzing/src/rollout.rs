@@ -177,7 +177,13 @@ fn carry_out(
     for action in actions {
         match action {
             Action::CreateReplicaSet(rs) => {
-                if let Some(mut rs) = ObservedReplicaSet::from_replica_set(&rs) {
+                if let Some(mut e) = rollgate_engine::ObservedExperimentSet::from_replica_set(&rs) {
+                    e.pods = e.replicas;
+                    e.ready = e.replicas;
+                    e.available = e.replicas;
+                    observed.experiment_sets.retain(|r| r.name != e.name);
+                    observed.experiment_sets.push(e);
+                } else if let Some(mut rs) = ObservedReplicaSet::from_replica_set(&rs) {
                     rs.pods = rs.replicas;
                     rs.ready = rs.replicas;
                     rs.available = rs.replicas;
@@ -191,6 +197,18 @@ fn carry_out(
                 deadline,
                 revision,
             } => {
+                for e in observed
+                    .experiment_sets
+                    .iter_mut()
+                    .filter(|r| r.name == name)
+                {
+                    if let Some(n) = replicas {
+                        e.replicas = n;
+                        e.pods = n;
+                        e.ready = n;
+                        e.available = n;
+                    }
+                }
                 for rs in observed.replica_sets.iter_mut().filter(|r| r.name == name) {
                     if let Some(n) = replicas {
                         rs.replicas = n;
@@ -208,7 +226,10 @@ fn carry_out(
                     }
                 }
             }
-            Action::DeleteReplicaSet { name } => observed.replica_sets.retain(|r| r.name != name),
+            Action::DeleteReplicaSet { name } => {
+                observed.replica_sets.retain(|r| r.name != name);
+                observed.experiment_sets.retain(|r| r.name != name);
+            }
             Action::SwitchService { service, to, .. } => {
                 if let Some(s) = observed.services.get_mut(&service) {
                     s.selected_hash = Some(to);

@@ -1,4 +1,4 @@
-//! Random canary releases: random step lists (setWeight, pause, analysis), replica counts
+//! Random canary releases: random step lists (setWeight, pause, analysis, experiment), replica counts
 //! (0 to 12: a Rollout scaled to zero is ordinary in Argo Rollouts), maxSurge /
 //! maxUnavailable, with or without a Gateway API route (and dynamicStableScale), driven by
 //! random readiness progress (pods become ready a few at a time), promotes, skips, aborts,
@@ -10,7 +10,9 @@
 //! - the ready and available pods of the stable and canary ReplicaSets never fall below
 //!   `replicas - maxUnavailable` (once the first revision is deployed);
 //! - the route's weights sum to 100 and the canary Service never gets a weight while its
-//!   ReplicaSet keeps no ready pod.
+//!   ReplicaSet keeps no ready pod;
+//! - experiment ReplicaSets run only while their experiment is the current one (at most
+//!   those of one experiment have pods wanted after a reconcile).
 //!
 //! `World::step` adds idempotence and consistency. At the end, a full promotion of the release
 //! completes it.
@@ -28,6 +30,9 @@ enum StepKind {
     Weight(i32),
     Pause(Option<i32>),
     Analysis,
+    /// An `experiment` step: baseline and canary for a duration (or until its required
+    /// analysis succeeds).
+    Experiment(Option<i32>),
 }
 
 fn step_kind() -> impl Strategy<Value = StepKind> {
@@ -40,6 +45,7 @@ fn step_kind() -> impl Strategy<Value = StepKind> {
         2 => proptest::option::of(prop_oneof![Just(0i32), Just(10), Just(60)])
             .prop_map(StepKind::Pause),
         2 => Just(StepKind::Analysis),
+        1 => proptest::option::of(prop_oneof![Just(10i32), Just(60)]).prop_map(StepKind::Experiment),
     ]
 }
 
@@ -130,6 +136,15 @@ fn canary_json(s: &Settings) -> Value {
             StepKind::Pause(None) => json!({"pause": {}}),
             StepKind::Pause(Some(d)) => json!({"pause": {"duration": d}}),
             StepKind::Analysis => json!({"analysis": support::analysis()}),
+            StepKind::Experiment(duration) => json!({"experiment": {
+                "duration": duration,
+                "templates": [{"name": "baseline", "specRef": "stable"},
+                              {"name": "canary", "specRef": "canary", "replicas": 2}],
+                "analyses": [{"name": "compare", "templateName": support::TEMPLATE,
+                              "requiredForCompletion": duration.is_none(),
+                              "args": [{"name": "hash",
+                                        "value": "{{templates.canary.podTemplateHash}}"}]}]
+            }}),
         })
         .collect();
     let mut c = json!({
@@ -161,6 +176,8 @@ enum Op {
     ReadyStable,
     /// The cluster catches up everywhere.
     AllReady,
+    /// Experiment ReplicaSets catch up.
+    ExperimentsReady,
     Advance(i64),
     /// `rollgate promote` with a pause: clear `status.pauseConditions`.
     Promote,
@@ -195,13 +212,14 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::ReadyCanary),
         2 => Just(Op::ReadyStable),
         2 => Just(Op::AllReady),
+        1 => Just(Op::ExperimentsReady),
         2 => prop_oneof![Just(1i64), Just(11), Just(31), Just(61), Just(700)].prop_map(Op::Advance),
         3 => Just(Op::Promote),
         1 => Just(Op::Skip),
         1 => Just(Op::PromoteFull),
         1 => Just(Op::Abort),
         1 => Just(Op::Retry),
-        3 => (0..3usize, 0..PHASES.len()).prop_map(|(kind, p)| Op::Run(kind, p)),
+        3 => (0..4usize, 0..PHASES.len()).prop_map(|(kind, p)| Op::Run(kind, p)),
         1 => Just(Op::Nothing),
         1 => any::<bool>().prop_map(Op::Alert),
         1 => any::<bool>().prop_map(Op::SpecPaused),
@@ -221,6 +239,7 @@ fn apply(w: &mut World, op: &Op, v1: &str, v2: &str, steps: usize) {
         }
         Op::ReadyStable => w.one_more_ready_of(v1),
         Op::AllReady => w.make_all_ready(),
+        Op::ExperimentsReady => w.make_experiments_ready(),
         Op::Advance(s) => w.advance(s),
         Op::Promote => w.promote(),
         Op::Skip => {
@@ -241,6 +260,7 @@ fn apply(w: &mut World, op: &Op, v1: &str, v2: &str, steps: usize) {
                 AnalysisKind::Step,
                 AnalysisKind::Background,
                 AnalysisKind::Guard,
+                AnalysisKind::Experiment,
             ][kind];
             if w.observed.analysis_runs.iter().any(|r| r.kind == kind) {
                 w.set_run_phase(kind, PHASES[p]);
@@ -303,6 +323,30 @@ fn check_surge(w: &World, max_total: i32, routed: bool, when: &str) {
     );
 }
 
+/// Experiment ReplicaSets with pods wanted belong to one experiment at most, the one the
+/// status names.
+fn check_experiments(w: &World, when: &str) {
+    let running: std::collections::BTreeSet<&str> = w
+        .observed
+        .experiment_sets
+        .iter()
+        .filter(|e| e.replicas > 0)
+        .map(|e| e.experiment.as_str())
+        .collect();
+    assert!(
+        running.len() <= 1,
+        "{when}: experiments running at once: {running:?}"
+    );
+    let current = w.status().canary.and_then(|c| c.current_experiment);
+    if let Some(r) = running.first() {
+        assert_eq!(
+            current.as_deref(),
+            Some(*r),
+            "{when}: a running experiment not in the status"
+        );
+    }
+}
+
 /// The invariants on one state of the world.
 fn check(w: &World, v1: &str, v2: &str, min_available: i32, routed: bool, when: &str) {
     let max_total = MAX_TOTAL.with(std::cell::Cell::get);
@@ -353,6 +397,7 @@ fn step_checked(w: &mut World, v1: &str, v2: &str, min_available: i32, routed: b
         );
     }
     check(w, v1, v2, min_available, routed, "after the reconcile");
+    check_experiments(w, "after the reconcile");
 }
 
 proptest! {
@@ -406,6 +451,7 @@ proptest! {
         prop_assert_eq!(st.phase, Some(RolloutPhase::Healthy), "{}", w.message());
         prop_assert_eq!(w.size(&v2), replicas);
         prop_assert_eq!(w.size(&v1), 0);
+        prop_assert!(w.observed.experiment_sets.is_empty(), "experiments left: {:?}", w.observed.experiment_sets);
         // The actual weight is a share of pods: none at 0 replicas.
         let actual = if replicas > 0 { 100 } else { 0 };
         prop_assert_eq!(w.canary_weights(), (100, actual));

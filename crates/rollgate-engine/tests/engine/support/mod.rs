@@ -465,8 +465,8 @@ impl World {
                 {
                     let e = self.observed.experiment_sets.remove(i);
                     assert_eq!(
-                        e.replicas, 0,
-                        "experiment ReplicaSet {name} deleted before scale-down"
+                        e.pods, 0,
+                        "experiment ReplicaSet {name} deleted with pods"
                     );
                     return;
                 }
