@@ -218,15 +218,27 @@ impl<'a> Ctx<'a> {
             // As Argo Rollouts (and the Deployment controller it follows): a ReplicaSet's
             // failure to create or delete pods, copied from the new one else an older one, and
             // gone once none reports one.
+            // Its times are the ReplicaSet condition's transition time (Argo's
+            // `ReplicaSetToRolloutCondition`), else the first reconcile that saw it.
             match failure {
-                Some(f) => put_condition(
-                    conds,
-                    ConditionType::ReplicaFailure.as_str(),
-                    f.status.as_str(),
-                    f.reason.map_or("", ConditionReason::as_str),
-                    &f.message,
-                    now,
-                ),
+                Some(f) => {
+                    put_condition(
+                        conds,
+                        ConditionType::ReplicaFailure.as_str(),
+                        f.status.as_str(),
+                        f.reason.map_or("", ConditionReason::as_str),
+                        &f.message,
+                        now,
+                    );
+                    if let Some(at) = f.since
+                        && let Some(c) = conds
+                            .iter_mut()
+                            .find(|c| c.type_ == ConditionType::ReplicaFailure.as_str())
+                    {
+                        c.last_transition_time = Some(Time(at));
+                        c.last_update_time = Some(Time(at));
+                    }
+                }
                 None => conds.retain(|c| c.type_ != ConditionType::ReplicaFailure.as_str()),
             }
             self.status.phase = Some(o.phase);

@@ -446,6 +446,9 @@ pub struct ReplicaFailure {
     pub reason: Option<ConditionReason>,
     /// Its message, as the ReplicaSet controller wrote it (shown as is, never read).
     pub message: String,
+    /// Its `lastTransitionTime`, which the Rollout's condition copies (as Argo Rollouts and the
+    /// Deployment controller do); `None` when the ReplicaSet controller left it out.
+    pub since: Option<Timestamp>,
 }
 
 impl ReplicaFailure {
@@ -472,6 +475,7 @@ impl ReplicaFailure {
             status: ConditionStatus::parse(condition.status.as_deref().unwrap_or_default()),
             reason,
             message: condition.message.clone().unwrap_or_default(),
+            since: condition.last_transition_time.as_ref().map(|t| t.0),
         })
     }
 }

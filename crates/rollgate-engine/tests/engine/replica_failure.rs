@@ -13,6 +13,7 @@
 use crate::support;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rollgate_api::{ConditionReason, RolloutPhase};
 use rollgate_engine::{ConditionStatus, ObservedReplicaSet, ReplicaFailure};
 use serde_json::json;
@@ -31,6 +32,7 @@ fn fail(w: &mut World, hash: &str, reason: ConditionReason, message: &str) {
             status: ConditionStatus::True,
             reason: Some(reason),
             message: message.into(),
+            since: Some(support::ts("2026-11-22T09:59:30Z")),
         }),
     );
 }
@@ -71,8 +73,11 @@ fn a_new_replica_set_that_cannot_create_pods_puts_its_failure_on_the_rollout() {
     // It reports, nothing more: the release is still in progress, the active Service stays.
     assert_eq!(w.phase(), Some(RolloutPhase::Progressing));
     assert_eq!(w.active(), Some(v1));
+    // Argo copies the ReplicaSet condition's transition time into both times.
     let c = w.condition("ReplicaFailure");
-    assert!(c.last_transition_time.is_some());
+    let at = Some(Time(support::ts("2026-11-22T09:59:30Z")));
+    assert_eq!(c.last_transition_time, at);
+    assert_eq!(c.last_update_time, at);
 }
 
 #[test]
@@ -164,6 +169,7 @@ fn the_status_and_an_unknown_reason_are_copied_as_they_are() {
             status: ConditionStatus::False,
             reason: None,
             message: String::new(),
+            since: None,
         }),
     );
     w.step();
@@ -218,6 +224,7 @@ fn the_condition_is_read_from_the_replica_set_status() {
             status: ConditionStatus::True,
             reason: Some(ConditionReason::FailedCreate),
             message: QUOTA.into(),
+            since: Some(support::ts("2026-11-22T10:00:00Z")),
         })
     );
     // Another reason than the ReplicaSet controller's two is kept as none of ours.

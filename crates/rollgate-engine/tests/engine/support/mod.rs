@@ -464,10 +464,7 @@ impl World {
                     .position(|r| &r.name == name)
                 {
                     let e = self.observed.experiment_sets.remove(i);
-                    assert_eq!(
-                        e.pods, 0,
-                        "experiment ReplicaSet {name} deleted with pods"
-                    );
+                    assert_eq!(e.pods, 0, "experiment ReplicaSet {name} deleted with pods");
                     return;
                 }
                 let before = self.observed.replica_sets.len();
