@@ -542,6 +542,141 @@ mod tests {
         assert_eq!(r["filters"][0]["requestMirror"]["percent"], 35);
     }
 
+    /// What an API server stores for `rule` under the Gateway API's standard HTTPRoute CRD
+    /// (v1): every `default:` of its schema that a rule can hold, as listed in
+    /// `config/crd/standard/gateway.networking.k8s.io_httproutes.yaml` (checked against
+    /// kubernetes-sigs/gateway-api at 4564255): matches `[{path: PathPrefix /}]`, path type
+    /// and value, header and query parameter type `Exact`, backend group `""`, kind `Service`,
+    /// weight 1, a mirror's backend group and kind, a mirror `fraction`'s denominator 100, a
+    /// redirect's status code 302 and a CORS filter's maxAge 5.
+    fn stored(rule: &Value) -> Value {
+        fn backend(b: &mut Value, weighted: bool) {
+            let o = b.as_object_mut().expect("backend object");
+            o.entry("group").or_insert(json!(""));
+            o.entry("kind").or_insert(json!("Service"));
+            if weighted {
+                o.entry("weight").or_insert(json!(1));
+            }
+            for f in o
+                .get_mut("filters")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                filter(f);
+            }
+        }
+        fn filter(f: &mut Value) {
+            if let Some(b) = f.pointer_mut("/requestMirror/backendRef") {
+                backend(b, false);
+            }
+            if let Some(fr) = f
+                .pointer_mut("/requestMirror/fraction")
+                .and_then(Value::as_object_mut)
+            {
+                fr.entry("denominator").or_insert(json!(100));
+            }
+            if let Some(r) = f.get_mut("requestRedirect").and_then(Value::as_object_mut) {
+                r.entry("statusCode").or_insert(json!(302));
+            }
+            if let Some(c) = f.get_mut("cors").and_then(Value::as_object_mut) {
+                c.entry("maxAge").or_insert(json!(5));
+            }
+        }
+        let mut r = rule.clone();
+        let o = r.as_object_mut().expect("rule object");
+        o.entry("matches")
+            .or_insert(json!([{"path": {"type": "PathPrefix", "value": "/"}}]));
+        for m in o["matches"].as_array_mut().into_iter().flatten() {
+            let mo = m.as_object_mut().expect("match object");
+            let p = mo
+                .entry("path")
+                .or_insert(json!({"type": "PathPrefix", "value": "/"}));
+            p.as_object_mut()
+                .expect("path")
+                .entry("type")
+                .or_insert(json!("PathPrefix"));
+            p.as_object_mut()
+                .expect("path")
+                .entry("value")
+                .or_insert(json!("/"));
+            for key in ["headers", "queryParams"] {
+                for h in mo
+                    .get_mut(key)
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    h.as_object_mut()
+                        .expect("condition")
+                        .entry("type")
+                        .or_insert(json!("Exact"));
+                }
+            }
+        }
+        for f in o
+            .get_mut("filters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            filter(f);
+        }
+        for b in o
+            .get_mut("backendRefs")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            backend(b, true);
+        }
+        r
+    }
+
+    #[test]
+    fn managed_routes_stay_in_sync_once_an_api_server_applied_the_crds_defaults() {
+        // A sparse main rule, as a user writes it: no match, no types, no group or kind.
+        let main = json!({
+            "backendRefs": [{"name": "stable", "port": 80, "weight": 100},
+                            {"name": "canary", "port": 80, "weight": 0}],
+        });
+        let desired = vec![
+            ManagedRule {
+                name: "h".into(),
+                kind: RouteKind::Header(vec![HeaderMatch {
+                    name: "X-Canary".into(),
+                    value: StringMatch::Exact("yes".into()),
+                }]),
+            },
+            ManagedRule {
+                name: "m".into(),
+                kind: RouteKind::Mirror {
+                    percent: Some(10),
+                    matches: vec![RequestMatch {
+                        method: Some("GET".into()),
+                        ..Default::default()
+                    }],
+                },
+            },
+        ];
+        let managed = vec!["h".to_string(), "m".to_string()];
+        let written = write(&[main], &desired, &managed, "canary", "stable");
+        // The server stores every rule with the defaults filled in.
+        let route = ObservedRoute::from_rules("shop", "web", written.iter().map(stored).collect());
+        assert!(
+            in_sync(&route, &desired, &managed, "canary", "stable"),
+            "a defaulted route must not be written again"
+        );
+        // And a change is still seen.
+        assert!(!in_sync(
+            &route,
+            &desired[..1],
+            &managed,
+            "canary",
+            "stable"
+        ));
+    }
+
     #[test]
     fn write_puts_managed_rules_first_and_keeps_the_others() {
         let user = json!({"name": "mine", "backendRefs": [{"name": "other"}]});
