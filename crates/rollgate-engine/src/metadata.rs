@@ -88,7 +88,7 @@ pub fn validate(spec: &RolloutSpec, selector: &LabelSelector, problems: &mut Vec
     );
     for (field, meta) in roles(spec) {
         let Some(meta) = meta else { continue };
-        check(&field, meta, &selected, problems);
+        check(field, meta, &selected, problems);
     }
 }
 

@@ -256,7 +256,7 @@ fn a_failed_experiment_analysis_aborts_the_release_and_scales_the_experiment_dow
         Some("error rate 0.3"),
     );
     let d = w.step();
-    let name = format!("{}", set(&w, "canary").experiment);
+    let name = set(&w, "canary").experiment;
     assert!(reasons(&d).contains(&"ExperimentFailed"), "{:?}", d.events);
     assert!(reasons(&d).contains(&"RolloutAborted"), "{:?}", d.events);
     assert_eq!(
