@@ -50,6 +50,10 @@ pub fn reconcile(cx: &mut Ctx<'_>, bg: &BlueGreenSpec) {
         Some(stable) => in_flight(cx, bg, &hash, &stable),
     }
 
+    // Experiments are canary steps: any left from a canary strategy (the spec switched
+    // strategies mid-experiment) are scaled down and deleted.
+    crate::experiment::forget(cx);
+    crate::experiment::clean_up(cx, &hash);
     let aborted = cx.release.abort_flagged();
     let active = active_selector(cx);
     let stable = cx.status.stable_rs.clone();

@@ -529,3 +529,30 @@ fn invalid_experiment_steps_name_the_field() {
         assert_eq!(w.status().phase, Some(RolloutPhase::Degraded));
     }
 }
+
+#[test]
+fn switching_to_blue_green_mid_experiment_scales_the_experiment_down() {
+    let (mut w, _, _) = at_experiment(baseline_and_canary(json!("1h"), false));
+    w.make_all_ready();
+    w.step();
+    assert!(w.observed.experiment_sets.iter().all(|s| s.replicas > 0));
+    w.add_service("web-active");
+    let strategy: rollgate_api::RolloutStrategy =
+        serde_json::from_value(json!({"blueGreen": {"activeService": "web-active"}}))
+            .expect("blue/green strategy");
+    w.edit_spec(|s| s.strategy = strategy);
+    w.step();
+    assert!(
+        w.observed.experiment_sets.iter().all(|s| s.replicas == 0),
+        "{:?}",
+        w.observed.experiment_sets
+    );
+    w.run_until_settled();
+    assert!(w.observed.experiment_sets.is_empty());
+    assert!(
+        w.observed
+            .analysis_runs
+            .iter()
+            .all(|r| r.phase.is_completed() || r.terminating)
+    );
+}
