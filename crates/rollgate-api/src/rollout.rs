@@ -338,9 +338,10 @@ pub struct CanaryStep {
 /// An `experiment` step (Argo Rollouts' experiment step). rollgate runs it itself, without an
 /// Experiment object: one ReplicaSet per template (named `<experiment>-<template>`, where the
 /// experiment is `<rollout>-<hash>-<revision>-<step>`), started together; once every one is
-/// available, the analyses start and `duration` counts. It succeeds when `duration` has passed
-/// and every analysis marked `requiredForCompletion` has succeeded; it fails as soon as an
-/// analysis fails or errors. Then its ReplicaSets are scaled to zero.
+/// available, the analyses start and `duration` counts. As Argo's Experiment, it succeeds once
+/// every analysis marked `requiredForCompletion` has succeeded, else (none required) once
+/// `duration` has passed, else (neither) it runs until promoted past; a failed analysis aborts
+/// the release. Then its ReplicaSets are scaled to zero.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[schemars(extend("required" = ["templates"]))]
 #[serde(rename_all = "camelCase")]
@@ -349,8 +350,7 @@ pub struct RolloutExperimentStep {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<RolloutExperimentTemplate>,
     /// How long the experiment runs once every ReplicaSet is available (`30s`, `5m`, `1h`;
-    /// a number is seconds). Without it, it ends when the analyses marked
-    /// `requiredForCompletion` have.
+    /// a number is seconds), unless analyses are `requiredForCompletion` (they decide).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<IntOrString>,
     /// AnalysisRuns to run against the experiment's pods once they are available.
@@ -410,7 +410,8 @@ pub struct RolloutExperimentAnalysis {
     /// hash of one of the step's ReplicaSets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<crate::analysis::AnalysisArg>,
-    /// The experiment is not over until this analysis has succeeded, even past `duration`.
+    /// The experiment is over once every analysis marked so has succeeded (before or past
+    /// `duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_for_completion: Option<bool>,
 }

@@ -8,10 +8,12 @@
 //! selects them) and the labels [`EXPERIMENT_TEMPLATE`] / [`EXPERIMENT_RELEASE`]. Once every
 //! one is available (within `progressDeadlineSeconds`, like any wait for pods) the experiment
 //! is Running: its analyses start, `{{templates.<name>.podTemplateHash}}` in their arguments
-//! standing for the ReplicaSets' hashes, and `duration` counts. It succeeds once the duration
-//! has passed and every `requiredForCompletion` analysis has succeeded; an analysis that fails
-//! aborts the release; one that is inconclusive or cannot measure pauses it (a promotion
-//! accepts the experiment, `rollgate retry` after an error runs a new one).
+//! standing for the ReplicaSets' hashes, and `duration` counts. As Argo's Experiment, it
+//! succeeds once every `requiredForCompletion` analysis has succeeded (whatever the
+//! duration), else once the duration has passed; with neither it runs until a human promotes
+//! past the step. An analysis that fails aborts the release; one that is inconclusive or
+//! cannot measure pauses it (a promotion accepts the experiment, `rollgate retry` after an
+//! error runs a new one).
 //!
 //! Experiment ReplicaSets that are not the running experiment's are scaled to zero; once
 //! empty they are deleted, except while the release that ran them is still in flight (they
@@ -350,14 +352,6 @@ pub(crate) fn validate(
             analysis,
             required: a.required_for_completion == Some(true),
         });
-    }
-    if duration.is_none() && e.duration.is_none() && !analyses.iter().any(|a| a.required) {
-        problems.push(problem(
-            format!("{field}.duration"),
-            "expected a duration, or an analysis with requiredForCompletion: true: otherwise \
-             the experiment never ends (Argo Rollouts runs it until its Experiment object is \
-             terminated; rollgate has no Experiment object)",
-        ));
     }
     (problems.len() == before).then(|| {
         Step::Experiment(Box::new(ExperimentSpec {
@@ -728,14 +722,20 @@ pub(crate) fn run(
         cx.set_outcome(RolloutPhase::Paused, msg, ConditionReason::RolloutPaused);
         return Some(Flow::Wait);
     }
+    // Argo: the required analyses decide when there are any; else the duration; else a human.
     let until = e.duration.map(|d| add_secs(available_at, d));
-    let waiting = until.filter(|u| cx.now < *u);
-    if waiting.is_none() && required.is_empty() {
+    let done = if e.analyses.iter().any(|a| a.required) {
+        required.is_empty()
+    } else {
+        until.is_some_and(|u| cx.now >= u)
+    };
+    if done {
         set_phase(cx, &mut st, AnalysisPhase::Successful, None);
         forget(cx);
         return None;
     }
     set_phase(cx, &mut st, AnalysisPhase::Running, None);
+    let waiting = until.filter(|_| required.is_empty());
     if let Some(at) = waiting {
         cx.wake_at(at);
     }
@@ -746,8 +746,9 @@ pub(crate) fn run(
             no,
             of: n,
             experiment: name,
-            until: waiting,
             required,
+            until: waiting,
+            rollout: cx.name().to_string(),
         },
         ConditionReason::ExperimentRunning,
     );

@@ -697,8 +697,8 @@ pub enum Msg {
         /// Its phase.
         phase: AnalysisPhase,
     },
-    /// A canary `experiment` step runs: its duration has not passed, or analyses it needs
-    /// have not succeeded yet.
+    /// A canary `experiment` step runs: until the analyses it needs succeed, else until its
+    /// duration ends, else (neither) until a human promotes past it.
     ExperimentRunning {
         /// Step number, from 1.
         no: usize,
@@ -706,10 +706,12 @@ pub enum Msg {
         of: usize,
         /// The experiment.
         experiment: String,
-        /// When its duration ends, if it has one that has not.
-        until: Option<Timestamp>,
         /// The analyses marked `requiredForCompletion` that have not succeeded yet.
         required: Vec<String>,
+        /// When its duration ends (none required).
+        until: Option<Timestamp>,
+        /// Rollout name (for the promote command, when it runs until promoted).
+        rollout: String,
     },
     /// Waiting for pods.
     Waiting(Waiting),
@@ -1186,19 +1188,22 @@ impl fmt::Display for Msg {
                 no,
                 of,
                 experiment,
-                until,
                 required,
+                until,
+                rollout,
             } => {
                 write!(f, "Step {no}/{of}: experiment {experiment} runs")?;
-                if let Some(t) = until {
-                    write!(f, " until {t}")?;
-                }
                 if !required.is_empty() {
                     let names: Vec<String> = required.iter().map(|r| format!("{r:?}")).collect();
-                    let sep = if until.is_some() { " and" } else { "" };
-                    write!(f, "{sep} until analyses {} succeed", names.join(", "))?;
+                    write!(f, " until analyses {} succeed", names.join(", "))
+                } else if let Some(t) = until {
+                    write!(f, " until {t}")
+                } else {
+                    write!(
+                        f,
+                        " until promoted: `rollgate promote {rollout}` goes to the next step"
+                    )
                 }
-                Ok(())
             }
             Self::Waiting(w) => write!(f, "{w}"),
             Self::DeadlineExceeded(w) => write!(f, "ProgressDeadlineExceeded: {w}"),

@@ -492,10 +492,6 @@ fn invalid_experiment_steps_name_the_field() {
             "spec.strategy.canary.steps[1].experiment.templates[0].service: a Service for experiment pods is not supported",
         ),
         (
-            json!({"templates": [{"name": "b", "specRef": "stable"}]}),
-            "spec.strategy.canary.steps[1].experiment.duration: expected a duration, or an analysis with requiredForCompletion: true",
-        ),
-        (
             json!({"duration": "soon", "templates": [{"name": "b", "specRef": "stable"}]}),
             "spec.strategy.canary.steps[1].experiment.duration: ",
         ),
@@ -555,4 +551,53 @@ fn switching_to_blue_green_mid_experiment_scales_the_experiment_down() {
             .iter()
             .all(|r| r.phase.is_completed() || r.terminating)
     );
+}
+
+#[test]
+fn required_analyses_end_the_experiment_before_its_duration() {
+    // Argo's Experiment: once every required analysis succeeded the experiment is Successful,
+    // while its templates still run (experiment.go, calculateStatus).
+    let (mut w, _, _) = at_experiment(baseline_and_canary(json!("1h"), true));
+    w.make_all_ready();
+    w.step();
+    assert!(
+        w.message().ends_with("until analyses \"compare\" succeed"),
+        "{}",
+        w.message()
+    );
+    w.set_run_phase(AnalysisKind::Experiment, AnalysisPhase::Successful);
+    w.advance(5);
+    w.step();
+    assert_eq!(w.step_index(), 2, "{}", w.message());
+}
+
+#[test]
+fn without_duration_or_required_analyses_it_runs_until_promoted_past() {
+    // Argo's examples/rollout-baseline-vs-canary.yaml: templates only. Argo's Experiment runs
+    // until terminated; a `promote` of the Rollout skips the step.
+    let (mut w, _, v2) = at_experiment(json!({
+        "templates": [{"name": "baseline", "specRef": "stable"},
+                      {"name": "canary", "specRef": "canary"}]
+    }));
+    w.make_all_ready();
+    let d = w.step();
+    assert_eq!(d.requeue_after, None, "nothing timed");
+    let name = experiment_name(&w);
+    assert_eq!(
+        w.message(),
+        format!(
+            "Step 2/3: experiment {name} runs until promoted: `rollgate promote web` goes to \
+             the next step"
+        )
+    );
+    w.advance(86_400);
+    w.step();
+    assert_eq!(w.step_index(), 1, "still running a day later");
+    w.skip_step();
+    w.step();
+    assert_eq!(w.step_index(), 2);
+    assert!(w.observed.experiment_sets.iter().all(|s| s.replicas == 0));
+    w.run_until_settled();
+    assert_eq!(w.status().stable_rs, Some(v2));
+    assert!(w.observed.experiment_sets.is_empty());
 }
