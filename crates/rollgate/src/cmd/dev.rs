@@ -86,7 +86,7 @@ fn print_usage(server: &str, kubeconfig: &Path, ready_delay: Duration) {
     // The first line says the server accepts connections: the listener is bound already.
     println!("rollgate dev: simulated cluster on {server} (controller running)");
     println!("  export KUBECONFIG={}", kubeconfig.display());
-    println!("  kubectl apply -f manifests/crds -f manifests/examples/canary.yaml");
+    println!("  kubectl apply -f manifests/examples/canary.yaml   (the CRDs are installed)");
     println!("  kubectl get rollouts");
     println!("  kubectl rollgate get rollout NAME   (or: rollgate status NAME)");
     println!(
