@@ -9,10 +9,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use rollgate_controller::ControllerArgs;
-use tracing_subscriber::EnvFilter;
 
 /// Rollgate's controller: progressive delivery of Rollouts on the cluster of the current
 /// kubeconfig, or in-cluster with the pod's service account. Runs until SIGINT or SIGTERM.
@@ -28,7 +26,7 @@ fn main() -> ExitCode {
     // only means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    match run(&cli.args) {
+    match rollgate_controller_bin::run(&cli.args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The whole chain on one line: `what failed: why: ...`.
@@ -36,17 +34,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn run(args: &ControllerArgs) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    if args.json_logs {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
-    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(rollgate_controller::serve_until_signal(args))?;
-    Ok(())
 }
