@@ -492,76 +492,7 @@ pub(crate) fn run(
     let name = st.name.clone();
     let before = st.phase.clone();
 
-    // The ReplicaSets.
-    let mut created = Vec::new();
-    let mut hashes = BTreeMap::new();
-    let mut templates = Vec::new();
-    let (mut ready, mut wanted, mut missing) = (0, 0, false);
-    for t in &e.templates {
-        let base = match t.spec_ref {
-            SpecRef::Canary => Some(spec.common.template.clone()),
-            SpecRef::Stable => cx
-                .observed
-                .replica_set(stable)
-                .and_then(|rs| rs.template.as_deref().cloned()),
-        };
-        let Some(base) = base else {
-            // The stable ReplicaSet is gone: nothing to copy (waits, within the deadline).
-            missing = true;
-            wanted += t.replicas;
-            continue;
-        };
-        let (rs, h) = build(cx, spec, &name, hash, t, base);
-        let rs_name = rs.metadata.name.clone().unwrap_or_default();
-        hashes.insert(t.name.clone(), h.clone());
-        templates.push(ExperimentTemplateStatus {
-            name: t.name.clone(),
-            replica_set: rs_name.clone(),
-            pod_template_hash: h,
-        });
-        wanted += t.replicas;
-        let observed = cx.observed;
-        match observed.experiment_sets.iter().find(|s| s.name == rs_name) {
-            None => {
-                missing = true;
-                created.push(rs_name);
-                cx.actions.push(Action::CreateReplicaSet(Box::new(rs)));
-            }
-            Some(s) => {
-                ready += s.ready.min(s.available).min(t.replicas);
-                if !s.is_available() {
-                    missing = true;
-                }
-                if s.replicas != t.replicas {
-                    missing = true;
-                    cx.event(
-                        EventReason::ScalingReplicaSet,
-                        Msg::ReplicaSetScaled {
-                            rs: s.name.clone(),
-                            from: s.replicas,
-                            to: t.replicas,
-                        },
-                    );
-                    cx.actions.push(Action::UpdateReplicaSet {
-                        name: s.name.clone(),
-                        replicas: Some(t.replicas),
-                        deadline: DeadlineChange::Keep,
-                        revision: None,
-                    });
-                }
-            }
-        }
-    }
-    st.templates = templates;
-    if !created.is_empty() {
-        cx.event(
-            EventReason::ExperimentCreated,
-            Msg::ExperimentCreated {
-                experiment: name.clone(),
-                replica_sets: created,
-            },
-        );
-    }
+    let sets = replica_sets(cx, spec, e, &mut st, hash, stable);
     let keep = |cx: &mut Ctx<'_>, st: ExperimentStatus| {
         if let Some(c) = cx.status.canary.as_mut() {
             c.current_experiment = Some(st.name.clone());
@@ -572,14 +503,14 @@ pub(crate) fn run(
     // Pending: every ReplicaSet available first.
     let available_at = match st.available_at.as_ref().map(|t| t.0) {
         Some(at) => at,
-        None if missing => {
+        None if sets.missing => {
             keep(cx, st);
             let waiting = Waiting::Experiment {
                 no,
                 of: n,
                 experiment: name,
-                ready,
-                replicas: wanted,
+                ready: sets.ready,
+                replicas: sets.wanted,
             };
             return Some(waiting_for_pods(cx, &spec.common, waiting, true));
         }
@@ -592,53 +523,12 @@ pub(crate) fn run(
 
     // Running: the analyses.
     let promoted = promoted_by_user(cx);
-    let mut failed = None;
-    let mut error = None;
-    let mut inconclusive = None;
-    let mut required = Vec::new();
-    for a in &e.analyses {
-        let mut analysis = a.analysis.clone();
-        for arg in &mut analysis.args {
-            if let Some(v) = arg.value.as_mut() {
-                *v = substitute(v, &hashes);
-            }
-        }
-        let mut slot = st
-            .analysis_runs
-            .iter()
-            .find(|r| r.analysis == a.name)
-            .map(|r| r.run.clone());
-        let (phase, run) =
-            analysis::follow_experiment(cx, step, &a.name, &analysis, hash, &mut slot);
-        let detail = slot.as_ref().and_then(|s| s.message.clone());
-        st.analysis_runs.retain(|r| r.analysis != a.name);
-        if let Some(s) = slot {
-            st.analysis_runs.push(ExperimentAnalysisStatus {
-                analysis: a.name.clone(),
-                run: s,
-            });
-        }
-        let who = (a.name.clone(), run, detail);
-        match phase {
-            AnalysisPhase::Failed => {
-                failed.get_or_insert(who);
-            }
-            AnalysisPhase::Error => {
-                error.get_or_insert(who);
-            }
-            AnalysisPhase::Inconclusive => {
-                inconclusive.get_or_insert(who);
-            }
-            AnalysisPhase::Successful => {}
-            AnalysisPhase::Pending | AnalysisPhase::Running => {
-                if a.required {
-                    required.push(a.name.clone());
-                }
-            }
-        }
-    }
-    st.analysis_runs.sort_by(|x, y| x.analysis.cmp(&y.analysis));
-
+    let Verdicts {
+        failed,
+        error,
+        inconclusive,
+        required,
+    } = analyses(cx, e, &mut st, &sets.hashes, step, hash);
     let set_phase = |cx: &mut Ctx<'_>,
                      st: &mut ExperimentStatus,
                      phase: AnalysisPhase,
@@ -753,6 +643,179 @@ pub(crate) fn run(
         ConditionReason::ExperimentRunning,
     );
     Some(Flow::Wait)
+}
+
+/// What the experiment's ReplicaSets look like after [`replica_sets`].
+struct Sets {
+    /// Pod-template hash per template name.
+    hashes: BTreeMap<String, String>,
+    /// Pods available (up to each template's replicas).
+    ready: i32,
+    /// Pods wanted.
+    wanted: i32,
+    /// True while a ReplicaSet is missing, resized or not fully available.
+    missing: bool,
+}
+
+/// Creates (or resizes) the experiment's ReplicaSets and records them in `st`.
+fn replica_sets(
+    cx: &mut Ctx<'_>,
+    spec: &CanarySpec,
+    e: &ExperimentSpec,
+    st: &mut ExperimentStatus,
+    hash: &str,
+    stable: &str,
+) -> Sets {
+    let name = st.name.clone();
+    let mut created = Vec::new();
+    let mut hashes = BTreeMap::new();
+    let mut templates = Vec::new();
+    let (mut ready, mut wanted, mut missing) = (0, 0, false);
+    for t in &e.templates {
+        let base = match t.spec_ref {
+            SpecRef::Canary => Some(spec.common.template.clone()),
+            SpecRef::Stable => cx
+                .observed
+                .replica_set(stable)
+                .and_then(|rs| rs.template.as_deref().cloned()),
+        };
+        let Some(base) = base else {
+            // The stable ReplicaSet is gone: nothing to copy (waits, within the deadline).
+            missing = true;
+            wanted += t.replicas;
+            continue;
+        };
+        let (rs, h) = build(cx, spec, &name, hash, t, base);
+        let rs_name = rs.metadata.name.clone().unwrap_or_default();
+        hashes.insert(t.name.clone(), h.clone());
+        templates.push(ExperimentTemplateStatus {
+            name: t.name.clone(),
+            replica_set: rs_name.clone(),
+            pod_template_hash: h,
+        });
+        wanted += t.replicas;
+        let observed = cx.observed;
+        match observed.experiment_sets.iter().find(|s| s.name == rs_name) {
+            None => {
+                missing = true;
+                created.push(rs_name);
+                cx.actions.push(Action::CreateReplicaSet(Box::new(rs)));
+            }
+            Some(s) => {
+                ready += s.ready.min(s.available).min(t.replicas);
+                if !s.is_available() {
+                    missing = true;
+                }
+                if s.replicas != t.replicas {
+                    missing = true;
+                    cx.event(
+                        EventReason::ScalingReplicaSet,
+                        Msg::ReplicaSetScaled {
+                            rs: s.name.clone(),
+                            from: s.replicas,
+                            to: t.replicas,
+                        },
+                    );
+                    cx.actions.push(Action::UpdateReplicaSet {
+                        name: s.name.clone(),
+                        replicas: Some(t.replicas),
+                        deadline: DeadlineChange::Keep,
+                        revision: None,
+                    });
+                }
+            }
+        }
+    }
+    st.templates = templates;
+    if !created.is_empty() {
+        cx.event(
+            EventReason::ExperimentCreated,
+            Msg::ExperimentCreated {
+                experiment: name.clone(),
+                replica_sets: created,
+            },
+        );
+    }
+    Sets {
+        hashes,
+        ready,
+        wanted,
+        missing,
+    }
+}
+
+/// The analyses' outcome: the first one Failed, in Error, Inconclusive (name, run, message),
+/// and the required ones not done yet.
+struct Verdicts {
+    failed: Option<(String, String, Option<String>)>,
+    error: Option<(String, String, Option<String>)>,
+    inconclusive: Option<(String, String, Option<String>)>,
+    required: Vec<String>,
+}
+
+/// Follows (or starts) every analysis of the experiment, `{{templates.<name>.podTemplateHash}}`
+/// replaced by `hashes`, and records the runs in `st`.
+fn analyses(
+    cx: &mut Ctx<'_>,
+    e: &ExperimentSpec,
+    st: &mut ExperimentStatus,
+    hashes: &BTreeMap<String, String>,
+    step: i32,
+    hash: &str,
+) -> Verdicts {
+    let mut failed = None;
+    let mut error = None;
+    let mut inconclusive = None;
+    let mut required = Vec::new();
+    for a in &e.analyses {
+        let mut analysis = a.analysis.clone();
+        for arg in &mut analysis.args {
+            if let Some(v) = arg.value.as_mut() {
+                *v = substitute(v, hashes);
+            }
+        }
+        let mut slot = st
+            .analysis_runs
+            .iter()
+            .find(|r| r.analysis == a.name)
+            .map(|r| r.run.clone());
+        let (phase, run) =
+            analysis::follow_experiment(cx, step, &a.name, &analysis, hash, &mut slot);
+        let detail = slot.as_ref().and_then(|s| s.message.clone());
+        st.analysis_runs.retain(|r| r.analysis != a.name);
+        if let Some(s) = slot {
+            st.analysis_runs.push(ExperimentAnalysisStatus {
+                analysis: a.name.clone(),
+                run: s,
+            });
+        }
+        let who = (a.name.clone(), run, detail);
+        match phase {
+            AnalysisPhase::Failed => {
+                failed.get_or_insert(who);
+            }
+            AnalysisPhase::Error => {
+                error.get_or_insert(who);
+            }
+            AnalysisPhase::Inconclusive => {
+                inconclusive.get_or_insert(who);
+            }
+            AnalysisPhase::Successful => {}
+            AnalysisPhase::Pending | AnalysisPhase::Running => {
+                if a.required {
+                    required.push(a.name.clone());
+                }
+            }
+        }
+    }
+    st.analysis_runs.sort_by(|x, y| x.analysis.cmp(&y.analysis));
+
+    Verdicts {
+        failed,
+        error,
+        inconclusive,
+        required,
+    }
 }
 
 /// The names of the runs of the running experiment (kept; every other run is terminated).
