@@ -7,6 +7,7 @@ use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME, TEMPLATE};
 use serde_json::json;
 
 use crate::error::CtlError;
+use crate::experiment::is_experiment_replica_set;
 use crate::merge_patch;
 use crate::plan::{Plan, Subject};
 
@@ -17,10 +18,13 @@ struct Revision<'a> {
 }
 
 /// The rollout's ReplicaSets that carry a revision, by ascending revision. ReplicaSets of
-/// other rollouts, and ones without a readable revision annotation, are left out.
+/// other rollouts, ones without a readable revision annotation, and the ReplicaSets of
+/// `experiment` steps (copies of a template beside a release, never a revision, whatever
+/// annotations they carry) are left out.
 fn revisions<'a>(name: &str, replica_sets: &'a [ReplicaSet]) -> Vec<Revision<'a>> {
     let mut out: Vec<Revision<'a>> = replica_sets
         .iter()
+        .filter(|rs| !is_experiment_replica_set(rs))
         .filter(|rs| {
             rs.metadata
                 .labels

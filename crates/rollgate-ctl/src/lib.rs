@@ -20,6 +20,7 @@
 pub mod approval;
 mod command;
 mod error;
+mod experiment;
 mod history;
 mod image;
 mod merge_patch;

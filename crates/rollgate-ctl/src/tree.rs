@@ -10,10 +10,13 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
-use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME, SCALE_DOWN_DEADLINE};
+use rollgate_api::labels::{
+    EXPERIMENT_TEMPLATE, POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME, SCALE_DOWN_DEADLINE,
+};
 use rollgate_api::{AnalysisPhase, AnalysisRun, Rollout, RolloutPhase};
 
 use crate::error::CtlError;
+use crate::experiment::{self, is_experiment_replica_set};
 
 /// A rollout and what it owns.
 #[derive(Debug, Clone)]
@@ -142,6 +145,145 @@ struct Node {
     info: String,
 }
 
+/// `(branch, continuation)` of a child: the last one closes its parent.
+fn branch(last: bool) -> (&'static str, &'static str) {
+    if last {
+        ("└──", "   ")
+    } else {
+        ("├──", "│  ")
+    }
+}
+
+/// A ReplicaSet's node under `indent` with `info`, and its pods under it.
+fn push_replica_set(
+    nodes: &mut Vec<Node>,
+    o: &Objects,
+    rs: &ReplicaSet,
+    indent: &str,
+    last: bool,
+    now: Timestamp,
+    info: Vec<String>,
+) {
+    let (b, sub) = branch(last);
+    let desired = rs.spec.replicas.unwrap_or(0);
+    let ready = rs
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let hash = hash_of(rs).unwrap_or_default();
+    let state = if desired == 0 {
+        "• ScaledDown".to_string()
+    } else if ready >= desired {
+        "✔ Healthy".to_string()
+    } else {
+        format!("◌ Progressing ({ready}/{desired})")
+    };
+    nodes.push(Node {
+        prefix: format!("{indent}{b}⧉ "),
+        name: rs.name_any(),
+        kind: "ReplicaSet",
+        status: state,
+        age: age(now, rs.metadata.creation_timestamp.as_ref().map(|t| t.0)),
+        info: info.join(","),
+    });
+    let mut pods: Vec<&Pod> = o
+        .pods
+        .iter()
+        .filter(|p| p.labels().get(POD_TEMPLATE_HASH) == Some(&hash))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    pods.sort_by_key(|p| p.name_any());
+    for (pi, pod) in pods.iter().enumerate() {
+        let (pb, _) = branch(pi + 1 == pods.len());
+        let statuses = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.clone())
+            .unwrap_or_default();
+        let total = pod.spec.as_ref().map_or(0, |s| s.containers.len());
+        let ready_n = statuses.iter().filter(|c| c.ready).count();
+        let restarts: i32 = statuses.iter().map(|c| c.restart_count).sum();
+        let waiting = statuses
+            .iter()
+            .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone());
+        let state = if total > 0 && ready_n == total {
+            "✔ Running".to_string()
+        } else {
+            format!("◌ {}", waiting.unwrap_or_else(|| "NotReady".into()))
+        };
+        let mut info = format!("ready:{ready_n}/{total}");
+        if restarts > 0 {
+            let _ = write!(info, ",restarts:{restarts}");
+        }
+        nodes.push(Node {
+            prefix: format!("{indent}{sub}{pb}□ "),
+            name: pod.name_any(),
+            kind: "Pod",
+            status: state,
+            age: age(now, pod.metadata.creation_timestamp.as_ref().map(|t| t.0)),
+            info,
+        });
+    }
+}
+
+/// An AnalysisRun's node under `indent`, and its metrics under it.
+fn push_run(nodes: &mut Vec<Node>, run: &AnalysisRun, indent: &str, last: bool, now: Timestamp) {
+    let (b, sub) = branch(last);
+    let rs = run.status.clone().unwrap_or_default();
+    nodes.push(Node {
+        prefix: format!("{indent}{b}α "),
+        name: run.name_any(),
+        kind: "AnalysisRun",
+        status: format!(
+            "{} {}",
+            run_symbol(rs.phase),
+            rs.phase.map_or_else(|| "Pending".into(), |p| p.to_string())
+        ),
+        age: age(now, run.metadata.creation_timestamp.as_ref().map(|t| t.0)),
+        info: String::new(),
+    });
+    let metrics = &rs.metric_results;
+    for (mi, m) in metrics.iter().enumerate() {
+        let (mb, _) = branch(mi + 1 == metrics.len());
+        let last_values: Vec<String> = m
+            .measurements
+            .iter()
+            .rev()
+            .take(3)
+            .rev()
+            .map(|x| x.value.clone().unwrap_or_else(|| "-".into()))
+            .collect();
+        let mut counts = Vec::new();
+        for (sym, n) in [
+            ("✔", m.successful),
+            ("✖", m.failed),
+            ("?", m.inconclusive),
+            ("⚠", m.error),
+        ] {
+            if n > 0 {
+                counts.push(format!("{sym} {n}"));
+            }
+        }
+        let info = match sequential_info(m) {
+            Some(judged) => format!("{}  {judged}", counts.join(" ")),
+            None => format!("{}  last: {}", counts.join(" "), last_values.join(" ")),
+        };
+        nodes.push(Node {
+            prefix: format!("{indent}{sub}{mb}· "),
+            name: m.name.clone(),
+            kind: "Metric",
+            status: format!(
+                "{} {}",
+                run_symbol(m.phase),
+                m.phase.map_or_else(|| "Running".into(), |p| p.to_string())
+            ),
+            age: String::new(),
+            info,
+        });
+    }
+}
+
 /// Renders the header and the tree. `with_ages: false` leaves ages out (for comparing
 /// frames in `--watch`).
 pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
@@ -268,9 +410,17 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
             line(&mut out, "  SetWeight:", &w.set_weight.to_string());
             line(&mut out, "  ActualWeight:", &w.actual_weight.to_string());
         }
+        for (k, v) in experiment::header(r, &o.replica_sets, now, with_ages) {
+            line(&mut out, &k, &v);
+        }
     }
-    // Images of the ReplicaSets that have a role, newest revision first.
-    let mut sets: Vec<&ReplicaSet> = o.replica_sets.iter().collect();
+    // Images of the revisions' ReplicaSets that have a role, newest revision first (an
+    // experiment's ReplicaSets are no revision).
+    let mut sets: Vec<&ReplicaSet> = o
+        .replica_sets
+        .iter()
+        .filter(|rs| !is_experiment_replica_set(rs))
+        .collect();
     sets.sort_by_key(|rs| std::cmp::Reverse(revision_of(rs)));
     let mut images: Vec<(String, Vec<&str>)> = Vec::new();
     for rs in &sets {
@@ -316,7 +466,18 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
         age: age(now, r.metadata.creation_timestamp.as_ref().map(|t| t.0)),
         info: String::new(),
     }];
-    let revisions: BTreeSet<i64> = sets.iter().map(|rs| revision_of(rs)).collect();
+    let experiments = experiment::groups(r, &o.replica_sets, &o.runs, |hash| {
+        sets.iter()
+            .find(|rs| hash_of(rs).as_deref() == Some(hash))
+            .map(|rs| revision_of(rs))
+    });
+    // Experiment runs are shown under their experiment, not as the revision's.
+    let grouped: BTreeSet<String> = experiments
+        .iter()
+        .flat_map(|g| g.runs.iter().map(|run| run.name_any()))
+        .collect();
+    let mut revisions: BTreeSet<i64> = sets.iter().map(|rs| revision_of(rs)).collect();
+    revisions.extend(experiments.iter().map(|g| g.revision.unwrap_or(0)));
     let revisions: Vec<i64> = revisions.into_iter().rev().collect();
     for (ri, rev) in revisions.iter().enumerate() {
         let last_rev = ri + 1 == revisions.len();
@@ -335,6 +496,10 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
         });
         let rev_sets: Vec<&&ReplicaSet> =
             sets.iter().filter(|rs| revision_of(rs) == *rev).collect();
+        let rev_experiments: Vec<&experiment::Group<'_>> = experiments
+            .iter()
+            .filter(|g| g.revision.unwrap_or(0) == *rev)
+            .collect();
         let hashes: Vec<String> = rev_sets.iter().filter_map(|rs| hash_of(rs)).collect();
         let mut rev_runs: Vec<&AnalysisRun> = o
             .runs
@@ -344,92 +509,25 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
                     .get(POD_TEMPLATE_HASH)
                     .is_some_and(|h| hashes.contains(h))
             })
+            .filter(|run| !grouped.contains(&run.name_any()))
             .collect();
         rev_runs.sort_by_key(|run| run.metadata.creation_timestamp.as_ref().map(|t| t.0));
-        let children = rev_sets.len() + rev_runs.len();
+        let children = rev_sets.len() + rev_experiments.len() + rev_runs.len();
         let mut child = 0;
         for rs in rev_sets {
             child += 1;
-            let last = child == children;
-            let (b, sub) = if last {
-                ("└──", "   ")
-            } else {
-                ("├──", "│  ")
-            };
-            let desired = rs.spec.replicas.unwrap_or(0);
-            let ready = rs
-                .status
-                .as_ref()
-                .and_then(|s| s.ready_replicas)
-                .unwrap_or(0);
             let hash = hash_of(rs).unwrap_or_default();
             let mut info: Vec<String> = roles_of(&hash).iter().map(|s| s.to_string()).collect();
-            let state = if desired == 0 {
-                "• ScaledDown".to_string()
-            } else if ready >= desired {
-                "✔ Healthy".to_string()
-            } else {
-                format!("◌ Progressing ({ready}/{desired})")
-            };
             if let Some(deadline) = rs.annotations().get(SCALE_DOWN_DEADLINE)
                 && let Ok(t) = deadline.parse::<Timestamp>()
-                && desired > 0
+                && rs.spec.replicas.unwrap_or(0) > 0
             {
                 let left = t.duration_since(now).as_secs().max(0);
                 info.push(format!("delay:{left}s"));
             }
-            nodes.push(Node {
-                prefix: format!("{indent}{b}⧉ "),
-                name: rs.name_any(),
-                kind: "ReplicaSet",
-                status: state,
-                age: age(now, rs.metadata.creation_timestamp.as_ref().map(|t| t.0)),
-                info: info.join(","),
-            });
-            let mut pods: Vec<&Pod> = o
-                .pods
-                .iter()
-                .filter(|p| p.labels().get(POD_TEMPLATE_HASH) == Some(&hash))
-                .filter(|p| p.metadata.deletion_timestamp.is_none())
-                .collect();
-            pods.sort_by_key(|p| p.name_any());
-            for (pi, pod) in pods.iter().enumerate() {
-                let pb = if pi + 1 == pods.len() {
-                    "└──"
-                } else {
-                    "├──"
-                };
-                let statuses = pod
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.container_statuses.clone())
-                    .unwrap_or_default();
-                let total = pod.spec.as_ref().map_or(0, |s| s.containers.len());
-                let ready_n = statuses.iter().filter(|c| c.ready).count();
-                let restarts: i32 = statuses.iter().map(|c| c.restart_count).sum();
-                let waiting = statuses
-                    .iter()
-                    .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone());
-                let state = if total > 0 && ready_n == total {
-                    "✔ Running".to_string()
-                } else {
-                    format!("◌ {}", waiting.unwrap_or_else(|| "NotReady".into()))
-                };
-                let mut info = format!("ready:{ready_n}/{total}");
-                if restarts > 0 {
-                    let _ = write!(info, ",restarts:{restarts}");
-                }
-                nodes.push(Node {
-                    prefix: format!("{indent}{sub}{pb}□ "),
-                    name: pod.name_any(),
-                    kind: "Pod",
-                    status: state,
-                    age: age(now, pod.metadata.creation_timestamp.as_ref().map(|t| t.0)),
-                    info,
-                });
-            }
+            push_replica_set(&mut nodes, o, rs, indent, child == children, now, info);
         }
-        for run in rev_runs {
+        for g in rev_experiments {
             child += 1;
             let last = child == children;
             let (b, sub) = if last {
@@ -437,62 +535,53 @@ pub fn render(o: &Objects, now: Timestamp, with_ages: bool) -> String {
             } else {
                 ("├──", "│  ")
             };
-            let rs = run.status.clone().unwrap_or_default();
+            let status = match g.current {
+                Some(x) => {
+                    let phase = experiment::phase_of(&x.phase);
+                    format!("{} {}", run_symbol(phase), x.phase)
+                }
+                None if g
+                    .replica_sets
+                    .iter()
+                    .all(|rs| rs.spec.replicas.unwrap_or(0) == 0) =>
+                {
+                    "• ScaledDown".to_string()
+                }
+                None => "◌ ScalingDown".to_string(),
+            };
+            let created = g
+                .replica_sets
+                .iter()
+                .filter_map(|rs| rs.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                .min();
             nodes.push(Node {
-                prefix: format!("{indent}{b}α "),
-                name: run.name_any(),
-                kind: "AnalysisRun",
-                status: format!(
-                    "{} {}",
-                    run_symbol(rs.phase),
-                    rs.phase.map_or_else(|| "Pending".into(), |p| p.to_string())
-                ),
-                age: age(now, run.metadata.creation_timestamp.as_ref().map(|t| t.0)),
+                prefix: format!("{indent}{b}Σ "),
+                name: g.name.clone(),
+                kind: "Experiment",
+                status,
+                age: age(now, created),
                 info: String::new(),
             });
-            let metrics = &rs.metric_results;
-            for (mi, m) in metrics.iter().enumerate() {
-                let mb = if mi + 1 == metrics.len() {
-                    "└──"
-                } else {
-                    "├──"
-                };
-                let last_values: Vec<String> = m
-                    .measurements
-                    .iter()
-                    .rev()
-                    .take(3)
-                    .rev()
-                    .map(|x| x.value.clone().unwrap_or_else(|| "-".into()))
-                    .collect();
-                let mut counts = Vec::new();
-                for (sym, n) in [
-                    ("✔", m.successful),
-                    ("✖", m.failed),
-                    ("?", m.inconclusive),
-                    ("⚠", m.error),
-                ] {
-                    if n > 0 {
-                        counts.push(format!("{sym} {n}"));
-                    }
-                }
-                let info = match sequential_info(m) {
-                    Some(judged) => format!("{}  {judged}", counts.join(" ")),
-                    None => format!("{}  last: {}", counts.join(" "), last_values.join(" ")),
-                };
-                nodes.push(Node {
-                    prefix: format!("{indent}{sub}{mb}· "),
-                    name: m.name.clone(),
-                    kind: "Metric",
-                    status: format!(
-                        "{} {}",
-                        run_symbol(m.phase),
-                        m.phase.map_or_else(|| "Running".into(), |p| p.to_string())
-                    ),
-                    age: String::new(),
-                    info,
-                });
+            let inner = format!("{indent}{sub}");
+            let grandchildren = g.replica_sets.len() + g.runs.len();
+            let mut k = 0;
+            for rs in &g.replica_sets {
+                k += 1;
+                let info = rs
+                    .labels()
+                    .get(EXPERIMENT_TEMPLATE)
+                    .map(|t| vec![format!("template:{t}")])
+                    .unwrap_or_default();
+                push_replica_set(&mut nodes, o, rs, &inner, k == grandchildren, now, info);
             }
+            for run in &g.runs {
+                k += 1;
+                push_run(&mut nodes, run, &inner, k == grandchildren, now);
+            }
+        }
+        for run in rev_runs {
+            child += 1;
+            push_run(&mut nodes, run, indent, child == children, now);
         }
     }
     let width = nodes
