@@ -289,8 +289,16 @@ pub(crate) fn header(
         out.push(("    Available:".into(), at.0.to_string()));
     }
     let duration = spec.and_then(|s| s.duration.as_ref());
-    let timing = match (duration, &x.available_at) {
-        (None, _) => "none (ends when the required analyses succeed)".to_string(),
+    let required = spec.is_some_and(|s| {
+        s.analyses
+            .iter()
+            .any(|a| a.required_for_completion == Some(true))
+    });
+    // As Argo's Experiment: required analyses decide when there are any, else the duration,
+    // else a promotion past the step.
+    let mut timing = match (duration, &x.available_at) {
+        (None, _) if required => "none".to_string(),
+        (None, _) => "none (runs until promoted past the step)".to_string(),
         (Some(d), None) => format!(
             "{} (counts once every ReplicaSet is available)",
             duration_text(d)
@@ -312,6 +320,9 @@ pub(crate) fn header(
             None => duration_text(d),
         },
     };
+    if required {
+        timing.push_str("; ends once the required analyses succeed");
+    }
     out.push(("    Duration:".into(), timing));
     // Templates: the status's, else the spec's (names as the engine makes them).
     let mut templates: Vec<(String, String)> = x

@@ -184,7 +184,7 @@ fn the_header_shows_the_running_experiment_with_its_replica_sets_and_analyses() 
                     \x20 ActualWeight:  20\n\
                     \x20 Experiment:    web-h2-2-1-1 (Running)\n\
                     \x20   Available:   2026-01-01T00:06:00Z\n\
-                    \x20   Duration:    10m, until 2026-01-01T00:16:00Z, 6m left\n\
+                    \x20   Duration:    10m, until 2026-01-01T00:16:00Z, 6m left; ends once the required analyses succeed\n\
                     \x20   Templates:   baseline (stable)  web-h2-2-1-1-baseline  1/1 ready\n\
                     \x20                canary (canary)    web-h2-2-1-1-canary    1/2 ready\n\
                     \x20   Analyses:    smoke (required)  web-h2-experiment-1-smoke-2  Running\n\
@@ -201,14 +201,20 @@ fn the_header_shows_the_running_experiment_with_its_replica_sets_and_analyses() 
     // Without ages (watch frames) the time left is left out; the end time stays.
     let frame = render(&objects(in_flight(running())), now(), false);
     assert!(
-        frame.contains("\n    Duration:    10m, until 2026-01-01T00:16:00Z\n"),
+        frame.contains(
+            "\n    Duration:    10m, until 2026-01-01T00:16:00Z; ends once the required \
+             analyses succeed\n"
+        ),
         "{frame}"
     );
     // Once the duration is over.
     let late: Timestamp = "2026-01-01T00:20:00Z".parse().expect("time");
     let text = render(&objects(in_flight(running())), late, true);
     assert!(
-        text.contains("\n    Duration:    10m, until 2026-01-01T00:16:00Z, over\n"),
+        text.contains(
+            "\n    Duration:    10m, until 2026-01-01T00:16:00Z, over; ends once the required \
+             analyses succeed\n"
+        ),
         "{text}"
     );
 }
@@ -227,7 +233,7 @@ fn a_pending_experiment_shows_its_templates_before_they_exist() {
         .retain(|rs| rs.metadata.name.as_deref() != Some("web-h2-2-1-canary"));
     let text = render(&o, now(), true);
     let expected = "  Experiment:    web-h2-2-1 (Pending)\n\
-                    \x20   Duration:    10m (counts once every ReplicaSet is available)\n\
+                    \x20   Duration:    10m (counts once every ReplicaSet is available); ends once the required analyses succeed\n\
                     \x20   Templates:   baseline (stable)  web-h2-2-1-baseline  0/0 ready\n\
                     \x20                canary (canary)    web-h2-2-1-canary    not created\n\
                     \x20   Analyses:    smoke (required)  -  not started\n\
