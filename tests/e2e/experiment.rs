@@ -415,6 +415,10 @@ async fn experiment_with_a_failing_canary_aborts_the_release() -> R {
             .all(|(name, _, _)| name.starts_with(&running.name)),
         "{sets:?}"
     );
+    for (name, hash, _) in &sets {
+        let pods = pods_of(&w.stack, hash).await?;
+        assert!(pods.is_empty(), "{name} still has pods: {pods:?}");
+    }
     assert!(
         reasons(&w).await?.iter().any(|r| r == "ExperimentFailed"),
         "{:?}",
@@ -452,6 +456,18 @@ async fn experiment_with_a_good_canary_runs_its_duration_and_the_release_complet
         hashes.keys().map(String::as_str).collect::<Vec<_>>(),
         ["baseline", "canary"]
     );
+    // Argo's experiment status lists its AnalysisRuns while it runs; the Progressing
+    // condition says why the rollout waits.
+    let r = wait(&w, "the experiment's analysis listed", 30, |r| {
+        experiment(r).is_some_and(|e| e.analysis_runs.iter().any(|a| a.analysis == "compare"))
+    })
+    .await?;
+    let progressing = r
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Progressing"))
+        .map(|c| c.reason.clone());
+    assert_eq!(progressing.as_deref(), Some("ExperimentRunning"));
     let experiment_hashes: BTreeSet<String> = hashes.values().cloned().collect();
     assert_eq!(experiment_hashes.len(), 2, "{hashes:?}");
     assert!(
@@ -656,6 +672,15 @@ async fn inconclusive_experiment_pauses_for_kubectl_wait_and_a_promotion_goes_on
             .as_ref()
             .is_some_and(|s| s.pause_conditions.is_empty())
     );
+    assert!(
+        reasons(&w)
+            .await?
+            .iter()
+            .any(|r| r == "ExperimentSuccessful"),
+        "a promotion accepts the experiment: {:?}",
+        reasons(&w).await?
+    );
+    wait_sets(&w, "deleted", <[_]>::is_empty).await?;
     let (ok, out) = kubectl(
         &url,
         &cache,
