@@ -45,7 +45,12 @@ struct World {
     _server: MetricsServer,
     _traffic: tokio::task::JoinHandle<()>,
     watch: ServiceWatch,
+    /// The error rate of each experiment template's pods, read when they start serving.
+    error_rates: ErrorRates,
 }
+
+/// Error rates by experiment template name.
+type ErrorRates = Arc<Mutex<BTreeMap<String, f64>>>;
 
 fn hash_of(image: &str) -> String {
     image_hash("web", image)
@@ -146,11 +151,11 @@ async fn world(canary_errors: f64, fail_above: Option<f64>) -> anyhow::Result<Wo
         .await?;
     wait_phase(&stack, "web", RolloutPhase::Healthy, 60).await?;
 
-    let error_rates = BTreeMap::from([
+    let error_rates: ErrorRates = Arc::new(Mutex::new(BTreeMap::from([
         ("baseline".to_string(), 0.01),
         ("canary".to_string(), canary_errors),
-    ]);
-    let traffic = serve_experiment(&stack, metrics, error_rates);
+    ])));
+    let traffic = serve_experiment(&stack, metrics, error_rates.clone());
     let watch = ServiceWatch::start(&stack);
     stack.set_image(NS, "web", "app", "app:2").await?;
     Ok(World {
@@ -159,6 +164,7 @@ async fn world(canary_errors: f64, fail_above: Option<f64>) -> anyhow::Result<Wo
         _server: server,
         _traffic: traffic,
         watch,
+        error_rates,
     })
 }
 
@@ -171,11 +177,12 @@ fn experiment(r: &Rollout) -> Option<ExperimentStatus> {
 }
 
 /// Every 100 ms reads the experiment's templates from the rollout's status and, for each new
-/// pod-template hash, starts serving 100 requests a second with the template's error rate.
+/// pod-template hash, starts serving 100 requests a second with the template's error rate
+/// at that moment.
 fn serve_experiment(
     stack: &Stack,
     metrics: rollgate_promtest::MetricsHandle,
-    error_rates: BTreeMap<String, f64>,
+    error_rates: ErrorRates,
 ) -> tokio::task::JoinHandle<()> {
     let rollouts = Api::<Rollout>::namespaced(stack.client.clone(), NS);
     tokio::spawn(async move {
@@ -183,8 +190,11 @@ fn serve_experiment(
         loop {
             if let Ok(r) = rollouts.get("web").await {
                 for t in experiment(&r).map(|e| e.templates).unwrap_or_default() {
-                    let rate = error_rates.get(&t.name).copied().unwrap_or(0.0);
                     if serving.insert(t.pod_template_hash.clone()) {
+                        let rate = error_rates
+                            .lock()
+                            .map(|r| r.get(&t.name).copied().unwrap_or(0.0))
+                            .unwrap_or(0.0);
                         metrics.set_traffic(
                             &format!("experiment-{}", t.name),
                             &t.pod_template_hash,
@@ -697,5 +707,78 @@ async fn inconclusive_experiment_pauses_for_kubectl_wait_and_a_promotion_goes_on
     assert!(ok, "kubectl wait failed:\n{out}");
     server.abort();
     let _ = std::fs::remove_dir_all(&cache);
+    Ok(())
+}
+
+/// Argo (rollback/retry of an aborted Rollout: `kubectl argo rollouts retry rollout` starts
+/// the release's steps again): a retry after a failed experiment runs a new experiment, with
+/// new ReplicaSets and pods (Argo appends a collision count to the experiment's name), while
+/// the failed one's stay at zero; once the release completes, every experiment ReplicaSet of
+/// it is deleted.
+#[tokio::test]
+async fn experiment_retried_after_a_failure_runs_anew_and_both_are_cleaned_up() -> R {
+    let w = world(0.5, None).await?;
+    let v2 = hash_of("app:2");
+    let first = wait_running(&w).await?;
+    wait(&w, "aborted", 60, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    // The fix is in: the next experiment's canary pods serve as well as the baseline's.
+    if let Ok(mut rates) = w.error_rates.lock() {
+        rates.insert("canary".to_string(), 0.01);
+    }
+    rollgate_ctl::run(
+        &w.stack.client,
+        NS,
+        "web",
+        &rollgate_ctl::Command::Retry,
+        w.stack.sim.now(),
+    )
+    .await?;
+    let second = wait(&w, "a new experiment Running", 60, |r| {
+        experiment(r).is_some_and(|e| e.phase == "Running" && e.name != first.name)
+    })
+    .await?;
+    let second = experiment(&second).ok_or_else(|| anyhow::anyhow!("no experiment"))?;
+    assert!(
+        second.name.starts_with(&format!("{}-", first.name)),
+        "{} after {}",
+        second.name,
+        first.name
+    );
+    let hashes = |e: &ExperimentStatus| -> BTreeSet<String> {
+        e.templates
+            .iter()
+            .map(|t| t.pod_template_hash.clone())
+            .collect()
+    };
+    assert!(
+        hashes(&first).is_disjoint(&hashes(&second)),
+        "new pods to measure: {first:?} {second:?}"
+    );
+    let sets = experiment_sets(&w).await?;
+    for (name, _, replicas) in &sets {
+        let want = if name.starts_with(&second.name) { 1 } else { 0 };
+        assert_eq!(*replicas, want, "{name}: {sets:?}");
+    }
+    assert_eq!(sets.len(), 4, "{sets:?}");
+
+    wait(&w, "v2 stable", 90, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    })
+    .await?;
+    wait_sets(&w, "deleted", <[_]>::is_empty).await?;
+    let reasons = reasons(&w).await?;
+    let count = |reason: &str| reasons.iter().filter(|r| *r == reason).count();
+    assert_eq!(
+        (
+            count("ExperimentCreated"),
+            count("ExperimentFailed"),
+            count("ExperimentSuccessful")
+        ),
+        (2, 1, 1),
+        "{reasons:?}"
+    );
     Ok(())
 }
