@@ -123,8 +123,10 @@ async fn world(canary_errors: f64, fail_above: Option<f64>) -> anyhow::Result<Wo
     stack.start_controller_with("controller-1", Some(Arc::new(PrometheusSource)));
 
     let mut metric = prometheus_metric("error-rate", &prom.address(), &error_ratio());
-    // The first measurement once the experiment's pods have been scraped; one more after it.
-    let mut extra = json!({"interval": "1s", "initialDelay": "3s", "count": 2});
+    // The first measurement once the experiment's pods have been scraped (should a slow
+    // scrape leave it without data, that one Inconclusive is tolerated); one more after it.
+    let mut extra = json!({"interval": "1s", "initialDelay": "3s", "count": 2,
+                           "inconclusiveLimit": 1});
     if let Some(limit) = fail_above {
         extra["failureCondition"] = json!(format!("result[0] > {limit}"));
     }
@@ -209,15 +211,18 @@ fn serve_experiment(
     })
 }
 
+/// The hashes each Service selected.
+type Selections = Arc<Mutex<BTreeMap<&'static str, BTreeSet<Option<String>>>>>;
+
 /// Every 100 ms records the hashes the Services `web-stable` and `web-canary` select.
 struct ServiceWatch {
-    seen: Arc<Mutex<BTreeMap<&'static str, BTreeSet<Option<String>>>>>,
+    seen: Selections,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl ServiceWatch {
     fn start(stack: &Stack) -> Self {
-        let seen: Arc<Mutex<BTreeMap<&'static str, BTreeSet<Option<String>>>>> = Arc::default();
+        let seen: Selections = Arc::default();
         let record = seen.clone();
         let client = stack.client.clone();
         let task = tokio::spawn(async move {
@@ -406,9 +411,10 @@ async fn experiment_with_a_failing_canary_aborts_the_release() -> R {
     let run = w.the_run_checked(&canary).await?;
     let run_status = run.status.unwrap_or_default();
     assert_eq!(run_status.phase, Some(AnalysisPhase::Failed));
-    let value = run_status.metric_results[0].measurements[0]
-        .value
-        .clone()
+    let value = run_status.metric_results[0]
+        .measurements
+        .last()
+        .and_then(|m| m.value.clone())
         .unwrap_or_default();
     assert!(
         value.starts_with("[0.5"),
@@ -593,7 +599,8 @@ fn kubectl_installed() -> bool {
 /// experiment whose analysis is Inconclusive pauses the Rollout with the reason
 /// `InconclusiveExperiment`, which a release script waits on with kubectl; a promotion accepts
 /// the experiment and the release goes on. Here the canary's error ratio 0.2 meets neither
-/// the successCondition (< 0.05) nor the failureCondition (> 0.5); the installed kubectl talks
+/// the successCondition (< 0.05) nor the failureCondition (> 0.5), twice (over the
+/// inconclusiveLimit of 1); the installed kubectl talks
 /// to the simulated cluster over HTTP (skipped when kubectl is missing).
 #[tokio::test]
 async fn inconclusive_experiment_pauses_for_kubectl_wait_and_a_promotion_goes_on() -> R {
@@ -647,9 +654,10 @@ async fn inconclusive_experiment_pauses_for_kubectl_wait_and_a_promotion_goes_on
     assert_eq!(exp.phase, "Inconclusive");
     let run = the_run(&w).await?.status.unwrap_or_default();
     assert_eq!(run.phase, Some(AnalysisPhase::Inconclusive));
-    let value = run.metric_results[0].measurements[0]
-        .value
-        .clone()
+    let value = run.metric_results[0]
+        .measurements
+        .last()
+        .and_then(|m| m.value.clone())
         .unwrap_or_default();
     assert!(
         value.starts_with("[0.2"),
