@@ -8,6 +8,7 @@ mod argo_semantics;
 mod bluegreen;
 mod canary;
 mod events;
+mod experiment;
 mod harness;
 mod header_mirror_routes;
 mod kayenta;
