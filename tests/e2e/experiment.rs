@@ -66,7 +66,8 @@ fn error_ratio() -> String {
 
 /// The steps: setWeight 20, an experiment of `baseline` (stable) and `canary` (canary) for
 /// [`DURATION`] compared by `compare` (the `error-rate` template on the experiment canary's
-/// hash, required for completion), setWeight 100.
+/// hash; not `requiredForCompletion`, so the duration decides when it succeeds, as Argo's
+/// Experiment does), setWeight 100.
 fn steps() -> Value {
     json!({
         "scaleDownDelaySeconds": 0,
@@ -81,8 +82,7 @@ fn steps() -> Value {
                 "analyses": [{
                     "name": "compare",
                     "templateName": "error-rate",
-                    "args": [{"name": "hash", "value": "{{templates.canary.podTemplateHash}}"}],
-                    "requiredForCompletion": true
+                    "args": [{"name": "hash", "value": "{{templates.canary.podTemplateHash}}"}]
                 }]
             }},
             {"setWeight": 100}
