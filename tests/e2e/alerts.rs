@@ -37,17 +37,6 @@ fn alerts_spec(w: &World) -> Value {
            "interval": "1s"})
 }
 
-async fn wait(
-    w: &World,
-    what: &str,
-    secs: u64,
-    f: impl Fn(&Rollout) -> bool,
-) -> anyhow::Result<Rollout> {
-    Ok(w.stack
-        .wait_for(NS, "web", Duration::from_secs(secs), what, f)
-        .await?)
-}
-
 /// A paused canary of `app:2` over `app:1` (no router: replica ratio), with `spec.alerts`.
 async fn paused_canary(w: &World) -> R {
     let rollout = canary_rollout(
@@ -58,12 +47,12 @@ async fn paused_canary(w: &World) -> R {
                "steps": [{"setWeight": 50}, {"pause": {}}]}),
     );
     w.stack.apply_yaml(&rollout.to_string(), NS).await?;
-    wait(w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
     w.stack.set_image(NS, "web", "app", "app:2").await?;
-    wait(w, "paused at 50%", 30, |r| {
+    wait_web(&w.stack, "paused at 50%", 30, |r| {
         phase(r) == Some(RolloutPhase::Paused)
     })
     .await?;
@@ -94,7 +83,7 @@ async fn an_alert_on_the_canary_revision_aborts_the_release() -> R {
     let w = world().await?;
     paused_canary(&w).await?;
     fire(&w, "HighErrorRate", &image_hash("web", "app:2")).await?;
-    let r = wait(&w, "aborted by the alert", 30, |r| {
+    let r = wait_web(&w.stack, "aborted by the alert", 30, |r| {
         abort_reason(r) == Some(AbortReason::AlertFiring)
     })
     .await?;
@@ -136,7 +125,7 @@ async fn an_alert_on_the_stable_revision_or_a_silenced_one_is_not_acted_on() -> 
     fire(&w, "Flaky", &v2).await?;
     // Several pulls later the release still waits at its pause.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let r = wait(&w, "still paused", 5, |_| true).await?;
+    let r = wait_web(&w.stack, "still paused", 5, |_| true).await?;
     assert_eq!(phase(&r), Some(RolloutPhase::Paused), "{:?}", r.status);
     assert_eq!(abort_reason(&r), None);
     let c = r
@@ -158,7 +147,7 @@ async fn a_stopped_alertmanager_rolls_nothing_back_and_the_condition_says_so() -
     let mut w = world().await?;
     paused_canary(&w).await?;
     w.am.stop();
-    let r = wait(&w, "AlertSource False", 30, |r| {
+    let r = wait_web(&w.stack, "AlertSource False", 30, |r| {
         r.status.as_ref().is_some_and(|s| {
             s.conditions
                 .iter()
@@ -182,14 +171,14 @@ async fn a_blue_green_release_alerting_inside_its_guard_window_goes_back() -> R 
         json!({"autoPromotionEnabled": true, "scaleDownDelaySeconds": 1}),
     );
     w.stack.apply_yaml(&rollout.to_string(), NS).await?;
-    wait(&w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
     let v1 = image_hash("web", "app:1");
     let v2 = image_hash("web", "app:2");
     w.stack.set_image(NS, "web", "app", "app:2").await?;
-    let r = wait(&w, "v2 promoted and guarded", 30, |r| {
+    let r = wait_web(&w.stack, "v2 promoted and guarded", 30, |r| {
         r.status
             .as_ref()
             .is_some_and(|s| s.stable_rs.as_deref() == Some(v2.as_str()) && s.guard.is_some())
@@ -202,7 +191,7 @@ async fn a_blue_green_release_alerting_inside_its_guard_window_goes_back() -> R 
     let sets = replica_sets(&w.stack, "web").await?;
     assert!(sets.iter().any(|(h, n, _)| *h == v1 && *n == 3), "{sets:?}");
     fire(&w, "HighErrorRate", &v2).await?;
-    wait(&w, "back on v1", 30, |r| {
+    wait_web(&w.stack, "back on v1", 30, |r| {
         r.status
             .as_ref()
             .is_some_and(|s| s.stable_rs.as_deref() == Some(v1.as_str()))
@@ -260,12 +249,12 @@ async fn a_webhook_delivery_wakes_the_rollout_at_once() -> R {
                "steps": [{"setWeight": 50}, {"pause": {}}]}),
     );
     w.stack.apply_yaml(&rollout.to_string(), NS).await?;
-    wait(&w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
     w.stack.set_image(NS, "web", "app", "app:2").await?;
-    wait(&w, "paused at 50%", 30, |r| {
+    wait_web(&w.stack, "paused at 50%", 30, |r| {
         phase(r) == Some(RolloutPhase::Paused)
     })
     .await?;
@@ -284,7 +273,7 @@ async fn a_webhook_delivery_wakes_the_rollout_at_once() -> R {
     assert_eq!(refused.status().as_u16(), 401);
 
     fire(&w, "HighErrorRate", &image_hash("web", "app:2")).await?;
-    let r = wait(&w, "aborted by the pushed alert", 30, |r| {
+    let r = wait_web(&w.stack, "aborted by the pushed alert", 30, |r| {
         abort_reason(r) == Some(AbortReason::AlertFiring)
     })
     .await?;
@@ -308,20 +297,20 @@ async fn a_blue_green_preview_alerting_before_the_switch_never_gets_active_traff
         json!({"autoPromotionEnabled": false}),
     );
     w.stack.apply_yaml(&rollout.to_string(), NS).await?;
-    wait(&w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
     let v1 = image_hash("web", "app:1");
     let v2 = image_hash("web", "app:2");
     w.stack.set_image(NS, "web", "app", "app:2").await?;
-    wait(&w, "waiting for promotion", 30, |r| {
+    wait_web(&w.stack, "waiting for promotion", 30, |r| {
         phase(r) == Some(RolloutPhase::Paused)
     })
     .await?;
     assert_eq!(selected(&w.stack, "web-preview").await?, Some(v2.clone()));
     fire(&w, "HighErrorRate", &v2).await?;
-    wait(&w, "aborted by the alert", 30, |r| {
+    wait_web(&w.stack, "aborted by the alert", 30, |r| {
         abort_reason(r) == Some(AbortReason::AlertFiring)
     })
     .await?;
@@ -351,7 +340,7 @@ async fn a_blue_green_release_alerting_after_the_switch_is_switched_back() -> R 
                "postPromotionAnalysis": rollgate_test_support::analysis_ref("slow")}),
     );
     w.stack.apply_yaml(&rollout.to_string(), NS).await?;
-    wait(&w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
@@ -367,14 +356,14 @@ async fn a_blue_green_release_alerting_after_the_switch_is_switched_back() -> R 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(switched, "the active Service never selected v2");
-    let r = wait(&w, "post-promotion analysis running", 5, |_| true).await?;
+    let r = wait_web(&w.stack, "post-promotion analysis running", 5, |_| true).await?;
     assert_eq!(
         r.status.as_ref().and_then(|s| s.stable_rs.clone()),
         Some(v1.clone()),
         "v2 is not stable before its post-promotion analysis ends"
     );
     fire(&w, "HighErrorRate", &v2).await?;
-    wait(&w, "switched back", 30, |r| {
+    wait_web(&w.stack, "switched back", 30, |r| {
         abort_reason(r) == Some(AbortReason::AlertFiring)
     })
     .await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::ListParams;
-use rollgate_api::{AnalysisRun, Rollout, RolloutPhase};
+use rollgate_api::{AnalysisRun, RolloutPhase};
 use rollgate_controller::metrics_source::PrometheusSource;
 use rollgate_e2e::*;
 use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
@@ -121,23 +121,8 @@ fn canary_rollout(steps: Value) -> String {
     .to_string()
 }
 
-async fn wait(
-    w: &World,
-    what: &str,
-    secs: u64,
-    f: impl Fn(&Rollout) -> bool,
-) -> anyhow::Result<Rollout> {
-    Ok(w.stack
-        .wait_for(NS, "web", Duration::from_secs(secs), what, f)
-        .await?)
-}
-
-fn stable(r: &Rollout) -> Option<String> {
-    r.status.as_ref().and_then(|s| s.stable_rs.clone())
-}
-
 async fn release_v2(w: &World) -> R {
-    wait(w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
@@ -201,8 +186,8 @@ async fn a_canary_whose_error_rate_stays_low_is_promoted() -> R {
     let (phases, recorder) = record_run_phases(&w);
     release_v2(&w).await?;
     let v2 = hash_of("app:2");
-    wait(&w, "v2 stable", 60, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    wait_web(&w.stack, "v2 stable", 60, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     recorder.abort();
@@ -260,7 +245,7 @@ async fn a_canary_whose_error_rate_rises_at_step_2_is_rolled_back_with_the_value
     release_v2(&w).await?;
     // The new version starts failing while its analysis runs.
     w.metrics.set_traffic("2", &hash_of("app:2"), 100.0, 0.4);
-    let aborted = wait(&w, "rolled back", 60, |r| {
+    let aborted = wait_web(&w.stack, "rolled back", 60, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
@@ -271,7 +256,7 @@ async fn a_canary_whose_error_rate_rises_at_step_2_is_rolled_back_with_the_value
         "{msg}"
     );
     assert!(msg.contains("value [0."), "{msg}");
-    assert_eq!(stable(&aborted), Some(hash_of("app:1")));
+    assert_eq!(stable_rs(&aborted), Some(hash_of("app:1")));
     let weights = aborted
         .status
         .and_then(|s| s.canary)
@@ -300,7 +285,7 @@ async fn blue_green_with_a_failing_pre_promotion_analysis_never_switches() -> R 
         .await?;
     let monitor = Monitor::start(&w.stack, "web", 2);
     release_v2(&w).await?;
-    let aborted = wait(&w, "aborted", 60, |r| {
+    let aborted = wait_web(&w.stack, "aborted", 60, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
@@ -332,7 +317,7 @@ async fn blue_green_with_a_failing_post_promotion_analysis_switches_back() -> R 
         )
         .await?;
     release_v2(&w).await?;
-    let aborted = wait(&w, "switched back", 60, |r| {
+    let aborted = wait_web(&w.stack, "switched back", 60, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
@@ -396,20 +381,25 @@ async fn a_guard_analysis_that_fails_after_full_promotion_switches_back() -> R {
     release_v2(&w).await?;
     let v1 = hash_of("app:1");
     let v2 = hash_of("app:2");
-    let guarded = wait(&w, "v2 stable and guarded by a running analysis", 60, |r| {
-        stable(r).as_deref() == Some(v2.as_str())
-            && r.status
-                .as_ref()
-                .and_then(|s| s.guard.as_ref())
-                .is_some_and(|g| g.analysis_run.is_some())
-    })
+    let guarded = wait_web(
+        &w.stack,
+        "v2 stable and guarded by a running analysis",
+        60,
+        |r| {
+            stable_rs(r).as_deref() == Some(v2.as_str())
+                && r.status
+                    .as_ref()
+                    .and_then(|s| s.guard.as_ref())
+                    .is_some_and(|g| g.analysis_run.is_some())
+        },
+    )
     .await?;
     assert_eq!(phase(&guarded), Some(RolloutPhase::Healthy));
     assert_eq!(selected(&w.stack, "web-active").await?, Some(v2.clone()));
     // After full promotion, v2 starts failing.
     w.metrics.set_traffic("2", &v2, 100.0, 0.4);
-    let back = wait(&w, "back on v1", 60, |r| {
-        stable(r).as_deref() == Some(v1.as_str())
+    let back = wait_web(&w.stack, "back on v1", 60, |r| {
+        stable_rs(r).as_deref() == Some(v1.as_str())
     })
     .await?;
     let s = back.status.clone().unwrap_or_default();
@@ -466,7 +456,10 @@ async fn prometheus_down_mid_analysis_pauses_and_retry_continues_once_it_is_back
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     w.prom.stop();
-    let paused = wait(&w, "paused", 30, |r| phase(r) == Some(RolloutPhase::Paused)).await?;
+    let paused = wait_web(&w.stack, "paused", 30, |r| {
+        phase(r) == Some(RolloutPhase::Paused)
+    })
+    .await?;
     assert!(
         message(&paused).contains("could not measure"),
         "{}",
@@ -476,7 +469,7 @@ async fn prometheus_down_mid_analysis_pauses_and_retry_continues_once_it_is_back
     tokio::time::sleep(Duration::from_secs(4)).await;
     let still = w.stack.rollout(NS, "web").await?;
     assert_eq!(phase(&still), Some(RolloutPhase::Paused));
-    assert_eq!(stable(&still), Some(hash_of("app:1")));
+    assert_eq!(stable_rs(&still), Some(hash_of("app:1")));
 
     w.prom.restart().await?;
     w.prom
@@ -495,8 +488,8 @@ async fn prometheus_down_mid_analysis_pauses_and_retry_continues_once_it_is_back
     .await?;
     assert!(said.contains("runs again"), "{said}");
     let v2 = hash_of("app:2");
-    wait(&w, "v2 stable after retry", 60, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    wait_web(&w.stack, "v2 stable after retry", 60, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     assert_eq!(runs(&w).await?.len(), 2, "retry started a second run");
@@ -516,13 +509,13 @@ async fn with_error_policy_abort_an_outage_aborts() -> R {
             NS,
         )
         .await?;
-    wait(&w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
     w.prom.stop();
     w.stack.set_image(NS, "web", "app", "app:2").await?;
-    let aborted = wait(&w, "aborted", 60, |r| {
+    let aborted = wait_web(&w.stack, "aborted", 60, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
@@ -531,7 +524,7 @@ async fn with_error_policy_abort_an_outage_aborts() -> R {
         "{}",
         message(&aborted)
     );
-    assert_eq!(stable(&aborted), Some(hash_of("app:1")));
+    assert_eq!(stable_rs(&aborted), Some(hash_of("app:1")));
     Ok(())
 }
 
@@ -559,7 +552,7 @@ async fn an_unknown_metric_is_inconclusive_and_a_promql_syntax_error_an_invalid_
         .await?;
     release_v2(&w).await?;
     // An unknown metric answers with no data: inconclusive by default, a pause for a human.
-    let paused = wait(&w, "inconclusive", 30, |r| {
+    let paused = wait_web(&w.stack, "inconclusive", 30, |r| {
         phase(r) == Some(RolloutPhase::Paused) && message(r).contains("inconclusive")
     })
     .await?;
@@ -568,7 +561,7 @@ async fn an_unknown_metric_is_inconclusive_and_a_promql_syntax_error_an_invalid_
     // A query that is not PromQL is refused before anything moves: no ReplicaSet for app:3.
     w.stack.apply_yaml(&template("sum(rate(("), NS).await?;
     w.stack.set_image(NS, "web", "app", "app:3").await?;
-    let invalid = wait(&w, "invalid", 30, |r| {
+    let invalid = wait_web(&w.stack, "invalid", 30, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
@@ -605,7 +598,7 @@ async fn an_invalid_cel_condition_is_an_invalid_spec_before_any_traffic_moves() 
             NS,
         )
         .await?;
-    let r = wait(&w, "invalid", 30, |r| {
+    let r = wait_web(&w.stack, "invalid", 30, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
@@ -654,8 +647,8 @@ async fn credentials_and_arguments_come_from_secrets() -> R {
         .await?;
     release_v2(&w).await?;
     let v2 = hash_of("app:2");
-    wait(&w, "v2 stable", 60, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    wait_web(&w.stack, "v2 stable", 60, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     // The Secret's value was used to measure but never written into the run.

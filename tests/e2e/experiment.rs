@@ -260,24 +260,9 @@ impl Drop for ServiceWatch {
     }
 }
 
-async fn wait(
-    w: &World,
-    what: &str,
-    secs: u64,
-    f: impl Fn(&Rollout) -> bool,
-) -> anyhow::Result<Rollout> {
-    Ok(w.stack
-        .wait_for(NS, "web", Duration::from_secs(secs), what, f)
-        .await?)
-}
-
-fn stable(r: &Rollout) -> Option<String> {
-    r.status.as_ref().and_then(|s| s.stable_rs.clone())
-}
-
 /// Waits until the experiment is Running and returns it.
 async fn wait_running(w: &World) -> anyhow::Result<ExperimentStatus> {
-    let r = wait(w, "experiment Running", 60, |r| {
+    let r = wait_web(&w.stack, "experiment Running", 60, |r| {
         experiment(r).is_some_and(|e| e.phase == "Running")
     })
     .await?;
@@ -391,7 +376,7 @@ async fn experiment_with_a_failing_canary_aborts_the_release() -> R {
         .map(|t| t.pod_template_hash.clone())
         .ok_or_else(|| anyhow::anyhow!("no canary template in {running:?}"))?;
 
-    let aborted = wait(&w, "aborted", 60, |r| {
+    let aborted = wait_web(&w.stack, "aborted", 60, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
@@ -402,7 +387,7 @@ async fn experiment_with_a_failing_canary_aborts_the_release() -> R {
         "{}",
         message(&aborted)
     );
-    assert_eq!(stable(&aborted), Some(v1.clone()));
+    assert_eq!(stable_rs(&aborted), Some(v1.clone()));
     assert!(
         message(&aborted).contains("experiment's \"compare\""),
         "{}",
@@ -474,7 +459,7 @@ async fn experiment_with_a_good_canary_runs_its_duration_and_the_release_complet
     );
     // Argo's experiment status lists its AnalysisRuns while it runs; the Progressing
     // condition says why the rollout waits.
-    let r = wait(&w, "the experiment's analysis listed", 30, |r| {
+    let r = wait_web(&w.stack, "the experiment's analysis listed", 30, |r| {
         experiment(r).is_some_and(|e| e.analysis_runs.iter().any(|a| a.analysis == "compare"))
     })
     .await?;
@@ -509,8 +494,8 @@ async fn experiment_with_a_good_canary_runs_its_duration_and_the_release_complet
         .clone()
         .ok_or_else(|| anyhow::anyhow!("a Running experiment has availableAt"))?;
 
-    let done = wait(&w, "v2 stable", 90, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    let done = wait_web(&w.stack, "v2 stable", 90, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     assert_eq!(
@@ -681,8 +666,8 @@ async fn inconclusive_experiment_pauses_for_kubectl_wait_and_a_promotion_goes_on
         w.stack.sim.now(),
     )
     .await?;
-    let done = wait(&w, "v2 stable", 60, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    let done = wait_web(&w.stack, "v2 stable", 60, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     assert!(
@@ -728,7 +713,7 @@ async fn experiment_retried_after_a_failure_runs_anew_and_both_are_cleaned_up() 
     let w = world(0.5, None).await?;
     let v2 = hash_of("app:2");
     let first = wait_running(&w).await?;
-    wait(&w, "aborted", 60, |r| {
+    wait_web(&w.stack, "aborted", 60, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
@@ -744,7 +729,7 @@ async fn experiment_retried_after_a_failure_runs_anew_and_both_are_cleaned_up() 
         w.stack.sim.now(),
     )
     .await?;
-    let second = wait(&w, "a new experiment Running", 60, |r| {
+    let second = wait_web(&w.stack, "a new experiment Running", 60, |r| {
         experiment(r).is_some_and(|e| e.phase == "Running" && e.name != first.name)
     })
     .await?;
@@ -772,8 +757,8 @@ async fn experiment_retried_after_a_failure_runs_anew_and_both_are_cleaned_up() 
     }
     assert_eq!(sets.len(), 4, "{sets:?}");
 
-    wait(&w, "v2 stable", 90, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    wait_web(&w.stack, "v2 stable", 90, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     wait_sets(&w, "deleted", <[_]>::is_empty).await?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::ListParams;
-use rollgate_api::{AnalysisPhase, AnalysisRun, Rollout, RolloutPhase};
+use rollgate_api::{AnalysisPhase, AnalysisRun, RolloutPhase};
 use rollgate_controller::metrics_source::PrometheusSource;
 use rollgate_e2e::*;
 use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
@@ -123,27 +123,12 @@ async fn world(canary_errors: u64) -> anyhow::Result<World> {
         _traffic: traffic,
         _server: server,
     };
-    wait(&w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
     w.stack.set_image(NS, "web", "app", "app:2").await?;
     Ok(w)
-}
-
-async fn wait(
-    w: &World,
-    what: &str,
-    secs: u64,
-    f: impl Fn(&Rollout) -> bool,
-) -> anyhow::Result<Rollout> {
-    Ok(w.stack
-        .wait_for(NS, "web", Duration::from_secs(secs), what, f)
-        .await?)
-}
-
-fn stable(r: &Rollout) -> Option<String> {
-    r.status.as_ref().and_then(|s| s.stable_rs.clone())
 }
 
 async fn the_run(w: &World) -> anyhow::Result<AnalysisRun> {
@@ -158,11 +143,11 @@ async fn the_run(w: &World) -> anyhow::Result<AnalysisRun> {
 #[tokio::test]
 async fn a_canary_with_three_times_the_errors_fails_at_the_horizon() -> R {
     let w = world(3).await?;
-    let aborted = wait(&w, "rolled back", 90, |r| {
+    let aborted = wait_web(&w.stack, "rolled back", 90, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
-    assert_eq!(stable(&aborted), Some(hash_of("app:1")));
+    assert_eq!(stable_rs(&aborted), Some(hash_of("app:1")));
     let msg = message(&aborted);
     assert!(
         msg.contains("metric \"score\" failed: the canary failed: score 0 < marginal 75"),
@@ -198,8 +183,8 @@ async fn a_canary_with_three_times_the_errors_fails_at_the_horizon() -> R {
 async fn a_canary_as_good_as_the_stable_revision_passes() -> R {
     let w = world(1).await?;
     let v2 = hash_of("app:2");
-    wait(&w, "v2 stable", 90, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    wait_web(&w.stack, "v2 stable", 90, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     let status = the_run(&w).await?.status.unwrap_or_default();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::ListParams;
-use rollgate_api::{AnalysisPhase, AnalysisRun, Rollout, RolloutPhase};
+use rollgate_api::{AnalysisPhase, AnalysisRun, RolloutPhase};
 use rollgate_controller::metrics_source::PrometheusSource;
 use rollgate_e2e::*;
 use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
@@ -158,27 +158,12 @@ async fn world_with(
             NS,
         )
         .await?;
-    wait(&w, "first deploy", 30, |r| {
+    wait_web(&w.stack, "first deploy", 30, |r| {
         phase(r) == Some(RolloutPhase::Healthy)
     })
     .await?;
     w.stack.set_image(NS, "web", "app", "app:2").await?;
     Ok(w)
-}
-
-async fn wait(
-    w: &World,
-    what: &str,
-    secs: u64,
-    f: impl Fn(&Rollout) -> bool,
-) -> anyhow::Result<Rollout> {
-    Ok(w.stack
-        .wait_for(NS, "web", Duration::from_secs(secs), what, f)
-        .await?)
-}
-
-fn stable(r: &Rollout) -> Option<String> {
-    r.status.as_ref().and_then(|s| s.stable_rs.clone())
 }
 
 async fn the_run(w: &World) -> anyhow::Result<AnalysisRun> {
@@ -193,11 +178,11 @@ async fn the_run(w: &World) -> anyhow::Result<AnalysisRun> {
 #[tokio::test]
 async fn a_canary_with_three_times_the_errors_is_rolled_back_after_a_few_scrapes() -> R {
     let w = world(3).await?;
-    let aborted = wait(&w, "rolled back", 60, |r| {
+    let aborted = wait_web(&w.stack, "rolled back", 60, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
-    assert_eq!(stable(&aborted), Some(hash_of("app:1")));
+    assert_eq!(stable_rs(&aborted), Some(hash_of("app:1")));
     let msg = message(&aborted);
     assert!(
         msg.contains("metric \"errors\" failed: the canary has more events"),
@@ -236,8 +221,8 @@ async fn a_canary_with_three_times_the_errors_is_rolled_back_after_a_few_scrapes
 async fn a_canary_as_good_as_the_stable_revision_passes() -> R {
     let w = world(1).await?;
     let v2 = hash_of("app:2");
-    wait(&w, "v2 stable", 90, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    wait_web(&w.stack, "v2 stable", 90, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     let status = the_run(&w).await?.status.unwrap_or_default();
@@ -262,11 +247,11 @@ async fn a_query_returning_several_series_is_an_error_naming_it_never_a_failure(
         json!({"consecutiveErrorLimit": 1}),
     )
     .await?;
-    let paused = wait(&w, "paused on the analysis error", 60, |r| {
+    let paused = wait_web(&w.stack, "paused on the analysis error", 60, |r| {
         phase(r) == Some(RolloutPhase::Paused)
     })
     .await?;
-    assert_eq!(stable(&paused), Some(hash_of("app:1")));
+    assert_eq!(stable_rs(&paused), Some(hash_of("app:1")));
     let status = the_run(&w).await?.status.unwrap_or_default();
     assert_eq!(status.phase, Some(AnalysisPhase::Error));
     let m = &status.metric_results[0];
@@ -290,11 +275,11 @@ async fn a_canary_with_three_times_the_slow_requests_is_rolled_back_after_a_few_
     // As many errors as the stable revision, three times its requests above the SLO bucket.
     let canary = Canary { errors: 1, slow: 3 };
     let w = world_with(canary, &slow_requests("{{args.hash}}"), latency_metric()).await?;
-    let aborted = wait(&w, "rolled back", 60, |r| {
+    let aborted = wait_web(&w.stack, "rolled back", 60, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
     .await?;
-    assert_eq!(stable(&aborted), Some(hash_of("app:1")));
+    assert_eq!(stable_rs(&aborted), Some(hash_of("app:1")));
     let msg = message(&aborted);
     assert!(
         msg.contains("metric \"latency\" failed: the canary has more events"),
@@ -334,8 +319,8 @@ async fn a_canary_as_fast_as_the_stable_revision_passes_the_latency_test() -> R 
     let canary = Canary { errors: 1, slow: 1 };
     let w = world_with(canary, &slow_requests("{{args.hash}}"), latency_metric()).await?;
     let v2 = hash_of("app:2");
-    wait(&w, "v2 stable", 90, |r| {
-        phase(r) == Some(RolloutPhase::Healthy) && stable(r).as_deref() == Some(v2.as_str())
+    wait_web(&w.stack, "v2 stable", 90, |r| {
+        phase(r) == Some(RolloutPhase::Healthy) && stable_rs(r).as_deref() == Some(v2.as_str())
     })
     .await?;
     let status = the_run(&w).await?.status.unwrap_or_default();

@@ -92,6 +92,24 @@ pub fn message(r: &Rollout) -> String {
         .unwrap_or_default()
 }
 
+/// Waits up to `secs` for the rollout `web` in [`NS`] to satisfy `f` (`what` names it in the
+/// error on time-out).
+pub async fn wait_web(
+    stack: &Stack,
+    what: &str,
+    secs: u64,
+    f: impl Fn(&Rollout) -> bool,
+) -> anyhow::Result<Rollout> {
+    Ok(stack
+        .wait_for(NS, "web", Duration::from_secs(secs), what, f)
+        .await?)
+}
+
+/// A rollout's `status.stableRS`.
+pub fn stable_rs(r: &Rollout) -> Option<String> {
+    r.status.as_ref().and_then(|s| s.stable_rs.clone())
+}
+
 /// Waits (virtual time) until the rollout reaches `want`.
 pub async fn wait_phase(
     stack: &Stack,
