@@ -181,25 +181,7 @@ pub(crate) fn validate(
     for (j, t) in e.templates.iter().enumerate() {
         let f = format!("{field}.templates[{j}]");
         let name = t.name.as_deref().unwrap_or_default();
-        if name.is_empty() {
-            problems.push(problem(
-                format!("{f}.name"),
-                "required, expected a name (a lower-case DNS label)",
-            ));
-        } else if !crate::validate::is_dns_label(name) {
-            problems.push(problem(
-                format!("{f}.name"),
-                format!(
-                    "{name:?}: a lower-case DNS label expected (at most 63 of a-z, 0-9 and '-', \
-                     starting and ending with a letter or digit)"
-                ),
-            ));
-        } else if !names.insert(name) {
-            problems.push(problem(
-                format!("{f}.name"),
-                format!("{name:?} is used by another template of the step"),
-            ));
-        }
+        check_name(&format!("{f}.name"), name, "template", &mut names, problems);
         let spec_ref = match t.spec_ref.as_deref() {
             Some("stable") => Some(SpecRef::Stable),
             Some("canary") => Some(SpecRef::Canary),
@@ -290,22 +272,13 @@ pub(crate) fn validate(
     for (j, a) in e.analyses.iter().enumerate() {
         let f = format!("{field}.analyses[{j}]");
         let name = a.name.as_deref().unwrap_or_default();
-        if name.is_empty() {
-            problems.push(problem(
-                format!("{f}.name"),
-                "required, expected a name (a lower-case DNS label)",
-            ));
-        } else if !crate::validate::is_dns_label(name) {
-            problems.push(problem(
-                format!("{f}.name"),
-                format!("{name:?}: a lower-case DNS label expected"),
-            ));
-        } else if !analysis_names.insert(name) {
-            problems.push(problem(
-                format!("{f}.name"),
-                format!("{name:?} is used by another analysis of the step"),
-            ));
-        }
+        check_name(
+            &format!("{f}.name"),
+            name,
+            "analysis",
+            &mut analysis_names,
+            problems,
+        );
         if a.template_name.as_deref().is_none_or(str::is_empty) {
             problems.push(problem(
                 format!("{f}.templateName"),
@@ -360,6 +333,37 @@ pub(crate) fn validate(
             analyses,
         }))
     })
+}
+
+/// Checks the name of a template or an analysis of the step at `field`: present, a lower-case
+/// DNS label (it goes into object names and label values), and not one of `names` (the
+/// `kind`'s names so far, which it joins).
+fn check_name<'a>(
+    field: &str,
+    name: &'a str,
+    kind: &str,
+    names: &mut BTreeSet<&'a str>,
+    problems: &mut Vec<Problem>,
+) {
+    if name.is_empty() {
+        problems.push(problem(
+            field,
+            "required, expected a name (a lower-case DNS label)",
+        ));
+    } else if !crate::validate::is_dns_label(name) {
+        problems.push(problem(
+            field,
+            format!(
+                "{name:?}: a lower-case DNS label expected (at most 63 of a-z, 0-9 and '-', \
+                 starting and ending with a letter or digit)"
+            ),
+        ));
+    } else if !names.insert(name) {
+        problems.push(problem(
+            field,
+            format!("{name:?} is used by another {kind} of the step"),
+        ));
+    }
 }
 
 /// The name of a new experiment for step `i` of the release of `hash`: Argo's
