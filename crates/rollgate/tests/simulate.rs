@@ -68,14 +68,14 @@ fn an_experiment_prints_its_replica_sets_phase_and_measurements() {
     for want in [
         "event ExperimentCreated      Experiment web-",
         "-baseline, web-",
-        "0/1 (experiment baseline)",
+        "0/1 (experiment baseline), ",
+        "0/1 (experiment canary)] experiment Pending",
         "1/1 (experiment canary)] experiment Running",
         "measure baseline-error-rate = [0.01",
         "measure canary-error-rate = [0.02",
         "event ExperimentSuccessful   Experiment web-",
         "measure canary-error-rate = [0.19",
         "! event ExperimentFailed",
-        "pods[4fhkfv5cwg 4/4] experiment Failed",
         "2 passed, 0 failed, 0 could not run",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
