@@ -15,9 +15,7 @@
 //! A query that names the pod-template hash of an experiment's ReplicaSet (an argument
 //! `{{templates.<name>.podTemplateHash}}` of a canary `experiment` step's analysis) reads the
 //! values of the revision whose pod template that ReplicaSet runs: the release's for a
-//! `specRef: canary` template, the stable ReplicaSet's for `specRef: stable`. Experiment
-//! ReplicaSets take no part in the traffic of `sequential` counters: no Service of the
-//! rollout selects their pods.
+//! `specRef: canary` template, the stable ReplicaSet's for `specRef: stable`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -109,7 +107,6 @@ impl ScenarioMetrics {
             .list_objects("apps/v1", "replicasets", Some(about.namespace))
             .into_iter()
             .filter(|rs| rs["metadata"]["labels"][ROLLOUT_NAME] == rollout.as_str())
-            .filter(|rs| rs["metadata"]["labels"][EXPERIMENT_TEMPLATE].is_null())
             .filter_map(|rs| {
                 let hash = rs["metadata"]["labels"][POD_TEMPLATE_HASH].as_str()?;
                 let ready = rs["status"]["readyReplicas"].as_f64().unwrap_or(0.0);
@@ -297,21 +294,19 @@ impl ScenarioMetrics {
     fn sample(
         &self,
         about: &QueryFor<'_>,
-        query: &str,
         name: &str,
         side: SampleSide,
     ) -> Result<Option<f64>, String> {
         let Some(values) = self.metrics.get(name) else {
             return Ok(None);
         };
-        let hash = match (self.experiment_hash_in(about.namespace, query), side) {
-            (Some(hash), _) => hash,
-            (None, SampleSide::Canary) => about
+        let hash = match side {
+            SampleSide::Canary => about
                 .labels
                 .get(POD_TEMPLATE_HASH)
                 .cloned()
                 .ok_or("the run names no pod-template hash")?,
-            (None, SampleSide::Baseline) => {
+            SampleSide::Baseline => {
                 let rollout = about
                     .labels
                     .get(ROLLOUT_NAME)
@@ -376,7 +371,7 @@ impl MetricSource for ScenarioMetrics {
             (Some(series), _) => self
                 .counter(&about, series)
                 .map(|v| QueryResult::Vector(vec![(BTreeMap::new(), v)])),
-            (None, Some((name, side))) => self.sample(&about, &request.query, name, side).map(one),
+            (None, Some((name, side))) => self.sample(&about, name, side).map(one),
             (None, None) => self.value(about, &request.query).map(one),
         };
         Box::pin(async move { answer })
