@@ -8,7 +8,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use rollgate_api::Rollout;
-use rollgate_api::labels::{POD_TEMPLATE_HASH, ROLLOUT_NAME};
+use rollgate_api::labels::{EXPERIMENT_TEMPLATE, POD_TEMPLATE_HASH, ROLLOUT_NAME};
 
 use crate::LocalError;
 
@@ -21,6 +21,8 @@ pub struct RsView {
     pub ready: i32,
     /// Desired pods.
     pub desired: i32,
+    /// For a ReplicaSet of a canary `experiment` step: its template's name.
+    pub experiment: Option<String>,
 }
 
 /// The state of a rollout at one moment.
@@ -42,6 +44,9 @@ pub struct Snapshot {
     pub weights: Option<(i32, i32)>,
     /// Canary only: hashes the stable and canary Services select.
     pub canary_services: Option<(Option<String>, Option<String>)>,
+    /// Canary only: the phase of the experiment the status records
+    /// (`status.canary.experiment`), while one runs or after it failed.
+    pub experiment: Option<String>,
     /// ReplicaSets that still have pods or want some, oldest first.
     pub replica_sets: Vec<RsView>,
 }
@@ -72,6 +77,7 @@ impl Snapshot {
         let mut canary_services = None;
         let mut step = None;
         let mut weights = None;
+        let mut experiment = None;
         if let Some(c) = rollout.spec.strategy.canary.as_ref() {
             let pick = async |name: Option<&str>| match name {
                 Some(n) => selected(services.get_opt(n).await.ok().flatten()),
@@ -86,6 +92,11 @@ impl Snapshot {
                 .as_ref()
                 .and_then(|c| c.weights.as_ref())
                 .map(|w| (w.set_weight, w.actual_weight));
+            experiment = status
+                .canary
+                .as_ref()
+                .and_then(|c| c.experiment.as_ref())
+                .map(|e| e.phase.clone());
         }
         let mut sets = Api::<ReplicaSet>::namespaced(client.clone(), ns)
             .list(&ListParams::default().labels(&format!("{ROLLOUT_NAME}={name}")))
@@ -98,7 +109,9 @@ impl Snapshot {
         let replica_sets = sets
             .iter()
             .filter_map(|rs| {
-                let hash = rs.metadata.labels.as_ref()?.get(POD_TEMPLATE_HASH)?.clone();
+                let labels = rs.metadata.labels.as_ref()?;
+                let hash = labels.get(POD_TEMPLATE_HASH)?.clone();
+                let experiment = labels.get(EXPERIMENT_TEMPLATE).cloned();
                 let ready = rs
                     .status
                     .as_ref()
@@ -109,6 +122,7 @@ impl Snapshot {
                     hash,
                     ready,
                     desired,
+                    experiment,
                 })
             })
             .collect();
@@ -123,6 +137,7 @@ impl Snapshot {
             step,
             weights,
             canary_services,
+            experiment,
             replica_sets,
         })
     }
@@ -134,7 +149,10 @@ impl fmt::Display for Snapshot {
         let sets = self
             .replica_sets
             .iter()
-            .map(|rs| format!("{} {}/{}", rs.hash, rs.ready, rs.desired))
+            .map(|rs| match &rs.experiment {
+                Some(t) => format!("{} {}/{} (experiment {t})", rs.hash, rs.ready, rs.desired),
+                None => format!("{} {}/{}", rs.hash, rs.ready, rs.desired),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         if let Some((stable, canary)) = &self.canary_services {
@@ -153,9 +171,14 @@ impl fmt::Display for Snapshot {
             } else {
                 format!("stable={:<10} canary={:<10} ", short(stable), short(canary))
             };
+            let experiment = self
+                .experiment
+                .as_ref()
+                .map(|phase| format!(" experiment {phase}"))
+                .unwrap_or_default();
             return write!(
                 f,
-                "{:<11} step {step:<5} weight {weight:<18} {services}pods[{}]",
+                "{:<11} step {step:<5} weight {weight:<18} {services}pods[{}]{experiment}",
                 self.phase, sets
             );
         }
@@ -222,5 +245,60 @@ impl EventFeed {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canary(experiment: Option<&str>, sets: Vec<RsView>) -> Snapshot {
+        Snapshot {
+            phase: "Progressing".into(),
+            message: String::new(),
+            active: None,
+            preview: None,
+            stable: Some("aaa".into()),
+            step: Some((0, 3)),
+            weights: Some((0, 0)),
+            canary_services: Some((None, None)),
+            experiment: experiment.map(str::to_string),
+            replica_sets: sets,
+        }
+    }
+
+    fn rs(hash: &str, ready: i32, experiment: Option<&str>) -> RsView {
+        RsView {
+            hash: hash.into(),
+            ready,
+            desired: 1,
+            experiment: experiment.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn experiment_replica_sets_and_phase_are_shown() {
+        let snap = canary(
+            Some("Running"),
+            vec![
+                rs("aaa", 1, None),
+                rs("bbb", 1, Some("baseline")),
+                rs("ccc", 0, Some("canary")),
+            ],
+        );
+        assert_eq!(
+            snap.to_string(),
+            "Progressing step 1/3   weight 0% (actual 0%)     pods[aaa 1/1, bbb 1/1 \
+             (experiment baseline), ccc 0/1 (experiment canary)] experiment Running"
+        );
+    }
+
+    #[test]
+    fn without_an_experiment_the_line_is_unchanged() {
+        let snap = canary(None, vec![rs("aaa", 1, None)]);
+        assert_eq!(
+            snap.to_string(),
+            "Progressing step 1/3   weight 0% (actual 0%)     pods[aaa 1/1]"
+        );
     }
 }

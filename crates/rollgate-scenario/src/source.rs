@@ -11,13 +11,20 @@
 //! metrics (by the kayenta metric's name, not the AnalysisTemplate metric's): the canary's
 //! for the revision of the run's pod-template hash, the baseline's for the revision of the
 //! rollout's stable ReplicaSet.
+//!
+//! A query that names the pod-template hash of an experiment's ReplicaSet (an argument
+//! `{{templates.<name>.podTemplateHash}}` of a canary `experiment` step's analysis) reads the
+//! values of the revision whose pod template that ReplicaSet runs: the release's for a
+//! `specRef: canary` template, the stable ReplicaSet's for `specRef: stable`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rollgate_api::labels::{POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME};
+use rollgate_api::labels::{
+    EXPERIMENT, EXPERIMENT_RELEASE, EXPERIMENT_TEMPLATE, POD_TEMPLATE_HASH, REVISION, ROLLOUT_NAME,
+};
 use rollgate_controller::metrics_source::{BoxFuture, MetricSource, QueryFor};
 use rollgate_engine::measure::{CounterSeries, SampleSide};
 use rollgate_engine::pipeline::RELEASE_LABEL;
@@ -159,17 +166,86 @@ impl ScenarioMetrics {
         self.down.store(down, Ordering::SeqCst);
     }
 
-    /// Revision of the ReplicaSet with pod-template hash `hash` in `ns`.
+    /// Revision of the ReplicaSet with pod-template hash `hash` in `ns`; for an experiment's
+    /// ReplicaSet, that of the revision whose pod template it runs.
     fn revision_of(&self, ns: &str, hash: &str) -> Option<i64> {
+        let rs = self
+            .sim
+            .list_objects("apps/v1", "replicasets", Some(ns))
+            .into_iter()
+            .find(|rs| rs["metadata"]["labels"][POD_TEMPLATE_HASH] == hash)?;
+        if rs["metadata"]["labels"][EXPERIMENT_TEMPLATE].is_string() {
+            return self.experiment_revision(ns, &rs);
+        }
+        rs["metadata"]["annotations"][REVISION]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+    }
+
+    /// The revision whose pod template the experiment ReplicaSet `rs` runs: its template's
+    /// `specRef` in the rollout's step of the experiment (the step
+    /// `status.canary.experiment` records for it; else every experiment template of that
+    /// name in the spec, when they agree); `canary` is the revision of the release that ran
+    /// it (its `experiment-release` label), `stable` the revision of the stable ReplicaSet.
+    fn experiment_revision(&self, ns: &str, rs: &serde_json::Value) -> Option<i64> {
+        let labels = &rs["metadata"]["labels"];
+        let template = labels[EXPERIMENT_TEMPLATE].as_str()?;
+        let rollout_name = labels[ROLLOUT_NAME].as_str()?;
+        let rollout = self
+            .sim
+            .list_objects("rollgate.dev/v1alpha1", "rollouts", Some(ns))
+            .into_iter()
+            .find(|r| r["metadata"]["name"] == rollout_name)?;
+        let steps = rollout["spec"]["strategy"]["canary"]["steps"].as_array()?;
+        fn spec_ref_in<'v>(step: &'v serde_json::Value, template: &str) -> Option<&'v str> {
+            step["experiment"]["templates"]
+                .as_array()?
+                .iter()
+                .find(|t| t["name"] == template)?["specRef"]
+                .as_str()
+        }
+        let recorded = &rollout["status"]["canary"]["experiment"];
+        let spec_ref = if recorded["name"] == rs["metadata"]["annotations"][EXPERIMENT] {
+            let step = usize::try_from(recorded["step"].as_i64()?).ok()?;
+            spec_ref_in(steps.get(step)?, template)?
+        } else {
+            let mut refs = steps.iter().filter_map(|s| spec_ref_in(s, template));
+            let first = refs.next()?;
+            if !refs.all(|r| r == first) {
+                return None;
+            }
+            first
+        };
+        let hash = match spec_ref {
+            "canary" => labels[EXPERIMENT_RELEASE].as_str()?.to_string(),
+            "stable" => rollout["status"]["stableRS"].as_str()?.to_string(),
+            _ => return None,
+        };
+        let revision_rs = self
+            .sim
+            .list_objects("apps/v1", "replicasets", Some(ns))
+            .into_iter()
+            .find(|rs| {
+                rs["metadata"]["labels"][POD_TEMPLATE_HASH] == hash.as_str()
+                    && rs["metadata"]["labels"][EXPERIMENT_TEMPLATE].is_null()
+            })?;
+        revision_rs["metadata"]["annotations"][REVISION]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+    }
+
+    /// The pod-template hash of an experiment ReplicaSet in `ns` that `query` names, if any.
+    fn experiment_hash_in(&self, ns: &str, query: &str) -> Option<String> {
         self.sim
             .list_objects("apps/v1", "replicasets", Some(ns))
             .into_iter()
-            .find(|rs| rs["metadata"]["labels"][POD_TEMPLATE_HASH] == hash)
-            .and_then(|rs| {
-                rs["metadata"]["annotations"][REVISION]
+            .filter(|rs| rs["metadata"]["labels"][EXPERIMENT_TEMPLATE].is_string())
+            .filter_map(|rs| {
+                rs["metadata"]["labels"][POD_TEMPLATE_HASH]
                     .as_str()
-                    .and_then(|r| r.parse().ok())
+                    .map(str::to_string)
             })
+            .find(|hash| !hash.is_empty() && query.contains(hash.as_str()))
     }
 
     /// Number of the pipeline release a run analyses: the Release its verification label
@@ -247,18 +323,19 @@ impl ScenarioMetrics {
         Ok(series.and_then(|s| value_at(s, t, seed(name, revision.unwrap_or(0)))))
     }
 
-    /// The value for `about` now (`Ok(None)`: no data).
-    fn value(&self, about: QueryFor<'_>) -> Result<Option<f64>, String> {
+    /// The value for `about` now (`Ok(None)`: no data): that of the revision of the
+    /// experiment ReplicaSet `query` names, else of the run's pod-template hash.
+    fn value(&self, about: QueryFor<'_>, query: &str) -> Result<Option<f64>, String> {
         if self.down.load(Ordering::SeqCst) {
             return Err("connection refused (the scenario has Prometheus down)".into());
         }
         let Some(values) = self.metrics.get(about.metric) else {
             return Ok(None);
         };
-        let revision = about
-            .labels
-            .get(POD_TEMPLATE_HASH)
-            .and_then(|h| self.revision_of(about.namespace, h));
+        let revision = self
+            .experiment_hash_in(about.namespace, query)
+            .or_else(|| about.labels.get(POD_TEMPLATE_HASH).cloned())
+            .and_then(|h| self.revision_of(about.namespace, &h));
         let by_release = || {
             self.release_of(&about)
                 .and_then(|r| values.releases.get(&r.to_string()))
@@ -282,7 +359,7 @@ impl MetricSource for ScenarioMetrics {
     fn query<'a>(
         &'a self,
         about: QueryFor<'a>,
-        _request: &'a Request,
+        request: &'a Request,
     ) -> BoxFuture<'a, Result<QueryResult, String>> {
         let one = |v: Option<f64>| {
             QueryResult::Vector(v.map(|v| (BTreeMap::new(), v)).into_iter().collect())
@@ -295,7 +372,7 @@ impl MetricSource for ScenarioMetrics {
                 .counter(&about, series)
                 .map(|v| QueryResult::Vector(vec![(BTreeMap::new(), v)])),
             (None, Some((name, side))) => self.sample(&about, name, side).map(one),
-            (None, None) => self.value(about).map(one),
+            (None, None) => self.value(about, &request.query).map(one),
         };
         Box::pin(async move { answer })
     }

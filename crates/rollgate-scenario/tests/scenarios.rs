@@ -63,6 +63,8 @@ scenarios! {
     bluegreen_success => "bluegreen-success.yaml",
     canary_alert_rollback => "canary-alert-rollback.yaml",
     canary_crash_loop => "canary-crash-loop.yaml",
+    canary_experiment_rollback => "canary-experiment-rollback.yaml",
+    canary_experiment_success => "canary-experiment-success.yaml",
     canary_gateway_api_abort => "canary-gateway-api-abort.yaml",
     canary_guard_rollback => "canary-guard-rollback.yaml",
     canary_manual_promote => "canary-manual-promote.yaml",

@@ -309,7 +309,13 @@ fn kubectl_drives_the_dev_cluster() -> anyhow::Result<()> {
     }
     assert_eq!(
         with_rollout,
-        ["bluegreen", "canary-gateway-api", "canary", "workload-ref"],
+        [
+            "bluegreen",
+            "canary-gateway-api",
+            "canary",
+            "rollout-canary-experiment",
+            "workload-ref"
+        ],
         "the examples with a Rollout"
     );
     // Each first revision becomes Healthy through the controller inside `rollgate dev`, the

@@ -46,12 +46,72 @@ fn the_examples_pass() {
         &examples("canary.yaml"),
         &examples("canary-gateway-api.yaml"),
         &examples("workload-ref.yaml"),
+        &examples("rollout-canary-experiment.yaml"),
     ]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("ok: 5 Rollouts and analysis templates checked"),
+        out.contains("ok: 7 Rollouts and analysis templates checked"),
         "{out}"
     );
+}
+
+/// Every file in `manifests/examples/` passes, linted together: a new example cannot be
+/// forgotten.
+#[test]
+fn every_example_in_the_directory_passes() {
+    let dir = examples("");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("manifests/examples")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("rollout-canary-experiment.yaml")),
+        "{files:?}"
+    );
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let (code, out) = lint(&args);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("ok: "), "{out}");
+}
+
+/// The experiment example's step is checked: its templates' specRef, the
+/// `{{templates.<name>.podTemplateHash}}` placeholders of its analyses' arguments against the
+/// step's templates, and those arguments against the AnalysisTemplate's.
+#[test]
+fn an_experiment_step_is_checked_field_by_field() {
+    let text = std::fs::read_to_string(examples("rollout-canary-experiment.yaml"))
+        .expect("the experiment example");
+    let wrong = text
+        .replace("specRef: stable", "specRef: stabel")
+        .replace(
+            "{{templates.canary.podTemplateHash}}",
+            "{{templates.canry.podTemplateHash}}",
+        )
+        .replace(
+            "- name: baseline-hash\n                    value",
+            "- name: baseline\n                    value",
+        );
+    assert_ne!(wrong, text);
+    let (file, dir) = write("experiment", &wrong);
+    let (code, out) = lint(&[&file]);
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(code, Some(1), "{out}");
+    for want in [
+        "Rollout web: spec.strategy.canary.steps[0].experiment.templates[0].specRef: expected \
+         stable or canary, got \"stabel\"",
+        "Rollout web: spec.strategy.canary.steps[0].experiment.analyses[0].args[1].value: \
+         {{templates.canry.podTemplateHash}}: expected {{templates.<name>.podTemplateHash}} \
+         naming a template of the step (baseline, canary)",
+        "Rollout web: spec.strategy.canary.steps[0].experiment.analyses[0]: AnalysisTemplate \
+         \"error-ratio-vs-baseline\": args[0]: argument \"baseline-hash\" has no value",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
 }
 
 #[test]

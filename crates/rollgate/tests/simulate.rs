@@ -55,6 +55,34 @@ fn a_kayenta_metric_prints_its_samples_until_the_horizon_then_the_verdict() {
     }
 }
 
+/// An experiment step: its ReplicaSets are marked with their template in the pods, its phase
+/// follows them, and each experiment pod is measured with its revision's values (the stable
+/// one's for the baseline, the new one's for the canary).
+#[test]
+fn an_experiment_prints_its_replica_sets_phase_and_measurements() {
+    let (code, out, err) = simulate(&[
+        &scenario("canary-experiment-success.yaml"),
+        &scenario("canary-experiment-rollback.yaml"),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    for want in [
+        "event ExperimentCreated      Experiment web-",
+        "-baseline, web-",
+        "0/1 (experiment baseline), ",
+        "0/1 (experiment canary)] experiment Pending",
+        "1/1 (experiment canary)] experiment Running",
+        "measure baseline-error-rate = [0.01",
+        "measure canary-error-rate = [0.02",
+        "event ExperimentSuccessful   Experiment web-",
+        "measure canary-error-rate = [0.19",
+        "! event ExperimentFailed",
+        "2 passed, 0 failed, 0 could not run",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(!out.contains("measure baseline-error-rate = [0.2"), "{out}");
+}
+
 #[test]
 fn a_pipeline_scenario_prints_the_pipeline_and_every_rollout() {
     let (code, out, err) = simulate(&[&scenario(
