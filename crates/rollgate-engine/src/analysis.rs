@@ -137,12 +137,23 @@ pub fn follow(
     follow_with(cx, kind, step, None, analysis, hash, slot, true)
 }
 
-/// [`follow`] for the analysis `name` of the canary `experiment` step `step`: one point per
-/// analysis of the step. A retry is the experiment's to decide (it starts a new experiment).
+/// The analysis of a canary `experiment` step a run is for.
+#[derive(Debug, Clone, Copy)]
+pub struct ExperimentPoint<'a> {
+    /// The analysis's name in the step.
+    pub analysis: &'a str,
+    /// The arguments as the baseline renders them (a `sequential` or `kayenta` metric's
+    /// `baselineArgs`): those naming the experiment's canary templates, with the hash of its
+    /// baseline (`specRef: stable`) template instead.
+    pub baseline_args: &'a [AnalysisArg],
+}
+
+/// [`follow`] for an analysis of the canary `experiment` step `step`: one point per analysis
+/// of the step. A retry is the experiment's to decide (it starts a new experiment).
 pub fn follow_experiment(
     cx: &mut Ctx<'_>,
     step: i32,
-    name: &str,
+    point: ExperimentPoint<'_>,
     analysis: &RolloutAnalysis,
     hash: &str,
     slot: &mut Option<RolloutAnalysisRunStatus>,
@@ -151,7 +162,7 @@ pub fn follow_experiment(
         cx,
         AnalysisKind::Experiment,
         Some(step),
-        Some(name),
+        Some(point),
         analysis,
         hash,
         slot,
@@ -184,12 +195,13 @@ fn follow_with(
     cx: &mut Ctx<'_>,
     kind: AnalysisKind,
     step: Option<i32>,
-    exp_analysis: Option<&str>,
+    experiment: Option<ExperimentPoint<'_>>,
     analysis: &RolloutAnalysis,
     hash: &str,
     slot: &mut Option<RolloutAnalysisRunStatus>,
     take_finished: bool,
 ) -> (AnalysisPhase, String) {
+    let exp_analysis = experiment.map(|e| e.analysis);
     // `rollgate retry` after an analysis that could not measure: a new run measures again.
     if cx.release.retry_asked
         && exp_analysis.is_none()
@@ -272,13 +284,22 @@ fn follow_with(
         .unwrap_or(0)
         + 1;
     let name = format!("{prefix}{n}");
-    let spec = build_run_spec(
+    let mut spec = build_run_spec(
         analysis,
         cx.observed,
         cx.rollout,
         cx.status.stable_rs.as_deref(),
         hash,
     );
+    // An experiment's baseline is its `specRef: stable` template, not the stable revision.
+    if let Some(e) = experiment
+        && spec
+            .metrics
+            .iter()
+            .any(|m| m.sequential.is_some() || m.kayenta.is_some())
+    {
+        spec.baseline_args = e.baseline_args.to_vec();
+    }
     let mut labels: BTreeMap<String, String> = [
         (ROLLOUT_NAME.to_string(), cx.name().to_string()),
         (POD_TEMPLATE_HASH.to_string(), hash.to_string()),

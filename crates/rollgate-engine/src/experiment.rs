@@ -29,9 +29,9 @@ use rollgate_api::labels::{
     EXPERIMENT, EXPERIMENT_RELEASE, EXPERIMENT_TEMPLATE, POD_TEMPLATE_HASH, ROLLOUT_NAME,
 };
 use rollgate_api::{
-    AnalysisPhase, AnalysisTemplateRef, ConditionReason, EventReason, ExperimentAnalysisStatus,
-    ExperimentStatus, ExperimentTemplateStatus, PauseReason, PodMetadata, RolloutAnalysis,
-    RolloutExperimentAnalysis, RolloutExperimentStep, RolloutPhase,
+    AnalysisArg, AnalysisPhase, AnalysisTemplateRef, ConditionReason, EventReason,
+    ExperimentAnalysisStatus, ExperimentStatus, ExperimentTemplateStatus, PauseReason, PodMetadata,
+    RolloutAnalysis, RolloutExperimentAnalysis, RolloutExperimentStep, RolloutPhase,
 };
 
 use crate::action::{Action, DeadlineChange};
@@ -312,6 +312,40 @@ pub(crate) fn validate(
             }
         }
         let analysis = analysis_of(a);
+        // A judge that compares against a baseline needs the step's baseline template and an
+        // argument naming a canary template (what the baseline's rendering replaces).
+        let judged = observed
+            .templates
+            .get(&(
+                a.cluster_scope.unwrap_or(false),
+                a.template_name.clone().unwrap_or_default(),
+            ))
+            .is_some_and(|t| {
+                t.metrics
+                    .iter()
+                    .any(|m| m.sequential.is_some() || m.kayenta.is_some())
+            });
+        let canary_named = a.args.iter().filter_map(|x| x.value.as_deref()).any(|v| {
+            placeholders(v).is_ok_and(|found| {
+                found.iter().any(|(t, _)| {
+                    e.templates.iter().any(|x| {
+                        x.name.as_deref() == Some(*t) && x.spec_ref.as_deref() == Some("canary")
+                    })
+                })
+            })
+        });
+        let has_baseline = e
+            .templates
+            .iter()
+            .any(|x| x.spec_ref.as_deref() == Some("stable"));
+        if judged && !(canary_named && has_baseline) {
+            problems.push(problem(
+                format!("{f}.templateName"),
+                "its sequential or kayenta metrics compare the canary with a baseline: the step \
+                 needs a template with specRef: stable (the baseline) and an argument naming \
+                 {{templates.<a specRef: canary template>.podTemplateHash}}",
+            ));
+        }
         // Template and argument checks, as for any analysis; the template reference is the
         // step's own `templateName`.
         let mut found = Vec::new();
@@ -771,20 +805,49 @@ fn analyses(
     let mut error = None;
     let mut inconclusive = None;
     let mut required = Vec::new();
+    // The baseline's rendering: the canary templates' hashes replaced by the (first)
+    // baseline template's, for `sequential` and `kayenta` metrics.
+    let baseline_hashes: Option<BTreeMap<String, String>> = e
+        .templates
+        .iter()
+        .find(|t| t.spec_ref == SpecRef::Stable)
+        .and_then(|b| hashes.get(&b.name))
+        .map(|b| {
+            let mut h = hashes.clone();
+            for t in e.templates.iter().filter(|t| t.spec_ref == SpecRef::Canary) {
+                h.insert(t.name.clone(), b.clone());
+            }
+            h
+        });
     for a in &e.analyses {
         let mut analysis = a.analysis.clone();
+        let mut baseline_args = Vec::new();
         for arg in &mut analysis.args {
             if let Some(v) = arg.value.as_mut() {
-                *v = substitute(v, hashes);
+                let canary = substitute(v, hashes);
+                if let Some(b) = &baseline_hashes {
+                    let baseline = substitute(v, b);
+                    if baseline != canary {
+                        baseline_args.push(AnalysisArg {
+                            name: arg.name.clone(),
+                            value: Some(baseline),
+                            value_from: None,
+                        });
+                    }
+                }
+                *v = canary;
             }
         }
+        let point = analysis::ExperimentPoint {
+            analysis: &a.name,
+            baseline_args: &baseline_args,
+        };
         let mut slot = st
             .analysis_runs
             .iter()
             .find(|r| r.analysis == a.name)
             .map(|r| r.run.clone());
-        let (phase, run) =
-            analysis::follow_experiment(cx, step, &a.name, &analysis, hash, &mut slot);
+        let (phase, run) = analysis::follow_experiment(cx, step, point, &analysis, hash, &mut slot);
         let detail = slot.as_ref().and_then(|s| s.message.clone());
         st.analysis_runs.retain(|r| r.analysis != a.name);
         if let Some(s) = slot {

@@ -601,3 +601,95 @@ fn without_duration_or_required_analyses_it_runs_until_promoted_past() {
     assert_eq!(w.status().stable_rs, Some(v2));
     assert!(w.observed.experiment_sets.is_empty());
 }
+
+/// A `sequential` template `judge` in the world: errors of `{{args.hash}}` against its
+/// requests.
+fn add_sequential_template(w: &mut World) {
+    let template: rollgate_api::AnalysisTemplateSpec = serde_json::from_value(json!({
+        "args": [{"name": "hash"}],
+        "metrics": [{"name": "errors", "interval": "15s",
+            "provider": {"prometheus": {"address": "http://127.0.0.1:9090"}},
+            "sequential": {
+                "events": "sum(http_request_errors_total{pod_template_hash=\"{{args.hash}}\"})",
+                "requests": "sum(http_requests_total{pod_template_hash=\"{{args.hash}}\"})"}}]
+    }))
+    .expect("template");
+    w.observed
+        .templates
+        .insert((false, "judge".into()), template);
+}
+
+#[test]
+fn a_sequential_judge_compares_the_experiment_canary_with_its_baseline() {
+    // The Kayenta-style use of Argo's experiment step (docs/features/experiment.md): a
+    // baseline of the stable template beside a canary, compared. The baseline of a judge is
+    // the experiment's baseline template, not the stable revision.
+    let mut w = World::canary(
+        json!({}),
+        steps(json!({
+            "duration": "10m",
+            "templates": [{"name": "baseline", "specRef": "stable"},
+                          {"name": "canary", "specRef": "canary"}],
+            "analyses": [{"name": "judge", "templateName": "judge",
+                          "args": [{"name": "hash",
+                                    "value": "{{templates.canary.podTemplateHash}}"}]}]
+        })),
+    );
+    add_sequential_template(&mut w);
+    w.run_until_settled();
+    let v1 = w.status().stable_rs.expect("deployed");
+    w.set_image("app:2");
+    w.step();
+    w.make_all_ready();
+    w.step();
+    w.make_all_ready();
+    w.step();
+    let (baseline, canary) = (set(&w, "baseline").hash, set(&w, "canary").hash);
+    let run = w
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::CreateAnalysisRun(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("the judge's run");
+    let values = |args: &[rollgate_api::AnalysisArg]| -> Vec<(String, Option<String>)> {
+        args.iter()
+            .map(|a| (a.name.clone(), a.value.clone()))
+            .collect()
+    };
+    assert_eq!(values(&run.spec.args), [("hash".to_string(), Some(canary))]);
+    assert_eq!(
+        values(&run.spec.baseline_args),
+        [("hash".to_string(), Some(baseline.clone()))]
+    );
+    assert_ne!(
+        baseline, v1,
+        "the baseline template's pods, not the stable revision's"
+    );
+}
+
+#[test]
+fn a_judge_without_a_baseline_template_is_invalid() {
+    let mut w = World::canary(
+        json!({}),
+        steps(json!({
+            "duration": "10m",
+            "templates": [{"name": "canary", "specRef": "canary"}],
+            "analyses": [{"name": "judge", "templateName": "judge",
+                          "args": [{"name": "hash",
+                                    "value": "{{templates.canary.podTemplateHash}}"}]}]
+        })),
+    );
+    add_sequential_template(&mut w);
+    let d = w.step();
+    assert!(d.actions.is_empty());
+    let msg = w.status().message.unwrap_or_default();
+    assert!(
+        msg.contains(
+            "spec.strategy.canary.steps[1].experiment.analyses[0].templateName: its sequential \
+             or kayenta metrics compare the canary with a baseline"
+        ),
+        "{msg}"
+    );
+}
