@@ -68,7 +68,7 @@ fn error_ratio() -> String {
 /// [`DURATION`] compared by `compare` (the `error-rate` template on the experiment canary's
 /// hash; not `requiredForCompletion`, so the duration decides when it succeeds, as Argo's
 /// Experiment does), setWeight 100.
-fn steps() -> Value {
+fn steps(template: &str) -> Value {
     json!({
         "scaleDownDelaySeconds": 0,
         "steps": [
@@ -81,7 +81,7 @@ fn steps() -> Value {
                 ],
                 "analyses": [{
                     "name": "compare",
-                    "templateName": "error-rate",
+                    "templateName": template,
                     "args": [{"name": "hash", "value": "{{templates.canary.podTemplateHash}}"}]
                 }]
             }},
@@ -95,6 +95,17 @@ fn steps() -> Value {
 /// of their requests and its `canary` pods `canary_errors`; the `error-rate` metric succeeds
 /// below 0.05 and, with `fail_above`, fails above it (else any other value fails).
 async fn world(canary_errors: f64, fail_above: Option<f64>) -> anyhow::Result<World> {
+    world_with(canary_errors, fail_above, "error-rate").await
+}
+
+/// [`world`] whose experiment analysis runs the AnalysisTemplate `template`: `error-rate`, or
+/// `judge` (a `sequential` metric on the errors and requests of `{{args.hash}}`, measured
+/// every second, which the baseline template's pods are the baseline of).
+async fn world_with(
+    canary_errors: f64,
+    fail_above: Option<f64>,
+    template_name: &str,
+) -> anyhow::Result<World> {
     rollgate_promtest::install_crypto_provider();
     let server = MetricsServer::start().await?;
     let metrics = server.handle();
@@ -141,13 +152,15 @@ async fn world(canary_errors: f64, fail_above: Option<f64>) -> anyhow::Result<Wo
                 service("web-stable", "web"),
                 service("web-canary", "web"),
                 template,
+                judge_template(&prom.address()),
             ]),
             NS,
         )
         .await?;
     stack
         .apply_yaml(
-            &canary_rollout("web", "app:1", json!({"replicas": 5}), steps()).to_string(),
+            &canary_rollout("web", "app:1", json!({"replicas": 5}), steps(template_name))
+                .to_string(),
             NS,
         )
         .await?;
@@ -168,6 +181,22 @@ async fn world(canary_errors: f64, fail_above: Option<f64>) -> anyhow::Result<Wo
         watch,
         error_rates,
     })
+}
+
+/// The AnalysisTemplate `judge`: a `sequential` metric, errors against requests of
+/// `{{args.hash}}`, every second (a few seconds after the pods start, once scraped).
+fn judge_template(address: &str) -> Value {
+    let counter = |name: &str| format!("sum({name}{{pod_template_hash=\"{{{{args.hash}}}}\"}})");
+    analysis_template(
+        "judge",
+        json!({"args": [{"name": "hash"}], "metrics": [{
+            "name": "errors", "interval": "1s", "initialDelay": "3s", "count": 20,
+            "provider": {"prometheus": {"address": address}},
+            "sequential": {
+                "events": counter("http_request_errors_total"),
+                "requests": counter("http_requests_total"),
+                "alpha": 0.01, "priorConcentration": 20, "direction": "increase"}}]}),
+    )
 }
 
 /// The running experiment of rollout `web`, if any.
@@ -772,6 +801,50 @@ async fn experiment_retried_after_a_failure_runs_anew_and_both_are_cleaned_up() 
         ),
         (2, 1, 1),
         "{reasons:?}"
+    );
+    Ok(())
+}
+
+/// The Kayenta-style use of Argo's experiment step (experiment.md: "run two versions ... a
+/// baseline and a canary ... to enable Kayenta-style analysis"): a `sequential` judge compares
+/// the experiment canary's pods with the experiment baseline's, not with the stable revision,
+/// and a canary with 20x the baseline's errors fails it and aborts the release.
+#[tokio::test]
+async fn a_sequential_judge_compares_the_experiment_canary_with_its_baseline() -> R {
+    let w = world_with(0.2, None, "judge").await?;
+    let v1 = hash_of("app:1");
+    let running = wait_running(&w).await?;
+    let hash = |name: &str| {
+        running
+            .templates
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.pod_template_hash.clone())
+            .ok_or_else(|| anyhow::anyhow!("no {name} template in {running:?}"))
+    };
+    let (baseline, canary) = (hash("baseline")?, hash("canary")?);
+    let aborted = wait_web(&w.stack, "aborted by the judge", 90, |r| {
+        phase(r) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    assert_eq!(
+        aborted.status.as_ref().and_then(|s| s.abort_reason),
+        Some(AbortReason::AnalysisFailed),
+        "{}",
+        message(&aborted)
+    );
+    assert_eq!(stable_rs(&aborted), Some(v1));
+    let run = w.the_run_checked(&canary).await?;
+    let baseline_args: Vec<(String, Option<String>)> = run
+        .spec
+        .baseline_args
+        .iter()
+        .map(|a| (a.name.clone(), a.value.clone()))
+        .collect();
+    assert_eq!(baseline_args, [("hash".to_string(), Some(baseline))]);
+    assert_eq!(
+        run.status.and_then(|s| s.phase),
+        Some(AnalysisPhase::Failed)
     );
     Ok(())
 }
