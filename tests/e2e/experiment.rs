@@ -208,8 +208,8 @@ fn experiment(r: &Rollout) -> Option<ExperimentStatus> {
 }
 
 /// Every 100 ms reads the experiment's templates from the rollout's status and, for each new
-/// pod-template hash, starts serving 100 requests a second with the template's error rate
-/// at that moment.
+/// pod-template hash, starts serving 100 requests a second (10 whole requests each 100 ms)
+/// with the template's error rate at that moment (whole errors: a counter counts whole events).
 fn serve_experiment(
     stack: &Stack,
     metrics: rollgate_promtest::MetricsHandle,
@@ -217,23 +217,33 @@ fn serve_experiment(
 ) -> tokio::task::JoinHandle<()> {
     let rollouts = Api::<Rollout>::namespaced(stack.client.clone(), NS);
     tokio::spawn(async move {
-        let mut serving = BTreeSet::new();
+        // Per hash: its series' version label, error rate, requests and errors served.
+        let mut serving: BTreeMap<String, (String, f64, u64, u64)> = BTreeMap::new();
         loop {
             if let Ok(r) = rollouts.get("web").await {
                 for t in experiment(&r).map(|e| e.templates).unwrap_or_default() {
-                    if serving.insert(t.pod_template_hash.clone()) {
-                        let rate = error_rates
-                            .lock()
-                            .map(|r| r.get(&t.name).copied().unwrap_or(0.0))
-                            .unwrap_or(0.0);
-                        metrics.set_traffic(
-                            &format!("experiment-{}", t.name),
-                            &t.pod_template_hash,
-                            100.0,
-                            rate,
-                        );
-                    }
+                    serving
+                        .entry(t.pod_template_hash.clone())
+                        .or_insert_with(|| {
+                            let rate = error_rates
+                                .lock()
+                                .map(|r| r.get(&t.name).copied().unwrap_or(0.0))
+                                .unwrap_or(0.0);
+                            (format!("experiment-{}", t.name), rate, 0, 0)
+                        });
                 }
+            }
+            for (hash, (label, rate, requests, errors)) in &mut serving {
+                *requests += 10;
+                // Whole errors, `rate` of the requests so far (truncated).
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                let due = (*requests as f64 * *rate) as u64;
+                metrics.add(label, hash, 10, due.saturating_sub(*errors));
+                *errors = due.max(*errors);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -823,10 +833,24 @@ async fn a_sequential_judge_compares_the_experiment_canary_with_its_baseline() -
             .ok_or_else(|| anyhow::anyhow!("no {name} template in {running:?}"))
     };
     let (baseline, canary) = (hash("baseline")?, hash("canary")?);
-    let aborted = wait_web(&w.stack, "aborted by the judge", 90, |r| {
+    let aborted = match wait_web(&w.stack, "aborted by the judge", 40, |r| {
         phase(r) == Some(RolloutPhase::Degraded)
     })
-    .await?;
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let run = the_run(&w).await?;
+            let r = Api::<Rollout>::namespaced(w.stack.client.clone(), NS)
+                .get("web")
+                .await?;
+            panic!(
+                "{e}: {}\nrun: {}",
+                message(&r),
+                serde_json::to_string_pretty(&run.status)?
+            );
+        }
+    };
     assert_eq!(
         aborted.status.as_ref().and_then(|s| s.abort_reason),
         Some(AbortReason::AnalysisFailed),

@@ -566,6 +566,7 @@ pub(crate) fn run(
         error,
         inconclusive,
         required,
+        blind,
     } = analyses(cx, e, &mut st, &sets.hashes, step, hash);
     let set_phase = |cx: &mut Ctx<'_>,
                      st: &mut ExperimentStatus,
@@ -652,18 +653,22 @@ pub(crate) fn run(
     }
     // Argo: the required analyses decide when there are any; else the duration; else a human.
     let until = e.duration.map(|d| add_secs(available_at, d));
-    let done = if e.analyses.iter().any(|a| a.required) {
+    let due = if e.analyses.iter().any(|a| a.required) {
         required.is_empty()
     } else {
         until.is_some_and(|u| cx.now >= u)
     };
+    // rollgate's rule beyond Argo's: an analysis that cannot measure (an unreachable metric
+    // source) is no evidence, so the experiment does not end on its duration while one of its
+    // analyses is blind; that analysis measures again, or its run ends in Error (a pause).
+    let done = due && blind.is_none();
     if done {
         set_phase(cx, &mut st, AnalysisPhase::Successful, None);
         forget(cx);
         return None;
     }
     set_phase(cx, &mut st, AnalysisPhase::Running, None);
-    let waiting = until.filter(|_| required.is_empty());
+    let waiting = until.filter(|_| required.is_empty() && !due);
     if let Some(at) = waiting {
         cx.wake_at(at);
     }
@@ -676,6 +681,7 @@ pub(crate) fn run(
             experiment: name,
             required,
             until: waiting,
+            blind: blind.filter(|_| due),
             rollout: cx.name().to_string(),
         },
         ConditionReason::ExperimentRunning,
@@ -789,6 +795,8 @@ struct Verdicts {
     error: Option<(String, String, Option<String>)>,
     inconclusive: Option<(String, String, Option<String>)>,
     required: Vec<String>,
+    /// An unfinished analysis whose latest measurements could not measure.
+    blind: Option<String>,
 }
 
 /// Follows (or starts) every analysis of the experiment, `{{templates.<name>.podTemplateHash}}`
@@ -802,6 +810,7 @@ fn analyses(
     hash: &str,
 ) -> Verdicts {
     let mut failed = None;
+    let mut blind = None;
     let mut error = None;
     let mut inconclusive = None;
     let mut required = Vec::new();
@@ -849,6 +858,16 @@ fn analyses(
             .map(|r| r.run.clone());
         let (phase, run) = analysis::follow_experiment(cx, step, point, &analysis, hash, &mut slot);
         let detail = slot.as_ref().and_then(|s| s.message.clone());
+        if !phase.is_completed()
+            && blind.is_none()
+            && cx
+                .observed
+                .analysis_runs
+                .iter()
+                .any(|r| r.name == run && r.measuring_errors)
+        {
+            blind = Some(a.name.clone());
+        }
         st.analysis_runs.retain(|r| r.analysis != a.name);
         if let Some(s) = slot {
             st.analysis_runs.push(ExperimentAnalysisStatus {
@@ -882,6 +901,7 @@ fn analyses(
         error,
         inconclusive,
         required,
+        blind,
     }
 }
 

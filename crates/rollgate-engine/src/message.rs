@@ -710,6 +710,8 @@ pub enum Msg {
         required: Vec<String>,
         /// When its duration ends (none required).
         until: Option<Timestamp>,
+        /// An analysis that cannot measure, holding an experiment otherwise over.
+        blind: Option<String>,
         /// Rollout name (for the promote command, when it runs until promoted).
         rollout: String,
     },
@@ -1190,10 +1192,17 @@ impl fmt::Display for Msg {
                 experiment,
                 required,
                 until,
+                blind,
                 rollout,
             } => {
                 write!(f, "Step {no}/{of}: experiment {experiment} runs")?;
-                if !required.is_empty() {
+                if let Some(a) = blind {
+                    write!(
+                        f,
+                        " on: it is over but its analysis {a:?} cannot measure; it ends once \
+                         that analysis measures again"
+                    )
+                } else if !required.is_empty() {
                     let names: Vec<String> = required.iter().map(|r| format!("{r:?}")).collect();
                     write!(f, " until analyses {} succeed", names.join(", "))
                 } else if let Some(t) = until {

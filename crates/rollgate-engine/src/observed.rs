@@ -625,6 +625,9 @@ pub struct ObservedAnalysisRun {
     pub attempt: Option<i64>,
     /// The analysis's name in its `experiment` step, for [`AnalysisKind::Experiment`] runs.
     pub experiment_analysis: Option<String>,
+    /// True while a metric's latest measurements failed to measure (its `consecutiveError`
+    /// is above zero): the run has no current evidence.
+    pub measuring_errors: bool,
 }
 
 impl ObservedAnalysisRun {
@@ -644,6 +647,8 @@ impl ObservedAnalysisRun {
             terminating: run.spec.terminate.unwrap_or(false),
             attempt: labels.get(ATTEMPT).and_then(|v| v.parse().ok()),
             experiment_analysis: labels.get(EXPERIMENT_ANALYSIS).cloned(),
+            measuring_errors: status
+                .is_some_and(|s| s.metric_results.iter().any(|m| m.consecutive_error > 0)),
         })
     }
 }

@@ -693,3 +693,38 @@ fn a_judge_without_a_baseline_template_is_invalid() {
         "{msg}"
     );
 }
+
+#[test]
+fn an_analysis_that_cannot_measure_holds_an_experiment_past_its_duration() {
+    // rollgate's rule beyond Argo's: a non-required analysis that cannot measure when the
+    // duration ends (an unreachable Prometheus) is no evidence: the experiment waits for it.
+    let (mut w, _, _) = at_experiment(baseline_and_canary(json!("1m"), false));
+    w.make_all_ready();
+    w.step();
+    let run = w
+        .observed
+        .analysis_runs
+        .iter_mut()
+        .find(|r| r.kind == AnalysisKind::Experiment)
+        .expect("the run");
+    run.phase = AnalysisPhase::Running;
+    run.measuring_errors = true;
+    w.advance(90);
+    let d = w.step();
+    assert_eq!(w.step_index(), 1, "held: {}", w.message());
+    assert_eq!(d.requeue_after, None, "the run's next measurement wakes it");
+    assert!(
+        w.message().ends_with(
+            "runs on: it is over but its analysis \"compare\" cannot measure; it ends once that \
+             analysis measures again"
+        ),
+        "{}",
+        w.message()
+    );
+    // The metric source answers again.
+    for r in &mut w.observed.analysis_runs {
+        r.measuring_errors = false;
+    }
+    w.step();
+    assert_eq!(w.step_index(), 2, "{}", w.message());
+}
