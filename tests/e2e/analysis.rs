@@ -8,10 +8,8 @@ use std::time::Duration;
 use kube::Api;
 use kube::api::ListParams;
 use rollgate_api::{AnalysisRun, RolloutPhase};
-use rollgate_controller::metrics_source::PrometheusSource;
 use rollgate_e2e::*;
 use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
-use rollgate_sim::SimConfig;
 use rollgate_test_support::{
     analysis_ref, analysis_template, blue_green_rollout, blue_green_services, image_hash, merge,
     prometheus_metric, rollout,
@@ -66,12 +64,7 @@ async fn world_with(v2_errors: f64, auth: Option<(&str, &str)>) -> anyhow::Resul
         Duration::from_secs(60),
     )
     .await?;
-    let mut stack = Stack::new(SimConfig {
-        default_ready_delay: Duration::from_millis(200),
-        ..Default::default()
-    })
-    .await?;
-    stack.start_controller_with("controller-1", Some(Arc::new(PrometheusSource)));
+    let stack = prometheus_stack().await?;
     Ok(World {
         stack,
         prom,

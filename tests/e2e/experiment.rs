@@ -23,10 +23,8 @@ use rollgate_api::labels::{ANALYSIS_KIND, EXPERIMENT_TEMPLATE, POD_TEMPLATE_HASH
 use rollgate_api::{
     AbortReason, AnalysisPhase, AnalysisRun, ExperimentStatus, Rollout, RolloutPhase,
 };
-use rollgate_controller::metrics_source::PrometheusSource;
 use rollgate_e2e::*;
 use rollgate_promtest::{MetricsServer, ScrapeConfig, TestPrometheus};
-use rollgate_sim::SimConfig;
 use rollgate_test_support::{
     analysis_template, canary_rollout, documents, image_hash, prometheus_metric, service,
 };
@@ -126,12 +124,7 @@ async fn world_with(
         Duration::from_secs(60),
     )
     .await?;
-    let mut stack = Stack::new(SimConfig {
-        default_ready_delay: Duration::from_millis(200),
-        ..Default::default()
-    })
-    .await?;
-    stack.start_controller_with("controller-1", Some(Arc::new(PrometheusSource)));
+    let stack = prometheus_stack().await?;
 
     let mut metric = prometheus_metric("error-rate", &prom.address(), &error_ratio());
     // The first measurement once the experiment's pods have been scraped (should a slow

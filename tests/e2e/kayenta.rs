@@ -4,16 +4,13 @@
 //! samples each revision's error ratio every second until its fixed horizon of 8 samples,
 //! where it judges the canary's samples against the stable revision's once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Api;
 use kube::api::ListParams;
 use rollgate_api::{AnalysisPhase, AnalysisRun, RolloutPhase};
-use rollgate_controller::metrics_source::PrometheusSource;
 use rollgate_e2e::*;
 use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
-use rollgate_sim::SimConfig;
 use rollgate_test_support::{analysis_ref, analysis_template, image_hash, merge, rollout};
 use serde_json::json;
 
@@ -78,12 +75,7 @@ async fn world(canary_errors: u64) -> anyhow::Result<World> {
         Duration::from_secs(60),
     )
     .await?;
-    let mut stack = Stack::new(SimConfig {
-        default_ready_delay: Duration::from_millis(200),
-        ..Default::default()
-    })
-    .await?;
-    stack.start_controller_with("controller-1", Some(Arc::new(PrometheusSource)));
+    let stack = prometheus_stack().await?;
     let m = json!({
         "name": "score", "interval": "1s", "count": HORIZON,
         "provider": {"prometheus": {"address": prom.address()}},

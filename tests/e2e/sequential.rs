@@ -4,16 +4,13 @@
 //! them every second, and the metric measures every second, comparing the canary's counters
 //! with the stable revision's: errors, or requests slower than an SLO bucket.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Api;
 use kube::api::ListParams;
 use rollgate_api::{AnalysisPhase, AnalysisRun, RolloutPhase};
-use rollgate_controller::metrics_source::PrometheusSource;
 use rollgate_e2e::*;
 use rollgate_promtest::{MetricsHandle, MetricsServer, ScrapeConfig, TestPrometheus};
-use rollgate_sim::SimConfig;
 use rollgate_test_support::{analysis_ref, analysis_template, image_hash, merge, rollout};
 use serde_json::json;
 
@@ -110,12 +107,7 @@ async fn world_with(
         Duration::from_secs(60),
     )
     .await?;
-    let mut stack = Stack::new(SimConfig {
-        default_ready_delay: Duration::from_millis(200),
-        ..Default::default()
-    })
-    .await?;
-    stack.start_controller_with("controller-1", Some(Arc::new(PrometheusSource)));
+    let stack = prometheus_stack().await?;
     let w = World {
         stack,
         prom,

@@ -92,6 +92,23 @@ pub fn message(r: &Rollout) -> String {
         .unwrap_or_default()
 }
 
+/// A simulated cluster whose pods are ready 200 ms after they start, with one controller
+/// (`controller-1`) whose analyses query the real Prometheus their templates name.
+pub async fn prometheus_stack() -> anyhow::Result<Stack> {
+    let mut stack = Stack::new(rollgate_sim::SimConfig {
+        default_ready_delay: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await?;
+    stack.start_controller_with(
+        "controller-1",
+        Some(std::sync::Arc::new(
+            rollgate_controller::metrics_source::PrometheusSource,
+        )),
+    );
+    Ok(stack)
+}
+
 /// Waits up to `secs` for the rollout `web` in [`NS`] to satisfy `f` (`what` names it in the
 /// error on time-out).
 pub async fn wait_web(
