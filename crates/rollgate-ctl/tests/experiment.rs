@@ -378,3 +378,41 @@ fn undo_never_takes_an_experiment_replica_set_for_a_revision() {
         p.message
     );
 }
+
+#[test]
+fn the_duration_line_says_who_ends_the_experiment() {
+    // Argo's rule: required analyses decide when there are any, else the duration, else a
+    // promotion past the step.
+    let experiment_step = |duration: Value, required: bool| {
+        let mut o = objects(in_flight(running()));
+        let spec = &mut o
+            .rollout
+            .spec
+            .strategy
+            .canary
+            .as_mut()
+            .expect("canary")
+            .steps[1];
+        let step = spec.experiment.as_mut().expect("experiment step");
+        step.duration = serde_json::from_value(duration).expect("duration");
+        for a in &mut step.analyses {
+            a.required_for_completion = Some(required);
+        }
+        render(&o, now(), true)
+    };
+    let text = experiment_step(Value::Null, false);
+    assert!(
+        text.contains("\n    Duration:    none (runs until promoted past the step)\n"),
+        "{text}"
+    );
+    let text = experiment_step(Value::Null, true);
+    assert!(
+        text.contains("\n    Duration:    none; ends once the required analyses succeed\n"),
+        "{text}"
+    );
+    let text = experiment_step(json!("10m"), false);
+    assert!(
+        text.contains("\n    Duration:    10m, until 2026-01-01T00:16:00Z, 6m left\n"),
+        "{text}"
+    );
+}
