@@ -367,15 +367,33 @@ async fn restart_at_while_paused_mid_update_replaces_stable_and_canary_pods() ->
     let mut expected = vec![(v1.clone(), 8, 8), (v2.clone(), 2, 2)];
     expected.sort();
     assert_eq!(sets, expected);
-    let before: Vec<String> = [pod_times(&stack, &v1).await?, pod_times(&stack, &v2).await?]
-        .concat()
-        .into_iter()
-        .map(|p| p.0)
-        .collect();
-    assert_eq!(before.len(), 10);
+    let done = restart_while_paused(&stack, [&v1, &v2], 10).await?;
+    assert_eq!(step_index(&done), Some(1));
+    assert_eq!(pod_times(&stack, &v1).await?.len(), 8);
+    assert_eq!(pod_times(&stack, &v2).await?.len(), 2);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let r = stack.rollout(NS, "web").await?;
+    assert_eq!(phase(&r), Some(RolloutPhase::Paused));
+    assert_eq!(step_index(&r), Some(1));
+    Ok(())
+}
 
+/// Argo Rollouts (docs: features/restart) while `web` is paused with the `pods` pods of
+/// `hashes`: sets `restartAt` to now and waits for `status.restartedAt`, then checks that it is
+/// the time asked, that the rollout was Paused all along, and that every pod of each hash is a
+/// new one created at or after it. Returns the rollout as it was then.
+async fn restart_while_paused(
+    stack: &Stack,
+    hashes: [&str; 2],
+    pods: usize,
+) -> anyhow::Result<Rollout> {
+    let mut before = Vec::new();
+    for hash in hashes {
+        before.extend(pod_times(stack, hash).await?.into_iter().map(|p| p.0));
+    }
+    assert_eq!(before.len(), pods);
     let at = stack.sim.now();
-    patch_spec(&stack, json!({"restartAt": at.to_string()})).await?;
+    patch_spec(stack, json!({"restartAt": at.to_string()})).await?;
     let mut phases = Vec::new();
     let done = stack
         .wait_for(NS, "web", Duration::from_secs(300), "restartedAt", |r| {
@@ -398,24 +416,16 @@ async fn restart_at_while_paused_mid_update_replaces_stable_and_canary_pods() ->
         Some(at.as_second())
     );
     assert_eq!(phases, vec![RolloutPhase::Paused], "paused all along");
-    assert_eq!(step_index(&done), Some(1));
-    for hash in [&v1, &v2] {
-        let pods = pod_times(&stack, hash).await?;
-        for (name, created) in &pods {
+    for hash in hashes {
+        for (name, created) in pod_times(stack, hash).await? {
             assert!(
                 created.is_some_and(|c| c >= at),
                 "{name} of {hash} created {created:?}, before restartAt {at}"
             );
-            assert!(!before.contains(name), "{name} was not replaced");
+            assert!(!before.contains(&name), "{name} was not replaced");
         }
     }
-    assert_eq!(pod_times(&stack, &v1).await?.len(), 8);
-    assert_eq!(pod_times(&stack, &v2).await?.len(), 2);
-    tokio::time::sleep(Duration::from_secs(30)).await;
-    let r = stack.rollout(NS, "web").await?;
-    assert_eq!(phase(&r), Some(RolloutPhase::Paused));
-    assert_eq!(step_index(&r), Some(1));
-    Ok(())
+    Ok(done)
 }
 
 /// The `(stable, canary)` sizes of `web` once they are `want` (at most `secs` of virtual
@@ -630,47 +640,10 @@ async fn restart_at_while_waiting_for_promotion_replaces_active_and_preview_pods
     let v2 = release(&stack, "app:2").await?;
     wait_phase(&stack, "web", RolloutPhase::Paused, 120).await?;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let before: Vec<String> = [pod_times(&stack, &v1).await?, pod_times(&stack, &v2).await?]
-        .concat()
-        .into_iter()
-        .map(|p| p.0)
-        .collect();
-    assert_eq!(before.len(), 6);
-
-    let at = stack.sim.now();
-    patch_spec(&stack, json!({"restartAt": at.to_string()})).await?;
-    let mut phases = Vec::new();
-    let done = stack
-        .wait_for(NS, "web", Duration::from_secs(300), "restartedAt", |r| {
-            if let Some(p) = phase(r)
-                && phases.last() != Some(&p)
-            {
-                phases.push(p);
-            }
-            r.status
-                .as_ref()
-                .and_then(|s| s.restarted_at.as_ref())
-                .is_some()
-        })
-        .await?;
-    assert_eq!(phases, vec![RolloutPhase::Paused], "paused all along");
-    assert_eq!(
-        done.status
-            .as_ref()
-            .and_then(|s| s.restarted_at.as_ref())
-            .map(|t| t.0.as_second()),
-        Some(at.as_second())
-    );
+    restart_while_paused(&stack, [&v1, &v2], 6).await?;
     for hash in [&v1, &v2] {
         let pods = pod_times(&stack, hash).await?;
         assert_eq!(pods.len(), 3, "{hash}: {pods:?}");
-        for (name, created) in &pods {
-            assert!(
-                created.is_some_and(|c| c >= at),
-                "{name} of {hash} created {created:?}, before restartAt {at}"
-            );
-            assert!(!before.contains(name), "{name} was not replaced");
-        }
     }
     assert_eq!(selected(&stack, "web-active").await?, Some(v1));
     assert_eq!(selected(&stack, "web-preview").await?, Some(v2));
