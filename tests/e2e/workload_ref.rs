@@ -56,31 +56,9 @@ async fn deployment_replicas(
 #[tokio::test(start_paused = true)]
 async fn a_rollout_deploys_the_referenced_deployment_and_scales_it_down_on_success() -> R {
     let stack = stack().await?;
-    stack.apply_yaml(&blue_green_services("web"), NS).await?;
-    let deployment = json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web-deploy"},
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": pod_template("web", "app:1"),
-        }
-    });
-    stack.apply_yaml(&deployment.to_string(), NS).await?;
-    let mut rollout = blue_green_rollout("web", "app:1", json!({}), json!({}));
-    if let Some(spec) = rollout["spec"].as_object_mut() {
-        // No template and no selector: both come from the Deployment (Argo takes the
-        // Deployment's selector when the Rollout has none).
-        spec.remove("template");
-        spec.remove("selector");
-        spec.insert(
-            "workloadRef".into(),
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-deploy",
-                   "scaleDown": "onsuccess"}),
-        );
-    }
-    stack.apply_yaml(&rollout.to_string(), NS).await?;
+    // No template and no selector: both come from the Deployment (Argo takes the
+    // Deployment's selector when the Rollout has none).
+    workload_and_rollout(&stack, "Deployment", "web-deploy", "onsuccess").await?;
 
     let v1 = deployment_hash(&stack, "web-deploy").await?;
     let healthy = wait_phase(&stack, "web", RolloutPhase::Healthy, 120).await?;
@@ -163,6 +141,37 @@ async fn scaling_notes(stack: &Stack, name: &str) -> anyhow::Result<Vec<String>>
     Ok(events.into_iter().filter_map(|e| e.note).collect())
 }
 
+/// The blue/green Services of `web`, the workload `kind` `name` of the user's (a Deployment of
+/// 3 pods, a ReplicaSet of 2, both of `app:1` and selecting `app: web`, with no rollout label
+/// or owner; or a PodTemplate of `app:1`) and the Rollout `web` referring to it with
+/// `scale_down` (with a selector of its own only for a PodTemplate, which has none).
+async fn workload_and_rollout(stack: &Stack, kind: &str, name: &str, scale_down: &str) -> R {
+    stack.apply_yaml(&blue_green_services("web"), NS).await?;
+    let (api_version, object) = match kind {
+        "PodTemplate" => (
+            "v1",
+            json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name},
+                   "template": pod_template("web", "app:1")}),
+        ),
+        _ => (
+            "apps/v1",
+            json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name},
+            "spec": {
+                "replicas": if kind == "Deployment" { 3 } else { 2 },
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": pod_template("web", "app:1"),
+            }}),
+        ),
+    };
+    stack.apply_yaml(&object.to_string(), NS).await?;
+    let reference = json!({"apiVersion": api_version, "kind": kind, "name": name,
+                           "scaleDown": scale_down});
+    stack
+        .apply_yaml(&rollout_of(reference, kind == "PodTemplate"), NS)
+        .await?;
+    Ok(())
+}
+
 /// A Rollout `web` (blue/green, 3 replicas) with no template of its own, referring to `r`;
 /// `selector` set only when given (a Deployment's or ReplicaSet's is taken otherwise).
 fn rollout_of(r: serde_json::Value, selector: bool) -> String {
@@ -207,30 +216,9 @@ async fn replica_set_replicas(
 async fn a_rollout_deploys_a_referenced_replica_set_in_its_own_and_scales_it_down_on_success() -> R
 {
     let stack = stack().await?;
-    stack.apply_yaml(&blue_green_services("web"), NS).await?;
     // A ReplicaSet of the user's (2 pods of app:1), not the rollout's: no rollout label, no
     // owner.
-    let legacy = json!({
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": "web-legacy"},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": pod_template("web", "app:1"),
-        }
-    });
-    stack.apply_yaml(&legacy.to_string(), NS).await?;
-    stack
-        .apply_yaml(
-            &rollout_of(
-                json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-legacy",
-                       "scaleDown": "onsuccess"}),
-                false,
-            ),
-            NS,
-        )
-        .await?;
+    workload_and_rollout(&stack, "ReplicaSet", "web-legacy", "onsuccess").await?;
     let stored = replica_set(&stack, "web-legacy").await?;
     let v1 = rollgate_engine::hash::pod_template_hash(&stored.spec.template.unwrap_or_default());
     let healthy = wait_phase(&stack, "web", RolloutPhase::Healthy, 120).await?;
@@ -297,25 +285,8 @@ async fn a_rollout_deploys_a_referenced_replica_set_in_its_own_and_scales_it_dow
 #[tokio::test(start_paused = true)]
 async fn a_rollout_deploys_a_referenced_pod_template_and_scales_nothing() -> R {
     let stack = stack().await?;
-    stack.apply_yaml(&blue_green_services("web"), NS).await?;
-    let template = json!({
-        "apiVersion": "v1",
-        "kind": "PodTemplate",
-        "metadata": {"name": "web-template"},
-        "template": pod_template("web", "app:1"),
-    });
-    stack.apply_yaml(&template.to_string(), NS).await?;
     // A PodTemplate has no selector: the rollout keeps its own. scaleDown has nothing to scale.
-    stack
-        .apply_yaml(
-            &rollout_of(
-                json!({"apiVersion": "v1", "kind": "PodTemplate", "name": "web-template",
-                       "scaleDown": "onsuccess"}),
-                true,
-            ),
-            NS,
-        )
-        .await?;
+    workload_and_rollout(&stack, "PodTemplate", "web-template", "onsuccess").await?;
     let api = Api::<PodTemplate>::namespaced(stack.client.clone(), NS);
     let v1 = rollgate_engine::hash::pod_template_hash(
         &api.get("web-template").await?.template.unwrap_or_default(),
@@ -363,29 +334,7 @@ async fn a_rollout_deploys_a_referenced_pod_template_and_scales_nothing() -> R {
 /// The Deployment `web-deploy` (3 replicas of `app:1`) and a Rollout referring to it with
 /// `scale_down`.
 async fn deployment_and_rollout(stack: &Stack, scale_down: &str) -> R {
-    stack.apply_yaml(&blue_green_services("web"), NS).await?;
-    let deployment = json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web-deploy"},
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": pod_template("web", "app:1"),
-        }
-    });
-    stack.apply_yaml(&deployment.to_string(), NS).await?;
-    stack
-        .apply_yaml(
-            &rollout_of(
-                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-deploy",
-                       "scaleDown": scale_down}),
-                false,
-            ),
-            NS,
-        )
-        .await?;
-    Ok(())
+    workload_and_rollout(stack, "Deployment", "web-deploy", scale_down).await
 }
 
 #[tokio::test(start_paused = true)]
