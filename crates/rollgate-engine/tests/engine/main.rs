@@ -32,6 +32,7 @@ mod measure;
 mod measure_args;
 mod measure_kayenta;
 mod measure_sequential;
+mod measure_support;
 mod paused_spec;
 mod pipeline;
 mod pipeline_properties;

@@ -9,6 +9,8 @@ use rollgate_engine::measure::{
 };
 use serde_json::{Value, json};
 
+use crate::measure_support::v;
+
 fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).expect("time")
 }
@@ -22,36 +24,6 @@ fn spec(metric: Value) -> AnalysisRunSpec {
     }
     serde_json::from_value(json!({"metrics": [m], "args": [{"name": "hash", "value": "abc"}]}))
         .expect("spec")
-}
-
-fn v(x: f64) -> Outcome {
-    Outcome::Value(MetricValue::Vector(vec![Sample {
-        labels: Default::default(),
-        value: x,
-    }]))
-}
-
-/// Runs one reconcile at `now`, measuring every due metric with `outcome`.
-fn step(
-    s: &AnalysisRunSpec,
-    status: Option<AnalysisRunStatus>,
-    now: Timestamp,
-    outcome: Outcome,
-) -> (AnalysisRunStatus, Option<Duration>, usize) {
-    let p = plan(s, status.as_ref(), now);
-    let n = p.due.len();
-    let outcomes = p
-        .due
-        .iter()
-        .map(|d| Measured {
-            metric: d.metric.clone(),
-            outcome: outcome.clone(),
-            started_at: now,
-            finished_at: now,
-        })
-        .collect();
-    let d = record(s, Some(&p.status), outcomes, now);
-    (d.status, d.requeue_after, n)
 }
 
 fn phase(s: &AnalysisRunStatus) -> AnalysisPhase {
@@ -385,4 +357,14 @@ fn an_over_budget_condition_is_an_error_measurement_naming_the_metric() {
     );
     assert_eq!(st.metric_results[0].error, 1);
     assert_eq!(st.metric_results[0].count, 0, "not a success nor a failure");
+}
+
+/// One reconcile of the run at `now`, every due metric measured with `outcome`.
+fn step(
+    s: &AnalysisRunSpec,
+    status: Option<AnalysisRunStatus>,
+    now: Timestamp,
+    outcome: Outcome,
+) -> (AnalysisRunStatus, Option<Duration>, usize) {
+    crate::measure_support::measure_due(s, status.as_ref(), now, &outcome)
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, AnalysisTemplateSpec};
-use rollgate_engine::measure::{
-    Measured, MetricValue, Outcome, Sample, plan, record, validate_settings, validate_template,
-};
+use rollgate_engine::measure::{Outcome, plan, validate_settings, validate_template};
 use rollgate_engine::{Action, Event};
 use rollgate_test_support::merge;
 use serde_json::{Value, json};
+
+use crate::measure_support::v;
 use support::{TEMPLATE, World};
 
 fn t(secs: i64) -> Timestamp {
@@ -36,37 +36,6 @@ fn template(metric: Value, args: Value) -> AnalysisTemplateSpec {
         args: spec.args,
         ..Default::default()
     }
-}
-
-fn v(x: f64) -> Outcome {
-    Outcome::Value(MetricValue::Vector(vec![Sample {
-        labels: Default::default(),
-        value: x,
-    }]))
-}
-
-/// One reconcile of a run at `now`, measuring every due metric with `outcome`: the new status,
-/// when to look again and how many measurements were taken.
-fn step(
-    s: &AnalysisRunSpec,
-    status: Option<AnalysisRunStatus>,
-    now: Timestamp,
-    outcome: Outcome,
-) -> (AnalysisRunStatus, Option<Duration>, usize) {
-    let p = plan(s, status.as_ref(), now);
-    let n = p.due.len();
-    let taken = p
-        .due
-        .iter()
-        .map(|d| Measured {
-            metric: d.metric.clone(),
-            outcome: outcome.clone(),
-            started_at: now,
-            finished_at: now,
-        })
-        .collect();
-    let d = record(s, Some(&p.status), taken, now);
-    (d.status, d.requeue_after, n)
 }
 
 /// Argo Rollouts substitutes a run's arguments into every field of a metric, so a template
@@ -349,4 +318,14 @@ fn a_run_is_running_from_its_first_reconcile_until_decided() {
     );
     assert_eq!(st.phase, Some(AnalysisPhase::Running));
     assert_eq!(st.message, None);
+}
+
+/// One reconcile of the run at `now`, every due metric measured with `outcome`.
+fn step(
+    s: &AnalysisRunSpec,
+    status: Option<AnalysisRunStatus>,
+    now: Timestamp,
+    outcome: Outcome,
+) -> (AnalysisRunStatus, Option<Duration>, usize) {
+    crate::measure_support::measure_due(s, status.as_ref(), now, &outcome)
 }

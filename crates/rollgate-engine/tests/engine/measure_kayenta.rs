@@ -3,14 +3,14 @@
 //! critical metric), errors that add no sample, NaN handling, and a restart from the
 //! serialized status that continues towards the same horizon.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::jiff::Timestamp;
 use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, AnalysisTemplateSpec};
-use rollgate_engine::measure::{Measured, MetricValue, Outcome, SamplePair, plan, record};
+use rollgate_engine::measure::{MetricValue, Outcome, SamplePair, plan};
 use rollgate_engine::measure::{sample_reading, validate_template};
 use rollgate_engine::observed::Observed;
 use serde_json::{Value, json};
+
+use crate::measure_support::{last_metadata, phase};
 
 const CANARY: &str = "c4n4ry";
 const STABLE: &str = "st4bl3";
@@ -79,41 +79,6 @@ fn noisy(level: f64, seed: u64, i: usize) -> f64 {
         .wrapping_add(seed.wrapping_mul(1442695040888963407));
     let u = ((x >> 33) % 1000) as f64 / 1000.0;
     level * (0.9 + 0.2 * u)
-}
-
-/// One reconcile at `now`: every due measurement gets `outcome`. Returns the status and how
-/// many were due.
-fn step(
-    s: &AnalysisRunSpec,
-    status: Option<&AnalysisRunStatus>,
-    now: Timestamp,
-    outcome: &Outcome,
-) -> (AnalysisRunStatus, usize) {
-    let p = plan(s, status, now);
-    let measured: Vec<Measured> = p
-        .due
-        .iter()
-        .map(|d| Measured {
-            metric: d.metric.clone(),
-            outcome: outcome.clone(),
-            started_at: now,
-            finished_at: now,
-        })
-        .collect();
-    let n = measured.len();
-    (record(s, Some(&p.status), measured, now).status, n)
-}
-
-fn phase(s: &AnalysisRunStatus) -> AnalysisPhase {
-    s.phase.unwrap_or(AnalysisPhase::Pending)
-}
-
-fn last_metadata(s: &AnalysisRunStatus) -> BTreeMap<String, String> {
-    s.metric_results[0]
-        .measurements
-        .last()
-        .map(|m| m.metadata.clone())
-        .unwrap_or_default()
 }
 
 /// Measures once a minute, sample `i` of each metric being `readings(i)`, until the run is
@@ -793,4 +758,16 @@ fn a_run_built_for_a_kayenta_metric_takes_the_stable_hash_for_the_baseline() {
     let p = plan(&run, None, t(0));
     let q = p.due[0].samples.as_ref().expect("rendered");
     assert!(q[0].baseline.query.contains(STABLE), "{q:?}");
+}
+
+/// One reconcile at `now`: every due measurement gets `outcome`. Returns the status and how
+/// many were due.
+fn step(
+    s: &AnalysisRunSpec,
+    status: Option<&AnalysisRunStatus>,
+    now: Timestamp,
+    outcome: &Outcome,
+) -> (AnalysisRunStatus, usize) {
+    let (status, _, n) = crate::measure_support::measure_due(s, status, now, outcome);
+    (status, n)
 }

@@ -9,11 +9,12 @@ use k8s_openapi::jiff::Timestamp;
 use rollgate_api::{AnalysisPhase, AnalysisRunSpec, AnalysisRunStatus, AnalysisTemplateSpec};
 use rollgate_engine::judge::sequential::Readings;
 use rollgate_engine::measure::{
-    CounterReadings, Measured, MetricValue, Outcome, Sample, counter_reading, plan, record,
-    validate_template,
+    CounterReadings, MetricValue, Outcome, Sample, counter_reading, plan, validate_template,
 };
 use rollgate_engine::observed::Observed;
 use serde_json::{Value, json};
+
+use crate::measure_support::{last_metadata, phase};
 
 const CANARY: &str = "c4n4ry";
 const STABLE: &str = "st4bl3";
@@ -100,41 +101,6 @@ impl Traffic {
             _ => CounterReadings::default(),
         }
     }
-}
-
-/// One reconcile at `now`: every due measurement gets `outcome`. Returns the status and how
-/// many were due.
-fn step(
-    s: &AnalysisRunSpec,
-    status: Option<&AnalysisRunStatus>,
-    now: Timestamp,
-    outcome: &Outcome,
-) -> (AnalysisRunStatus, usize) {
-    let p = plan(s, status, now);
-    let measured: Vec<Measured> = p
-        .due
-        .iter()
-        .map(|d| Measured {
-            metric: d.metric.clone(),
-            outcome: outcome.clone(),
-            started_at: now,
-            finished_at: now,
-        })
-        .collect();
-    let n = measured.len();
-    (record(s, Some(&p.status), measured, now).status, n)
-}
-
-fn phase(s: &AnalysisRunStatus) -> AnalysisPhase {
-    s.phase.unwrap_or(AnalysisPhase::Pending)
-}
-
-fn last_metadata(s: &AnalysisRunStatus) -> BTreeMap<String, String> {
-    s.metric_results[0]
-        .measurements
-        .last()
-        .map(|m| m.metadata.clone())
-        .unwrap_or_default()
 }
 
 /// Measures every 15 s with the canary at 10% of 1000 requests per interval, the baseline
@@ -746,4 +712,16 @@ fn a_run_built_for_a_sequential_metric_takes_the_stable_hash_for_the_baseline() 
         CANARY,
     );
     assert!(run.baseline_args.is_empty());
+}
+
+/// One reconcile at `now`: every due measurement gets `outcome`. Returns the status and how
+/// many were due.
+fn step(
+    s: &AnalysisRunSpec,
+    status: Option<&AnalysisRunStatus>,
+    now: Timestamp,
+    outcome: &Outcome,
+) -> (AnalysisRunStatus, usize) {
+    let (status, _, n) = crate::measure_support::measure_due(s, status, now, outcome);
+    (status, n)
 }
